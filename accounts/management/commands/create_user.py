@@ -1,0 +1,20 @@
+from django.core.management.base import BaseCommand, CommandError
+
+from accounts.roles import ROLES
+from accounts.services import user_create_with_role
+
+
+class Command(BaseCommand):
+    help = "Create a user with a role (researcher or annotator), or reset their password."
+
+    def add_arguments(self, parser):
+        parser.add_argument("username")
+        parser.add_argument("--role", choices=ROLES, required=True)
+        parser.add_argument("--password", required=True)
+
+    def handle(self, *args, username, role, password, **options):
+        try:
+            user_create_with_role(username=username, password=password, role=role)
+        except ValueError as exc:
+            raise CommandError(str(exc)) from exc
+        self.stdout.write(f"{role} {username} ready")

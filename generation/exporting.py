@@ -1,0 +1,226 @@
+"""Corpus export: streamed from a database cursor in constant memory."""
+
+from __future__ import annotations
+
+import csv
+import io
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+import orjson
+from django.db import connection, transaction
+
+EXPORT_FORMATS = ("jsonl", "tsv", "csv", "parquet")
+FETCH_ROWS = 20_000
+# A cell starting with one of these is read as a formula by spreadsheets.
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+@dataclass(frozen=True)
+class ExportFilter:
+    relations: tuple[str, ...] = ()
+    split: str | None = None
+    min_score: float | None = None
+
+
+@dataclass
+class ExportSummary:
+    corpus: str
+    format: str
+    rows: int
+    seconds: float
+    path: str
+
+    @property
+    def rows_per_second(self) -> float:
+        return self.rows / self.seconds if self.seconds else 0.0
+
+    def line(self) -> str:
+        return (
+            f"{self.corpus}: exported {self.rows:,} triples as {self.format} to {self.path} "
+            f"in {self.seconds:.1f} s ({self.rows_per_second:,.0f} rows/s)"
+        )
+
+
+ExportRow = tuple[
+    str, str, str, str, float | None, str
+]  # head, relation, tail, split, score, fields
+
+
+def _query(corpus_id: int, flt: ExportFilter) -> tuple[str, list]:
+    from .models import Event, Relation, Triple
+
+    where = ["t.corpus_id = %s"]
+    params: list = [corpus_id]
+    if flt.relations:
+        where.append(f"r.name IN ({', '.join(['%s'] * len(flt.relations))})")
+        params.extend(flt.relations)
+    if flt.split:
+        where.append("t.split = %s")
+        params.append(flt.split)
+    if flt.min_score is not None:
+        where.append("t.score >= %s")
+        params.append(flt.min_score)
+    sql = (
+        f"SELECT e.text, r.name, t.tail, t.split, t.score, t.source_fields "
+        f"FROM {Triple._meta.db_table} t "
+        f"JOIN {Event._meta.db_table} e ON e.id = t.head_id "
+        f"JOIN {Relation._meta.db_table} r ON r.id = t.relation_id "
+        f"WHERE {' AND '.join(where)} ORDER BY t.id"
+    )
+    return sql, params
+
+
+@contextmanager
+def _row_batches(corpus_id: int, flt: ExportFilter) -> Iterator[Iterator[list[ExportRow]]]:
+    """Batches of rows from a streaming cursor (a named server-side cursor on PostgreSQL)."""
+    sql, params = _query(corpus_id, flt)
+    if connection.vendor == "postgresql":
+        with transaction.atomic():
+            connection.ensure_connection()
+            raw = connection.connection
+            with raw.cursor(name="corpus_export") as cursor:
+                cursor.itersize = FETCH_ROWS
+                cursor.execute(sql.replace("%s", "%s"), params)
+
+                def batches():
+                    while rows := cursor.fetchmany(FETCH_ROWS):
+                        yield rows
+
+                yield batches()
+    else:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+
+            def batches():
+                while rows := cursor.fetchmany(FETCH_ROWS):
+                    yield rows
+
+            yield batches()
+
+
+def csv_safe(value: str) -> str:
+    """Defuse spreadsheet formula injection (OWASP): prefix a quote to a formula start."""
+    if value and value.startswith(_FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def _flat(value: str) -> str:
+    if "\t" in value or "\n" in value or "\r" in value:
+        return " ".join(value.split())
+    return value
+
+
+def _write_jsonl(batches, out: BinaryIO) -> int:
+    dumps = orjson.dumps
+    count = 0
+    for rows in batches:
+        lines = []
+        for head, relation, tail, split, score, fields in rows:
+            record = {"head": head, "relation": relation, "tail": tail, "split": split}
+            if fields:
+                record.update(orjson.loads(fields))
+            if score is not None:
+                record["score"] = score
+            lines.append(dumps(record))
+        lines.append(b"")
+        out.write(b"\n".join(lines))
+        count += len(rows)
+    return count
+
+
+def _write_tsv(batches, out: BinaryIO) -> int:
+    count = 0
+    for rows in batches:
+        out.write(
+            "".join(
+                f"{_flat(head)}\t{relation}\t{_flat(tail)}\n" for head, relation, tail, *_ in rows
+            ).encode()
+        )
+        count += len(rows)
+    return count
+
+
+def _write_csv(batches, out: BinaryIO) -> int:
+    text = io.TextIOWrapper(out, encoding="utf-8", newline="", write_through=True)
+    writer = csv.writer(text)
+    writer.writerow(["head", "relation", "tail", "split", "score"])
+    count = 0
+    for rows in batches:
+        writer.writerows(
+            (csv_safe(head), relation, csv_safe(tail), split, "" if score is None else score)
+            for head, relation, tail, split, score, _ in rows
+        )
+        count += len(rows)
+    text.flush()
+    text.detach()
+    return count
+
+
+def _write_parquet(batches, out: BinaryIO) -> int:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schema = pa.schema(
+        [
+            ("head", pa.string()),
+            ("relation", pa.string()),
+            ("tail", pa.string()),
+            ("split", pa.string()),
+            ("score", pa.float64()),
+            ("source_fields", pa.string()),
+        ]
+    )
+    count = 0
+    with pq.ParquetWriter(out, schema, compression="zstd") as writer:
+        for rows in batches:
+            columns = list(zip(*rows, strict=True))
+            columns[5] = [f or None for f in columns[5]]
+            writer.write_batch(pa.record_batch(columns, schema=schema))
+            count += len(rows)
+    return count
+
+
+_WRITERS = {"jsonl": _write_jsonl, "tsv": _write_tsv, "csv": _write_csv, "parquet": _write_parquet}
+
+
+def corpus_export_stream(*, corpus_id: int, fmt: str, out: BinaryIO, flt: ExportFilter) -> int:
+    if fmt not in _WRITERS:
+        raise ValueError(
+            f"unknown export format {fmt!r}; choose one of {', '.join(EXPORT_FORMATS)}"
+        )
+    with _row_batches(corpus_id, flt) as batches:
+        return _WRITERS[fmt](batches, out)
+
+
+def corpus_export_file(
+    *, corpus, fmt: str, out_path: str | Path, flt: ExportFilter
+) -> ExportSummary:
+    """Write an export to a path ('-' is standard output); the file appears only when complete."""
+    started = time.perf_counter()
+    if str(out_path) == "-":
+        rows = corpus_export_stream(corpus_id=corpus.pk, fmt=fmt, out=sys.stdout.buffer, flt=flt)
+        sys.stdout.buffer.flush()
+    else:
+        out_path = Path(out_path)
+        out_path.parent.mkdir(parents=True, exist_ok=True)
+        partial = out_path.with_name(out_path.name + ".partial")
+        try:
+            with open(partial, "wb", buffering=1 << 20) as out:
+                rows = corpus_export_stream(corpus_id=corpus.pk, fmt=fmt, out=out, flt=flt)
+            partial.replace(out_path)
+        finally:
+            partial.unlink(missing_ok=True)
+    return ExportSummary(
+        corpus=corpus.name,
+        format=fmt,
+        rows=rows,
+        seconds=time.perf_counter() - started,
+        path=str(out_path),
+    )

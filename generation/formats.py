@@ -1,0 +1,413 @@
+"""Reading corpus files: format detection, parsing, validation. No Django here.
+
+Every reader yields `ParsedRow`s or `RowError`s in file order; a `RowError`
+names the line and the field. Lines are read as bytes and decoded one at a
+time so an encoding error still has a line number.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+import orjson
+
+FORMATS = ("skd", "jsonl", "atomic-tsv", "csv", "comet")
+MAX_TEXT_LENGTH = 500
+SKD_VALID_VALUES = frozenset({2, 1, -1, -2, -9})
+CORE_FIELDS = ("head", "relation", "tail", "split")
+DEFAULT_SPLIT = "train"
+_SPLIT_RE = re.compile(r"^[a-z0-9_-]{1,16}$")
+
+
+class FormatError(Exception):
+    """The file as a whole cannot be read (unknown format, bad header)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedRow:
+    line: int
+    head: str
+    relation: str
+    tail: str
+    split: str
+    source_fields: str  # JSON object text, or "" when there is nothing more
+
+
+@dataclass(frozen=True, slots=True)
+class RowError:
+    line: int
+    field: str
+    message: str
+    raw: str
+
+    def describe(self, path: str | Path) -> str:
+        return f"{Path(path).name}, line {self.line}, field '{self.field}': {self.message}"
+
+
+def clean_text(value: str) -> str:
+    """Collapse runs of whitespace; the form in which heads and tails are stored."""
+    return " ".join(value.split())
+
+
+def normalize_tail(tail: str) -> str:
+    """The form in which two tails count as the same (case, spacing, final punctuation)."""
+    return " ".join(tail.lower().split()).rstrip(".!?;, ")
+
+
+class CountingReader(io.RawIOBase):
+    """Wraps a binary file and counts compressed bytes read, for progress."""
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self.raw = raw
+        self.bytes_read = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        n = self.raw.readinto(buffer)
+        self.bytes_read += n or 0
+        return n
+
+
+@dataclass
+class OpenedFile:
+    path: Path
+    size: int
+    counter: CountingReader
+    stream: BinaryIO
+
+    @property
+    def bytes_read(self) -> int:
+        return self.counter.bytes_read
+
+    def close(self) -> None:
+        self.stream.close()
+        self.counter.raw.close()
+
+
+def open_binary(path: str | Path) -> OpenedFile:
+    path = Path(path)
+    if not path.exists():
+        raise FormatError(f"{path}: no such file")
+    raw = open(path, "rb")  # noqa: SIM115 - closed by OpenedFile.close
+    counter = CountingReader(raw)
+    buffered = io.BufferedReader(counter, buffer_size=1 << 20)
+    stream: BinaryIO = buffered
+    if path.name.endswith(".gz"):
+        stream = gzip.GzipFile(fileobj=buffered, mode="rb")  # type: ignore[assignment]
+    return OpenedFile(path=path, size=os.path.getsize(path), counter=counter, stream=stream)
+
+
+def _base_name(path: Path) -> str:
+    name = path.name.lower()
+    return name[:-3] if name.endswith(".gz") else name
+
+
+def _first_line(path: Path) -> bytes:
+    opened = open_binary(path)
+    try:
+        for line in opened.stream:
+            if line.strip():
+                return line
+        return b""
+    except (OSError, EOFError) as exc:
+        raise FormatError(f"{path.name}: cannot read the file ({exc})") from exc
+    finally:
+        opened.close()
+
+
+def detect_format(path: str | Path) -> str:
+    path = Path(path)
+    name = _base_name(path)
+    if name.endswith(".tsv"):
+        return "atomic-tsv"
+    if name.endswith(".csv"):
+        return "csv"
+    first = _first_line(path)
+    if first.lstrip().startswith(b"{"):
+        try:
+            obj = orjson.loads(first)
+        except orjson.JSONDecodeError as exc:
+            raise FormatError(f"{path.name}, line 1: not valid JSON ({exc})") from exc
+        if isinstance(obj, dict):
+            if "generations" in obj:
+                return "comet"
+            if "valid" in obj or "p_valid_model" in obj or any(k.startswith("rec_") for k in obj):
+                return "skd"
+            return "jsonl"
+    if b"\t" in first:
+        return "atomic-tsv"
+    raise FormatError(
+        f"{path.name}: cannot tell the format from its name or first line; "
+        f"give it explicitly (one of {', '.join(FORMATS)})"
+    )
+
+
+def _check_core(line: int, head, relation, tail, split, raw: str) -> RowError | tuple:
+    for field, value in (("head", head), ("relation", relation), ("tail", tail)):
+        if value is None:
+            return RowError(line, field, "missing", raw)
+        if not isinstance(value, str):
+            return RowError(line, field, f"must be text, got {type(value).__name__}", raw)
+    head = clean_text(head)
+    tail = clean_text(tail)
+    relation = relation.strip()
+    if not head:
+        return RowError(line, "head", "empty", raw)
+    if not tail:
+        return RowError(line, "tail", "empty", raw)
+    if not relation:
+        return RowError(line, "relation", "empty", raw)
+    if len(head) > MAX_TEXT_LENGTH:
+        return RowError(line, "head", f"longer than {MAX_TEXT_LENGTH} characters", raw)
+    if len(tail) > MAX_TEXT_LENGTH:
+        return RowError(line, "tail", f"longer than {MAX_TEXT_LENGTH} characters", raw)
+    if split is None or split == "":
+        split = DEFAULT_SPLIT
+    elif not isinstance(split, str) or not _SPLIT_RE.match(split.strip().lower()):
+        return RowError(
+            line, "split", f"{split!r} is not a split name (letters, digits, - or _)", raw
+        )
+    else:
+        split = split.strip().lower()
+    return head, relation, tail, split
+
+
+def _decode(line_bytes: bytes, line: int) -> str | RowError:
+    try:
+        return line_bytes.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return RowError(
+            line,
+            "(line)",
+            f"not UTF-8 text ({exc.reason} at byte {exc.start})",
+            line_bytes.decode("utf-8", "replace"),
+        )
+
+
+def read_atomic_tsv(stream: BinaryIO) -> Iterator[ParsedRow | RowError]:
+    for line_no, line_bytes in enumerate(stream, 1):
+        text = _decode(line_bytes, line_no)
+        if isinstance(text, RowError):
+            yield text
+            continue
+        text = text.rstrip("\r\n")
+        if not text.strip():
+            continue
+        parts = text.split("\t")
+        if len(parts) != 3:
+            if line_no == 1 and [p.strip().lower() for p in parts[:3]] == [
+                "head",
+                "relation",
+                "tail",
+            ]:
+                continue
+            yield RowError(
+                line_no,
+                "(line)",
+                f"expected 3 tab-separated fields (head, relation, tail), found {len(parts)}",
+                text,
+            )
+            continue
+        if line_no == 1 and [p.strip().lower() for p in parts] == ["head", "relation", "tail"]:
+            continue
+        checked = _check_core(line_no, parts[0], parts[1], parts[2], None, text)
+        if isinstance(checked, RowError):
+            yield checked
+        else:
+            yield ParsedRow(line_no, checked[0], checked[1], checked[2], checked[3], "")
+
+
+def _check_skd_fields(line: int, obj: dict, raw: str) -> RowError | None:
+    valid = obj.get("valid")
+    if valid is not None and (isinstance(valid, bool) or valid not in SKD_VALID_VALUES):
+        return RowError(line, "valid", f"{valid!r} is not one of 2, 1, -1, -2, -9", raw)
+    p_valid = obj.get("p_valid_model")
+    if p_valid is not None and (
+        isinstance(p_valid, bool) or not isinstance(p_valid, (int, float)) or not 0 <= p_valid <= 1
+    ):
+        return RowError(line, "p_valid_model", f"{p_valid!r} is not a number between 0 and 1", raw)
+    return None
+
+
+def read_jsonl(stream: BinaryIO, *, skd: bool = False) -> Iterator[ParsedRow | RowError]:
+    loads = orjson.loads
+    dumps = orjson.dumps
+    for line_no, line_bytes in enumerate(stream, 1):
+        if not line_bytes.strip():
+            continue
+        try:
+            obj = loads(line_bytes)
+        except orjson.JSONDecodeError as exc:
+            yield RowError(
+                line_no,
+                "(line)",
+                f"not valid JSON: {exc}",
+                line_bytes.decode("utf-8", "replace").rstrip("\n"),
+            )
+            continue
+        if not isinstance(obj, dict):
+            yield RowError(
+                line_no,
+                "(line)",
+                "expected a JSON object",
+                line_bytes.decode("utf-8", "replace").rstrip("\n"),
+            )
+            continue
+        raw = ""
+        checked = _check_core(
+            line_no, obj.get("head"), obj.get("relation"), obj.get("tail"), obj.get("split"), raw
+        )
+        if isinstance(checked, RowError):
+            yield RowError(
+                checked.line,
+                checked.field,
+                checked.message,
+                line_bytes.decode("utf-8", "replace").rstrip("\n"),
+            )
+            continue
+        if skd:
+            problem = _check_skd_fields(line_no, obj, raw)
+            if problem is not None:
+                yield RowError(
+                    problem.line,
+                    problem.field,
+                    problem.message,
+                    line_bytes.decode("utf-8", "replace").rstrip("\n"),
+                )
+                continue
+        if len(obj) > 3 + ("split" in obj):
+            extra = {k: v for k, v in obj.items() if k not in CORE_FIELDS}
+            source_fields = dumps(extra).decode() if extra else ""
+        else:
+            source_fields = ""
+        yield ParsedRow(line_no, checked[0], checked[1], checked[2], checked[3], source_fields)
+
+
+def read_comet(stream: BinaryIO) -> Iterator[ParsedRow | RowError]:
+    """COMET generations: one object per (head, relation) with a list of tails."""
+    for line_no, line_bytes in enumerate(stream, 1):
+        if not line_bytes.strip():
+            continue
+        raw = line_bytes.decode("utf-8", "replace").rstrip("\n")
+        try:
+            obj = orjson.loads(line_bytes)
+        except orjson.JSONDecodeError as exc:
+            yield RowError(line_no, "(line)", f"not valid JSON: {exc}", raw)
+            continue
+        if not isinstance(obj, dict):
+            yield RowError(line_no, "(line)", "expected a JSON object", raw)
+            continue
+        generations = obj.get("generations")
+        if not isinstance(generations, list):
+            yield RowError(line_no, "generations", "missing or not a list", raw)
+            continue
+        greedy = obj.get("greedy")
+        for rank, tail in enumerate(generations, 1):
+            checked = _check_core(
+                line_no, obj.get("head"), obj.get("relation"), tail, obj.get("split"), raw
+            )
+            if isinstance(checked, RowError):
+                field = f"generations[{rank - 1}]" if checked.field == "tail" else checked.field
+                yield RowError(line_no, field, checked.message, raw)
+                continue
+            extra = {"rank": rank}
+            if greedy is not None and tail == greedy:
+                extra["greedy"] = True
+            yield ParsedRow(
+                line_no,
+                checked[0],
+                checked[1],
+                checked[2],
+                checked[3],
+                orjson.dumps(extra).decode(),
+            )
+
+
+def read_csv(stream: BinaryIO) -> Iterator[ParsedRow | RowError]:
+    text = io.TextIOWrapper(stream, encoding="utf-8", newline="")
+    reader = csv.reader(text)
+    try:
+        header = next(reader)
+    except StopIteration:
+        return
+    except UnicodeDecodeError as exc:
+        raise FormatError(f"line 1: not UTF-8 text ({exc.reason})") from exc
+    columns = [h.strip().lower() for h in header]
+    missing = [c for c in ("head", "relation", "tail") if c not in columns]
+    if missing:
+        raise FormatError(
+            f"line 1: the header must name the columns head, relation and tail; "
+            f"missing {', '.join(missing)} (found: {', '.join(header)})"
+        )
+    index = {name: columns.index(name) for name in ("head", "relation", "tail")}
+    split_index = columns.index("split") if "split" in columns else None
+    extra_columns = [
+        (i, header[i].strip()) for i, c in enumerate(columns) if c not in CORE_FIELDS and c
+    ]
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except UnicodeDecodeError as exc:
+            yield RowError(reader.line_num + 1, "(line)", f"not UTF-8 text ({exc.reason})", "")
+            return
+        except csv.Error as exc:
+            yield RowError(reader.line_num, "(line)", f"malformed CSV: {exc}", "")
+            continue
+        line_no = reader.line_num
+        if not any(cell.strip() for cell in row):
+            continue
+        raw = ",".join(row)
+        if len(row) != len(header):
+            yield RowError(
+                line_no,
+                "(line)",
+                f"expected {len(header)} columns as in the header, found {len(row)}",
+                raw,
+            )
+            continue
+        checked = _check_core(
+            line_no,
+            row[index["head"]],
+            row[index["relation"]],
+            row[index["tail"]],
+            row[split_index] if split_index is not None else None,
+            raw,
+        )
+        if isinstance(checked, RowError):
+            yield checked
+            continue
+        extra = {name: row[i] for i, name in extra_columns if row[i] != ""}
+        yield ParsedRow(
+            line_no,
+            checked[0],
+            checked[1],
+            checked[2],
+            checked[3],
+            orjson.dumps(extra).decode() if extra else "",
+        )
+
+
+def read_rows(stream: BinaryIO, fmt: str) -> Iterator[ParsedRow | RowError]:
+    if fmt == "atomic-tsv":
+        return read_atomic_tsv(stream)
+    if fmt == "jsonl":
+        return read_jsonl(stream)
+    if fmt == "skd":
+        return read_jsonl(stream, skd=True)
+    if fmt == "comet":
+        return read_comet(stream)
+    if fmt == "csv":
+        return read_csv(stream)
+    raise FormatError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")

@@ -1,0 +1,54 @@
+from django.core.management.base import BaseCommand, CommandError
+from tqdm import tqdm
+
+from generation.formats import FORMATS
+from generation.importing import CorpusImportError
+from generation.services import corpus_import
+
+
+class Command(BaseCommand):
+    help = "Import a corpus file (SKD JSONL, JSONL, ATOMIC TSV, CSV, COMET generations; .gz works)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("path")
+        parser.add_argument("--corpus", required=True, help="Corpus name (created if new).")
+        parser.add_argument("--format", default="auto", choices=("auto", *FORMATS))
+        parser.add_argument(
+            "--skip-invalid",
+            action="store_true",
+            help="Import the valid lines; write the rejected ones, with reasons, beside the file.",
+        )
+        parser.add_argument("--no-progress", action="store_true")
+
+    def handle(self, *args, path, corpus, format, skip_invalid, no_progress, **options):
+        bar = (
+            None
+            if no_progress
+            else tqdm(total=None, unit="B", unit_scale=True, desc="import", file=self.stderr._out)
+        )
+
+        def progress(done, total, message="", force=False):
+            if bar is None:
+                return
+            if bar.total != total:
+                bar.total = total
+            bar.n = done
+            bar.set_postfix_str(message, refresh=False)
+            bar.refresh()
+
+        try:
+            summary = corpus_import(
+                path=path,
+                corpus_name=corpus,
+                fmt=format,
+                skip_invalid=skip_invalid,
+                progress=progress,
+            )
+        except CorpusImportError as exc:
+            raise CommandError(str(exc)) from exc
+        finally:
+            if bar is not None:
+                bar.close()
+        for message in summary.errors[:5] if summary.rejected else ():
+            self.stderr.write(f"rejected: {message}")
+        self.stdout.write(summary.line())

@@ -1,0 +1,122 @@
+from __future__ import annotations
+
+import orjson
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator
+from django.db import models
+
+MAX_TEXT_LENGTH = 500
+
+relation_name_validator = RegexValidator(
+    r"^[A-Za-z][A-Za-z0-9_]{0,39}$",
+    "A relation name is a letter followed by up to 39 letters, digits or underscores.",
+)
+
+
+class Relation(models.Model):
+    name = models.CharField(max_length=40, unique=True, validators=[relation_name_validator])
+    category = models.CharField(max_length=16, blank=True)
+    description = models.TextField(blank=True, help_text="Guideline shown to annotators.")
+    sentence_template = models.CharField(
+        max_length=200, help_text="How people read a triple, with {head} and {tail}."
+    )
+    prompt_template = models.CharField(
+        max_length=500, help_text="What the teacher is asked, with {head}."
+    )
+    verbalization = models.CharField(
+        max_length=200, help_text="Words joining head and tail in the critic's input."
+    )
+    is_builtin = models.BooleanField(default=False)
+    is_skd = models.BooleanField(
+        default=False, help_text="One of the seven relations of Symbolic Knowledge Distillation."
+    )
+
+    class Meta:
+        ordering = ["-is_skd", "name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        if "{head}" not in self.sentence_template or "{tail}" not in self.sentence_template:
+            raise ValidationError({"sentence_template": "Must contain {head} and {tail}."})
+        if "{head}" not in self.prompt_template:
+            raise ValidationError({"prompt_template": "Must contain {head}."})
+
+    def sentence(self, head: str, tail: str) -> str:
+        return self.sentence_template.replace("{head}", head).replace("{tail}", tail)
+
+
+class Corpus(models.Model):
+    name = models.CharField(max_length=100, unique=True)
+    description = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    # Denormalized counts, refreshed by every write that changes the corpus:
+    # the corpus page must not scan millions of rows.
+    triple_count = models.BigIntegerField(default=0)
+    occurrence_count = models.BigIntegerField(default=0)
+    stats = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name_plural = "corpora"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Event(models.Model):
+    """A head event, shared by every corpus that has triples about it."""
+
+    text = models.TextField(unique=True)
+
+    def __str__(self) -> str:
+        return self.text
+
+
+class Triple(models.Model):
+    class Origin(models.TextChoices):
+        IMPORT = "import"
+        TEACHER = "teacher"
+        STUDENT = "student"
+        MANUAL = "manual"
+
+    corpus = models.ForeignKey(Corpus, on_delete=models.CASCADE, db_index=False)
+    head = models.ForeignKey(Event, on_delete=models.PROTECT, db_index=False)
+    relation = models.ForeignKey(Relation, on_delete=models.PROTECT, db_index=False)
+    tail = models.TextField()
+    # 64-bit hash of the normalized tail: duplicates are found by an integer
+    # index instead of an index on the text.
+    tail_key = models.BigIntegerField()
+    split = models.CharField(max_length=16, default="train")
+    origin = models.CharField(max_length=8, choices=Origin.choices, default=Origin.IMPORT)
+    import_job = models.ForeignKey(
+        "jobs.Job", null=True, blank=True, on_delete=models.SET_NULL, db_index=False
+    )
+    occurrences = models.PositiveIntegerField(
+        default=1, help_text="How many times the triple appeared in what was imported."
+    )
+    score = models.FloatField(null=True, blank=True, help_text="Score of the active critic.")
+    # Fields of the source record beyond head/relation/tail/split (e.g. the
+    # SKD release's p_valid_model, rec_*, valid), as JSON text in their
+    # original order so an export gives them back as they came.
+    source_fields = models.TextField(blank=True, default="")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["corpus", "head", "relation", "tail_key"], name="triple_unique_in_corpus"
+            )
+        ]
+        indexes = [models.Index(fields=["corpus", "score"], name="triple_corpus_score")]
+
+    def __str__(self) -> str:
+        return f"{self.head_id} {self.relation_id} {self.tail}"
+
+    @property
+    def source_fields_dict(self) -> dict:
+        return orjson.loads(self.source_fields) if self.source_fields else {}

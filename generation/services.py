@@ -1,0 +1,199 @@
+"""Writes to corpora and relations. Imports and exports live in importing.py and
+exporting.py; these are the entry points that the pages, the API and the CLI call."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.db import transaction
+
+from jobs.models import Job
+from jobs.services import job_create, job_enqueue, job_run
+
+from .bulk import corpus_counts, corpus_delete_triples
+from .exporting import ExportFilter, ExportSummary, corpus_export_file
+from .importing import ImportSummary, corpus_import_file
+from .models import Corpus, Relation
+
+IMPORT_JOB = "corpus_import"
+EXPORT_JOB = "corpus_export"
+
+
+@dataclass(frozen=True)
+class CorpusTotals:
+    triples: int
+    occurrences: int
+
+
+def corpus_refresh_counts(*, corpus: Corpus) -> CorpusTotals:
+    """Recount a corpus by relation and split and store the counts on it."""
+    names = dict(Relation.objects.values_list("id", "name"))
+    by_relation: dict[str, dict[str, int]] = {}
+    by_split: dict[str, int] = {}
+    triples = occurrences = 0
+    for relation_id, split, count, occ in corpus_counts(corpus.pk):
+        name = names.get(relation_id, str(relation_id))
+        by_relation.setdefault(name, {})[split] = count
+        by_split[split] = by_split.get(split, 0) + count
+        triples += count
+        occurrences += occ
+    stats = {"by_relation": by_relation, "by_split": by_split}
+    Corpus.objects.filter(pk=corpus.pk).update(
+        triple_count=triples, occurrence_count=occurrences, stats=stats
+    )
+    corpus.triple_count, corpus.occurrence_count, corpus.stats = triples, occurrences, stats
+    return CorpusTotals(triples=triples, occurrences=occurrences)
+
+
+def corpus_create(*, name: str, description: str = "", created_by=None) -> Corpus:
+    corpus = Corpus(name=name, description=description, created_by=created_by)
+    corpus.full_clean()
+    corpus.save()
+    return corpus
+
+
+def corpus_delete(*, corpus: Corpus) -> None:
+    corpus_delete_triples(corpus.pk)
+    corpus.delete()
+
+
+def relation_create(
+    *,
+    name: str,
+    sentence_template: str,
+    prompt_template: str,
+    verbalization: str,
+    description: str = "",
+    category: str = "",
+) -> Relation:
+    relation = Relation(
+        name=name,
+        sentence_template=sentence_template,
+        prompt_template=prompt_template,
+        verbalization=verbalization,
+        description=description,
+        category=category,
+    )
+    relation.full_clean()
+    relation.save()
+    return relation
+
+
+def corpus_import(
+    *,
+    path: str | Path,
+    corpus_name: str,
+    fmt: str = "auto",
+    skip_invalid: bool = False,
+    created_by=None,
+    progress=None,
+    job_id: int | None = None,
+) -> ImportSummary:
+    return corpus_import_file(
+        path=path,
+        corpus_name=corpus_name,
+        fmt=fmt,
+        skip_invalid=skip_invalid,
+        created_by=created_by,
+        progress=progress,
+        job_id=job_id,
+    )
+
+
+def corpus_export(
+    *, corpus: Corpus, fmt: str, out_path: str | Path, flt: ExportFilter | None = None
+) -> ExportSummary:
+    return corpus_export_file(corpus=corpus, fmt=fmt, out_path=out_path, flt=flt or ExportFilter())
+
+
+# --- Jobs: the same services run by a Celery worker --------------------------------
+
+
+def corpus_import_job_create(
+    *,
+    path: str | Path,
+    corpus_name: str,
+    fmt: str = "auto",
+    skip_invalid: bool = False,
+    created_by=None,
+) -> Job:
+    from .tasks import run_import_job
+
+    with transaction.atomic():
+        job = job_create(
+            kind=IMPORT_JOB,
+            params={
+                "path": str(path),
+                "corpus": corpus_name,
+                "format": fmt,
+                "skip_invalid": skip_invalid,
+            },
+            created_by=created_by,
+        )
+        job_enqueue(job=job, task=run_import_job)
+    return job
+
+
+def corpus_import_job_run(*, job_id: int) -> Job | None:
+    def body(job: Job, progress) -> dict:
+        params = job.params
+        summary = corpus_import(
+            path=params["path"],
+            corpus_name=params["corpus"],
+            fmt=params.get("format", "auto"),
+            skip_invalid=params.get("skip_invalid", False),
+            created_by=job.created_by,
+            progress=progress,
+            job_id=job.pk,
+        )
+        return summary.as_dict()
+
+    return job_run(job_id=job_id, body=body)
+
+
+def corpus_export_job_create(
+    *, corpus: Corpus, fmt: str, out_path: str | Path, flt: ExportFilter, created_by=None
+) -> Job:
+    from .tasks import run_export_job
+
+    with transaction.atomic():
+        job = job_create(
+            kind=EXPORT_JOB,
+            params={
+                "corpus_id": corpus.pk,
+                "format": fmt,
+                "path": str(out_path),
+                "relations": list(flt.relations),
+                "split": flt.split,
+                "min_score": flt.min_score,
+            },
+            created_by=created_by,
+        )
+        job_enqueue(job=job, task=run_export_job)
+    return job
+
+
+def corpus_export_job_run(*, job_id: int) -> Job | None:
+    def body(job: Job, progress) -> dict:
+        params = job.params
+        corpus = Corpus.objects.get(pk=params["corpus_id"])
+        progress(0, corpus.triple_count, "exporting", force=True)
+        summary = corpus_export(
+            corpus=corpus,
+            fmt=params["format"],
+            out_path=params["path"],
+            flt=ExportFilter(
+                relations=tuple(params.get("relations") or ()),
+                split=params.get("split"),
+                min_score=params.get("min_score"),
+            ),
+        )
+        return {
+            "rows": summary.rows,
+            "seconds": round(summary.seconds, 2),
+            "path": summary.path,
+            "format": summary.format,
+        }
+
+    return job_run(job_id=job_id, body=body)

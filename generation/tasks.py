@@ -1,0 +1,13 @@
+from celery import shared_task
+
+from .services import corpus_export_job_run, corpus_import_job_run
+
+
+@shared_task(name="generation.run_import_job", acks_late=True)
+def run_import_job(job_id: int) -> None:
+    corpus_import_job_run(job_id=job_id)
+
+
+@shared_task(name="generation.run_export_job", acks_late=True)
+def run_export_job(job_id: int) -> None:
+    corpus_export_job_run(job_id=job_id)

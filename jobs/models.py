@@ -1,0 +1,48 @@
+from django.conf import settings
+from django.db import models
+
+
+class Job(models.Model):
+    """A long piece of work (import, export, embedding, training) the UI can follow.
+
+    Live progress and the heartbeat are written to the cache while the job
+    runs (see jobs.progress), because the job's own database transaction may
+    hold SQLite's write lock; the row holds status transitions and the last
+    snapshot.
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+        CANCELLED = "cancelled"
+
+    ACTIVE_STATUSES = (Status.QUEUED, Status.RUNNING)
+
+    kind = models.CharField(max_length=40)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED)
+    params = models.JSONField(default=dict)
+    result = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    progress_done = models.BigIntegerField(default=0)
+    progress_total = models.BigIntegerField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["status", "kind"])]
+
+    def __str__(self) -> str:
+        return f"{self.kind} #{self.pk} ({self.status})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in self.ACTIVE_STATUSES

@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .models import Job
+from .progress import progress_read
+
+
+@dataclass(frozen=True)
+class JobView:
+    job: Job
+    done: int
+    total: int | None
+    message: str
+
+    @property
+    def percent(self) -> int | None:
+        if not self.total:
+            return None
+        return min(100, int(100 * self.done / self.total))
+
+
+def job_view(*, job: Job) -> JobView:
+    live = progress_read(job.pk) if job.status == Job.Status.RUNNING else None
+    if live:
+        return JobView(job=job, done=live.done, total=live.total, message=live.message)
+    return JobView(job=job, done=job.progress_done, total=job.progress_total, message="")
+
+
+def jobs_recent(*, kind: str | None = None, limit: int = 20):
+    qs = Job.objects.all()
+    if kind:
+        qs = qs.filter(kind=kind)
+    return qs[:limit]

@@ -1,0 +1,54 @@
+import os
+from pathlib import Path
+
+import pytest
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "atomic2020"
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true"}
+
+
+@pytest.fixture(autouse=True)
+def _isolated_files(settings, tmp_path):
+    """Uploads, exports and the cache of each test live in its own folder."""
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(tmp_path / "cache"),
+        }
+    }
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    if not SHARED_DATA.exists():
+        if IN_CI:
+            pytest.fail(f"{SHARED_DATA} is missing")
+        pytest.skip(f"{SHARED_DATA} is not here")
+    return SHARED_DATA
+
+
+@pytest.fixture
+def researcher(db):
+    from tests.factories import UserFactory
+
+    return UserFactory(role="researcher")
+
+
+@pytest.fixture
+def annotator(db):
+    from tests.factories import UserFactory
+
+    return UserFactory(role="annotator")
+
+
+@pytest.fixture
+def researcher_client(client, researcher):
+    client.force_login(researcher)
+    return client
+
+
+@pytest.fixture
+def annotator_client(client, annotator):
+    client.force_login(annotator)
+    return client

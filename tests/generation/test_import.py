@@ -1,0 +1,299 @@
+import gzip
+
+import orjson
+import pytest
+from django.core.management import CommandError, call_command
+
+from generation.exporting import ExportFilter
+from generation.importing import CorpusImportError
+from generation.models import Corpus, Event, Relation, Triple
+from generation.services import corpus_export, corpus_import
+
+pytestmark = pytest.mark.django_db
+
+
+def write(path, text: str):
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def tails(corpus_name: str) -> list[str]:
+    return list(
+        Triple.objects.filter(corpus__name=corpus_name)
+        .order_by("id")
+        .values_list("tail", flat=True)
+    )
+
+
+def test_atomic_tsv_imports_triples_and_creates_events(tmp_path):
+    path = write(
+        tmp_path / "a.tsv",
+        "PersonX goes fishing\txNeed\ta fishing rod\n"
+        "PersonX goes fishing\txIntent\tto relax\n"
+        "PersonX bakes bread\txAttr\tskilled\n",
+    )
+    summary = corpus_import(path=path, corpus_name="demo")
+    assert (summary.imported, summary.duplicates, summary.rejected) == (3, 0, 0)
+    assert summary.format == "atomic-tsv"
+    corpus = Corpus.objects.get(name="demo")
+    assert corpus.triple_count == 3
+    assert corpus.stats["by_relation"] == {
+        "xNeed": {"train": 1},
+        "xIntent": {"train": 1},
+        "xAttr": {"train": 1},
+    }
+    assert set(Event.objects.values_list("text", flat=True)) == {
+        "PersonX goes fishing",
+        "PersonX bakes bread",
+    }
+    triple = Triple.objects.get(tail="a fishing rod")
+    assert triple.head.text == "PersonX goes fishing"
+    assert triple.relation.name == "xNeed"
+    assert triple.origin == "import"
+
+
+def test_duplicates_are_stored_once_and_counted(tmp_path):
+    path = write(
+        tmp_path / "dup.tsv",
+        "PersonX runs\txNeed\tshoes\n"
+        "PersonX runs\txNeed\tShoes.\n"
+        "PersonX  runs\txNeed\t  shoes \n"
+        "PersonX runs\txWant\tshoes\n",
+    )
+    summary = corpus_import(path=path, corpus_name="c")
+    assert (summary.imported, summary.duplicates) == (2, 2)
+    need = Triple.objects.get(relation__name="xNeed")
+    assert need.tail == "shoes"  # the first spelling is kept
+    assert need.occurrences == 3
+    again = corpus_import(path=path, corpus_name="c")
+    assert (again.imported, again.duplicates) == (0, 4)
+    need.refresh_from_db()
+    assert need.occurrences == 6
+    assert Corpus.objects.get(name="c").occurrence_count == 8
+
+
+def test_same_triple_in_two_corpora_is_two_rows_with_one_event(tmp_path):
+    path = write(tmp_path / "x.tsv", "PersonX sings\txReact\thappy\n")
+    corpus_import(path=path, corpus_name="one")
+    corpus_import(path=path, corpus_name="two")
+    assert Triple.objects.count() == 2
+    assert Event.objects.filter(text="PersonX sings").count() == 1
+
+
+def test_skd_jsonl_keeps_every_field_and_exports_back_intact(tmp_path):
+    records = [
+        {
+            "head": "PersonX goes fishing",
+            "relation": "xNeed",
+            "tail": "a rod",
+            "split": "train",
+            "p_valid_model": 0.91,
+            "rec_0.5": True,
+            "rec_0.9": False,
+            "valid": 2,
+        },
+        {
+            "head": "PersonX goes fishing",
+            "relation": "xWant",
+            "tail": "to fly",
+            "split": "test",
+            "p_valid_model": 0.12,
+            "rec_0.5": False,
+            "rec_0.9": False,
+            "valid": -1,
+        },
+    ]
+    path = write(tmp_path / "skd.jsonl", "".join(orjson.dumps(r).decode() + "\n" for r in records))
+    summary = corpus_import(path=path, corpus_name="skd")
+    assert summary.format == "skd"
+    out = tmp_path / "out.jsonl"
+    corpus_export(corpus=Corpus.objects.get(name="skd"), fmt="jsonl", out_path=out)
+    exported = [orjson.loads(line) for line in out.read_text().splitlines()]
+    assert exported == records
+    assert [list(r) for r in exported] == [list(r) for r in records]  # field order too
+
+
+def test_skd_rejects_values_outside_the_scale(tmp_path):
+    path = write(
+        tmp_path / "bad.jsonl",
+        '{"head": "PersonX eats", "relation": "xNeed", "tail": "food", "valid": 3}\n',
+    )
+    with pytest.raises(CorpusImportError) as err:
+        corpus_import(path=path, corpus_name="bad", fmt="skd")
+    assert "bad.jsonl, line 1, field 'valid'" in str(err.value)
+
+
+def test_comet_generations_give_one_triple_per_generation(tmp_path):
+    path = write(
+        tmp_path / "gen.jsonl",
+        orjson.dumps(
+            {
+                "head": "PersonX calls PersonY",
+                "relation": "xNeed",
+                "generations": ["a phone", "to dial", "a phone"],
+                "greedy": "a phone",
+            }
+        ).decode()
+        + "\n",
+    )
+    summary = corpus_import(path=path, corpus_name="comet")
+    assert summary.format == "comet"
+    assert (summary.imported, summary.duplicates) == (2, 1)
+    assert tails("comet") == ["a phone", "to dial"]
+    first = Triple.objects.get(tail="a phone")
+    assert first.source_fields_dict == {"rank": 1, "greedy": True}
+
+
+def test_csv_with_header_and_extra_columns(tmp_path):
+    path = write(
+        tmp_path / "t.csv",
+        "Head,Relation,Tail,split,source\n"
+        '"PersonX says ""hi""",xEffect,"gets a reply, maybe",val,teacher-1\n',
+    )
+    corpus_import(path=path, corpus_name="csv")
+    triple = Triple.objects.get()
+    assert triple.head.text == 'PersonX says "hi"'
+    assert triple.tail == "gets a reply, maybe"
+    assert triple.split == "val"
+    assert triple.source_fields_dict == {"source": "teacher-1"}
+
+
+def test_csv_without_required_columns_names_them(tmp_path):
+    path = write(tmp_path / "t.csv", "head,rel,tail\nPersonX,xNeed,x\n")
+    with pytest.raises(CorpusImportError, match=r"t.csv: line 1: .*missing relation"):
+        corpus_import(path=path, corpus_name="csv")
+
+
+def test_gzip_input(tmp_path):
+    path = tmp_path / "a.tsv.gz"
+    with gzip.open(path, "wt", encoding="utf-8") as f:
+        f.write("PersonX swims\txNeed\tto know how to swim\n")
+    summary = corpus_import(path=path, corpus_name="gz")
+    assert summary.format == "atomic-tsv"
+    assert tails("gz") == ["to know how to swim"]
+
+
+@pytest.mark.parametrize(
+    ("content", "where"),
+    [
+        ("PersonX swims\txNeed\n", "line 2, field '(line)': expected 3 tab-separated fields"),
+        ("PersonX swims\txFly\tto fly\n", "line 2, field 'relation': unknown relation 'xFly'"),
+        ("PersonX swims\txNeed\t   \n", "line 2, field 'tail': empty"),
+        ("PersonX swims\txNeed\t" + "x" * 501 + "\n", "line 2, field 'tail': longer than 500"),
+        (b"PersonX swims\txNeed\t\xff\n", "line 2, field '(line)': not UTF-8"),
+    ],
+)
+def test_a_bad_line_imports_nothing_and_is_named(tmp_path, content, where):
+    good = "PersonX runs\txNeed\tshoes\n"
+    path = tmp_path / "bad.tsv"
+    if isinstance(content, bytes):
+        path.write_bytes(good.encode() + content)
+    else:
+        write(path, good + content)
+    with pytest.raises(CorpusImportError) as err:
+        corpus_import(path=path, corpus_name="broken")
+    assert f"bad.tsv, {where}" in str(err.value)
+    assert "nothing was imported" in str(err.value)
+    assert not Corpus.objects.filter(name="broken").exists()
+    assert Triple.objects.count() == 0
+
+
+def test_failed_import_into_existing_corpus_changes_nothing(tmp_path):
+    corpus_import(
+        path=write(tmp_path / "ok.tsv", "PersonX runs\txNeed\tshoes\n"), corpus_name="keep"
+    )
+    with pytest.raises(CorpusImportError):
+        corpus_import(
+            path=write(tmp_path / "bad.tsv", "PersonX runs\txNeed\tshoes\nbroken\n"),
+            corpus_name="keep",
+        )
+    assert Triple.objects.get().occurrences == 1
+    assert Corpus.objects.get(name="keep").triple_count == 1
+
+
+def test_skip_invalid_imports_the_rest_and_writes_rejected_lines_beside_input(tmp_path):
+    path = write(
+        tmp_path / "mixed.jsonl",
+        '{"head": "PersonX runs", "relation": "xNeed", "tail": "shoes"}\n'
+        "not json\n"
+        '{"head": "PersonX runs", "relation": "xNope", "tail": "legs"}\n'
+        '{"head": "PersonX runs", "relation": "xWant", "tail": "rest"}\n',
+    )
+    summary = corpus_import(path=path, corpus_name="mixed", skip_invalid=True)
+    assert (summary.imported, summary.rejected) == (2, 2)
+    rejected = tmp_path / "mixed.jsonl.rejected.jsonl"
+    assert summary.rejected_path == str(rejected)
+    lines = [orjson.loads(line) for line in rejected.read_text().splitlines()]
+    assert [(r["line"], r["field"]) for r in lines] == [(2, "(line)"), (3, "relation")]
+    assert lines[0]["raw"] == "not json"
+    assert "xNope" in lines[1]["error"]
+
+
+def test_empty_file_is_an_error(tmp_path):
+    with pytest.raises(CorpusImportError, match="no valid triples"):
+        corpus_import(path=write(tmp_path / "e.tsv", "\n\n"), corpus_name="empty")
+
+
+def test_unknown_format_is_an_error_naming_the_file(tmp_path):
+    with pytest.raises(CorpusImportError, match="notes.txt: cannot tell the format"):
+        corpus_import(path=write(tmp_path / "notes.txt", "hello\n"), corpus_name="x")
+
+
+def test_relation_names_match_case_insensitively(tmp_path):
+    corpus_import(
+        path=write(tmp_path / "r.tsv", "PersonX naps\tisafter\tPersonX is tired\n"), corpus_name="r"
+    )
+    assert Triple.objects.get().relation == Relation.objects.get(name="isAfter")
+
+
+def test_references_tsv_round_trips(tmp_path, shared_data):
+    source = shared_data / "references.tsv"
+    summary = corpus_import(path=source, corpus_name="refs")
+    assert summary.rows_read == 12770
+    assert summary.rejected == 0
+    out = tmp_path / "refs.tsv"
+    exported = corpus_export(corpus=Corpus.objects.get(name="refs"), fmt="tsv", out_path=out)
+    assert exported.rows == summary.imported
+    # Every exported line is a line of the source (spacing collapsed), in source order.
+    source_lines = [
+        "\t".join(" ".join(f.split()) for f in line.split("\t"))
+        for line in source.read_text(encoding="utf-8").splitlines()
+    ]
+    out_lines = out.read_text(encoding="utf-8").splitlines()
+    positions = {}
+    for i, line in enumerate(source_lines):
+        positions.setdefault(line, i)
+    indexes = [positions[line] for line in out_lines]
+    assert indexes == sorted(indexes)
+
+
+def test_import_command_prints_summary_and_errors(tmp_path, capsys):
+    good = write(tmp_path / "g.tsv", "PersonX runs\txNeed\tshoes\n")
+    call_command("import_corpus", str(good), "--corpus", "cli", "--no-progress")
+    assert "cli: imported 1, duplicates 0, rejected 0" in capsys.readouterr().out
+    bad = write(tmp_path / "b.tsv", "PersonX runs\txNeed\n")
+    with pytest.raises(CommandError, match="b.tsv, line 1"):
+        call_command("import_corpus", str(bad), "--corpus", "cli", "--no-progress")
+
+
+def test_export_filters(tmp_path):
+    path = write(
+        tmp_path / "f.jsonl",
+        '{"head": "PersonX runs", "relation": "xNeed", "tail": "shoes", "split": "train"}\n'
+        '{"head": "PersonX runs", "relation": "xWant", "tail": "rest", "split": "test"}\n'
+        '{"head": "PersonX runs", "relation": "xNeed", "tail": "legs", "split": "test"}\n',
+    )
+    corpus_import(path=path, corpus_name="f")
+    Triple.objects.filter(tail="legs").update(score=0.9)
+    Triple.objects.filter(tail="shoes").update(score=0.2)
+    corpus = Corpus.objects.get(name="f")
+
+    def run(**kw):
+        out = tmp_path / "o.jsonl"
+        corpus_export(corpus=corpus, fmt="jsonl", out_path=out, flt=ExportFilter(**kw))
+        return [orjson.loads(line)["tail"] for line in out.read_text().splitlines()]
+
+    assert run(relations=("xNeed",)) == ["shoes", "legs"]
+    assert run(split="test") == ["rest", "legs"]
+    assert run(min_score=0.5) == ["legs"]
+    assert run(relations=("xNeed",), split="train") == ["shoes"]
