@@ -1,27 +1,30 @@
 """Fast bulk loading of parsed triples, the best route each database has.
 
-Rows arrive in chunks of stage tuples
-    (seq, head, relation_id, tail, tail_key, split, source_fields).
-Each chunk is put in a temporary stage table and merged into the corpus:
-events are created as needed, rows repeated inside the chunk are folded
-into one, and rows the corpus already has only add to `occurrences`.
+Rows arrive in chunks of stage tuples, already folded so that a chunk holds
+each (head, relation, tail key) once with its count `n`:
+    (seq, head, relation_id, tail, tail_key, split, source_fields, n)
+For each chunk the loader finds or creates the head events with two
+set-based queries, puts the rows (now carrying head_id) in a temporary
+stage table and merges them into the corpus with INSERT ... ON CONFLICT:
+rows the corpus already has only add to `occurrences`.
 
-PostgreSQL: COPY into the stage, merge with INSERT ... ON CONFLICT, all
-inside the caller's transaction.
-SQLite: everything is staged first (a temp table does not take the main
-database's write lock), then merged in one short write transaction, so
+PostgreSQL: COPY into the stage; everything inside the caller's transaction.
+SQLite: the rows are staged first (a temp table does not take the main
+database's write lock) and merged in one short write transaction, so
 other writers wait only for the merge, not for the parsing.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 from django.db import connection, transaction
 
-StageRow = tuple[int, str, int, str, int, str, str]  # seq is the row's ordinal in the file
+# seq is the row's ordinal in the file; n how often it appeared in the chunk.
+StageRow = tuple[int, str, int, str, int, str, str, int]
 
 STAGE = "skd_import_stage"
+STAGE_COLUMNS = "seq, head_id, relation_id, tail, tail_key, split, source_fields, n"
 
 
 def _triple_table() -> str:
@@ -36,131 +39,128 @@ def _event_table() -> str:
     return Event._meta.db_table
 
 
-class PostgresLoader:
-    """Used inside `transaction.atomic()`; the stage table is dropped at commit."""
+def _merge_sql(where: str = "") -> str:
+    triple = _triple_table()
+    return f"""
+        INSERT INTO {triple} (corpus_id, head_id, relation_id, tail, tail_key, split, origin,
+                              import_job_id, occurrences, score, source_fields)
+        SELECT %s, head_id, relation_id, tail, tail_key, split, %s, %s, n, NULL, source_fields
+        FROM {STAGE} {where}
+        ORDER BY seq
+        ON CONFLICT (corpus_id, head_id, relation_id, tail_key)
+        DO UPDATE SET occurrences = {triple}.occurrences + excluded.occurrences
+    """
 
+
+class _Loader:
     def __init__(self, *, corpus_id: int, origin: str, job_id: int | None) -> None:
-        self.params = {"corpus": corpus_id, "origin": origin, "job": job_id}
-        self.inserted = 0
+        self.params = (corpus_id, origin, job_id)
+
+    def _event_ids(self, cursor, heads: list[str]) -> dict[str, int]:
+        raise NotImplementedError
+
+    def _with_head_ids(self, cursor, rows: Sequence[StageRow]) -> list[tuple]:
+        heads = list(dict.fromkeys(row[1] for row in rows))  # first-seen order
+        ids = self._event_ids(cursor, heads)
+        return [(r[0], ids[r[1]], r[2], r[3], r[4], r[5], r[6], r[7]) for r in rows]
+
+
+class PostgresLoader(_Loader):
+    """Used inside `transaction.atomic()`; the stage table is dropped at commit."""
 
     def open(self) -> None:
         with connection.cursor() as cursor:
             cursor.execute(f"DROP TABLE IF EXISTS pg_temp.{STAGE}")
             cursor.execute(
-                f"CREATE TEMP TABLE {STAGE} (seq int, head text, relation_id bigint, tail text,"
-                " tail_key bigint, split text, source_fields text) ON COMMIT DROP"
+                f"CREATE TEMP TABLE {STAGE} (seq int, head_id bigint, relation_id bigint,"
+                " tail text, tail_key bigint, split text, source_fields text, n int)"
+                " ON COMMIT DROP"
             )
-            cursor.execute("SET LOCAL work_mem = '64MB'")
+
+    def _event_ids(self, cursor, heads: list[str]) -> dict[str, int]:
+        event = _event_table()
+        cursor.execute(
+            f"INSERT INTO {event} (text)"
+            " SELECT h FROM unnest(%s::text[]) WITH ORDINALITY AS u(h, i)"
+            " ORDER BY i ON CONFLICT (text) DO NOTHING",
+            (heads,),
+        )
+        cursor.execute(f"SELECT text, id FROM {event} WHERE text = ANY(%s)", (heads,))
+        return dict(cursor.fetchall())
 
     def add(self, rows: Sequence[StageRow]) -> None:
-        triple, event = _triple_table(), _event_table()
         with connection.cursor() as cursor:
+            staged = self._with_head_ids(cursor, rows)
             cursor.execute(f"TRUNCATE {STAGE}")
-            with cursor.cursor.copy(
-                f"COPY {STAGE} (seq, head, relation_id, tail, tail_key, split, source_fields)"
-                " FROM STDIN"
-            ) as copy:
-                for row in rows:
+            with cursor.cursor.copy(f"COPY {STAGE} ({STAGE_COLUMNS}) FROM STDIN") as copy:
+                for row in staged:
                     copy.write_row(row)
-            cursor.execute(
-                f"INSERT INTO {event} (text) SELECT head FROM {STAGE} GROUP BY head"
-                " ORDER BY min(seq) ON CONFLICT (text) DO NOTHING"
-            )
-            cursor.execute(
-                f"""
-                WITH firsts AS (
-                    SELECT DISTINCT ON (s.head, s.relation_id, s.tail_key)
-                           s.seq, s.head, s.relation_id, s.tail, s.tail_key, s.split,
-                           s.source_fields,
-                           count(*) OVER (PARTITION BY s.head, s.relation_id, s.tail_key) AS n
-                    FROM {STAGE} s
-                    ORDER BY s.head, s.relation_id, s.tail_key, s.seq
-                ), merged AS (
-                    INSERT INTO {triple} (corpus_id, head_id, relation_id, tail, tail_key, split,
-                                          origin, import_job_id, occurrences, score, source_fields)
-                    SELECT %(corpus)s, e.id, f.relation_id, f.tail, f.tail_key, f.split,
-                           %(origin)s, %(job)s, f.n, NULL, f.source_fields
-                    FROM firsts f JOIN {event} e ON e.text = f.head
-                    ORDER BY f.seq
-                    ON CONFLICT (corpus_id, head_id, relation_id, tail_key)
-                    DO UPDATE SET occurrences = {triple}.occurrences + EXCLUDED.occurrences
-                    RETURNING (xmax = 0) AS inserted
-                )
-                SELECT count(*) FILTER (WHERE inserted) FROM merged
-                """,
-                self.params,
-            )
-            self.inserted += cursor.fetchone()[0]
+            cursor.execute(_merge_sql(), self.params)
 
     def close(self) -> None:
         """Nothing to do: ON COMMIT DROP removes the stage."""
 
 
-class SqliteLoader:
+class SqliteLoader(_Loader):
     """Stages outside any transaction of the caller, then merges in `merge()`."""
 
-    MERGE_CHUNK = 50_000
+    LOOKUP_BATCH = 5_000  # under SQLite's limit on bound variables
 
-    def __init__(self, *, corpus_id: int, origin: str, job_id: int | None) -> None:
-        self.params = (corpus_id, origin, job_id)
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.chunks: list[tuple[int, int]] = []
         self.staged = 0
 
     def open(self) -> None:
         with connection.cursor() as cursor:
             cursor.execute(f"DROP TABLE IF EXISTS temp.{STAGE}")
             cursor.execute(
-                f"CREATE TEMP TABLE {STAGE} (seq INTEGER, head TEXT, relation_id INTEGER,"
-                " tail TEXT, tail_key INTEGER, split TEXT, source_fields TEXT)"
+                f"CREATE TEMP TABLE {STAGE} (seq INTEGER, head_id INTEGER, relation_id INTEGER,"
+                " tail TEXT, tail_key INTEGER, split TEXT, source_fields TEXT, n INTEGER)"
             )
+
+    def _event_ids(self, cursor, heads: list[str]) -> dict[str, int]:
+        # New events are written in their own short transaction; an import
+        # that fails later leaves them behind, unused and harmless.
+        event = _event_table()
+        ids: dict[str, int] = {}
+        with transaction.atomic():
+            cursor.executemany(
+                f"INSERT OR IGNORE INTO {event} (text) VALUES (%s)", [(h,) for h in heads]
+            )
+            for start in range(0, len(heads), self.LOOKUP_BATCH):
+                batch = heads[start : start + self.LOOKUP_BATCH]
+                marks = ", ".join(["%s"] * len(batch))
+                cursor.execute(f"SELECT text, id FROM {event} WHERE text IN ({marks})", batch)
+                ids.update(cursor.fetchall())
+        return ids
 
     def add(self, rows: Sequence[StageRow]) -> None:
         with connection.cursor() as cursor:
+            staged = self._with_head_ids(cursor, rows)
+            insert = f"INSERT INTO temp.{STAGE} VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
             if connection.in_atomic_block:  # the caller's transaction already holds the lock
-                cursor.executemany(f"INSERT INTO temp.{STAGE} VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
-                self.staged += len(rows)
-                return
-            # A deferred transaction that writes only the temp schema never
-            # takes the main database's write lock.
-            cursor.execute("BEGIN DEFERRED")
-            try:
-                cursor.executemany(f"INSERT INTO temp.{STAGE} VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
-            except BaseException:
-                cursor.execute("ROLLBACK")
-                raise
-            cursor.execute("COMMIT")
-        self.staged += len(rows)
+                cursor.executemany(insert, staged)
+            else:
+                # A deferred transaction writing only the temp schema takes no
+                # lock on the main database.
+                cursor.execute("BEGIN DEFERRED")
+                try:
+                    cursor.executemany(insert, staged)
+                except BaseException:
+                    cursor.execute("ROLLBACK")
+                    raise
+                cursor.execute("COMMIT")
+        self.chunks.append((self.staged + 1, self.staged + len(staged)))
+        self.staged += len(staged)
 
     def merge(self) -> None:
-        """Call inside `transaction.atomic()`."""
-        triple, event = _triple_table(), _event_table()
+        """Call inside `transaction.atomic()`. One statement per staged chunk, whose rows
+        are distinct, so ON CONFLICT never meets the same row twice in a statement."""
+        sql = _merge_sql(where="WHERE rowid BETWEEN %s AND %s")
         with connection.cursor() as cursor:
-            for start in range(1, self.staged + 1, self.MERGE_CHUNK):
-                end = start + self.MERGE_CHUNK - 1
-                cursor.execute(
-                    f"INSERT OR IGNORE INTO {event} (text) SELECT head FROM temp.{STAGE}"
-                    " WHERE rowid BETWEEN %s AND %s ORDER BY rowid",
-                    (start, end),
-                )
-                cursor.execute(
-                    f"""
-                    INSERT INTO {triple} (corpus_id, head_id, relation_id, tail, tail_key, split,
-                                          origin, import_job_id, occurrences, score, source_fields)
-                    SELECT %s, e.id, s.relation_id, s.tail, s.tail_key, s.split, %s, %s, s.n,
-                           NULL, s.source_fields
-                    FROM (
-                        SELECT seq, head, relation_id, tail, tail_key, split, source_fields,
-                               count(*) OVER w AS n,
-                               row_number() OVER (w ORDER BY seq) AS rn
-                        FROM temp.{STAGE} WHERE rowid BETWEEN %s AND %s
-                        WINDOW w AS (PARTITION BY head, relation_id, tail_key)
-                    ) AS s JOIN {event} e ON e.text = s.head
-                    WHERE s.rn = 1
-                    ORDER BY s.seq
-                    ON CONFLICT (corpus_id, head_id, relation_id, tail_key)
-                    DO UPDATE SET occurrences = occurrences + excluded.occurrences
-                    """,
-                    (*self.params, start, end),
-                )
+            for start, end in self.chunks:
+                cursor.execute(sql, (*self.params, start, end))
 
     def close(self) -> None:
         with connection.cursor() as cursor:
@@ -190,14 +190,3 @@ def corpus_delete_triples(corpus_id: int) -> None:
     """Delete a corpus's triples with one statement (the ORM would load them all)."""
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(f"DELETE FROM {_triple_table()} WHERE corpus_id = %s", (corpus_id,))
-
-
-def iter_chunks(rows: Iterable[StageRow], size: int) -> Iterable[list[StageRow]]:
-    chunk: list[StageRow] = []
-    for row in rows:
-        chunk.append(row)
-        if len(chunk) >= size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk

@@ -17,6 +17,7 @@ from django.db import transaction
 from .bulk import SqliteLoader, StageRow, make_loader
 from .formats import (
     FORMATS,
+    TAIL_END_CHARS,
     FormatError,
     ParsedRow,
     RowError,
@@ -136,40 +137,43 @@ def _stage_rows(
 ) -> Iterator[StageRow]:
     """Resolve relations (case-insensitively) and hash tails; send invalid rows to the sink."""
     known = ", ".join(sorted(name for name in relation_ids if not name.startswith("\0")))
+    hash64 = xxhash.xxh3_64_intdigest
     seq = 0  # row ordinal: keeps file order even where one line gives several rows
     for item in items:
-        if isinstance(item, RowError):
+        if type(item) is RowError:
             sink.add(item)
             if sink.full:
                 return
             continue
-        relation_id = relation_ids.get(item.relation) or relation_ids.get(
-            "\0" + item.relation.lower()
-        )
+        line, head, relation, tail, split, source_fields = item
+        relation_id = relation_ids.get(relation)
         if relation_id is None:
-            sink.add(
-                RowError(
-                    item.line,
-                    "relation",
-                    f"unknown relation {item.relation!r} (known: {known}; "
-                    "add new relations on the relations page or with create_relation)",
-                    "\t".join((item.head, item.relation, item.tail)),
+            relation_id = relation_ids.get("\0" + relation.lower())
+            if relation_id is None:
+                sink.add(
+                    RowError(
+                        line,
+                        "relation",
+                        f"unknown relation {relation!r} (known: {known}; "
+                        "add new relations on the relations page or with create_relation)",
+                        "\t".join((head, relation, tail)),
+                    )
                 )
-            )
-            if sink.full:
-                return
-            continue
+                if sink.full:
+                    return
+                continue
         if sink.count and not sink.skip_invalid:
             continue  # the import is failing: keep counting errors, stage nothing more
         seq += 1
+        # Tails arrive whitespace-collapsed, so this equals tail_key(tail), inlined.
         yield (
             seq,
-            item.head,
+            head,
             relation_id,
-            item.tail,
-            tail_key(item.tail),
-            item.split,
-            item.source_fields,
+            tail,
+            hash64(tail.lower().rstrip(TAIL_END_CHARS).encode()) - _SIGN,
+            split,
+            source_fields,
         )
 
 
@@ -187,17 +191,33 @@ def _relation_ids() -> dict[str, int]:
 _DONE = object()
 
 
-def _produce(chunks: queue.Queue, make_rows: Callable[[], Iterator[StageRow]]) -> None:
-    """Parser thread: put chunks of stage rows on the queue, then _DONE (or the exception)."""
+def _produce(chunks: queue.Queue, make_rows: Callable[[], Iterator[tuple]]) -> None:
+    """Parser thread: put chunks of distinct stage rows on the queue, then _DONE (or the
+    exception). A row repeated inside a chunk is folded into its first copy's count."""
     try:
-        chunk: list[StageRow] = []
+        rows: list[tuple] = []
+        counts: list[int] = []
+        where: dict[tuple, int] = {}
+
+        def flush() -> None:
+            chunks.put([(*row, n) for row, n in zip(rows, counts, strict=True)])
+            rows.clear()
+            counts.clear()
+            where.clear()
+
         for row in make_rows():
-            chunk.append(row)
-            if len(chunk) >= CHUNK_ROWS:
-                chunks.put(chunk)
-                chunk = []
-        if chunk:
-            chunks.put(chunk)
+            key = (row[1], row[2], row[4])  # head, relation_id, tail_key
+            index = where.get(key)
+            if index is None:
+                where[key] = len(rows)
+                rows.append(row)
+                counts.append(1)
+                if len(rows) >= CHUNK_ROWS:
+                    flush()
+            else:
+                counts[index] += 1
+        if rows:
+            flush()
         chunks.put(_DONE)
     except BaseException as exc:  # noqa: BLE001 - handed to the consuming thread
         chunks.put(exc)
@@ -259,7 +279,7 @@ def corpus_import_file(
             if sink.count and not skip_invalid:
                 continue  # drain: the import will be refused
             loader.add(item)
-            rows_read += len(item)
+            rows_read += sum(row[-1] for row in item)
             report()
 
     try:

@@ -85,9 +85,16 @@ class Triple(models.Model):
         STUDENT = "student"
         MANUAL = "manual"
 
-    corpus = models.ForeignKey(Corpus, on_delete=models.CASCADE, db_index=False)
-    head = models.ForeignKey(Event, on_delete=models.PROTECT, db_index=False)
-    relation = models.ForeignKey(Relation, on_delete=models.PROTECT, db_index=False)
+    # No database-level foreign keys on this table: per-row FK triggers halve
+    # bulk-load speed, and every writer takes ids from the referenced tables.
+    # Deletions go through services (corpus_delete) that remove triples first.
+    corpus = models.ForeignKey(
+        Corpus, on_delete=models.CASCADE, db_index=False, db_constraint=False
+    )
+    head = models.ForeignKey(Event, on_delete=models.PROTECT, db_index=False, db_constraint=False)
+    relation = models.ForeignKey(
+        Relation, on_delete=models.PROTECT, db_index=False, db_constraint=False
+    )
     tail = models.TextField()
     # 64-bit hash of the normalized tail: duplicates are found by an integer
     # index instead of an index on the text.
@@ -95,7 +102,12 @@ class Triple(models.Model):
     split = models.CharField(max_length=16, default="train")
     origin = models.CharField(max_length=8, choices=Origin.choices, default=Origin.IMPORT)
     import_job = models.ForeignKey(
-        "jobs.Job", null=True, blank=True, on_delete=models.SET_NULL, db_index=False
+        "jobs.Job",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        db_index=False,
+        db_constraint=False,
     )
     occurrences = models.PositiveIntegerField(
         default=1, help_text="How many times the triple appeared in what was imported."
