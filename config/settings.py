@@ -203,6 +203,9 @@ CELERY_BROKER_TRANSPORT_OPTIONS: dict = (
     if CELERY_BROKER_URL.startswith("filesystem")
     else {"visibility_timeout": 6 * 3600}
 )
+if CELERY_BROKER_URL.startswith("filesystem"):
+    for _folder in ("queue", "processed"):
+        (BROKER_DIR / _folder).mkdir(parents=True, exist_ok=True)
 CELERY_TASK_IGNORE_RESULT = True  # job state lives in the Job table
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True

@@ -307,6 +307,7 @@ def corpus_import_file(
                 producer.start()
                 consume(loader)
                 _raise_if_rejected(sink, path, skip_invalid, rows_read)
+                loader.close()
                 totals = corpus_refresh_counts(corpus=corpus)
     except BaseException:
         _drain(chunks, producer)

@@ -124,7 +124,14 @@ class Triple(models.Model):
                 fields=["corpus", "head", "relation", "tail_key"], name="triple_unique_in_corpus"
             )
         ]
-        indexes = [models.Index(fields=["corpus", "score"], name="triple_corpus_score")]
+        indexes = [
+            # Partial: imports write NULL scores, so they pay nothing for this index.
+            models.Index(
+                fields=["corpus", "score"],
+                name="triple_corpus_score",
+                condition=models.Q(score__isnull=False),
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.head_id} {self.relation_id} {self.tail}"

@@ -102,9 +102,16 @@ def corpus_import(
 
 
 def corpus_export(
-    *, corpus: Corpus, fmt: str, out_path: str | Path, flt: ExportFilter | None = None
+    *,
+    corpus: Corpus,
+    fmt: str,
+    out_path: str | Path,
+    flt: ExportFilter | None = None,
+    progress=None,
 ) -> ExportSummary:
-    return corpus_export_file(corpus=corpus, fmt=fmt, out_path=out_path, flt=flt or ExportFilter())
+    return corpus_export_file(
+        corpus=corpus, fmt=fmt, out_path=out_path, flt=flt or ExportFilter(), progress=progress
+    )
 
 
 # --- Jobs: the same services run by a Celery worker --------------------------------
@@ -178,11 +185,13 @@ def corpus_export_job_run(*, job_id: int) -> Job | None:
     def body(job: Job, progress) -> dict:
         params = job.params
         corpus = Corpus.objects.get(pk=params["corpus_id"])
-        progress(0, corpus.triple_count, "exporting", force=True)
+        total = corpus.triple_count
+        progress(0, total, "exporting", force=True)
         summary = corpus_export(
             corpus=corpus,
             fmt=params["format"],
             out_path=params["path"],
+            progress=lambda done, _total: progress(done, total, "exporting"),
             flt=ExportFilter(
                 relations=tuple(params.get("relations") or ()),
                 split=params.get("split"),

@@ -3,7 +3,7 @@ from __future__ import annotations
 import logging
 import traceback
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -22,9 +22,6 @@ def job_create(*, kind: str, params: dict[str, Any], created_by=None) -> Job:
 
 def job_enqueue(*, job: Job, task) -> None:
     """Send the job's task once the transaction that created the job commits."""
-    from config.celery import ensure_broker_folders
-
-    ensure_broker_folders()
     transaction.on_commit(lambda: task.delay(job.pk))
 
 
@@ -91,7 +88,7 @@ def job_reap_stale(*, now=None) -> int:
     for job in Job.objects.filter(status=Job.Status.RUNNING):
         live = progress_read(job.pk)
         last_beat = (
-            timezone.datetime.fromtimestamp(live.heartbeat, tz=timezone.utc)
+            datetime.fromtimestamp(live.heartbeat, tz=UTC)
             if live
             else job.heartbeat_at or job.started_at
         )

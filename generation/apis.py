@@ -1,0 +1,277 @@
+"""DRF API for corpora, triples, relations, imports, exports and their jobs."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+from django.conf import settings
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import FileResponse, Http404
+from django.shortcuts import get_object_or_404
+from django.utils.text import get_valid_filename, slugify
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers, status
+from rest_framework.pagination import CursorPagination
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.roles import IsResearcher
+from jobs.models import Job
+from jobs.selectors import job_view
+
+from . import selectors, services
+from .exporting import EXPORT_FORMATS, ExportFilter
+from .formats import FORMATS
+from .models import Corpus, Relation
+
+
+class CorpusOutput(serializers.ModelSerializer):
+    class Meta:
+        model = Corpus
+        fields = [
+            "id",
+            "name",
+            "description",
+            "triple_count",
+            "occurrence_count",
+            "stats",
+            "created_at",
+        ]
+
+
+class CorpusCreateInput(serializers.Serializer):
+    name = serializers.CharField(max_length=100)
+    description = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class RelationOutput(serializers.ModelSerializer):
+    class Meta:
+        model = Relation
+        fields = [
+            "id",
+            "name",
+            "category",
+            "description",
+            "sentence_template",
+            "prompt_template",
+            "verbalization",
+            "is_builtin",
+            "is_skd",
+        ]
+
+
+class RelationCreateInput(serializers.Serializer):
+    name = serializers.CharField(max_length=40)
+    sentence_template = serializers.CharField(max_length=200)
+    prompt_template = serializers.CharField(max_length=500)
+    verbalization = serializers.CharField(max_length=200)
+    description = serializers.CharField(required=False, allow_blank=True, default="")
+    category = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class TripleOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    head = serializers.CharField(source="head.text")
+    relation = serializers.CharField(source="relation.name")
+    tail = serializers.CharField()
+    split = serializers.CharField()
+    score = serializers.FloatField(allow_null=True)
+    occurrences = serializers.IntegerField()
+    origin = serializers.CharField()
+    source_fields = serializers.DictField(source="source_fields_dict")
+
+
+class TripleFilterInput(serializers.Serializer):
+    relation = serializers.CharField(required=False)
+    split = serializers.CharField(required=False)
+    head = serializers.CharField(required=False, help_text="Text the head contains.")
+    min_score = serializers.FloatField(required=False)
+    max_score = serializers.FloatField(required=False)
+
+
+class ImportInput(serializers.Serializer):
+    file = serializers.FileField()
+    corpus = serializers.CharField(max_length=100, help_text="Corpus name; created if new.")
+    format = serializers.ChoiceField(choices=("auto", *FORMATS), default="auto")
+    skip_invalid = serializers.BooleanField(default=False)
+
+
+class ExportInput(serializers.Serializer):
+    format = serializers.ChoiceField(choices=EXPORT_FORMATS, default="jsonl")
+    relations = serializers.ListField(child=serializers.CharField(), required=False, default=list)
+    split = serializers.CharField(required=False, allow_null=True, default=None)
+    min_score = serializers.FloatField(required=False, allow_null=True, default=None)
+
+    def validate_relations(self, value: list[str]) -> list[str]:
+        known = set(Relation.objects.filter(name__in=value).values_list("name", flat=True))
+        unknown = sorted(set(value) - known)
+        if unknown:
+            raise serializers.ValidationError(f"Unknown relation(s): {', '.join(unknown)}.")
+        return value
+
+
+class JobOutput(serializers.Serializer):
+    id = serializers.IntegerField(source="job.id")
+    kind = serializers.CharField(source="job.kind")
+    status = serializers.CharField(source="job.status")
+    done = serializers.IntegerField()
+    total = serializers.IntegerField(allow_null=True)
+    error = serializers.CharField(source="job.error")
+    result = serializers.SerializerMethodField()
+    download = serializers.SerializerMethodField()
+
+    def get_result(self, view) -> dict:
+        return {k: v for k, v in view.job.result.items() if k not in ("traceback", "path")}
+
+    def get_download(self, view) -> str | None:
+        if view.job.kind == services.EXPORT_JOB and view.job.status == Job.Status.SUCCEEDED:
+            return self.context["request"].build_absolute_uri(f"/api/jobs/{view.job.pk}/download/")
+        return None
+
+
+def _job_response(request, job: Job, code: int = status.HTTP_200_OK) -> Response:
+    return Response(JobOutput(job_view(job=job), context={"request": request}).data, status=code)
+
+
+class ResearcherAPIView(APIView):
+    permission_classes = [IsResearcher]
+
+
+class CorpusListApi(ResearcherAPIView):
+    @extend_schema(responses=CorpusOutput(many=True))
+    def get(self, request):
+        return Response(CorpusOutput(selectors.corpus_list(), many=True).data)
+
+    @extend_schema(request=CorpusCreateInput, responses={201: CorpusOutput})
+    def post(self, request):
+        data = CorpusCreateInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            corpus = services.corpus_create(**data.validated_data, created_by=request.user)
+        except DjangoValidationError as exc:
+            return Response(exc.message_dict, status=status.HTTP_400_BAD_REQUEST)
+        return Response(CorpusOutput(corpus).data, status=status.HTTP_201_CREATED)
+
+
+class CorpusDetailApi(ResearcherAPIView):
+    @extend_schema(responses=CorpusOutput)
+    def get(self, request, pk: int):
+        return Response(CorpusOutput(get_object_or_404(Corpus, pk=pk)).data)
+
+
+class TriplePagination(CursorPagination):
+    ordering = "id"
+    page_size = 100
+    page_size_query_param = "page_size"
+    max_page_size = 1000
+
+
+class TripleListApi(ResearcherAPIView):
+    @extend_schema(parameters=[TripleFilterInput], responses=TripleOutput(many=True))
+    def get(self, request, pk: int):
+        corpus = get_object_or_404(Corpus, pk=pk)
+        params = TripleFilterInput(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        p = params.validated_data
+        flt = selectors.TripleFilter(
+            relation=p.get("relation"),
+            split=p.get("split"),
+            head_contains=p.get("head"),
+            min_score=p.get("min_score"),
+            max_score=p.get("max_score"),
+        )
+        paginator = TriplePagination()
+        page = paginator.paginate_queryset(
+            selectors.triple_queryset(corpus=corpus, flt=flt), request, view=self
+        )
+        return paginator.get_paginated_response(TripleOutput(page, many=True).data)
+
+
+class RelationListApi(ResearcherAPIView):
+    @extend_schema(responses=RelationOutput(many=True))
+    def get(self, request):
+        return Response(RelationOutput(selectors.relation_list(), many=True).data)
+
+    @extend_schema(request=RelationCreateInput, responses={201: RelationOutput})
+    def post(self, request):
+        data = RelationCreateInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            relation = services.relation_create(**data.validated_data)
+        except DjangoValidationError as exc:
+            return Response(exc.message_dict, status=status.HTTP_400_BAD_REQUEST)
+        return Response(RelationOutput(relation).data, status=status.HTTP_201_CREATED)
+
+
+def save_upload(uploaded) -> Path:
+    """Stream an uploaded file to MEDIA_ROOT/uploads/<uuid>/<name>."""
+    folder = Path(settings.MEDIA_ROOT) / "uploads" / uuid.uuid4().hex
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / (get_valid_filename(Path(uploaded.name).name) or "upload")
+    with open(path, "wb") as out:
+        for chunk in uploaded.chunks():
+            out.write(chunk)
+    return path
+
+
+def export_path(corpus: Corpus, fmt: str) -> Path:
+    folder = Path(settings.MEDIA_ROOT) / "exports" / uuid.uuid4().hex
+    return folder / f"{slugify(corpus.name) or 'corpus'}.{fmt}"
+
+
+class ImportApi(ResearcherAPIView):
+    parser_classes = [MultiPartParser, FormParser]
+
+    @extend_schema(request={"multipart/form-data": ImportInput}, responses={202: JobOutput})
+    def post(self, request):
+        data = ImportInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        job = services.corpus_import_job_create(
+            path=save_upload(v["file"]),
+            corpus_name=v["corpus"],
+            fmt=v["format"],
+            skip_invalid=v["skip_invalid"],
+            created_by=request.user,
+        )
+        return _job_response(request, job, status.HTTP_202_ACCEPTED)
+
+
+class ExportApi(ResearcherAPIView):
+    @extend_schema(request=ExportInput, responses={202: JobOutput})
+    def post(self, request, pk: int):
+        corpus = get_object_or_404(Corpus, pk=pk)
+        data = ExportInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        job = services.corpus_export_job_create(
+            corpus=corpus,
+            fmt=v["format"],
+            out_path=export_path(corpus, v["format"]),
+            flt=ExportFilter(
+                relations=tuple(v["relations"]), split=v["split"], min_score=v["min_score"]
+            ),
+            created_by=request.user,
+        )
+        return _job_response(request, job, status.HTTP_202_ACCEPTED)
+
+
+class JobDetailApi(ResearcherAPIView):
+    @extend_schema(responses=JobOutput)
+    def get(self, request, pk: int):
+        return _job_response(request, get_object_or_404(Job, pk=pk))
+
+
+class JobDownloadApi(ResearcherAPIView):
+    @extend_schema(
+        responses={(200, "application/octet-stream"): bytes},
+        parameters=[OpenApiParameter("pk", int, OpenApiParameter.PATH)],
+    )
+    def get(self, request, pk: int):
+        job = get_object_or_404(Job, pk=pk, kind=services.EXPORT_JOB, status=Job.Status.SUCCEEDED)
+        path = Path(job.result.get("path", ""))
+        if not path.is_file():
+            raise Http404("The export file is gone.")
+        return FileResponse(open(path, "rb"), as_attachment=True, filename=path.name)

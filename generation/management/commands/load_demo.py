@@ -1,0 +1,33 @@
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+
+from accounts.services import user_create_with_role
+from generation.models import Corpus
+from generation.services import corpus_import
+
+DEMO_CORPUS = Path(settings.BASE_DIR) / "demo" / "demo_corpus.jsonl"
+DEMO_USERS = [
+    ("researcher", "skd-researcher-demo", "researcher"),
+    ("annotator", "skd-annotator-demo", "annotator"),
+]
+
+
+class Command(BaseCommand):
+    help = "Load the demo corpus and create the demo researcher and annotator (idempotent)."
+
+    def handle(self, *args, **options):
+        if not Corpus.objects.filter(name="demo", triple_count__gt=0).exists():
+            summary = corpus_import(path=DEMO_CORPUS, corpus_name="demo")
+            self.stdout.write(summary.line())
+        else:
+            self.stdout.write("demo corpus already loaded")
+        for username, password, role in DEMO_USERS:
+            user = user_create_with_role(username=username, password=password, role=role)
+            if role == "researcher" and not user.is_staff:
+                user.is_staff = user.is_superuser = True  # the demo researcher may use the admin
+                user.save(update_fields=["is_staff", "is_superuser"])
+        self.stdout.write("\nDemo logins:")
+        for username, password, role in DEMO_USERS:
+            self.stdout.write(f"  {role:<10}  user: {username:<10}  password: {password}")

@@ -1,0 +1,109 @@
+"""Reads for pages, the API and tasks. Nothing here scans a whole corpus:
+counts come from the corpus row, lists use keyset pagination on the id."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db.models import QuerySet
+
+from .models import Corpus, Event, Relation, Triple
+
+
+@dataclass(frozen=True)
+class TripleFilter:
+    relation: str | None = None
+    split: str | None = None
+    head_contains: str | None = None
+    min_score: float | None = None
+    max_score: float | None = None
+
+
+def corpus_list() -> QuerySet[Corpus]:
+    return Corpus.objects.order_by("name")
+
+
+def relation_list() -> QuerySet[Relation]:
+    return Relation.objects.all()
+
+
+@dataclass(frozen=True)
+class RelationCount:
+    relation: str
+    total: int
+    by_split: dict[str, int]
+
+
+def corpus_relation_counts(*, corpus: Corpus) -> list[RelationCount]:
+    """Counts by relation and split, from the stats the last write stored."""
+    by_relation = corpus.stats.get("by_relation", {})
+    rows = [
+        RelationCount(relation=name, total=sum(splits.values()), by_split=dict(splits))
+        for name, splits in by_relation.items()
+    ]
+    return sorted(rows, key=lambda r: (-r.total, r.relation))
+
+
+def corpus_splits(*, corpus: Corpus) -> list[str]:
+    order = {"train": 0, "val": 1, "dev": 1, "test": 2}
+    return sorted(corpus.stats.get("by_split", {}), key=lambda s: (order.get(s, 9), s))
+
+
+def triple_queryset(*, corpus: Corpus, flt: TripleFilter | None = None) -> QuerySet[Triple]:
+    flt = flt or TripleFilter()
+    qs = Triple.objects.filter(corpus=corpus).select_related("head", "relation")
+    if flt.relation:
+        qs = qs.filter(relation__name=flt.relation)
+    if flt.split:
+        qs = qs.filter(split=flt.split)
+    if flt.head_contains:
+        # Events are far fewer than triples: find matching heads first.
+        head_ids = Event.objects.filter(text__icontains=flt.head_contains).values("id")
+        qs = qs.filter(head_id__in=head_ids)
+    if flt.min_score is not None:
+        qs = qs.filter(score__gte=flt.min_score)
+    if flt.max_score is not None:
+        qs = qs.filter(score__lte=flt.max_score)
+    return qs.order_by("id")
+
+
+@dataclass(frozen=True)
+class TriplePage:
+    triples: list[Triple]
+    next_after: int | None
+    after: int | None
+
+
+def triple_page(
+    *, corpus: Corpus, flt: TripleFilter | None = None, after: int | None = None, size: int = 50
+) -> TriplePage:
+    """One page of triples after the id `after` (keyset pagination: no OFFSET scans)."""
+    qs = triple_queryset(corpus=corpus, flt=flt)
+    if after:
+        qs = qs.filter(id__gt=after)
+    rows = list(qs[: size + 1])
+    next_after = rows[size - 1].id if len(rows) > size else None
+    return TriplePage(triples=rows[:size], next_after=next_after, after=after)
+
+
+def triple_sample(*, corpus: Corpus, size: int = 10) -> list[Triple]:
+    """A spread of triples across the corpus, by evenly spaced ids (no ORDER BY random())."""
+    first = Triple.objects.filter(corpus=corpus).order_by("id").values_list("id", flat=True)[:1]
+    last = Triple.objects.filter(corpus=corpus).order_by("-id").values_list("id", flat=True)[:1]
+    if not first or not last:
+        return []
+    lo, hi = first[0], last[0]
+    step = max(1, (hi - lo) // max(1, size))
+    picks = []
+    for target in range(lo, hi + 1, step):
+        triple = (
+            Triple.objects.filter(corpus=corpus, id__gte=target)
+            .select_related("head", "relation")
+            .order_by("id")
+            .first()
+        )
+        if triple and (not picks or triple.id != picks[-1].id):
+            picks.append(triple)
+        if len(picks) >= size:
+            break
+    return picks

@@ -1,0 +1,93 @@
+import time
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from generation.models import Corpus
+from generation.services import corpus_import_job_create, corpus_import_job_run
+from jobs.models import Job
+from jobs.progress import progress_write
+from jobs.services import job_create, job_reap_stale, job_run
+
+pytestmark = pytest.mark.django_db
+
+
+def test_a_job_records_its_result_and_a_rerun_does_nothing():
+    job = job_create(kind="demo", params={})
+    calls = []
+
+    def body(job, progress):
+        calls.append(job.pk)
+        progress(5, 10, force=True)
+        return {"answer": 42}
+
+    job_run(job_id=job.pk, body=body)
+    job.refresh_from_db()
+    assert job.status == Job.Status.SUCCEEDED
+    assert job.result == {"answer": 42}
+    assert job.attempts == 1
+    assert job_run(job_id=job.pk, body=body) is None  # a redelivered task is a no-op
+    assert calls == [job.pk]
+
+
+def test_a_failing_job_keeps_the_error_and_can_run_again():
+    job = job_create(kind="demo", params={})
+
+    def broken(job, progress):
+        raise ValueError("input.tsv, line 3, field 'tail': empty")
+
+    with pytest.raises(ValueError):
+        job_run(job_id=job.pk, body=broken)
+    job.refresh_from_db()
+    assert job.status == Job.Status.FAILED
+    assert "line 3" in job.error
+    job_run(job_id=job.pk, body=lambda job, progress: {"ok": True})
+    job.refresh_from_db()
+    assert (job.status, job.attempts) == (Job.Status.SUCCEEDED, 2)
+
+
+def test_stale_running_jobs_are_failed_and_live_ones_left_alone(settings):
+    settings.JOB_STALE_AFTER_SECONDS = 60
+    old = timezone.now() - timedelta(minutes=10)
+    stale = Job.objects.create(
+        kind="demo", status=Job.Status.RUNNING, started_at=old, heartbeat_at=old
+    )
+    alive = Job.objects.create(
+        kind="demo", status=Job.Status.RUNNING, started_at=old, heartbeat_at=old
+    )
+    progress_write(alive.pk, done=1, total=2)  # a fresh heartbeat in the cache
+    assert job_reap_stale() == 1
+    stale.refresh_from_db()
+    alive.refresh_from_db()
+    assert stale.status == Job.Status.FAILED
+    assert "heartbeat" in stale.error
+    assert alive.status == Job.Status.RUNNING
+
+
+def test_import_job_of_a_bad_file_fails_with_the_line_and_imports_nothing(tmp_path, researcher):
+    path = tmp_path / "bad.tsv"
+    path.write_text("PersonX runs\txNeed\tshoes\nPersonX runs\txNeed\n")
+    job = corpus_import_job_create(path=path, corpus_name="bad", created_by=researcher)
+    with pytest.raises(Exception, match="line 2"):
+        corpus_import_job_run(job_id=job.pk)
+    job.refresh_from_db()
+    assert job.status == Job.Status.FAILED
+    assert "bad.tsv, line 2" in job.error
+    assert not Corpus.objects.filter(name="bad").exists()
+
+
+@pytest.mark.broker
+def test_import_job_runs_on_a_worker_through_redis(redis_celery_worker, tmp_path, researcher):
+    path = tmp_path / "w.tsv"
+    path.write_text("PersonX runs\txNeed\tshoes\nPersonX runs\txWant\trest\n")
+    job = corpus_import_job_create(path=path, corpus_name="via-worker", created_by=researcher)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        job.refresh_from_db()
+        if not job.is_active:
+            break
+        time.sleep(0.2)
+    assert job.status == Job.Status.SUCCEEDED, job.error
+    assert job.result["imported"] == 2
+    assert Corpus.objects.get(name="via-worker").triple_count == 2
