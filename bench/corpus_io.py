@@ -200,7 +200,10 @@ def main() -> None:
         else:
             env["SQLITE_PATH"] = str(work / "bench.sqlite3")
         subprocess.run(
-            [sys.executable, "manage.py", "migrate", "-v0", "--skip-checks"], env=env, cwd=ROOT, check=True
+            [sys.executable, "manage.py", "migrate", "-v0", "--skip-checks"],
+            env=env,
+            cwd=ROOT,
+            check=True,
         )
         imp = run_child(env, "--phase", "import", "--file", str(corpus))
         exp = run_child(env, "--phase", "export", "--file", str(work / f"export-{db}.jsonl"))

@@ -1,9 +1,8 @@
 """Fast bulk loading of parsed triples, the best route each database has.
 
-Rows arrive in chunks of stage tuples, already folded so that a chunk holds
-each (head, relation, tail key) once with its count `n`:
-    (seq, head, relation_id, tail, tail_key, split, source_fields, n)
-For each chunk the loader finds or creates the head events with two
+Rows arrive in blocks of columns (importing.StageBlock), already folded so
+that a block holds each (head, relation, tail key) once with its count.
+For each block the loader finds or creates the head events with two
 set-based queries, puts the rows (now carrying head_id) in a temporary
 stage table and merges them into the corpus with INSERT ... ON CONFLICT:
 rows the corpus already has only add to `occurrences`.
@@ -16,12 +15,9 @@ other writers wait only for the merge, not for the parsing.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable
 
 from django.db import connection, transaction
-
-# seq is the row's ordinal in the file; n how often it appeared in the chunk.
-StageRow = tuple[int, str, int, str, int, str, str, int]
 
 STAGE = "skd_import_stage"
 # Without fresh statistics after a bulk load the planner takes a big corpus
@@ -62,10 +58,21 @@ class _Loader:
     def _event_ids(self, cursor, heads: list[str]) -> dict[str, int]:
         raise NotImplementedError
 
-    def _with_head_ids(self, cursor, rows: Sequence[StageRow]) -> list[tuple]:
-        heads = list(dict.fromkeys(row[1] for row in rows))  # first-seen order
-        ids = self._event_ids(cursor, heads)
-        return [(r[0], ids[r[1]], r[2], r[3], r[4], r[5], r[6], r[7]) for r in rows]
+    def _stage_rows(self, cursor, block) -> Iterable[tuple]:
+        """The block's rows in the stage's column order, heads replaced by event ids."""
+        ids = self._event_ids(cursor, list(dict.fromkeys(block.heads)))  # first-seen order
+        head_ids = [ids[h] for h in block.heads]
+        return zip(
+            block.seqs,
+            head_ids,
+            block.relation_ids,
+            block.tails,
+            block.keys,
+            block.splits,
+            block.fields,
+            block.counts,
+            strict=True,
+        )
 
 
 class PostgresLoader(_Loader):
@@ -97,9 +104,9 @@ class PostgresLoader(_Loader):
         )
         return dict(cursor.fetchall())
 
-    def add(self, rows: Sequence[StageRow]) -> None:
+    def add(self, block) -> None:
         with connection.cursor() as cursor:
-            staged = self._with_head_ids(cursor, rows)
+            staged = self._stage_rows(cursor, block)
             cursor.execute(f"TRUNCATE {STAGE}")
             with cursor.cursor.copy(
                 f"COPY {STAGE} ({STAGE_COLUMNS}) FROM STDIN (FORMAT BINARY)"
@@ -108,7 +115,7 @@ class PostgresLoader(_Loader):
                 for row in staged:
                     copy.write_row(row)
             cursor.execute(_merge_sql(), self.params)
-        self.rows_added += len(rows)
+        self.rows_added += len(block.heads)
 
     def close(self) -> None:
         """Refresh planner statistics after a large load (the stage goes at commit)."""
@@ -151,9 +158,9 @@ class SqliteLoader(_Loader):
                 ids.update(cursor.fetchall())
         return ids
 
-    def add(self, rows: Sequence[StageRow]) -> None:
+    def add(self, block) -> None:
         with connection.cursor() as cursor:
-            staged = self._with_head_ids(cursor, rows)
+            staged = self._stage_rows(cursor, block)
             insert = f"INSERT INTO temp.{STAGE} VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
             if connection.in_atomic_block:  # the caller's transaction already holds the lock
                 cursor.executemany(insert, staged)
@@ -167,8 +174,8 @@ class SqliteLoader(_Loader):
                     cursor.execute("ROLLBACK")
                     raise
                 cursor.execute("COMMIT")
-        self.chunks.append((self.staged + 1, self.staged + len(staged)))
-        self.staged += len(staged)
+        self.chunks.append((self.staged + 1, self.staged + len(block.heads)))
+        self.staged += len(block.heads)
 
     def merge(self) -> None:
         """Call inside `transaction.atomic()`. One statement per staged chunk, whose rows

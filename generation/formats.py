@@ -10,9 +10,10 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import itertools
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, NamedTuple
@@ -194,7 +195,7 @@ def _decode(line_bytes: bytes, line: int) -> str | RowError:
         )
 
 
-def read_atomic_tsv(stream: BinaryIO) -> Iterator[ParsedRow | RowError]:
+def read_atomic_tsv(stream: Iterable[bytes]) -> Iterator[ParsedRow | RowError]:
     for line_no, line_bytes in enumerate(stream, 1):
         text = _decode(line_bytes, line_no)
         if isinstance(text, RowError):
@@ -244,7 +245,7 @@ def _tidy(value: str) -> str:
     return value
 
 
-def read_jsonl(stream: BinaryIO, *, skd: bool = False) -> Iterator[ParsedRow | RowError]:
+def read_jsonl(stream: Iterable[bytes], *, skd: bool = False) -> Iterator[ParsedRow | RowError]:
     """JSON lines with head, relation, tail and optionally split; other keys are kept.
 
     The hot path: one orjson parse, a few type checks, no intermediate objects.
@@ -432,3 +433,49 @@ def read_rows(stream: BinaryIO, fmt: str) -> Iterator[ParsedRow | RowError]:
     if fmt == "csv":
         return read_csv(stream)
     raise FormatError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+
+
+# --- Blocks: rows as columns, for the bulk loaders ---------------------------
+
+BLOCK_ROWS = 20_000
+
+
+@dataclass
+class Block:
+    """Rows of consecutive lines as columns. `lines[i]` is the line of row i."""
+
+    lines: Sequence[int]
+    heads: list[str]
+    relations: list[str]
+    tails: list[str]
+    splits: list[str]
+    fields: list[str]
+    errors: list[RowError]
+
+    def __len__(self) -> int:
+        return len(self.heads)
+
+
+def _block_from_rows(items: Iterable[ParsedRow | RowError]) -> Block:
+    block = Block([], [], [], [], [], [], [])
+    for item in items:
+        if type(item) is RowError:
+            block.errors.append(item)
+            continue
+        block.lines.append(item.line)  # type: ignore[attr-defined]
+        block.heads.append(item.head)
+        block.relations.append(item.relation)
+        block.tails.append(item.tail)
+        block.splits.append(item.split)
+        block.fields.append(item.source_fields)
+    return block
+
+
+def read_blocks(stream: BinaryIO, fmt: str) -> Iterator[Block]:
+    """The file's rows and errors, BLOCK_ROWS at a time, as columns."""
+    rows = read_rows(stream, fmt)
+    while True:
+        block = _block_from_rows(itertools.islice(rows, BLOCK_ROWS))
+        if not len(block) and not block.errors:
+            return
+        yield block

@@ -14,17 +14,17 @@ import xxhash
 from django.conf import settings
 from django.db import transaction
 
-from .bulk import SqliteLoader, StageRow, make_loader
+from .bulk import SqliteLoader, make_loader
 from .formats import (
     FORMATS,
     TAIL_END_CHARS,
+    Block,
     FormatError,
-    ParsedRow,
     RowError,
     detect_format,
     normalize_tail,
     open_binary,
-    read_rows,
+    read_blocks,
 )
 
 CHUNK_ROWS = 50_000
@@ -132,49 +132,94 @@ def _rejected_path_for(path: Path) -> Path:
         return folder / beside.name
 
 
-def _stage_rows(
-    items: Iterator[ParsedRow | RowError], relation_ids: dict[str, int], sink: _RejectSink
-) -> Iterator[StageRow]:
-    """Resolve relations (case-insensitively) and hash tails; send invalid rows to the sink."""
+@dataclass
+class StageBlock:
+    """Distinct rows ready for a loader, as columns; `counts[i]` copies of row i were read."""
+
+    seqs: range
+    heads: list[str]
+    relation_ids: list[int]
+    tails: list[str]
+    keys: list[int]
+    splits: list[str]
+    fields: list[str]
+    counts: list[int]
+
+    @property
+    def rows_read(self) -> int:
+        return sum(self.counts)
+
+
+def _pick(column: list, indexes: list[int]) -> list:
+    return [column[i] for i in indexes]
+
+
+def _stage_blocks(
+    blocks: Iterator[Block], relation_ids: dict[str, int], sink: _RejectSink
+) -> Iterator[StageBlock]:
+    """Resolve relations (case-insensitively), hash tails, fold repeats within a block;
+    invalid rows go to the sink."""
     known = ", ".join(sorted(name for name in relation_ids if not name.startswith("\0")))
     hash64 = xxhash.xxh3_64_intdigest
     seq = 0  # row ordinal: keeps file order even where one line gives several rows
-    for item in items:
-        if type(item) is RowError:
-            sink.add(item)
+    for block in blocks:
+        heads, tails, splits, fields = block.heads, block.tails, block.splits, block.fields
+        rel_ids = [relation_ids.get(r) for r in block.relations]
+        errors = list(block.errors)
+        if None in rel_ids:
+            keep = []
+            for i, relation in enumerate(block.relations):
+                if rel_ids[i] is None:
+                    rel_ids[i] = relation_ids.get("\0" + relation.strip().lower())
+                if rel_ids[i] is None:
+                    errors.append(
+                        RowError(
+                            block.lines[i],
+                            "relation",
+                            f"unknown relation {relation!r} (known: {known}; add new relations "
+                            "on the relations page or through the API)",
+                            "\t".join((heads[i], relation, tails[i])),
+                        )
+                    )
+                else:
+                    keep.append(i)
+            heads, tails = _pick(heads, keep), _pick(tails, keep)
+            splits, fields = _pick(splits, keep), _pick(fields, keep)
+            rel_ids = _pick(rel_ids, keep)
+        for error in sorted(errors, key=lambda e: e.line):
+            sink.add(error)
             if sink.full:
                 return
-            continue
-        line, head, relation, tail, split, source_fields = item
-        relation_id = relation_ids.get(relation)
-        if relation_id is None:
-            relation_id = relation_ids.get("\0" + relation.lower())
-            if relation_id is None:
-                sink.add(
-                    RowError(
-                        line,
-                        "relation",
-                        f"unknown relation {relation!r} (known: {known}; "
-                        "add new relations on the relations page or with create_relation)",
-                        "\t".join((head, relation, tail)),
-                    )
-                )
-                if sink.full:
-                    return
-                continue
-        if sink.count and not sink.skip_invalid:
-            continue  # the import is failing: keep counting errors, stage nothing more
-        seq += 1
+        if not heads or (sink.count and not sink.skip_invalid):
+            continue  # nothing left, or the import is failing: only count errors now
         # Tails arrive whitespace-collapsed, so this equals tail_key(tail), inlined.
-        yield (
-            seq,
-            head,
-            relation_id,
-            tail,
-            hash64(tail.lower().rstrip(TAIL_END_CHARS).encode()) - _SIGN,
-            split,
-            source_fields,
+        keys = [hash64(t.lower().rstrip(TAIL_END_CHARS).encode()) - _SIGN for t in tails]
+        counts = [1] * len(heads)
+        if len(set(zip(heads, rel_ids, keys, strict=True))) < len(heads):
+            first: dict[tuple, int] = {}
+            keep, counts = [], []
+            for i, key in enumerate(zip(heads, rel_ids, keys, strict=True)):
+                j = first.get(key)
+                if j is None:
+                    first[key] = len(keep)
+                    keep.append(i)
+                    counts.append(1)
+                else:
+                    counts[j] += 1
+            heads, tails, keys = _pick(heads, keep), _pick(tails, keep), _pick(keys, keep)
+            splits, fields = _pick(splits, keep), _pick(fields, keep)
+            rel_ids = _pick(rel_ids, keep)
+        yield StageBlock(
+            range(seq + 1, seq + 1 + len(heads)),
+            heads,
+            rel_ids,
+            tails,
+            keys,
+            splits,
+            fields,
+            counts,
         )
+        seq += len(heads)
 
 
 def _relation_ids() -> dict[str, int]:
@@ -188,39 +233,46 @@ def _relation_ids() -> dict[str, int]:
     return ids
 
 
-_DONE = object()
+class _InThread:
+    """Runs a generator in a background thread, a few items ahead of its consumer.
 
+    Worth it only where the consumer mostly waits on another process (PostgreSQL):
+    with SQLite, which runs in this process and gives the GIL back on every row,
+    a busy parsing thread makes each database call wait for the GIL.
+    """
 
-def _produce(chunks: queue.Queue, make_rows: Callable[[], Iterator[tuple]]) -> None:
-    """Parser thread: put chunks of distinct stage rows on the queue, then _DONE (or the
-    exception). A row repeated inside a chunk is folded into its first copy's count."""
-    try:
-        rows: list[tuple] = []
-        counts: list[int] = []
-        where: dict[tuple, int] = {}
+    _DONE = object()
 
-        def flush() -> None:
-            chunks.put([(*row, n) for row, n in zip(rows, counts, strict=True)])
-            rows.clear()
-            counts.clear()
-            where.clear()
+    def __init__(self, items: Iterator, ahead: int = 4) -> None:
+        self._queue: queue.Queue = queue.Queue(maxsize=ahead)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(items,), daemon=True)
+        self._thread.start()
 
-        for row in make_rows():
-            key = (row[1], row[2], row[4])  # head, relation_id, tail_key
-            index = where.get(key)
-            if index is None:
-                where[key] = len(rows)
-                rows.append(row)
-                counts.append(1)
-                if len(rows) >= CHUNK_ROWS:
-                    flush()
-            else:
-                counts[index] += 1
-        if rows:
-            flush()
-        chunks.put(_DONE)
-    except BaseException as exc:  # noqa: BLE001 - handed to the consuming thread
-        chunks.put(exc)
+    def _run(self, items: Iterator) -> None:
+        try:
+            for item in items:
+                while not self._stop.is_set():
+                    try:
+                        self._queue.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if self._stop.is_set():
+                    return
+            self._queue.put(self._DONE)
+        except BaseException as exc:  # noqa: BLE001 - raised again in the consumer
+            self._queue.put(exc)
+
+    def __iter__(self):
+        while (item := self._queue.get()) is not self._DONE:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
 
 
 def corpus_import_file(
@@ -256,45 +308,34 @@ def corpus_import_file(
     sink = _RejectSink(path, skip_invalid=skip_invalid)
     rows_read = 0
 
-    def make_rows() -> Iterator[StageRow]:
-        return _stage_rows(read_rows(opened.stream, fmt), relation_ids, sink)
-
     def report(force: bool = False) -> None:
         if progress:
             progress(opened.bytes_read, opened.size, f"{rows_read:,} rows", force=force)
 
-    chunks: queue.Queue = queue.Queue(maxsize=4)
-    producer = threading.Thread(target=_produce, args=(chunks, make_rows), daemon=True)
-
-    def consume(loader) -> None:
+    def consume(loader, blocks: Iterator[StageBlock]) -> None:
         nonlocal rows_read
-        while True:
-            item = chunks.get()
-            if item is _DONE:
-                return
-            if isinstance(item, BaseException):
-                if isinstance(item, (FormatError, UnicodeDecodeError, OSError, EOFError)):
-                    raise CorpusImportError(f"{path.name}: {item}") from item
-                raise item
-            if sink.count and not skip_invalid:
-                continue  # drain: the import will be refused
-            loader.add(item)
-            rows_read += sum(row[-1] for row in item)
-            report()
+        try:
+            for block in blocks:
+                if sink.count and not skip_invalid:
+                    continue  # the import will be refused: only count errors now
+                loader.add(block)
+                rows_read += block.rows_read
+                report()
+        except (FormatError, UnicodeDecodeError, OSError, EOFError) as exc:
+            raise CorpusImportError(f"{path.name}: {exc}") from exc
 
+    with transaction.atomic():
+        corpus, corpus_created = Corpus.objects.get_or_create(
+            name=corpus_name, defaults={"created_by": created_by, "description": description}
+        )
+        triples_before = corpus.triple_count
+    loader = make_loader(corpus_id=corpus.pk, origin=origin, job_id=job_id)
+    chunks = _stage_blocks(read_blocks(opened.stream, fmt), relation_ids, sink)
     try:
-        with transaction.atomic():
-            corpus, corpus_created = Corpus.objects.get_or_create(
-                name=corpus_name, defaults={"created_by": created_by, "description": description}
-            )
-            corpus_id = corpus.pk
-            triples_before = corpus.triple_count
-        loader = make_loader(corpus_id=corpus_id, origin=origin, job_id=job_id)
         if isinstance(loader, SqliteLoader):
             loader.open()
             try:
-                producer.start()
-                consume(loader)
+                consume(loader, chunks)
                 _raise_if_rejected(sink, path, skip_invalid, rows_read)
                 with transaction.atomic():
                     loader.merge()
@@ -302,16 +343,19 @@ def corpus_import_file(
             finally:
                 loader.close()
         else:
-            with transaction.atomic():
-                loader.open()
-                producer.start()
-                consume(loader)
-                _raise_if_rejected(sink, path, skip_invalid, rows_read)
-                loader.close()
-                totals = corpus_refresh_counts(corpus=corpus)
+            # Parsing overlaps with PostgreSQL's work on the other core.
+            ahead = _InThread(chunks)
+            try:
+                with transaction.atomic():
+                    loader.open()
+                    consume(loader, ahead)
+                    _raise_if_rejected(sink, path, skip_invalid, rows_read)
+                    loader.close()
+                    totals = corpus_refresh_counts(corpus=corpus)
+            finally:
+                ahead.close()
     except BaseException:
-        _drain(chunks, producer)
-        if locals().get("corpus_created"):
+        if corpus_created:
             _forget_empty_corpus(corpus_name)
         raise
     finally:
@@ -352,17 +396,6 @@ def _raise_if_rejected(sink: _RejectSink, path: Path, skip_invalid: bool, rows_r
             f"{path.name}: no valid triples found"
             + (f" ({sink.count} invalid line(s) rejected)" if sink.count else "")
         )
-
-
-def _drain(chunks: queue.Queue, producer: threading.Thread) -> None:
-    """Let a blocked parser thread finish after a failure."""
-    if not producer.is_alive():
-        return
-    while producer.is_alive():
-        try:
-            chunks.get(timeout=0.1)
-        except queue.Empty:
-            continue
 
 
 def _forget_empty_corpus(name: str) -> None:
