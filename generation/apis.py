@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import uuid
 from pathlib import Path
 
-from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404
-from django.utils.text import get_valid_filename, slugify
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.pagination import CursorPagination
@@ -205,22 +202,6 @@ class RelationListApi(ResearcherAPIView):
         return Response(RelationOutput(relation).data, status=status.HTTP_201_CREATED)
 
 
-def save_upload(uploaded) -> Path:
-    """Stream an uploaded file to MEDIA_ROOT/uploads/<uuid>/<name>."""
-    folder = Path(settings.MEDIA_ROOT) / "uploads" / uuid.uuid4().hex
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / (get_valid_filename(Path(uploaded.name).name) or "upload")
-    with open(path, "wb") as out:
-        for chunk in uploaded.chunks():
-            out.write(chunk)
-    return path
-
-
-def export_path(corpus: Corpus, fmt: str) -> Path:
-    folder = Path(settings.MEDIA_ROOT) / "exports" / uuid.uuid4().hex
-    return folder / f"{slugify(corpus.name) or 'corpus'}.{fmt}"
-
-
 class ImportApi(ResearcherAPIView):
     parser_classes = [MultiPartParser, FormParser]
 
@@ -230,7 +211,7 @@ class ImportApi(ResearcherAPIView):
         data.is_valid(raise_exception=True)
         v = data.validated_data
         job = services.corpus_import_job_create(
-            path=save_upload(v["file"]),
+            path=services.upload_save(uploaded=v["file"]),
             corpus_name=v["corpus"],
             fmt=v["format"],
             skip_invalid=v["skip_invalid"],
@@ -249,7 +230,7 @@ class ExportApi(ResearcherAPIView):
         job = services.corpus_export_job_create(
             corpus=corpus,
             fmt=v["format"],
-            out_path=export_path(corpus, v["format"]),
+            out_path=services.export_path_for(corpus=corpus, fmt=v["format"]),
             flt=ExportFilter(
                 relations=tuple(v["relations"]), split=v["split"], min_score=v["min_score"]
             ),

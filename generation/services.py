@@ -3,10 +3,13 @@ exporting.py; these are the entry points that the pages, the API and the CLI cal
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from django.conf import settings
 from django.db import transaction
+from django.utils.text import get_valid_filename, slugify
 
 from jobs.models import Job
 from jobs.services import job_create, job_enqueue, job_run
@@ -112,6 +115,23 @@ def corpus_export(
     return corpus_export_file(
         corpus=corpus, fmt=fmt, out_path=out_path, flt=flt or ExportFilter(), progress=progress
     )
+
+
+def upload_save(*, uploaded) -> Path:
+    """Stream an uploaded file (a Django UploadedFile) to MEDIA_ROOT/uploads/<uuid>/<name>."""
+    folder = Path(settings.MEDIA_ROOT) / "uploads" / uuid.uuid4().hex
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / (get_valid_filename(Path(uploaded.name).name) or "upload")
+    with open(path, "wb") as out:
+        for chunk in uploaded.chunks():
+            out.write(chunk)
+    return path
+
+
+def export_path_for(*, corpus: Corpus, fmt: str) -> Path:
+    """Where an export job writes: MEDIA_ROOT/exports/<uuid>/<corpus-slug>.<fmt>."""
+    folder = Path(settings.MEDIA_ROOT) / "exports" / uuid.uuid4().hex
+    return folder / f"{slugify(corpus.name) or 'corpus'}.{fmt}"
 
 
 # --- Jobs: the same services run by a Celery worker --------------------------------

@@ -297,3 +297,60 @@ def test_export_filters(tmp_path):
     assert run(split="test") == ["rest", "legs"]
     assert run(min_score=0.5) == ["legs"]
     assert run(relations=("xNeed",), split="train") == ["shoes"]
+
+
+def test_csv_export_defuses_formulas(tmp_path):
+    import csv
+
+    path = write(tmp_path / "f.tsv", "=HYPERLINK(1)\txNeed\t+SUM(A1)\nPersonX @mentions\txNeed\t-1\n")
+    corpus_import(path=path, corpus_name="formulas")
+    out = tmp_path / "out.csv"
+    corpus_export(corpus=Corpus.objects.get(name="formulas"), fmt="csv", out_path=out)
+    rows = list(csv.DictReader(out.open(encoding="utf-8")))
+    assert [(r["head"], r["tail"]) for r in rows] == [
+        ("'=HYPERLINK(1)", "'+SUM(A1)"),
+        ("PersonX @mentions", "'-1"),
+    ]
+
+
+def test_parquet_export_has_every_column(tmp_path):
+    import pyarrow.parquet as pq
+
+    path = write(tmp_path / "p.jsonl",
+                 '{"head": "PersonX runs", "relation": "xNeed", "tail": "shoes", "valid": 2}\n'
+                 '{"head": "PersonX runs", "relation": "xWant", "tail": "rest", "split": "test"}\n')
+    corpus_import(path=path, corpus_name="pq")
+    out = tmp_path / "out.parquet"
+    corpus_export(corpus=Corpus.objects.get(name="pq"), fmt="parquet", out_path=out)
+    table = pq.read_table(out).to_pylist()
+    assert table == [
+        {"head": "PersonX runs", "relation": "xNeed", "tail": "shoes", "split": "train",
+         "score": None, "source_fields": '{"valid":2}'},
+        {"head": "PersonX runs", "relation": "xWant", "tail": "rest", "split": "test",
+         "score": None, "source_fields": None},
+    ]
+
+
+def test_export_to_stdout(tmp_path, capsysbinary):
+    corpus_import(path=write(tmp_path / "s.tsv", "PersonX runs\txNeed\tshoes\n"), corpus_name="s")
+    call_command("export_corpus", "s", "--format", "tsv", "--out", "-")
+    assert capsysbinary.readouterr().out == b"PersonX runs\txNeed\tshoes\n"
+
+
+def test_export_command_names_an_unknown_corpus():
+    with pytest.raises(CommandError, match="No corpus named 'nope'"):
+        call_command("export_corpus", "nope", "--out", "-")
+
+
+def test_blocks_keep_line_numbers_and_order_across_block_boundaries(tmp_path, monkeypatch):
+    from generation import formats
+
+    monkeypatch.setattr(formats, "BLOCK_ROWS", 3)
+    lines = [f"PersonX does {i}\txNeed\tthing {i % 4}\n" for i in range(10)]
+    lines[7] = "PersonX does 7\txNope\tthing\n"
+    path = write(tmp_path / "b.tsv", "".join(lines))
+    summary = corpus_import(path=path, corpus_name="blocks", skip_invalid=True)
+    assert (summary.imported, summary.rejected) == (9, 1)
+    rejected = orjson.loads((tmp_path / "b.tsv.rejected.jsonl").read_text())
+    assert (rejected["line"], rejected["field"]) == (8, "relation")
+    assert tails("blocks") == [f"thing {i % 4}" for i in range(10) if i != 7]

@@ -1,0 +1,214 @@
+"""Corpus pages: list, import, detail (with an htmx triple table), export, relations."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib import messages
+from django.core.exceptions import SuspiciousFileOperation, ValidationError
+from django.core.files.uploadedfile import UploadedFile
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.cache import patch_vary_headers
+from django.utils.http import urlencode
+from django.utils.text import get_valid_filename, slugify
+from django.views import View
+
+from accounts.roles import ResearcherRequiredMixin
+
+from . import selectors, services
+from .exporting import ExportFilter
+from .forms import CorpusExportForm, CorpusImportForm, RelationForm, TripleFilterForm
+from .models import Corpus
+
+TRIPLES_PER_PAGE = 50
+SAMPLE_SIZE = 8
+MAX_FILENAME_LENGTH = 120
+
+
+def _store_upload(uploaded: UploadedFile) -> Path:
+    """Write an upload to MEDIA_ROOT/uploads/<uuid4>/<safe name>, chunk by chunk."""
+    try:
+        name = get_valid_filename(Path(uploaded.name or "").name)
+    except SuspiciousFileOperation:
+        name = "upload"
+    if len(name) > MAX_FILENAME_LENGTH:
+        # Keep the end: the extensions (.jsonl.gz) tell the importer the format.
+        name = name[-MAX_FILENAME_LENGTH:]
+    folder = Path(settings.MEDIA_ROOT) / "uploads" / uuid.uuid4().hex
+    folder.mkdir(parents=True)
+    path = folder / name
+    with open(path, "wb") as out:
+        for chunk in uploaded.chunks():
+            out.write(chunk)
+    return path
+
+
+def _export_path(corpus: Corpus, fmt: str) -> Path:
+    folder = Path(settings.MEDIA_ROOT) / "exports" / uuid.uuid4().hex
+    return folder / f"{slugify(corpus.name) or 'corpus'}.{fmt}"
+
+
+def _int_or_none(value: str | None) -> int | None:
+    try:
+        return int(value) if value else None
+    except ValueError:
+        return None
+
+
+def _wants_fragment(request: HttpRequest) -> bool:
+    # A history-restore request (back button after a cache miss) needs the whole page.
+    return bool(request.htmx) and not request.htmx.history_restore_request
+
+
+class CorpusListView(ResearcherRequiredMixin, View):
+    def get(self, request: HttpRequest) -> HttpResponse:
+        return render(request, "generation/corpus_list.html", {"corpora": selectors.corpus_list()})
+
+
+class CorpusImportView(ResearcherRequiredMixin, View):
+    template_name = "generation/corpus_import.html"
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        initial = {"corpus_name": request.GET.get("corpus", "")}
+        return self._render(request, CorpusImportForm(initial=initial))
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        form = CorpusImportForm(request.POST, request.FILES)
+        if not form.is_valid():
+            return self._render(request, form)
+        data = form.cleaned_data
+        job = services.corpus_import_job_create(
+            path=_store_upload(data["file"]),
+            corpus_name=data["corpus_name"],
+            fmt=data["format"],
+            skip_invalid=data["skip_invalid"],
+            created_by=request.user,
+        )
+        messages.success(request, f"Upload received; importing into {data['corpus_name']}.")
+        return redirect("jobs:job_detail", pk=job.pk)
+
+    def _render(self, request: HttpRequest, form: CorpusImportForm) -> HttpResponse:
+        corpus_names = selectors.corpus_list().values_list("name", flat=True)
+        return render(request, self.template_name, {"form": form, "corpus_names": corpus_names})
+
+
+def _filter_choices(corpus: Corpus) -> tuple[list[str], list[str]]:
+    """Relation and split names present in the corpus, from its stored stats."""
+    relations = [row.relation for row in selectors.corpus_relation_counts(corpus=corpus)]
+    return relations, selectors.corpus_splits(corpus=corpus)
+
+
+def _triple_table_context(request: HttpRequest, corpus: Corpus) -> dict:
+    relations, splits = _filter_choices(corpus)
+    filter_form = TripleFilterForm(request.GET, relations=relations, splits=splits)
+    filters = filter_form.valid_values()
+    page = selectors.triple_page(
+        corpus=corpus,
+        flt=selectors.TripleFilter(
+            relation=filters.get("relation"),
+            split=filters.get("split"),
+            head_contains=filters.get("q"),
+        ),
+        after=_int_or_none(request.GET.get("after")),
+        size=TRIPLES_PER_PAGE,
+    )
+    return {
+        "corpus": corpus,
+        "filter_form": filter_form,
+        "filters_query": urlencode(filters),
+        "is_filtered": bool(filters),
+        "page": page,
+    }
+
+
+def _corpus_detail_page(
+    request: HttpRequest, corpus: Corpus, export_form: CorpusExportForm | None = None
+) -> HttpResponse:
+    relations, splits = _filter_choices(corpus)
+    relation_counts = selectors.corpus_relation_counts(corpus=corpus)
+    largest = max((row.total for row in relation_counts), default=0)
+    samples = [
+        (triple, triple.relation.sentence(triple.head.text, triple.tail))
+        for triple in selectors.triple_sample(corpus=corpus, size=SAMPLE_SIZE)
+    ]
+    context = {
+        **_triple_table_context(request, corpus),
+        "relation_counts": relation_counts,
+        "largest_relation": largest,
+        "splits": splits,
+        "samples": samples,
+        "export_form": export_form or CorpusExportForm(relations=relations, splits=splits),
+    }
+    return render(request, "generation/corpus_detail.html", context)
+
+
+class CorpusDetailView(ResearcherRequiredMixin, View):
+    def get(self, request: HttpRequest, pk: int) -> HttpResponse:
+        corpus = get_object_or_404(Corpus, pk=pk)
+        if _wants_fragment(request):
+            response = render(
+                request,
+                "generation/corpus_detail.html#triple-table",
+                _triple_table_context(request, corpus),
+            )
+        else:
+            response = _corpus_detail_page(request, corpus)
+        # The same URL gives a fragment or a page: caches must keep them apart.
+        patch_vary_headers(response, ["HX-Request"])
+        return response
+
+
+class CorpusExportView(ResearcherRequiredMixin, View):
+    def post(self, request: HttpRequest, pk: int) -> HttpResponse:
+        corpus = get_object_or_404(Corpus, pk=pk)
+        relations, splits = _filter_choices(corpus)
+        form = CorpusExportForm(request.POST, relations=relations, splits=splits)
+        if not form.is_valid():
+            return _corpus_detail_page(request, corpus, export_form=form)
+        data = form.cleaned_data
+        job = services.corpus_export_job_create(
+            corpus=corpus,
+            fmt=data["format"],
+            out_path=_export_path(corpus, data["format"]),
+            flt=ExportFilter(
+                relations=tuple(data["relations"]),
+                split=data["split"] or None,
+                min_score=data["min_score"],
+            ),
+            created_by=request.user,
+        )
+        messages.success(request, f"Exporting {corpus.name} as {data['format']}.")
+        return redirect("jobs:job_detail", pk=job.pk)
+
+
+def _add_service_errors(form: RelationForm, error: ValidationError) -> None:
+    """Put a model ValidationError on the form's fields (non-field errors otherwise)."""
+    for field, field_errors in error.update_error_dict({}).items():
+        form.add_error(field if field in form.fields else None, field_errors)
+
+
+class RelationListView(ResearcherRequiredMixin, View):
+    template_name = "generation/relation_list.html"
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        return self._render(request, RelationForm())
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        form = RelationForm(request.POST)
+        if form.is_valid():
+            try:
+                relation = services.relation_create(**form.cleaned_data)
+            except ValidationError as error:
+                _add_service_errors(form, error)
+            else:
+                messages.success(request, f"Relation {relation.name} added.")
+                return redirect("generation:relation_list")
+        return self._render(request, form)
+
+    def _render(self, request: HttpRequest, form: RelationForm) -> HttpResponse:
+        context = {"relations": selectors.relation_list(), "form": form}
+        return render(request, self.template_name, context)
+

@@ -1,0 +1,24 @@
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+
+from accounts.roles import is_annotator, is_researcher
+from generation.models import Corpus, Relation
+
+pytestmark = pytest.mark.django_db
+
+
+def test_load_demo_is_idempotent_and_creates_both_roles(capsys):
+    call_command("load_demo")
+    call_command("load_demo")
+    out = capsys.readouterr().out
+    assert "demo corpus already loaded" in out
+    assert "user: researcher" in out and "user: annotator" in out
+    demo = Corpus.objects.get(name="demo")
+    assert 300 <= demo.triple_count <= 400
+    skd = set(Relation.objects.filter(is_skd=True).values_list("name", flat=True))
+    assert set(demo.stats["by_relation"]) == skd
+    users = get_user_model().objects
+    assert is_researcher(users.get(username="researcher"))
+    assert is_annotator(users.get(username="annotator"))
+    assert not is_researcher(users.get(username="annotator"))
