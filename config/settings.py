@@ -120,9 +120,9 @@ else:
                     "PRAGMA temp_store=MEMORY;"
                 ),
             },
-            # A file, not :memory:, so a Celery worker thread or process in
-            # the tests sees the same test database.
-            "TEST": {"NAME": str(VAR_DIR / "test_db.sqlite3")},
+            # A file, not :memory:, so a Celery worker thread in the tests sees
+            # the same test database; one per test process, so runs can overlap.
+            "TEST": {"NAME": str(VAR_DIR / f"test_db_{os.getpid()}.sqlite3")},
         }
     }
 
