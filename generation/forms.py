@@ -40,7 +40,7 @@ class TripleFilterForm(forms.Form):
         required=False,
         label="Head contains",
         max_length=200,
-        widget=forms.TextInput(attrs={"type": "search", "placeholder": "e.g. goes fishing"}),
+        widget=forms.TextInput(attrs={"type": "search", "placeholder": "Search heads…"}),
     )
     relation = forms.ChoiceField(required=False)
     split = forms.ChoiceField(required=False)
@@ -67,8 +67,8 @@ class CorpusExportForm(forms.Form):
     split = forms.ChoiceField(required=False)
     min_score = forms.FloatField(
         required=False,
-        label="Minimum critic score",
-        help_text="Leave empty to keep unscored triples.",
+        label="Min score",
+        help_text="Critic score; empty keeps unscored triples.",
         widget=forms.NumberInput(attrs={"step": "any", "placeholder": "e.g. 0.5"}),
     )
 

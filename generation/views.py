@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-import uuid
-from pathlib import Path
-
-from django.conf import settings
 from django.contrib import messages
-from django.core.exceptions import SuspiciousFileOperation, ValidationError
-from django.core.files.uploadedfile import UploadedFile
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.cache import patch_vary_headers
 from django.utils.http import urlencode
-from django.utils.text import get_valid_filename, slugify
 from django.views import View
 
 from accounts.roles import ResearcherRequiredMixin
@@ -24,38 +18,16 @@ from .forms import CorpusExportForm, CorpusImportForm, RelationForm, TripleFilte
 from .models import Corpus
 
 TRIPLES_PER_PAGE = 50
-SAMPLE_SIZE = 8
-MAX_FILENAME_LENGTH = 120
+SAMPLE_SIZE = 6
 
 
-def _store_upload(uploaded: UploadedFile) -> Path:
-    """Write an upload to MEDIA_ROOT/uploads/<uuid4>/<safe name>, chunk by chunk."""
+def _triple_id_or_none(value: str | None) -> int | None:
+    """A triple id from the query string; anything else (or out of BIGINT range) is None."""
     try:
-        name = get_valid_filename(Path(uploaded.name or "").name)
-    except SuspiciousFileOperation:
-        name = "upload"
-    if len(name) > MAX_FILENAME_LENGTH:
-        # Keep the end: the extensions (.jsonl.gz) tell the importer the format.
-        name = name[-MAX_FILENAME_LENGTH:]
-    folder = Path(settings.MEDIA_ROOT) / "uploads" / uuid.uuid4().hex
-    folder.mkdir(parents=True)
-    path = folder / name
-    with open(path, "wb") as out:
-        for chunk in uploaded.chunks():
-            out.write(chunk)
-    return path
-
-
-def _export_path(corpus: Corpus, fmt: str) -> Path:
-    folder = Path(settings.MEDIA_ROOT) / "exports" / uuid.uuid4().hex
-    return folder / f"{slugify(corpus.name) or 'corpus'}.{fmt}"
-
-
-def _int_or_none(value: str | None) -> int | None:
-    try:
-        return int(value) if value else None
+        number = int(value) if value else None
     except ValueError:
         return None
+    return number if number is not None and 0 <= number < 2**63 else None
 
 
 def _wants_fragment(request: HttpRequest) -> bool:
@@ -81,7 +53,7 @@ class CorpusImportView(ResearcherRequiredMixin, View):
             return self._render(request, form)
         data = form.cleaned_data
         job = services.corpus_import_job_create(
-            path=_store_upload(data["file"]),
+            path=services.upload_save(uploaded=data["file"]),
             corpus_name=data["corpus_name"],
             fmt=data["format"],
             skip_invalid=data["skip_invalid"],
@@ -112,7 +84,7 @@ def _triple_table_context(request: HttpRequest, corpus: Corpus) -> dict:
             split=filters.get("split"),
             head_contains=filters.get("q"),
         ),
-        after=_int_or_none(request.GET.get("after")),
+        after=_triple_id_or_none(request.GET.get("after")),
         size=TRIPLES_PER_PAGE,
     )
     return {
@@ -127,20 +99,29 @@ def _triple_table_context(request: HttpRequest, corpus: Corpus) -> dict:
 def _corpus_detail_page(
     request: HttpRequest, corpus: Corpus, export_form: CorpusExportForm | None = None
 ) -> HttpResponse:
-    relations, splits = _filter_choices(corpus)
     relation_counts = selectors.corpus_relation_counts(corpus=corpus)
-    largest = max((row.total for row in relation_counts), default=0)
+    splits = selectors.corpus_splits(corpus=corpus)
+    largest = max((row.total for row in relation_counts), default=0) or 1
+    relation_rows = [
+        {
+            "name": row.relation,
+            "total": row.total,
+            "per_split": [row.by_split.get(split, 0) for split in splits],
+            "share": round(100 * row.total / largest),
+        }
+        for row in relation_counts
+    ]
     samples = [
         (triple, triple.relation.sentence(triple.head.text, triple.tail))
         for triple in selectors.triple_sample(corpus=corpus, size=SAMPLE_SIZE)
     ]
     context = {
         **_triple_table_context(request, corpus),
-        "relation_counts": relation_counts,
-        "largest_relation": largest,
+        "relation_rows": relation_rows,
         "splits": splits,
         "samples": samples,
-        "export_form": export_form or CorpusExportForm(relations=relations, splits=splits),
+        "export_form": export_form
+        or CorpusExportForm(relations=[row.relation for row in relation_counts], splits=splits),
     }
     return render(request, "generation/corpus_detail.html", context)
 
@@ -172,7 +153,7 @@ class CorpusExportView(ResearcherRequiredMixin, View):
         job = services.corpus_export_job_create(
             corpus=corpus,
             fmt=data["format"],
-            out_path=_export_path(corpus, data["format"]),
+            out_path=services.export_path_for(corpus=corpus, fmt=data["format"]),
             flt=ExportFilter(
                 relations=tuple(data["relations"]),
                 split=data["split"] or None,
@@ -211,4 +192,3 @@ class RelationListView(ResearcherRequiredMixin, View):
     def _render(self, request: HttpRequest, form: RelationForm) -> HttpResponse:
         context = {"relations": selectors.relation_list(), "form": form}
         return render(request, self.template_name, context)
-

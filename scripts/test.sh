@@ -29,7 +29,7 @@ else
 fi
 
 if "$BIN/python" -c "import redis,sys; redis.Redis.from_url('$REDIS', socket_connect_timeout=2).ping()" 2>/dev/null; then
-  export TEST_REDIS_URL="$REDIS"
+  export CELERY_BROKER_URL="$REDIS"
 elif is_ci; then
   echo "FAIL: Redis at $REDIS is not reachable (required under CI)." >&2
   exit 1

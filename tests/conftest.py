@@ -56,27 +56,22 @@ def annotator_client(client, annotator):
 
 @pytest.fixture
 def redis_celery_worker(transactional_db):
-    """A real Celery worker (in a thread of this process) consuming from the real Redis."""
-    url = os.environ.get("TEST_REDIS_URL")
-    if not url:
+    """A real Celery worker (a thread of this process) consuming from the real Redis.
+
+    scripts/test.sh points CELERY_BROKER_URL at Redis when Redis answers."""
+    from django.conf import settings
+
+    url = settings.CELERY_BROKER_URL
+    if not url.startswith("redis://"):
         if IN_CI:
-            pytest.fail("TEST_REDIS_URL is not set: Redis is required under CI")
-        pytest.skip("Redis is not reachable (scripts/test.sh sets TEST_REDIS_URL when it is)")
+            pytest.fail("CELERY_BROKER_URL is not Redis: Redis is required under CI")
+        pytest.skip("Redis is not the broker (scripts/test.sh sets it when Redis answers)")
     import redis
     from celery.contrib.testing.worker import start_worker
 
     from config.celery import app
 
     redis.Redis.from_url(url).flushdb()
-    saved = (app.conf.broker_url, app.conf.broker_transport_options)
-    app.conf.broker_url = url
-    app.conf.broker_transport_options = {"visibility_timeout": 3600}
-    app.pool.force_close_all()
-    app._pool = None  # noqa: SLF001 - publishers must connect to the new broker
-    with start_worker(
-        app, pool="solo", perform_ping_check=False, loglevel="WARNING", shutdown_timeout=10
-    ):
+    with start_worker(app, pool="solo", perform_ping_check=False, loglevel="WARNING",
+                      shutdown_timeout=10):
         yield app
-    app.conf.broker_url, app.conf.broker_transport_options = saved
-    app.pool.force_close_all()
-    app._pool = None  # noqa: SLF001

@@ -172,7 +172,7 @@ def test_token_authentication(researcher, corpus):
 def test_openapi_schema_and_docs_are_served_locally(researcher_client):
     schema = researcher_client.get("/api/schema/")
     assert schema.status_code == 200
-    assert b"/api/corpora/{pk}/triples/" in schema.content
+    assert b"/api/corpora/{id}/triples/" in schema.content
     docs = researcher_client.get("/api/docs/")
     assert docs.status_code == 200
     html = docs.content.decode()

@@ -14,8 +14,9 @@ def test_concurrent_imports_all_land_without_lock_errors(tmp_path):
     files = []
     for n in range(4):
         path = tmp_path / f"part{n}.tsv"
-        path.write_text("".join(
-            f"PersonX shared head {i}\txNeed\ttail {n}-{i}\n" for i in range(300)))
+        path.write_text(
+            "".join(f"PersonX shared head {i}\txNeed\ttail {n}-{i}\n" for i in range(300))
+        )
         files.append(path)
     errors: list[BaseException] = []
 

@@ -302,7 +302,9 @@ def test_export_filters(tmp_path):
 def test_csv_export_defuses_formulas(tmp_path):
     import csv
 
-    path = write(tmp_path / "f.tsv", "=HYPERLINK(1)\txNeed\t+SUM(A1)\nPersonX @mentions\txNeed\t-1\n")
+    path = write(
+        tmp_path / "f.tsv", "=HYPERLINK(1)\txNeed\t+SUM(A1)\nPersonX @mentions\txNeed\t-1\n"
+    )
     corpus_import(path=path, corpus_name="formulas")
     out = tmp_path / "out.csv"
     corpus_export(corpus=Corpus.objects.get(name="formulas"), fmt="csv", out_path=out)
@@ -316,18 +318,32 @@ def test_csv_export_defuses_formulas(tmp_path):
 def test_parquet_export_has_every_column(tmp_path):
     import pyarrow.parquet as pq
 
-    path = write(tmp_path / "p.jsonl",
-                 '{"head": "PersonX runs", "relation": "xNeed", "tail": "shoes", "valid": 2}\n'
-                 '{"head": "PersonX runs", "relation": "xWant", "tail": "rest", "split": "test"}\n')
+    path = write(
+        tmp_path / "p.jsonl",
+        '{"head": "PersonX runs", "relation": "xNeed", "tail": "shoes", "valid": 2}\n'
+        '{"head": "PersonX runs", "relation": "xWant", "tail": "rest", "split": "test"}\n',
+    )
     corpus_import(path=path, corpus_name="pq")
     out = tmp_path / "out.parquet"
     corpus_export(corpus=Corpus.objects.get(name="pq"), fmt="parquet", out_path=out)
     table = pq.read_table(out).to_pylist()
     assert table == [
-        {"head": "PersonX runs", "relation": "xNeed", "tail": "shoes", "split": "train",
-         "score": None, "source_fields": '{"valid":2}'},
-        {"head": "PersonX runs", "relation": "xWant", "tail": "rest", "split": "test",
-         "score": None, "source_fields": None},
+        {
+            "head": "PersonX runs",
+            "relation": "xNeed",
+            "tail": "shoes",
+            "split": "train",
+            "score": None,
+            "source_fields": '{"valid":2}',
+        },
+        {
+            "head": "PersonX runs",
+            "relation": "xWant",
+            "tail": "rest",
+            "split": "test",
+            "score": None,
+            "source_fields": None,
+        },
     ]
 
 

@@ -1,0 +1,87 @@
+"""Job pages: recent jobs, one job's live status (polled by htmx), its files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from django.conf import settings
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.utils.cache import patch_vary_headers
+from django.views import View
+
+from accounts.roles import ResearcherRequiredMixin
+from generation.models import Corpus
+from generation.services import EXPORT_JOB, IMPORT_JOB
+
+from .models import Job
+from .selectors import job_view
+
+RECENT_JOBS = 50
+RESULT_TEMPLATES = {
+    IMPORT_JOB: "jobs/results/corpus_import.html",
+    EXPORT_JOB: "jobs/results/corpus_export.html",
+}
+
+
+def _recent_jobs():
+    return Job.objects.select_related("created_by").order_by("-id")[:RECENT_JOBS]
+
+
+def _job_corpus(job: Job) -> Corpus | None:
+    """The corpus an import or export job wrote or read, for a link from the job page."""
+    if job.kind == EXPORT_JOB:
+        return Corpus.objects.filter(pk=job.params.get("corpus_id")).first()
+    if job.kind == IMPORT_JOB:
+        return Corpus.objects.filter(name=job.params.get("corpus")).first()
+    return None
+
+
+def _media_file(path: str | None) -> Path:
+    """A file the job wrote under MEDIA_ROOT; 404 for anything else (or a file gone)."""
+    if not path:
+        raise Http404("This job has no such file.")
+    resolved = Path(path).resolve()
+    if not resolved.is_relative_to(Path(settings.MEDIA_ROOT).resolve()) or not resolved.is_file():
+        raise Http404("The file is gone.")
+    return resolved
+
+
+class JobListView(ResearcherRequiredMixin, View):
+    def get(self, request: HttpRequest) -> HttpResponse:
+        return render(request, "jobs/job_list.html", {"jobs": _recent_jobs()})
+
+
+class JobDetailView(ResearcherRequiredMixin, View):
+    def get(self, request: HttpRequest, pk: int) -> HttpResponse:
+        job = get_object_or_404(Job, pk=pk)
+        context = {
+            "job": job,
+            "progress": job_view(job=job),
+            "corpus": _job_corpus(job),
+            "result_template": RESULT_TEMPLATES.get(job.kind, "jobs/results/generic.html"),
+        }
+        # htmx polls the status block alone (a history restore needs the whole page).
+        fragment = request.htmx and not request.htmx.history_restore_request
+        template = "jobs/job_detail.html#job-status" if fragment else "jobs/job_detail.html"
+        response = render(request, template, context)
+        patch_vary_headers(response, ["HX-Request"])
+        return response
+
+
+class JobDownloadView(ResearcherRequiredMixin, View):
+    """The file a succeeded export job wrote."""
+
+    def get(self, request: HttpRequest, pk: int) -> FileResponse:
+        job = get_object_or_404(Job, pk=pk, kind=EXPORT_JOB, status=Job.Status.SUCCEEDED)
+        path = _media_file(job.result.get("path"))
+        return FileResponse(open(path, "rb"), as_attachment=True, filename=path.name)  # noqa: SIM115
+
+
+class JobRejectedView(ResearcherRequiredMixin, View):
+    """The rejected lines, with reasons, of an import run with skip_invalid."""
+
+    def get(self, request: HttpRequest, pk: int) -> FileResponse:
+        job = get_object_or_404(Job, pk=pk, kind=IMPORT_JOB)
+        path = _media_file(job.result.get("rejected_path"))
+        return FileResponse(open(path, "rb"), as_attachment=True, filename=path.name)  # noqa: SIM115
