@@ -72,6 +72,7 @@ def redis_celery_worker(transactional_db):
     from config.celery import app
 
     redis.Redis.from_url(url).flushdb()
-    with start_worker(app, pool="solo", perform_ping_check=False, loglevel="WARNING",
-                      shutdown_timeout=10):
+    with start_worker(
+        app, pool="solo", perform_ping_check=False, loglevel="WARNING", shutdown_timeout=10
+    ):
         yield app
