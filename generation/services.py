@@ -61,6 +61,27 @@ def corpus_delete(*, corpus: Corpus) -> None:
     corpus.delete()
 
 
+def relations_ensure_builtin() -> None:
+    """Create the preloaded ATOMIC 2020 relations where they are missing (idempotent)."""
+    from .relations import ATOMIC_2020_RELATIONS
+
+    existing = set(Relation.objects.values_list("name", flat=True))
+    Relation.objects.bulk_create(
+        Relation(
+            name=spec["name"],
+            category=spec["category"],
+            description=spec["description"],
+            sentence_template=spec["sentence"],
+            prompt_template=spec["prompt"],
+            verbalization=spec["verbalization"],
+            is_builtin=True,
+            is_skd=spec["skd"],
+        )
+        for spec in ATOMIC_2020_RELATIONS
+        if spec["name"] not in existing
+    )
+
+
 def relation_create(
     *,
     name: str,

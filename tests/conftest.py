@@ -19,6 +19,18 @@ def _isolated_files(settings, tmp_path):
     }
 
 
+@pytest.fixture(autouse=True)
+def _builtin_relations(request):
+    """Transactional tests empty every table when they end, including the relations the
+    data migration loaded; put them back for the tests that come after. (Transactional
+    tests therefore ask for the `transactional_db` fixture rather than the marker.)"""
+    if {"transactional_db", "live_server"} & set(request.fixturenames):
+        from generation.services import relations_ensure_builtin
+
+        request.getfixturevalue("transactional_db")
+        relations_ensure_builtin()
+
+
 @pytest.fixture
 def shared_data() -> Path:
     if not SHARED_DATA.exists():

@@ -1,14 +1,12 @@
 import threading
 
-import pytest
 from django.db import connections
 
 from generation.models import Corpus, Event, Triple
 from generation.services import corpus_import
 
 
-@pytest.mark.django_db(transaction=True)
-def test_concurrent_imports_all_land_without_lock_errors(tmp_path):
+def test_concurrent_imports_all_land_without_lock_errors(transactional_db, tmp_path):
     """Four imports at once, sharing heads: SQLite writers queue (BEGIN IMMEDIATE plus a
     busy timeout) instead of failing; PostgreSQL merges them. Nothing is lost or doubled."""
     files = []
