@@ -117,15 +117,18 @@ class PostgresLoader(_Loader):
             cursor.execute(_merge_sql(), self.params)
         self.rows_added += len(block.heads)
 
-    def close(self) -> None:
-        """Refresh planner statistics after a large load (the stage goes at commit)."""
+    def finish(self) -> None:
+        """Everything is merged already; refresh planner statistics after a large load."""
         if self.rows_added >= ANALYZE_AFTER_ROWS:
             with connection.cursor() as cursor:
                 cursor.execute(f"ANALYZE {_triple_table()}, {_event_table()}")
 
+    def close(self) -> None:
+        """Nothing to do: the stage is dropped at commit."""
+
 
 class SqliteLoader(_Loader):
-    """Stages outside any transaction of the caller, then merges in `merge()`."""
+    """Stages outside any transaction of the caller, then merges in `finish()`."""
 
     LOOKUP_BATCH = 5_000  # under SQLite's limit on bound variables
 
@@ -177,9 +180,11 @@ class SqliteLoader(_Loader):
         self.chunks.append((self.staged + 1, self.staged + len(block.heads)))
         self.staged += len(block.heads)
 
-    def merge(self) -> None:
-        """Call inside `transaction.atomic()`. One statement per staged chunk, whose rows
-        are distinct, so ON CONFLICT never meets the same row twice in a statement."""
+    def finish(self) -> None:
+        """Merge the stage into the corpus; call inside `transaction.atomic()`.
+
+        One statement per staged block, whose rows are distinct, so ON CONFLICT never
+        meets the same row twice in one statement."""
         sql = _merge_sql(where="WHERE rowid BETWEEN %s AND %s")
         with connection.cursor() as cursor:
             for start, end in self.chunks:

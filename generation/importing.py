@@ -338,7 +338,7 @@ def corpus_import_file(
                 consume(loader, chunks)
                 _raise_if_rejected(sink, path, skip_invalid, rows_read)
                 with transaction.atomic():
-                    loader.merge()
+                    loader.finish()
                     totals = corpus_refresh_counts(corpus=corpus)
             finally:
                 loader.close()
@@ -350,8 +350,9 @@ def corpus_import_file(
                     loader.open()
                     consume(loader, ahead)
                     _raise_if_rejected(sink, path, skip_invalid, rows_read)
-                    loader.close()
+                    loader.finish()
                     totals = corpus_refresh_counts(corpus=corpus)
+                    loader.close()
             finally:
                 ahead.close()
     except BaseException:
