@@ -117,7 +117,6 @@ else:
                     "PRAGMA synchronous=NORMAL;"
                     "PRAGMA foreign_keys=ON;"
                     "PRAGMA cache_size=-65536;"
-                    "PRAGMA temp_store=MEMORY;"
                 ),
             },
             # A file, not :memory:, so a Celery worker thread in the tests sees

@@ -125,6 +125,8 @@ class Triple(models.Model):
             )
         ]
         indexes = [
+            # Triples of a corpus in id (file) order, for exports and keyset pages.
+            models.Index(fields=["corpus", "id"], name="triple_corpus_id"),
             # Partial: imports write NULL scores, so they pay nothing for this index.
             models.Index(
                 fields=["corpus", "score"],
