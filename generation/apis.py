@@ -17,6 +17,7 @@ from rest_framework.views import APIView
 from accounts.roles import IsResearcher
 from jobs.models import Job
 from jobs.selectors import job_view
+from jobs.services import job_retry
 
 from . import selectors, services
 from .exporting import EXPORT_FORMATS, ExportFilter
@@ -243,6 +244,17 @@ class JobDetailApi(ResearcherAPIView):
     @extend_schema(responses=JobOutput)
     def get(self, request, pk: int):
         return _job_response(request, get_object_or_404(Job, pk=pk))
+
+
+class JobRetryApi(ResearcherAPIView):
+    @extend_schema(request=None, responses={202: JobOutput})
+    def post(self, request, pk: int):
+        job = get_object_or_404(Job, pk=pk)
+        try:
+            job = job_retry(job=job)
+        except ValueError as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+        return _job_response(request, job, status.HTTP_202_ACCEPTED)
 
 
 class JobDownloadApi(ResearcherAPIView):

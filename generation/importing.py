@@ -387,8 +387,8 @@ def _raise_if_rejected(sink: _RejectSink, path: Path, skip_invalid: bool, rows_r
         raise CorpusImportError(
             f"{path.name}: {sink.count}{more} invalid line(s); nothing was imported.\n"
             f"{shown}{tail}\n"
-            "Fix them, or import only the valid lines (--skip-invalid, or \"Skip invalid "
-            "lines\" on the upload page); the rejected ones are then written to a file.",
+            'Fix them, or import only the valid lines (--skip-invalid, or "Skip invalid '
+            'lines" on the upload page); the rejected ones are then written to a file.',
             errors=sink.messages,
             total=sink.count,
         )

@@ -132,7 +132,7 @@ class Triple(models.Model):
                 fields=["corpus", "score"],
                 name="triple_corpus_score",
                 condition=models.Q(score__isnull=False),
-            )
+            ),
         ]
 
     def __str__(self) -> str:

@@ -21,6 +21,9 @@ class Job(models.Model):
     ACTIVE_STATUSES = (Status.QUEUED, Status.RUNNING)
 
     kind = models.CharField(max_length=40)
+    task_name = models.CharField(
+        max_length=100, blank=True, help_text="The Celery task that runs the job (for retries)."
+    )
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED)
     params = models.JSONField(default=dict)
     result = models.JSONField(default=dict, blank=True)

@@ -27,8 +27,5 @@ def job_view(*, job: Job) -> JobView:
     return JobView(job=job, done=job.progress_done, total=job.progress_total, message="")
 
 
-def jobs_recent(*, kind: str | None = None, limit: int = 20):
-    qs = Job.objects.all()
-    if kind:
-        qs = qs.filter(kind=kind)
-    return qs[:limit]
+def jobs_recent(*, limit: int = 50) -> list[Job]:
+    return list(Job.objects.select_related("created_by").order_by("-id")[:limit])

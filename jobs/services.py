@@ -22,6 +22,9 @@ def job_create(*, kind: str, params: dict[str, Any], created_by=None) -> Job:
 
 def job_enqueue(*, job: Job, task) -> None:
     """Send the job's task once the transaction that created the job commits."""
+    if job.task_name != task.name:
+        job.task_name = task.name
+        job.save(update_fields=["task_name"])
     transaction.on_commit(lambda: task.delay(job.pk))
 
 
@@ -103,10 +106,15 @@ def job_reap_stale(*, now=None) -> int:
     return reaped
 
 
-def job_retry(*, job: Job, task) -> Job:
-    if job.status != Job.Status.FAILED:
-        raise ValueError(f"Only a failed job can be retried; job {job.pk} is {job.status}.")
-    job.status = Job.Status.QUEUED
-    job.save(update_fields=["status"])
-    job_enqueue(job=job, task=task)
+def job_retry(*, job: Job) -> Job:
+    """Queue a failed job again; its task starts over (imports are all-or-nothing)."""
+    from config.celery import app
+
+    with transaction.atomic():
+        job = Job.objects.select_for_update().get(pk=job.pk)  # two clicks, one retry
+        if job.status != Job.Status.FAILED or not job.task_name:
+            raise ValueError(f"Only a failed job can be retried; job {job.pk} is {job.status}.")
+        job.status, job.error, job.finished_at = Job.Status.QUEUED, "", None
+        job.save(update_fields=["status", "error", "finished_at"])
+        transaction.on_commit(lambda: app.send_task(job.task_name, args=[job.pk]))
     return job

@@ -9,4 +9,5 @@ urlpatterns = [
     path("<int:pk>/", views.JobDetailView.as_view(), name="job_detail"),
     path("<int:pk>/download/", views.JobDownloadView.as_view(), name="job_download"),
     path("<int:pk>/rejected/", views.JobRejectedView.as_view(), name="job_rejected"),
+    path("<int:pk>/retry/", views.JobRetryView.as_view(), name="job_retry"),
 ]

@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from django.conf import settings
+from django.contrib import messages
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.cache import patch_vary_headers
 from django.views import View
 
@@ -15,17 +16,14 @@ from generation.models import Corpus
 from generation.services import EXPORT_JOB, IMPORT_JOB
 
 from .models import Job
-from .selectors import job_view
+from .selectors import job_view, jobs_recent
+from .services import job_retry
 
 RECENT_JOBS = 50
 RESULT_TEMPLATES = {
     IMPORT_JOB: "jobs/results/corpus_import.html",
     EXPORT_JOB: "jobs/results/corpus_export.html",
 }
-
-
-def _recent_jobs():
-    return Job.objects.select_related("created_by").order_by("-id")[:RECENT_JOBS]
 
 
 def _job_corpus(job: Job) -> Corpus | None:
@@ -49,7 +47,7 @@ def _media_file(path: str | None) -> Path:
 
 class JobListView(ResearcherRequiredMixin, View):
     def get(self, request: HttpRequest) -> HttpResponse:
-        return render(request, "jobs/job_list.html", {"jobs": _recent_jobs()})
+        return render(request, "jobs/job_list.html", {"jobs": jobs_recent(limit=RECENT_JOBS)})
 
 
 class JobDetailView(ResearcherRequiredMixin, View):
@@ -85,3 +83,15 @@ class JobRejectedView(ResearcherRequiredMixin, View):
         job = get_object_or_404(Job, pk=pk, kind=IMPORT_JOB)
         path = _media_file(job.result.get("rejected_path"))
         return FileResponse(open(path, "rb"), as_attachment=True, filename=path.name)  # noqa: SIM115
+
+
+class JobRetryView(ResearcherRequiredMixin, View):
+    def post(self, request: HttpRequest, pk: int) -> HttpResponse:
+        job = get_object_or_404(Job, pk=pk)
+        try:
+            job_retry(job=job)
+        except ValueError as exc:
+            messages.error(request, str(exc))
+        else:
+            messages.success(request, f"Job {job.pk} queued again.")
+        return redirect("jobs:job_detail", pk=job.pk)

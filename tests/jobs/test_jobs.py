@@ -8,7 +8,7 @@ from generation.models import Corpus
 from generation.services import corpus_import_job_create, corpus_import_job_run
 from jobs.models import Job
 from jobs.progress import progress_write
-from jobs.services import job_create, job_reap_stale, job_run
+from jobs.services import job_create, job_reap_stale, job_retry, job_run
 
 pytestmark = pytest.mark.django_db
 
@@ -91,3 +91,45 @@ def test_import_job_runs_on_a_worker_through_redis(redis_celery_worker, tmp_path
     assert job.status == Job.Status.SUCCEEDED, job.error
     assert job.result["imported"] == 2
     assert Corpus.objects.get(name="via-worker").triple_count == 2
+
+
+def test_a_failed_import_can_be_retried_after_the_file_is_fixed(
+    tmp_path, researcher, django_capture_on_commit_callbacks
+):
+    path = tmp_path / "fixable.tsv"
+    path.write_text("PersonX runs\txNeed\n")
+    job = corpus_import_job_create(path=path, corpus_name="fixable", created_by=researcher)
+    assert job.task_name == "generation.run_import_job"
+    with pytest.raises(Exception, match="line 1"):
+        corpus_import_job_run(job_id=job.pk)
+    path.write_text("PersonX runs\txNeed\tshoes\n")
+    with django_capture_on_commit_callbacks() as callbacks:
+        job = job_retry(job=job)
+    assert job.status == Job.Status.QUEUED
+    assert len(callbacks) == 1  # the task is sent again once the retry commits
+    corpus_import_job_run(job_id=job.pk)  # what the worker then does
+    job.refresh_from_db()
+    assert (job.status, job.attempts, job.error) == (Job.Status.SUCCEEDED, 2, "")
+    assert Corpus.objects.get(name="fixable").triple_count == 1
+
+
+def test_only_failed_jobs_can_be_retried():
+    job = Job.objects.create(kind="demo", status=Job.Status.SUCCEEDED, task_name="x")
+    with pytest.raises(ValueError, match="Only a failed job"):
+        job_retry(job=job)
+
+
+def test_retry_button_and_api(researcher_client, tmp_path, researcher):
+    path = tmp_path / "bad.tsv"
+    path.write_text("broken\n")
+    job = corpus_import_job_create(path=path, corpus_name="b", created_by=researcher)
+    with pytest.raises(Exception, match="line 1"):
+        corpus_import_job_run(job_id=job.pk)
+    page = researcher_client.get(f"/jobs/{job.pk}/")
+    assert b"Retry" in page.content
+    response = researcher_client.post(f"/jobs/{job.pk}/retry/")
+    assert response.status_code == 302
+    job.refresh_from_db()
+    assert job.status == Job.Status.QUEUED
+    conflict = researcher_client.post(f"/api/jobs/{job.pk}/retry/")
+    assert conflict.status_code == 409
