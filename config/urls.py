@@ -7,6 +7,7 @@ urlpatterns = [
     path("corpora/", include("generation.urls")),
     path("jobs/", include("jobs.urls")),
     path("api/", include("generation.api_urls")),
+    path("api/", include("jobs.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("admin/", admin.site.urls),

@@ -9,7 +9,4 @@ urlpatterns = [
     path("corpora/<int:pk>/exports/", apis.ExportApi.as_view(), name="api-corpus-export"),
     path("imports/", apis.ImportApi.as_view(), name="api-import"),
     path("relations/", apis.RelationListApi.as_view(), name="api-relation-list"),
-    path("jobs/<int:pk>/", apis.JobDetailApi.as_view(), name="api-job-detail"),
-    path("jobs/<int:pk>/retry/", apis.JobRetryApi.as_view(), name="api-job-retry"),
-    path("jobs/<int:pk>/download/", apis.JobDownloadApi.as_view(), name="api-job-download"),
 ]

@@ -1,13 +1,10 @@
-"""DRF API for corpora, triples, relations, imports, exports and their jobs."""
+"""DRF API for corpora, triples, relations, imports and exports (jobs: jobs/apis.py)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.pagination import CursorPagination
 from rest_framework.parsers import FormParser, MultiPartParser
@@ -15,9 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.roles import IsResearcher
-from jobs.models import Job
-from jobs.selectors import job_view
-from jobs.services import job_retry
+from jobs.apis import JobOutput, job_response
 
 from . import selectors, services
 from .exporting import EXPORT_FORMATS, ExportFilter
@@ -110,29 +105,6 @@ class ExportInput(serializers.Serializer):
         return value
 
 
-class JobOutput(serializers.Serializer):
-    id = serializers.IntegerField(source="job.id")
-    kind = serializers.CharField(source="job.kind")
-    status = serializers.CharField(source="job.status")
-    done = serializers.IntegerField()
-    total = serializers.IntegerField(allow_null=True)
-    error = serializers.CharField(source="job.error")
-    result = serializers.SerializerMethodField()
-    download = serializers.SerializerMethodField()
-
-    def get_result(self, view) -> dict:
-        return {k: v for k, v in view.job.result.items() if k not in ("traceback", "path")}
-
-    def get_download(self, view) -> str | None:
-        if view.job.kind == services.EXPORT_JOB and view.job.status == Job.Status.SUCCEEDED:
-            return self.context["request"].build_absolute_uri(f"/api/jobs/{view.job.pk}/download/")
-        return None
-
-
-def _job_response(request, job: Job, code: int = status.HTTP_200_OK) -> Response:
-    return Response(JobOutput(job_view(job=job), context={"request": request}).data, status=code)
-
-
 class ResearcherAPIView(APIView):
     permission_classes = [IsResearcher]
 
@@ -218,7 +190,7 @@ class ImportApi(ResearcherAPIView):
             skip_invalid=v["skip_invalid"],
             created_by=request.user,
         )
-        return _job_response(request, job, status.HTTP_202_ACCEPTED)
+        return job_response(request, job, status.HTTP_202_ACCEPTED)
 
 
 class ExportApi(ResearcherAPIView):
@@ -237,34 +209,4 @@ class ExportApi(ResearcherAPIView):
             ),
             created_by=request.user,
         )
-        return _job_response(request, job, status.HTTP_202_ACCEPTED)
-
-
-class JobDetailApi(ResearcherAPIView):
-    @extend_schema(responses=JobOutput)
-    def get(self, request, pk: int):
-        return _job_response(request, get_object_or_404(Job, pk=pk))
-
-
-class JobRetryApi(ResearcherAPIView):
-    @extend_schema(request=None, responses={202: JobOutput})
-    def post(self, request, pk: int):
-        job = get_object_or_404(Job, pk=pk)
-        try:
-            job = job_retry(job=job)
-        except ValueError as exc:
-            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
-        return _job_response(request, job, status.HTTP_202_ACCEPTED)
-
-
-class JobDownloadApi(ResearcherAPIView):
-    @extend_schema(
-        responses={(200, "application/octet-stream"): bytes},
-        parameters=[OpenApiParameter("pk", int, OpenApiParameter.PATH)],
-    )
-    def get(self, request, pk: int):
-        job = get_object_or_404(Job, pk=pk, kind=services.EXPORT_JOB, status=Job.Status.SUCCEEDED)
-        path = Path(job.result.get("path", ""))
-        if not path.is_file():
-            raise Http404("The export file is gone.")
-        return FileResponse(open(path, "rb"), as_attachment=True, filename=path.name)
+        return job_response(request, job, status.HTTP_202_ACCEPTED)

@@ -91,10 +91,12 @@ class PostgresLoader(_Loader):
 
     def _event_ids(self, cursor, heads: list[str]) -> dict[str, int]:
         event = _event_table()
+        # Sorted, so concurrent imports meeting the same new heads take their
+        # locks in one order and cannot deadlock each other.
         cursor.execute(
             f"INSERT INTO {event} (text)"
-            " SELECT h FROM unnest(%s::text[]) WITH ORDINALITY AS u(h, i)"
-            " ORDER BY i ON CONFLICT (text) DO NOTHING",
+            ' SELECT h FROM unnest(%s::text[]) AS u(h) ORDER BY h COLLATE "C"'
+            " ON CONFLICT (text) DO NOTHING",
             (heads,),
         )
         # A join on unnest() probes the unique index once per head.

@@ -1,6 +1,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
+
+from django.conf import settings
 
 from .models import Job
 from .progress import progress_read
@@ -29,3 +32,14 @@ def job_view(*, job: Job) -> JobView:
 
 def jobs_recent(*, limit: int = 50) -> list[Job]:
     return list(Job.objects.select_related("created_by").order_by("-id")[:limit])
+
+
+def job_file(*, job: Job, key: str = "path") -> Path | None:
+    """The file a job recorded in its result under `key`, if it exists inside MEDIA_ROOT."""
+    value = job.result.get(key)
+    if not value:
+        return None
+    path = Path(value).resolve()
+    if not path.is_relative_to(Path(settings.MEDIA_ROOT).resolve()) or not path.is_file():
+        return None
+    return path

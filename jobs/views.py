@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from django.conf import settings
 from django.contrib import messages
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -16,7 +15,7 @@ from generation.models import Corpus
 from generation.services import EXPORT_JOB, IMPORT_JOB
 
 from .models import Job
-from .selectors import job_view, jobs_recent
+from .selectors import job_file, job_view, jobs_recent
 from .services import job_retry
 
 RECENT_JOBS = 50
@@ -35,14 +34,11 @@ def _job_corpus(job: Job) -> Corpus | None:
     return None
 
 
-def _media_file(path: str | None) -> Path:
-    """A file the job wrote under MEDIA_ROOT; 404 for anything else (or a file gone)."""
-    if not path:
-        raise Http404("This job has no such file.")
-    resolved = Path(path).resolve()
-    if not resolved.is_relative_to(Path(settings.MEDIA_ROOT).resolve()) or not resolved.is_file():
-        raise Http404("The file is gone.")
-    return resolved
+def _job_file_or_404(job: Job, key: str) -> Path:
+    path = job_file(job=job, key=key)
+    if path is None:
+        raise Http404("This job wrote no such file, or the file is gone.")
+    return path
 
 
 class JobListView(ResearcherRequiredMixin, View):
@@ -68,11 +64,11 @@ class JobDetailView(ResearcherRequiredMixin, View):
 
 
 class JobDownloadView(ResearcherRequiredMixin, View):
-    """The file a succeeded export job wrote."""
+    """The file a succeeded job wrote (an export, for now)."""
 
     def get(self, request: HttpRequest, pk: int) -> FileResponse:
-        job = get_object_or_404(Job, pk=pk, kind=EXPORT_JOB, status=Job.Status.SUCCEEDED)
-        path = _media_file(job.result.get("path"))
+        job = get_object_or_404(Job, pk=pk, status=Job.Status.SUCCEEDED)
+        path = _job_file_or_404(job, "path")
         return FileResponse(open(path, "rb"), as_attachment=True, filename=path.name)  # noqa: SIM115
 
 
@@ -81,7 +77,7 @@ class JobRejectedView(ResearcherRequiredMixin, View):
 
     def get(self, request: HttpRequest, pk: int) -> FileResponse:
         job = get_object_or_404(Job, pk=pk, kind=IMPORT_JOB)
-        path = _media_file(job.result.get("rejected_path"))
+        path = _job_file_or_404(job, "rejected_path")
         return FileResponse(open(path, "rb"), as_attachment=True, filename=path.name)  # noqa: SIM115
 
 

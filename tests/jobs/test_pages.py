@@ -78,18 +78,22 @@ def test_download_serves_the_export_file(researcher_client, export_job):
     assert b"".join(response.streaming_content) == b'{"head": "h"}\n'
 
 
-def test_download_is_404_unless_a_succeeded_export_with_its_file(researcher_client, export_job):
+def test_download_is_404_unless_a_succeeded_job_with_its_file(researcher_client, export_job):
     url = reverse("jobs:job_download", args=[export_job.pk])
     export_job.status = Job.Status.RUNNING
     export_job.save()
     assert researcher_client.get(url).status_code == 404
 
     export_job.status = Job.Status.SUCCEEDED
-    export_job.kind = "corpus_import"
+    saved_result = export_job.result
+    export_job.result = {"rows": 3}  # wrote no file
     export_job.save()
     assert researcher_client.get(url).status_code == 404
 
-    export_job.kind = "corpus_export"
+    export_job.result = saved_result
+    export_job.save()
+    assert researcher_client.get(url).status_code == 200
+
     export_job.result = {"path": "/etc/passwd"}  # outside MEDIA_ROOT
     export_job.save()
     assert researcher_client.get(url).status_code == 404
