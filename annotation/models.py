@@ -1,0 +1,239 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+
+
+class JudgmentValue(models.IntegerChoices):
+    """The four-point scale of the paper, plus "can't judge"."""
+
+    ALWAYS = 2, "always/often"
+    SOMETIMES = 1, "sometimes/likely"
+    FARFETCHED = -1, "farfetched/never"
+    INVALID = -2, "invalid"
+    CANT_JUDGE = -9, "can't judge"
+
+
+class Campaign(models.Model):
+    class Sampling(models.TextChoices):
+        UNIFORM = "uniform", "uniform"
+        RELATION = "relation", "stratified by relation"
+        SCORE = "score", "stratified by critic score"
+        UNCERTAIN = "uncertain", "most uncertain first"
+
+    class Status(models.TextChoices):
+        OPEN = "open"
+        CLOSED = "closed"
+
+    name = models.CharField(max_length=100, unique=True)
+    corpus = models.ForeignKey("generation.Corpus", on_delete=models.PROTECT)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.OPEN)
+    sampling = models.CharField(max_length=12, choices=Sampling.choices, default=Sampling.UNIFORM)
+    seed = models.IntegerField(default=0)
+    judgments_per_item = models.PositiveSmallIntegerField(
+        default=3, validators=[MinValueValidator(1), MaxValueValidator(20)]
+    )
+    gold_share = models.FloatField(
+        default=0.1,
+        validators=[MinValueValidator(0.0), MaxValueValidator(0.5)],
+        help_text="Share of the items an annotator is shown that are gold.",
+    )
+    gold_threshold = models.FloatField(
+        default=0.7,
+        validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="An annotator whose gold accuracy falls below this is paused.",
+    )
+    gold_min_answers = models.PositiveSmallIntegerField(
+        default=5, help_text="Gold answers needed before an annotator can be paused."
+    )
+    lease_seconds = models.PositiveIntegerField(
+        default=600, validators=[MinValueValidator(10), MaxValueValidator(24 * 3600)]
+    )
+    instructions = models.TextField(blank=True)
+    # Denormalized: the list and detail pages must not count a million items.
+    item_count = models.PositiveIntegerField(default=0)
+    gold_count = models.PositiveIntegerField(default=0)
+    # What the last aggregation found (agreement, acceptance, per relation, per
+    # annotator); written by campaign_aggregate.
+    stats = models.JSONField(default=dict, blank=True)
+    aggregated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def judgments_wanted(self) -> int:
+        return self.item_count * self.judgments_per_item
+
+
+class Item(models.Model):
+    """One triple to judge in a campaign, or a gold item with a known answer.
+
+    The text is copied from the triple so gold items (which may come from a
+    reference file or be built by swapping tails) need no triple of their own.
+    """
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, db_index=False)
+    triple = models.ForeignKey(
+        "generation.Triple",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        db_constraint=False,
+        related_name="+",
+    )
+    head = models.ForeignKey(
+        "generation.Event", on_delete=models.PROTECT, db_constraint=False, related_name="+"
+    )
+    relation = models.ForeignKey(
+        "generation.Relation", on_delete=models.PROTECT, db_constraint=False, related_name="+"
+    )
+    tail = models.TextField()
+    position = models.BigIntegerField(help_text="Order in which items are handed out.")
+    is_gold = models.BooleanField(default=False)
+    gold_acceptable = models.BooleanField(null=True, blank=True)
+    gold_source = models.CharField(max_length=16, blank=True)
+    # judgments wanted minus judgments stored minus live leases; claims take a
+    # slot, expiries and skips give it back. Gold items keep 0: every
+    # annotator sees each gold item once, outside this accounting.
+    slots_free = models.SmallIntegerField(default=0)
+    judgment_count = models.SmallIntegerField(default=0)
+    # Written by campaign_aggregate.
+    majority = models.BooleanField(null=True, blank=True)
+    majority_confidence = models.FloatField(null=True, blank=True)
+    ds_label = models.BooleanField(null=True, blank=True)
+    ds_confidence = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["campaign", "triple"],
+                condition=models.Q(triple__isnull=False),
+                name="item_triple_once_per_campaign",
+            )
+        ]
+        indexes = [
+            models.Index(
+                fields=["campaign", "position"],
+                condition=models.Q(slots_free__gt=0),
+                name="item_claimable",
+            ),
+            models.Index(
+                fields=["campaign", "position"],
+                condition=models.Q(is_gold=True),
+                name="item_gold",
+            ),
+            models.Index(fields=["campaign", "id"], name="item_campaign_id"),
+        ]
+
+    def __str__(self) -> str:
+        return f"item {self.pk} of campaign {self.campaign_id}"
+
+
+class Assignment(models.Model):
+    """A lease: an item handed to one annotator until it is judged, skipped or expires."""
+
+    class Status(models.TextChoices):
+        LEASED = "leased"
+        SUBMITTED = "submitted"
+        SKIPPED = "skipped"
+        EXPIRED = "expired"
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, db_index=False)
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, db_index=False)
+    annotator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+"
+    )
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.LEASED)
+    leased_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            # An annotator never sees the same item twice.
+            models.UniqueConstraint(fields=["item", "annotator"], name="assignment_once")
+        ]
+        indexes = [
+            models.Index(
+                fields=["campaign", "expires_at"],
+                condition=models.Q(status="leased"),
+                name="assignment_live",
+            ),
+            models.Index(fields=["annotator", "campaign", "status"], name="assignment_annotator"),
+        ]
+
+    def __str__(self) -> str:
+        return f"lease {self.pk} ({self.status})"
+
+
+class Judgment(models.Model):
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, db_index=False)
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, db_index=False)
+    annotator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+"
+    )
+    assignment = models.OneToOneField(
+        Assignment, null=True, blank=True, on_delete=models.SET_NULL, related_name="judgment"
+    )
+    value = models.SmallIntegerField(choices=JudgmentValue.choices)
+    flagged = models.BooleanField(default=False, help_text="Flagged as offensive.")
+    created_at = models.DateTimeField()
+    seconds = models.FloatField(null=True, blank=True, help_text="Time spent on the item.")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["item", "annotator"], name="judgment_once"),
+            models.CheckConstraint(
+                condition=models.Q(value__in=[2, 1, -1, -2, -9]), name="judgment_value_on_scale"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["campaign", "annotator", "created_at"], name="judgment_recent"),
+            models.Index(fields=["campaign", "id"], name="judgment_campaign_id"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.value} on item {self.item_id}"
+
+    @property
+    def acceptable(self) -> bool | None:
+        return None if self.value == JudgmentValue.CANT_JUDGE else self.value > 0
+
+
+class CampaignAnnotator(models.Model):
+    """An annotator's standing in a campaign: gold record and whether they are paused."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="annotators")
+    annotator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+"
+    )
+    joined_at = models.DateTimeField(auto_now_add=True)
+    gold_answered = models.PositiveIntegerField(default=0)
+    gold_correct = models.PositiveIntegerField(default=0)
+    paused = models.BooleanField(default=False)
+    paused_at = models.DateTimeField(null=True, blank=True)
+    # Set when a researcher reinstates a paused annotator: the gold rule no
+    # longer pauses them in this campaign.
+    reinstated = models.BooleanField(default=False)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["campaign", "annotator"], name="campaign_annotator_once"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.annotator_id} in {self.campaign_id}"
+
+    @property
+    def gold_accuracy(self) -> float | None:
+        return self.gold_correct / self.gold_answered if self.gold_answered else None

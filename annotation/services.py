@@ -1,0 +1,600 @@
+"""Writes of the annotation app: campaigns, leases, judgments, annotator standing.
+
+Invariants every function here keeps, on SQLite and PostgreSQL alike:
+- an annotator never gets the same item twice (unique assignment per item and annotator);
+- an item never gets more than k judgments (its `slots_free` counts what is left,
+  leases included, and is only changed by conditional updates inside a transaction);
+- a repeated submit stores one judgment (unique judgment per item and annotator).
+
+PostgreSQL claims items with SELECT ... FOR UPDATE SKIP LOCKED, so annotators
+never wait on each other; SQLite takes the write lock when each transaction
+begins (settings: transaction_mode IMMEDIATE), so claims run one at a time.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Exists, F, Max, OuterRef
+from django.utils import timezone
+
+from generation.formats import FormatError, detect_format, normalize_tail, open_binary, read_rows
+from generation.models import Corpus, Event, Relation, Triple
+
+from .models import Assignment, Campaign, CampaignAnnotator, Item, Judgment, JudgmentValue
+from .sampling import SamplingError, choose, corpus_candidates
+
+GOLD_POOL_MAX = 1000
+GOLD_POOL_MIN = 20
+_gold_dice = random.SystemRandom()
+
+
+class AnnotationError(Exception):
+    """A request the rules refuse; the message is meant for the person who made it."""
+
+
+class CampaignClosed(AnnotationError):
+    pass
+
+
+class AnnotatorPaused(AnnotationError):
+    pass
+
+
+class LeaseRefused(AnnotationError):
+    pass
+
+
+class NothingToUndo(AnnotationError):
+    pass
+
+
+class AssignmentNotFound(AnnotationError):
+    pass
+
+
+# --- Campaigns ----------------------------------------------------------------
+
+
+def _insert_items(*, campaign: Campaign, triple_ids: np.ndarray, first_position: int) -> int:
+    """Copy the chosen triples into items, in the given order, in one statement."""
+    if not len(triple_ids):
+        return 0
+    item_table, triple_table = Item._meta.db_table, Triple._meta.db_table
+    rows = [(int(t), first_position + i) for i, t in enumerate(triple_ids)]
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TABLE IF EXISTS annotation_pick")
+        cursor.execute("CREATE TEMP TABLE annotation_pick (triple_id bigint, position bigint)")
+        if connection.vendor == "postgresql":
+            with cursor.cursor.copy(
+                "COPY annotation_pick (triple_id, position) FROM STDIN"
+            ) as copy:
+                for row in rows:
+                    copy.write_row(row)
+        else:
+            cursor.executemany("INSERT INTO annotation_pick VALUES (%s, %s)", rows)
+        cursor.execute(
+            f"INSERT INTO {item_table} (campaign_id, triple_id, head_id, relation_id, tail, "
+            "position, is_gold, gold_source, slots_free, judgment_count) "
+            "SELECT %s, t.id, t.head_id, t.relation_id, t.tail, p.position, FALSE, '', %s, 0 "
+            f"FROM annotation_pick p JOIN {triple_table} t ON t.id = p.triple_id "
+            "ORDER BY p.position",
+            [campaign.pk, campaign.judgments_per_item],
+        )
+        inserted = cursor.rowcount
+        cursor.execute("DROP TABLE annotation_pick")
+    return inserted
+
+
+def _next_position(campaign: Campaign) -> int:
+    top = Item.objects.filter(campaign=campaign).aggregate(top=Max("position"))["top"]
+    return 0 if top is None else top + 1
+
+
+def _add_triples(*, campaign: Campaign, size: int) -> int:
+    candidates = corpus_candidates(corpus_id=campaign.corpus_id, exclude_campaign_id=campaign.pk)
+    seed = campaign.seed + campaign.item_count  # a grown campaign draws new numbers
+    try:
+        picked = choose(candidates=candidates, size=size, sampling=campaign.sampling, seed=seed)
+    except SamplingError as exc:
+        raise AnnotationError(str(exc)) from exc
+    return _insert_items(
+        campaign=campaign,
+        triple_ids=candidates.ids[picked],
+        first_position=_next_position(campaign),
+    )
+
+
+def _refresh_item_counts(campaign: Campaign) -> None:
+    items = Item.objects.filter(campaign=campaign)
+    campaign.item_count = items.filter(is_gold=False).count()
+    campaign.gold_count = items.filter(is_gold=True).count()
+    Campaign.objects.filter(pk=campaign.pk).update(
+        item_count=campaign.item_count, gold_count=campaign.gold_count
+    )
+
+
+def campaign_create(
+    *,
+    corpus: Corpus,
+    name: str,
+    size: int,
+    sampling: str = Campaign.Sampling.UNIFORM,
+    judgments_per_item: int = 3,
+    gold_share: float = 0.1,
+    gold_threshold: float = 0.7,
+    gold_min_answers: int = 5,
+    lease_seconds: int = 600,
+    instructions: str = "",
+    seed: int | None = None,
+    gold_reference: str | Path | None = None,
+    gold_count: int | None = None,
+    created_by=None,
+) -> Campaign:
+    """Create a campaign and materialize its items (and gold) in one transaction."""
+    if size < 1:
+        raise AnnotationError("A campaign needs a size of at least 1.")
+    campaign = Campaign(
+        corpus=corpus,
+        name=name,
+        sampling=sampling,
+        judgments_per_item=judgments_per_item,
+        gold_share=gold_share,
+        gold_threshold=gold_threshold,
+        gold_min_answers=gold_min_answers,
+        lease_seconds=lease_seconds,
+        instructions=instructions,
+        seed=random.randrange(2**31) if seed is None else seed,
+        created_by=created_by,
+    )
+    try:
+        campaign.full_clean()
+    except ValidationError as exc:
+        raise AnnotationError(
+            "; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in exc.message_dict.items())
+        ) from exc
+    with transaction.atomic():
+        campaign.save()
+        added = _add_triples(campaign=campaign, size=size)
+        if not added:
+            raise AnnotationError(f"Corpus '{corpus.name}' has no triples to sample.")
+        if gold_share > 0:
+            wanted = gold_count or min(GOLD_POOL_MAX, max(GOLD_POOL_MIN, round(size * gold_share)))
+            if gold_reference:
+                gold_add_from_reference(
+                    campaign=campaign, path=gold_reference, count=(wanted + 1) // 2
+                )
+                wanted -= (wanted + 1) // 2
+            gold_add_swapped(campaign=campaign, count=wanted, reference=gold_reference)
+        _refresh_item_counts(campaign)
+    return campaign
+
+
+def campaign_grow(*, campaign: Campaign, size: int) -> int:
+    """Add up to `size` more triples of the corpus, not already in the campaign."""
+    if size < 1:
+        raise AnnotationError("Grow by at least 1 item.")
+    with transaction.atomic():
+        campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
+        added = _add_triples(campaign=campaign, size=size)
+        _refresh_item_counts(campaign)
+    return added
+
+
+def campaign_set_status(*, campaign: Campaign, status: str) -> Campaign:
+    Campaign.objects.filter(pk=campaign.pk).update(status=status)
+    campaign.status = status
+    return campaign
+
+
+# --- Gold -------------------------------------------------------------------
+
+
+def _reference_triples(path: str | Path) -> list[tuple[str, str, str]]:
+    fmt = detect_format(path)
+    opened = open_binary(path)
+    try:
+        rows = [
+            (row.head, row.relation, row.tail)
+            for row in read_rows(opened.stream, fmt)
+            if not hasattr(row, "message")
+        ]
+    finally:
+        opened.close()
+    if not rows:
+        raise AnnotationError(f"{Path(path).name}: no readable triples for gold items.")
+    return rows
+
+
+def _relations_by_name() -> dict[str, Relation]:
+    return {r.name.lower(): r for r in Relation.objects.all()}
+
+
+def _add_gold(
+    *, campaign: Campaign, triples: list[tuple[int, int, str]], acceptable: bool, source: str
+) -> int:
+    if not triples:
+        return 0
+    rng = random.Random(campaign.seed + 7)
+    top = _next_position(campaign)
+    items = [
+        Item(
+            campaign=campaign,
+            head_id=head_id,
+            relation_id=relation_id,
+            tail=tail,
+            position=top + rng.randrange(10 * len(triples) + 1),
+            is_gold=True,
+            gold_acceptable=acceptable,
+            gold_source=source,
+            slots_free=0,
+        )
+        for head_id, relation_id, tail in triples
+    ]
+    Item.objects.bulk_create(items, batch_size=500)
+    return len(items)
+
+
+def _event_ids(texts: list[str]) -> dict[str, int]:
+    Event.objects.bulk_create([Event(text=t) for t in set(texts)], ignore_conflicts=True)
+    found: dict[str, int] = {}
+    unique = list(set(texts))
+    for start in range(0, len(unique), 500):
+        found.update(
+            Event.objects.filter(text__in=unique[start : start + 500]).values_list("text", "id")
+        )
+    return found
+
+
+def gold_add_from_reference(*, campaign: Campaign, path: str | Path, count: int) -> int:
+    """Known-good gold: human-written triples from a reference file (ATOMIC TSV, JSONL, ...)."""
+    try:
+        rows = _reference_triples(path)
+    except FormatError as exc:
+        raise AnnotationError(str(exc)) from exc
+    relations = _relations_by_name()
+    usable = [(h, relations[r.lower()], t) for h, r, t in rows if r.lower() in relations]
+    if not usable:
+        raise AnnotationError(f"{Path(path).name}: none of its relations is known.")
+    rng = random.Random(campaign.seed)
+    picked = rng.sample(usable, min(count, len(usable)))
+    ids = _event_ids([h for h, _, _ in picked])
+    return _add_gold(
+        campaign=campaign,
+        triples=[(ids[h], rel.pk, t) for h, rel, t in picked],
+        acceptable=True,
+        source="reference",
+    )
+
+
+def gold_add_swapped(*, campaign: Campaign, count: int, reference: str | Path | None = None) -> int:
+    """Known-bad gold: a tail moved to another head of the same relation.
+
+    Tails come from the reference file when there is one (people wrote them, so
+    the only fault is the swap), otherwise from the campaign's corpus.
+    """
+    if count <= 0:
+        return 0
+    rng = random.Random(campaign.seed + 1)
+    if reference:
+        relations = _relations_by_name()
+        rows = [
+            (h, relations[r.lower()].pk, t)
+            for h, r, t in _reference_triples(reference)
+            if r.lower() in relations
+        ]
+        ids = _event_ids([h for h, _, _ in rows])
+        pool = [(ids[h], rel, t) for h, rel, t in rows]
+    else:
+        sample = list(
+            Item.objects.filter(campaign=campaign, is_gold=False)
+            .order_by("position")
+            .values_list("head_id", "relation_id", "tail")[: count * 4]
+        )
+        pool = sample
+    by_relation: dict[int, list[tuple[int, str]]] = {}
+    for head_id, relation_id, tail in pool:
+        by_relation.setdefault(relation_id, []).append((head_id, tail))
+    swapped: dict[tuple[int, int, str], None] = {}  # ordered set
+    relation_cycle = [r for r, pairs in by_relation.items() if len(pairs) >= 2]
+    attempts = 0
+    while relation_cycle and len(swapped) < count and attempts < count * 20:
+        attempts += 1
+        relation_id = rng.choice(relation_cycle)
+        (head_a, tail_a), (head_b, tail_b) = rng.sample(by_relation[relation_id], 2)
+        if head_a != head_b and normalize_tail(tail_a) != normalize_tail(tail_b):
+            swapped[(head_a, relation_id, tail_b)] = None
+    return _add_gold(campaign=campaign, triples=list(swapped), acceptable=False, source="swap")
+
+
+# --- Leases -----------------------------------------------------------------
+
+
+def _give_back(item_ids: list[int]) -> None:
+    """Return one slot per expired or skipped lease, locking items in id order."""
+    for item_id, n in sorted(Counter(item_ids).items()):
+        Item.objects.filter(pk=item_id, is_gold=False).update(slots_free=F("slots_free") + n)
+
+
+def leases_reap(*, campaign: Campaign, now: datetime | None = None) -> int:
+    """Expire the campaign's leases whose time ran out; their items go back to the pool."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        expired = list(
+            Assignment.objects.select_for_update(skip_locked=True, of=("self",))
+            .filter(campaign=campaign, status=Assignment.Status.LEASED, expires_at__lt=now)
+            .values_list("pk", "item_id")
+        )
+        if not expired:
+            return 0
+        Assignment.objects.filter(pk__in=[pk for pk, _ in expired]).update(
+            status=Assignment.Status.EXPIRED
+        )
+        _give_back([item_id for _, item_id in expired])
+    return len(expired)
+
+
+def _standing(campaign: Campaign, annotator) -> CampaignAnnotator:
+    standing, _ = CampaignAnnotator.objects.get_or_create(campaign=campaign, annotator=annotator)
+    return standing
+
+
+def _lease(campaign: Campaign, item_id: int, annotator, now: datetime) -> Assignment:
+    return Assignment.objects.create(
+        campaign=campaign,
+        item_id=item_id,
+        annotator=annotator,
+        leased_at=now,
+        expires_at=now + timedelta(seconds=campaign.lease_seconds),
+    )
+
+
+def _unseen(annotator):
+    return ~Exists(Assignment.objects.filter(item=OuterRef("pk"), annotator=annotator))
+
+
+def _claim_gold(campaign: Campaign, annotator, now: datetime) -> Assignment | None:
+    item_id = (
+        Item.objects.filter(campaign=campaign, is_gold=True)
+        .filter(_unseen(annotator))
+        .order_by("position")
+        .values_list("pk", flat=True)
+        .first()
+    )
+    if item_id is None:
+        return None
+    try:
+        with transaction.atomic():
+            return _lease(campaign, item_id, annotator, now)
+    except IntegrityError:  # the same annotator claiming in two tabs at once
+        return None
+
+
+def _claim_item(campaign: Campaign, annotator, now: datetime) -> Assignment | None:
+    item_id = (
+        Item.objects.select_for_update(skip_locked=True)
+        .filter(campaign=campaign, slots_free__gt=0)
+        .filter(_unseen(annotator))
+        .order_by("position")
+        .values_list("pk", flat=True)
+        .first()
+    )
+    if item_id is None:
+        return None
+    Item.objects.filter(pk=item_id).update(slots_free=F("slots_free") - 1)
+    return _lease(campaign, item_id, annotator, now)
+
+
+def assignment_next(
+    *, campaign: Campaign, annotator, now: datetime | None = None
+) -> Assignment | None:
+    """The item this annotator should judge now: their live lease, or a new claim.
+
+    None when the campaign has nothing left for them.
+    """
+    now = now or timezone.now()
+    if campaign.status != Campaign.Status.OPEN:
+        raise CampaignClosed(f"Campaign '{campaign.name}' is closed.")
+    leases_reap(campaign=campaign, now=now)
+    with transaction.atomic():
+        standing = _standing(campaign, annotator)
+        if standing.paused:
+            raise AnnotatorPaused(
+                "Your judgments in this campaign are paused for review of your accuracy. "
+                "A researcher can reinstate you."
+            )
+        live = (
+            Assignment.objects.filter(
+                campaign=campaign,
+                annotator=annotator,
+                status=Assignment.Status.LEASED,
+                expires_at__gte=now,
+            )
+            .order_by("-leased_at", "-pk")
+            .first()
+        )
+        if live:
+            return live
+        if campaign.gold_count and _gold_dice.random() < campaign.gold_share:
+            gold = _claim_gold(campaign, annotator, now)
+            if gold:
+                return gold
+        return _claim_item(campaign, annotator, now)
+
+
+def assignment_skip(*, assignment_id: int, annotator, now: datetime | None = None) -> None:
+    """The annotator passes on an item: it goes back to others and never returns to them."""
+    with transaction.atomic():
+        assignment = _locked_assignment(assignment_id, annotator)
+        if assignment.status != Assignment.Status.LEASED:
+            return  # already judged, skipped or expired: a repeated skip changes nothing
+        assignment.status = Assignment.Status.SKIPPED
+        assignment.save(update_fields=["status"])
+        _give_back([assignment.item_id])
+
+
+def _locked_assignment(assignment_id: int, annotator) -> Assignment:
+    try:
+        return (
+            Assignment.objects.select_for_update(of=("self",))
+            .select_related("item", "campaign")
+            .get(pk=assignment_id, annotator=annotator)
+        )
+    except Assignment.DoesNotExist:
+        raise AssignmentNotFound("That item was not given to you.") from None
+
+
+# --- Judgments ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SubmitResult:
+    judgment: Judgment
+    created: bool
+    paused: bool = False
+
+
+def _score_gold(campaign: Campaign, annotator, item: Item, value: int, sign: int) -> bool:
+    """Add (sign=1) or take back (sign=-1) a gold answer; True if the annotator is now paused."""
+    if not item.is_gold or value == JudgmentValue.CANT_JUDGE:
+        return False
+    correct = int((value > 0) == item.gold_acceptable)
+    CampaignAnnotator.objects.filter(campaign=campaign, annotator=annotator).update(
+        gold_answered=F("gold_answered") + sign, gold_correct=F("gold_correct") + sign * correct
+    )
+    standing = CampaignAnnotator.objects.get(campaign=campaign, annotator=annotator)
+    if (
+        sign > 0
+        and not standing.reinstated
+        and not standing.paused
+        and standing.gold_answered >= campaign.gold_min_answers
+        and standing.gold_accuracy < campaign.gold_threshold
+    ):
+        annotator_pause(campaign=campaign, annotator=annotator)
+        return True
+    return False
+
+
+def judgment_submit(
+    *,
+    assignment_id: int,
+    annotator,
+    value: int,
+    flagged: bool = False,
+    now: datetime | None = None,
+) -> SubmitResult:
+    """Store the annotator's judgment of a leased item, exactly once."""
+    now = now or timezone.now()
+    if value not in JudgmentValue.values:
+        raise AnnotationError(
+            f"A judgment is one of {', '.join(map(str, JudgmentValue.values))}; got {value!r}."
+        )
+    with transaction.atomic():
+        assignment = _locked_assignment(assignment_id, annotator)
+        existing = Judgment.objects.filter(item_id=assignment.item_id, annotator=annotator).first()
+        if existing:
+            return SubmitResult(judgment=existing, created=False)
+        item, campaign = assignment.item, assignment.campaign
+        if assignment.status == Assignment.Status.LEASED:
+            # The lease still holds its slot (even if its time ran out and no
+            # one reaped it yet): the slot becomes the judgment's.
+            Item.objects.filter(pk=item.pk).update(judgment_count=F("judgment_count") + 1)
+        elif item.is_gold:
+            Item.objects.filter(pk=item.pk).update(judgment_count=F("judgment_count") + 1)
+        else:
+            # The lease expired or was skipped: accept only if a slot is still free.
+            taken = Item.objects.filter(pk=item.pk, slots_free__gt=0).update(
+                slots_free=F("slots_free") - 1, judgment_count=F("judgment_count") + 1
+            )
+            if not taken:
+                raise LeaseRefused(
+                    "Your time on this triple ran out and other people have since judged it "
+                    "as many times as needed, so this answer was not stored."
+                )
+        standing = _standing(campaign, annotator)
+        if standing.paused:
+            raise AnnotatorPaused("Your judgments in this campaign are paused.")
+        judgment = Judgment.objects.create(
+            campaign=campaign,
+            item=item,
+            annotator=annotator,
+            assignment=assignment,
+            value=value,
+            flagged=flagged,
+            created_at=now,
+            seconds=max(0.0, (now - assignment.leased_at).total_seconds()),
+        )
+        assignment.status = Assignment.Status.SUBMITTED
+        assignment.save(update_fields=["status"])
+        paused = _score_gold(campaign, annotator, item, value, +1)
+    return SubmitResult(judgment=judgment, created=True, paused=paused)
+
+
+def judgment_undo(*, campaign: Campaign, annotator, now: datetime | None = None) -> Assignment:
+    """Take back the annotator's last judgment while its item is still open; the item
+    is leased to them again so they can answer anew."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        judgment = (
+            Judgment.objects.select_for_update(of=("self",))
+            .select_related("item", "assignment")
+            .filter(campaign=campaign, annotator=annotator, assignment__isnull=False)
+            .order_by("-created_at", "-pk")
+            .first()
+        )
+        if judgment is None:
+            raise NothingToUndo("There is no judgment of yours to undo in this campaign.")
+        item = Item.objects.select_for_update().get(pk=judgment.item_id)
+        if not item.is_gold and item.judgment_count >= campaign.judgments_per_item:
+            raise NothingToUndo(
+                "Your last judgment can no longer be undone: its triple has all the "
+                "judgments it needs."
+            )
+        assignment = judgment.assignment
+        value = judgment.value
+        judgment.delete()
+        Item.objects.filter(pk=item.pk).update(judgment_count=F("judgment_count") - 1)
+        assignment.status = Assignment.Status.LEASED
+        assignment.leased_at = now
+        assignment.expires_at = now + timedelta(seconds=campaign.lease_seconds)
+        assignment.save(update_fields=["status", "leased_at", "expires_at"])
+        _score_gold(campaign, annotator, item, value, -1)
+    return assignment
+
+
+# --- Annotator standing -----------------------------------------------------------
+
+
+def annotator_pause(*, campaign: Campaign, annotator) -> None:
+    """Pause an annotator: no new items, live leases returned, judgments left out of
+    aggregation until a researcher reinstates them."""
+    now = timezone.now()
+    with transaction.atomic():
+        CampaignAnnotator.objects.filter(campaign=campaign, annotator=annotator).update(
+            paused=True, paused_at=now
+        )
+        live = list(
+            Assignment.objects.select_for_update(of=("self",))
+            .filter(campaign=campaign, annotator=annotator, status=Assignment.Status.LEASED)
+            .values_list("pk", "item_id")
+        )
+        if live:
+            Assignment.objects.filter(pk__in=[pk for pk, _ in live]).update(
+                status=Assignment.Status.EXPIRED
+            )
+            _give_back([item_id for _, item_id in live])
+
+
+def annotator_reinstate(*, campaign: Campaign, annotator) -> None:
+    CampaignAnnotator.objects.update_or_create(
+        campaign=campaign,
+        annotator=annotator,
+        defaults={"paused": False, "paused_at": None, "reinstated": True},
+    )

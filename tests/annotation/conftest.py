@@ -1,0 +1,42 @@
+import pytest
+
+from generation.importing import tail_key
+from generation.models import Corpus, Event, Relation, Triple
+from tests.factories import UserFactory
+
+RELATIONS = ("xNeed", "xIntent", "xWant", "oEffect")
+
+
+def make_corpus(n: int, name: str = "teacher", relations=RELATIONS, scores=None) -> Corpus:
+    """n triples spread over heads and relations, in one bulk insert."""
+    corpus = Corpus.objects.create(name=name)
+    rels = [Relation.objects.get(name=r) for r in relations]
+    heads = Event.objects.bulk_create(
+        [Event(text=f"PersonX {name} event {i}") for i in range(max(1, n // len(rels) + 1))]
+    )
+    triples = []
+    for i in range(n):
+        tail = f"tail {i} of {name}"
+        triples.append(
+            Triple(
+                corpus=corpus,
+                head=heads[i // len(rels)],
+                relation=rels[i % len(rels)],
+                tail=tail,
+                tail_key=tail_key(tail),
+                score=None if scores is None else scores[i],
+            )
+        )
+    Triple.objects.bulk_create(triples, batch_size=1000)
+    Corpus.objects.filter(pk=corpus.pk).update(triple_count=n)
+    return corpus
+
+
+@pytest.fixture
+def corpus(db):
+    return make_corpus(40)
+
+
+@pytest.fixture
+def annotators(db):
+    return [UserFactory(role="annotator") for _ in range(5)]
