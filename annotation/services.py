@@ -27,6 +27,8 @@ from django.utils import timezone
 
 from generation.formats import FormatError, detect_format, normalize_tail, open_binary, read_rows
 from generation.models import Corpus, Event, Relation, Triple
+from jobs.models import Job
+from jobs.services import job_create, job_enqueue, job_run
 
 from .models import Assignment, Campaign, CampaignAnnotator, Item, Judgment, JudgmentValue
 from .sampling import SamplingError, choose, corpus_candidates
@@ -598,3 +600,120 @@ def annotator_reinstate(*, campaign: Campaign, annotator) -> None:
         annotator=annotator,
         defaults={"paused": False, "paused_at": None, "reinstated": True},
     )
+
+
+# --- Aggregation and imported labels -----------------------------------------------
+
+AGGREGATE_JOB = "campaign_aggregate"
+
+
+def campaign_aggregate(*, campaign: Campaign) -> dict:
+    """Item labels, agreement, acceptance and the annotator table (see aggregating.py)."""
+    from .aggregating import campaign_aggregate as run
+
+    return run(campaign=campaign)
+
+
+IMPORTED_ANNOTATOR = "imported"
+
+
+def _imported_annotator():
+    from django.contrib.auth import get_user_model
+
+    user, created = get_user_model().objects.get_or_create(
+        username=IMPORTED_ANNOTATOR, defaults={"is_active": False}
+    )
+    if created:
+        user.set_unusable_password()
+        user.save(update_fields=["password"])
+    return user
+
+
+def campaign_import_labels(*, corpus: Corpus, name: str | None = None, created_by=None) -> Campaign:
+    """Turn the `valid` values an SKD release carries into judgments of an "imported"
+    annotator, in a closed campaign with one item per labelled triple."""
+    import orjson
+
+    labelled: list[tuple[int, int]] = []
+    with connection.chunked_cursor() as cursor:
+        cursor.execute(
+            f"SELECT id, source_fields FROM {Triple._meta.db_table} "
+            "WHERE corpus_id = %s AND source_fields LIKE %s ORDER BY id",
+            [corpus.pk, '%"valid"%'],
+        )
+        while rows := cursor.fetchmany(20_000):
+            for triple_id, fields in rows:
+                value = orjson.loads(fields).get("valid")
+                on_scale = isinstance(value, int | float) and value in JudgmentValue.values
+                if on_scale:
+                    labelled.append((triple_id, int(value)))
+    if not labelled:
+        raise AnnotationError(f"Corpus '{corpus.name}' has no triples with a `valid` label.")
+    name = name or f"imported: {corpus.name}"
+    annotator = _imported_annotator()
+    now = timezone.now()
+    with transaction.atomic():
+        campaign = Campaign.objects.create(
+            corpus=corpus,
+            name=name,
+            status=Campaign.Status.CLOSED,
+            judgments_per_item=1,
+            gold_share=0.0,
+            instructions="Labels that came with the corpus (the SKD release's `valid`).",
+            created_by=created_by,
+        )
+        _insert_items(
+            campaign=campaign,
+            triple_ids=np.array([t for t, _ in labelled], dtype=np.int64),
+            first_position=0,
+        )
+        value_of = dict(labelled)
+        Item.objects.filter(campaign=campaign).update(slots_free=0, judgment_count=1)
+        CampaignAnnotator.objects.create(campaign=campaign, annotator=annotator)
+        items = Item.objects.filter(campaign=campaign).values_list("pk", "triple_id")
+        Judgment.objects.bulk_create(
+            (
+                Judgment(
+                    campaign=campaign,
+                    item_id=pk,
+                    annotator=annotator,
+                    value=value_of[triple_id],
+                    created_at=now,
+                )
+                for pk, triple_id in items.iterator(chunk_size=5000)
+            ),
+            batch_size=5000,
+        )
+        _refresh_item_counts(campaign)
+    campaign_aggregate(campaign=campaign)
+    return campaign
+
+
+def campaign_aggregate_job_create(*, campaign: Campaign, created_by=None) -> Job:
+    """Queue an aggregation unless one for this campaign is already waiting or running."""
+    from .tasks import run_aggregate_job
+
+    with transaction.atomic():
+        pending = Job.objects.filter(
+            kind=AGGREGATE_JOB, status__in=Job.ACTIVE_STATUSES, params__campaign_id=campaign.pk
+        ).first()
+        if pending:
+            return pending
+        job = job_create(
+            kind=AGGREGATE_JOB, params={"campaign_id": campaign.pk}, created_by=created_by
+        )
+        job_enqueue(job=job, task=run_aggregate_job)
+    return job
+
+
+def campaign_aggregate_job_run(*, job_id: int) -> Job | None:
+    def body(job: Job, progress) -> dict:
+        campaign = Campaign.objects.get(pk=job.params["campaign_id"])
+        stats = campaign_aggregate(campaign=campaign)
+        return {
+            "campaign": campaign.name,
+            "judgments": stats["judgments"],
+            "items_labelled": stats["items_labelled"],
+        }
+
+    return job_run(job_id=job_id, body=body)

@@ -1,0 +1,230 @@
+"""Reads of the annotation app for pages, the API, the CLI and the critic.
+
+What annotators may see is decided here (`item_view`): the sentence, the
+relation and its guideline; never scores, log-probabilities, gold status or
+other people's labels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, time
+
+from django.db.models import Count, Q, QuerySet, Sum
+from django.utils import timezone
+
+from generation.models import Relation
+
+from .models import Assignment, Campaign, CampaignAnnotator, Item, Judgment
+
+
+def campaign_list() -> QuerySet[Campaign]:
+    return Campaign.objects.select_related("corpus").order_by("-created_at")
+
+
+def campaigns_open_for_annotators() -> QuerySet[Campaign]:
+    return Campaign.objects.filter(status=Campaign.Status.OPEN).exclude(
+        name__startswith="imported:"
+    )
+
+
+@dataclass(frozen=True)
+class CampaignProgress:
+    items: int
+    gold: int
+    judgments_wanted: int
+    judgments: int
+    items_complete: int
+    live_leases: int
+    annotators: int
+    flagged: int
+
+    @property
+    def percent(self) -> float:
+        return 100.0 * self.judgments / self.judgments_wanted if self.judgments_wanted else 0.0
+
+
+def campaign_progress(*, campaign: Campaign) -> CampaignProgress:
+    items = Item.objects.filter(campaign=campaign, is_gold=False).aggregate(
+        judgments=Sum("judgment_count"),
+        complete=Count("pk", filter=Q(judgment_count__gte=campaign.judgments_per_item)),
+    )
+    judgments = Judgment.objects.filter(campaign=campaign)
+    return CampaignProgress(
+        items=campaign.item_count,
+        gold=campaign.gold_count,
+        judgments_wanted=campaign.judgments_wanted,
+        judgments=items["judgments"] or 0,
+        items_complete=items["complete"] or 0,
+        live_leases=Assignment.objects.filter(
+            campaign=campaign, status=Assignment.Status.LEASED, expires_at__gte=timezone.now()
+        ).count(),
+        annotators=CampaignAnnotator.objects.filter(campaign=campaign).count(),
+        flagged=judgments.filter(flagged=True).count(),
+    )
+
+
+@dataclass(frozen=True)
+class AnnotatorProgress:
+    today: int
+    in_campaign: int
+
+
+def annotator_progress(
+    *, campaign: Campaign, annotator, now: datetime | None = None
+) -> AnnotatorProgress:
+    now = timezone.localtime(now or timezone.now())
+    midnight = timezone.make_aware(datetime.combine(now.date(), time.min), now.tzinfo)
+    mine = Judgment.objects.filter(campaign=campaign, annotator=annotator)
+    return AnnotatorProgress(
+        today=mine.filter(created_at__gte=midnight).count(), in_campaign=mine.count()
+    )
+
+
+@dataclass(frozen=True)
+class ItemView:
+    """Everything an annotator is shown about one item, and nothing more."""
+
+    assignment_id: int
+    head: str
+    relation: str
+    tail: str
+    sentence: str
+    guideline: str
+    expires_at: datetime
+
+
+def item_view(*, assignment: Assignment) -> ItemView:
+    item = Item.objects.select_related("head", "relation").get(pk=assignment.item_id)
+    relation: Relation = item.relation
+    return ItemView(
+        assignment_id=assignment.pk,
+        head=item.head.text,
+        relation=relation.name,
+        tail=item.tail,
+        sentence=relation.sentence(item.head.text, item.tail),
+        guideline=relation.description,
+        expires_at=assignment.expires_at,
+    )
+
+
+def relation_guidelines(*, campaign: Campaign) -> list[Relation]:
+    """The relations a campaign asks about, with their guidelines, for the help panel."""
+    ids = Item.objects.filter(campaign=campaign).values("relation_id").distinct()
+    return list(Relation.objects.filter(pk__in=ids))
+
+
+def campaign_annotators(*, campaign: Campaign) -> QuerySet[CampaignAnnotator]:
+    return (
+        CampaignAnnotator.objects.filter(campaign=campaign)
+        .select_related("annotator")
+        .order_by("annotator__username")
+    )
+
+
+JUDGMENT_EXPORT_FIELDS = (
+    "campaign",
+    "item",
+    "triple",
+    "head",
+    "relation",
+    "tail",
+    "annotator",
+    "value",
+    "flagged",
+    "is_gold",
+    "leased_at",
+    "created_at",
+    "seconds",
+)
+
+
+def judgment_rows(*, campaign: Campaign, chunk_size: int = 5000) -> Iterator[dict]:
+    """One dict per judgment, in the order they were made, streamed in chunks."""
+    rows = (
+        Judgment.objects.filter(campaign=campaign)
+        .order_by("pk")
+        .values_list(
+            "item_id",
+            "item__triple_id",
+            "item__head__text",
+            "item__relation__name",
+            "item__tail",
+            "annotator__username",
+            "value",
+            "flagged",
+            "item__is_gold",
+            "assignment__leased_at",
+            "created_at",
+            "seconds",
+        )
+    )
+    for row in rows.iterator(chunk_size=chunk_size):
+        (item, triple, head, relation, tail, who, value, flagged, gold, leased, created, secs) = row
+        yield {
+            "campaign": campaign.name,
+            "item": item,
+            "triple": triple,
+            "head": head,
+            "relation": relation,
+            "tail": tail,
+            "annotator": who,
+            "value": value,
+            "flagged": flagged,
+            "is_gold": gold,
+            "leased_at": leased.isoformat() if leased else None,
+            "created_at": created.isoformat(),
+            "seconds": None if secs is None else round(secs, 3),
+        }
+
+
+AGGREGATE_EXPORT_FIELDS = (
+    "campaign",
+    "item",
+    "triple",
+    "head",
+    "relation",
+    "tail",
+    "judgments",
+    "majority",
+    "majority_confidence",
+    "ds_label",
+    "ds_confidence",
+)
+
+
+def aggregate_rows(*, campaign: Campaign, chunk_size: int = 5000) -> Iterator[dict]:
+    """One dict per (non-gold) item with its aggregated label, as of the last aggregation."""
+    rows = (
+        Item.objects.filter(campaign=campaign, is_gold=False)
+        .order_by("position")
+        .values_list(
+            "pk",
+            "triple_id",
+            "head__text",
+            "relation__name",
+            "tail",
+            "judgment_count",
+            "majority",
+            "majority_confidence",
+            "ds_label",
+            "ds_confidence",
+        )
+    )
+    for pk, triple, head, relation, tail, n, maj, maj_conf, ds, ds_conf in rows.iterator(
+        chunk_size=chunk_size
+    ):
+        yield {
+            "campaign": campaign.name,
+            "item": pk,
+            "triple": triple,
+            "head": head,
+            "relation": relation,
+            "tail": tail,
+            "judgments": n,
+            "majority": maj,
+            "majority_confidence": maj_conf,
+            "ds_label": ds,
+            "ds_confidence": ds_conf,
+        }

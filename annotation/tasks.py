@@ -1,0 +1,8 @@
+from celery import shared_task
+
+from .services import campaign_aggregate_job_run
+
+
+@shared_task(name="annotation.run_aggregate_job", acks_late=True)
+def run_aggregate_job(job_id: int) -> None:
+    campaign_aggregate_job_run(job_id=job_id)
