@@ -11,7 +11,9 @@ DEMO_CORPUS = Path(settings.BASE_DIR) / "demo" / "demo_corpus.jsonl"
 DEMO_USERS = [
     ("researcher", "skd-researcher-demo", "researcher"),
     ("annotator", "skd-annotator-demo", "annotator"),
+    ("annotator2", "skd-annotator2-demo", "annotator"),
 ]
+DEMO_CAMPAIGN = "demo: first look"
 
 
 class Command(BaseCommand):
@@ -28,6 +30,27 @@ class Command(BaseCommand):
             if role == "researcher" and not user.is_staff:
                 user.is_staff = user.is_superuser = True  # the demo researcher may use the admin
                 user.save(update_fields=["is_staff", "is_superuser"])
+        self._demo_campaign()
         self.stdout.write("\nDemo logins:")
         for username, password, role in DEMO_USERS:
             self.stdout.write(f"  {role:<10}  user: {username:<10}  password: {password}")
+
+    def _demo_campaign(self) -> None:
+        from annotation.models import Campaign
+        from annotation.services import campaign_create
+
+        if Campaign.objects.filter(name=DEMO_CAMPAIGN).exists():
+            return
+        campaign = campaign_create(
+            corpus=Corpus.objects.get(name="demo"),
+            name=DEMO_CAMPAIGN,
+            size=60,
+            judgments_per_item=2,
+            gold_share=0.1,
+            seed=2021,
+            instructions="Judge whether the inference is plausible for most people.",
+        )
+        self.stdout.write(
+            f"demo campaign '{campaign.name}': {campaign.item_count} items, "
+            f"{campaign.gold_count} gold, {campaign.judgments_per_item} judgments each"
+        )
