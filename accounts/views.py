@@ -2,12 +2,21 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
-from .roles import is_researcher
+from annotation.selectors import annotator_progress, campaigns_open_for_annotators
+
+from .roles import is_annotator, is_researcher
 
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
-    """Researchers start at their corpora; everyone else at the annotator's page."""
+    """Researchers start at their corpora; annotators choose a campaign to judge."""
     if is_researcher(request.user):
         return redirect("generation:corpus_list")
-    return render(request, "annotator_home.html")
+    campaigns = []
+    if is_annotator(request.user):
+        for campaign in campaigns_open_for_annotators():
+            mine = annotator_progress(campaign=campaign, annotator=request.user)
+            campaigns.append(
+                {"campaign": campaign, "today": mine.today, "judged": mine.in_campaign}
+            )
+    return render(request, "annotator_home.html", {"campaigns": campaigns})

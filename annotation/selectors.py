@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, time
 
+from django.core.cache import cache
 from django.db.models import Count, Q, QuerySet, Sum
 from django.utils import timezone
 
@@ -45,7 +46,21 @@ class CampaignProgress:
         return 100.0 * self.judgments / self.judgments_wanted if self.judgments_wanted else 0.0
 
 
-def campaign_progress(*, campaign: Campaign) -> CampaignProgress:
+PROGRESS_CACHE_SECONDS = 3
+
+
+def campaign_progress(*, campaign: Campaign, fresh: bool = False) -> CampaignProgress:
+    """Campaign-wide counts. They scan the campaign's items, so they are cached for a few
+    seconds: every annotator's page shows them after every answer."""
+    key = f"annotation:progress:{campaign.pk}"
+    if not fresh and (cached := cache.get(key)) is not None:
+        return cached
+    progress = _campaign_progress(campaign)
+    cache.set(key, progress, PROGRESS_CACHE_SECONDS)
+    return progress
+
+
+def _campaign_progress(campaign: Campaign) -> CampaignProgress:
     items = Item.objects.filter(campaign=campaign, is_gold=False).aggregate(
         judgments=Sum("judgment_count"),
         complete=Count("pk", filter=Q(judgment_count__gte=campaign.judgments_per_item)),
@@ -63,6 +78,21 @@ def campaign_progress(*, campaign: Campaign) -> CampaignProgress:
         annotators=CampaignAnnotator.objects.filter(campaign=campaign).count(),
         flagged=judgments.filter(flagged=True).count(),
     )
+
+
+def campaign_stats_stale(*, campaign: Campaign) -> bool:
+    """Whether a judgment was stored after the last aggregation (undo marks it stale too).
+
+    Reads the newest judgment through the (campaign, id) index: one row at any size."""
+    latest = (
+        Judgment.objects.filter(campaign=campaign)
+        .order_by("-pk")
+        .values_list("created_at", flat=True)
+        .first()
+    )
+    if latest is None:
+        return False
+    return campaign.aggregated_at is None or latest > campaign.aggregated_at
 
 
 @dataclass(frozen=True)

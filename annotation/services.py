@@ -431,10 +431,18 @@ def assignment_next(
         return _claim_item(campaign, annotator, now)
 
 
-def assignment_skip(*, assignment_id: int, annotator, now: datetime | None = None) -> None:
-    """The annotator passes on an item: it goes back to others and never returns to them."""
+def assignment_skip(
+    *,
+    assignment_id: int,
+    annotator,
+    campaign: Campaign | None = None,
+    now: datetime | None = None,  # accepted for symmetry with the other lease calls
+) -> None:
+    """The annotator passes on an item: it goes back to others and never returns to them.
+
+    With `campaign`, an assignment of another campaign is not found."""
     with transaction.atomic():
-        assignment = _locked_assignment(assignment_id, annotator)
+        assignment = _locked_assignment(assignment_id, annotator, campaign)
         if assignment.status != Assignment.Status.LEASED:
             return  # already judged, skipped or expired: a repeated skip changes nothing
         assignment.status = Assignment.Status.SKIPPED
@@ -442,13 +450,14 @@ def assignment_skip(*, assignment_id: int, annotator, now: datetime | None = Non
         _give_back([assignment.item_id])
 
 
-def _locked_assignment(assignment_id: int, annotator) -> Assignment:
+def _locked_assignment(
+    assignment_id: int, annotator, campaign: Campaign | None = None
+) -> Assignment:
+    mine = Assignment.objects.filter(pk=assignment_id, annotator=annotator)
+    if campaign is not None:
+        mine = mine.filter(campaign=campaign)
     try:
-        return (
-            Assignment.objects.select_for_update(of=("self",))
-            .select_related("item", "campaign")
-            .get(pk=assignment_id, annotator=annotator)
-        )
+        return mine.select_for_update(of=("self",)).select_related("item", "campaign").get()
     except Assignment.DoesNotExist:
         raise AssignmentNotFound("That item was not given to you.") from None
 
@@ -490,16 +499,19 @@ def judgment_submit(
     annotator,
     value: int,
     flagged: bool = False,
+    campaign: Campaign | None = None,
     now: datetime | None = None,
 ) -> SubmitResult:
-    """Store the annotator's judgment of a leased item, exactly once."""
+    """Store the annotator's judgment of a leased item, exactly once.
+
+    With `campaign`, an assignment of another campaign is not found."""
     now = now or timezone.now()
     if value not in JudgmentValue.values:
         raise AnnotationError(
             f"A judgment is one of {', '.join(map(str, JudgmentValue.values))}; got {value!r}."
         )
     with transaction.atomic():
-        assignment = _locked_assignment(assignment_id, annotator)
+        assignment = _locked_assignment(assignment_id, annotator, campaign)
         existing = Judgment.objects.filter(item_id=assignment.item_id, annotator=annotator).first()
         if existing:
             return SubmitResult(judgment=existing, created=False)
@@ -562,6 +574,10 @@ def judgment_undo(*, campaign: Campaign, annotator, now: datetime | None = None)
         assignment = judgment.assignment
         value = judgment.value
         judgment.delete()
+        # The last aggregation counted this judgment: make it look stale.
+        Campaign.objects.filter(pk=campaign.pk, aggregated_at__gte=judgment.created_at).update(
+            aggregated_at=judgment.created_at - timedelta(microseconds=1)
+        )
         Item.objects.filter(pk=item.pk).update(judgment_count=F("judgment_count") - 1)
         assignment.status = Assignment.Status.LEASED
         assignment.leased_at = now

@@ -1,3 +1,22 @@
+from django.urls import path
+
+from . import views
+
 app_name = "annotation"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("", views.CampaignListView.as_view(), name="campaign_list"),
+    path("new/", views.CampaignCreateView.as_view(), name="campaign_create"),
+    path("<int:pk>/", views.CampaignDetailView.as_view(), name="campaign_detail"),
+    path("<int:pk>/live/", views.CampaignLiveView.as_view(), name="campaign_live"),
+    path("<int:pk>/recompute/", views.CampaignRecomputeView.as_view(), name="campaign_recompute"),
+    path("<int:pk>/grow/", views.CampaignGrowView.as_view(), name="campaign_grow"),
+    path("<int:pk>/status/", views.CampaignStatusView.as_view(), name="campaign_status"),
+    path(
+        "<int:pk>/annotators/<int:user_pk>/",
+        views.AnnotatorStandingView.as_view(),
+        name="annotator_standing",
+    ),
+    path("<int:pk>/export/", views.CampaignExportView.as_view(), name="campaign_export"),
+    path("<int:pk>/judge/", views.JudgeView.as_view(), name="judge"),
+]

@@ -145,3 +145,16 @@ def test_exports_raw_and_aggregated(corpus, annotators):
     aggregated = [orjson.loads(line) for line in lines]
     assert len(aggregated) == 2
     assert all(row["majority"] is True and row["judgments"] == 2 for row in aggregated)
+
+
+def test_undo_makes_the_last_aggregation_stale(corpus, annotators):
+    from annotation.selectors import campaign_stats_stale
+    from annotation.services import judgment_undo
+
+    campaign = campaign_create(corpus=corpus, name="c", size=3, gold_share=0.0)
+    judge_everything(campaign, annotators[:2], lambda who, item: 1)
+    campaign_aggregate(campaign=campaign)
+    assert not campaign_stats_stale(campaign=campaign)
+    judgment_undo(campaign=campaign, annotator=annotators[0])
+    campaign.refresh_from_db()
+    assert campaign_stats_stale(campaign=campaign)

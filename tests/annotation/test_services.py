@@ -284,3 +284,14 @@ def test_closed_campaign_hands_out_nothing(corpus, annotators):
     campaign = campaign_set_status(campaign=create(corpus), status=Campaign.Status.CLOSED)
     with pytest.raises(CampaignClosed):
         assignment_next(campaign=campaign, annotator=annotators[0])
+
+
+def test_an_assignment_is_only_found_in_its_own_campaign(corpus, annotators):
+    a = annotators[0]
+    mine, other = create(corpus, name="mine"), create(corpus, name="other")
+    lease = assignment_next(campaign=mine, annotator=a)
+    with pytest.raises(AnnotationError, match="not given to you"):
+        judgment_submit(assignment_id=lease.pk, annotator=a, value=2, campaign=other)
+    with pytest.raises(AnnotationError, match="not given to you"):
+        assignment_skip(assignment_id=lease.pk, annotator=a, campaign=other)
+    assert judgment_submit(assignment_id=lease.pk, annotator=a, value=2, campaign=mine).created

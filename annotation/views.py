@@ -1,0 +1,475 @@
+"""Annotation pages.
+
+Annotators: the judging page, one triple at a time, keyboard first; each answer posts
+with htmx and gets back only the item card (without JavaScript the same form posts and
+redirects). What they see is `selectors.ItemView`, never an Item or a Triple.
+
+Researchers: the campaign list, the create form, a campaign's page (progress, live
+statistics polled by htmx, annotators with pause/reinstate, grow, close/reopen) and
+streamed exports of the judgments.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.views import redirect_to_login
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.cache import patch_vary_headers
+from django.utils.http import content_disposition_header
+from django.utils.text import slugify
+from django.views import View
+from django_htmx.http import HttpResponseClientRedirect
+
+from accounts.roles import ResearcherRequiredMixin, is_annotator, is_researcher
+from generation.services import upload_save
+
+from . import exporting, selectors, services
+from .forms import (
+    AnnotatorStandingForm,
+    CampaignCreateForm,
+    CampaignGrowForm,
+    CampaignStatusForm,
+    JudgmentForm,
+)
+from .models import Campaign, JudgmentValue
+
+# The keys of the annotator page, in the order the buttons show them.
+ANSWER_KEYS = (
+    ("1", JudgmentValue.ALWAYS),
+    ("2", JudgmentValue.SOMETIMES),
+    ("3", JudgmentValue.FARFETCHED),
+    ("4", JudgmentValue.INVALID),
+    ("0", JudgmentValue.CANT_JUDGE),
+)
+ANSWERS = [{"key": key, "value": int(value), "label": value.label} for key, value in ANSWER_KEYS]
+NOTHING_LEFT = "Nothing left for you in this campaign. Thank you!"
+
+
+class AnnotatorRequiredMixin(ResearcherRequiredMixin):
+    """Pages for annotators (and researchers, who may judge too): others get 403."""
+
+    def test_func(self) -> bool:
+        user = self.request.user
+        return is_annotator(user) or is_researcher(user)
+
+    def handle_no_permission(self):
+        if self.request.htmx and not self.request.user.is_authenticated:
+            # Logged out while judging: send the whole page to the login form rather
+            # than letting htmx swap the login page into the item card.
+            login = redirect_to_login(self.request.get_full_path())
+            return HttpResponseClientRedirect(login["Location"])
+        return super().handle_no_permission()
+
+
+def _wants_fragment(request: HttpRequest) -> bool:
+    # A history-restore request (back button after a cache miss) needs the whole page.
+    return bool(request.htmx) and not request.htmx.history_restore_request
+
+
+# --- The annotator's page -------------------------------------------------------------
+
+
+def _apply_judgment(form: JudgmentForm, campaign: Campaign, user) -> list[tuple[str, str]]:
+    """Carry out one press (answer, skip or undo); the notices to show for it."""
+    if not form.is_valid():
+        return [("error", form.first_error())]
+    data = form.cleaned_data
+    try:
+        if data["action"] == "undo":
+            services.judgment_undo(campaign=campaign, annotator=user)
+            return [("info", "Your last answer was taken back: answer it again.")]
+        if data["action"] == "skip":
+            services.assignment_skip(
+                assignment_id=data["assignment"], annotator=user, campaign=campaign
+            )
+            return [("info", "Skipped.")]
+        result = services.judgment_submit(
+            assignment_id=data["assignment"],
+            annotator=user,
+            value=data["value"],
+            flagged=data["flagged"],
+            campaign=campaign,
+        )
+    except services.AnnotationError as exc:
+        return [("error", str(exc))]
+    if not result.created:
+        return [("info", "That triple was already answered; your first answer stands.")]
+    saved = f"Saved: {JudgmentValue(data['value']).label}"
+    return [("success", saved + (", flagged as offensive." if data["flagged"] else "."))]
+
+
+def _judge_context(
+    request: HttpRequest, campaign: Campaign, notices: list[tuple[str, str]] | None = None
+) -> dict[str, Any]:
+    """The item card: the next item (as an ItemView only), progress and notices."""
+    notices = list(notices or [])
+    item, finished = None, False
+    try:
+        assignment = services.assignment_next(campaign=campaign, annotator=request.user)
+    except services.AnnotationError as exc:
+        notices.append(("error", str(exc)))
+    else:
+        if assignment is None:
+            finished = True
+        else:
+            item = selectors.item_view(assignment=assignment)
+    mine = selectors.annotator_progress(campaign=campaign, annotator=request.user)
+    overall = selectors.campaign_progress(campaign=campaign)
+    return {
+        "campaign": campaign,
+        "item": item,
+        "finished": finished,
+        "nothing_left": NOTHING_LEFT,
+        "notices": notices,
+        "answers": ANSWERS,
+        "judged_today": mine.today,
+        "judged_here": mine.in_campaign,
+        "campaign_percent": round(overall.percent, 1),
+    }
+
+
+class JudgeView(AnnotatorRequiredMixin, View):
+    template_name = "annotation/judge.html"
+
+    def get(self, request: HttpRequest, pk: int) -> HttpResponse:
+        campaign = get_object_or_404(Campaign, pk=pk)
+        context = _judge_context(request, campaign)
+        context["relations"] = selectors.relation_guidelines(campaign=campaign)
+        return render(request, self.template_name, context)
+
+    def post(self, request: HttpRequest, pk: int) -> HttpResponse:
+        campaign = get_object_or_404(Campaign, pk=pk)
+        notices = _apply_judgment(JudgmentForm(request.POST), campaign, request.user)
+        if request.htmx:
+            context = _judge_context(request, campaign, notices)
+            return render(request, f"{self.template_name}#judge-card", context)
+        for level, text in notices:
+            if level == "error":
+                messages.error(request, text)
+            elif level == "success":
+                messages.success(request, text)
+            else:
+                messages.info(request, text)
+        return redirect("annotation:judge", pk=campaign.pk)
+
+
+# --- Researcher pages -------------------------------------------------------------------
+
+
+def _percent(part: int, whole: int) -> float:
+    return round(100.0 * part / whole, 1) if whole else 0.0
+
+
+class CampaignListView(ResearcherRequiredMixin, View):
+    def get(self, request: HttpRequest) -> HttpResponse:
+        rows = []
+        for campaign in selectors.campaign_list():
+            progress = selectors.campaign_progress(campaign=campaign)
+            rows.append({"campaign": campaign, "percent": round(progress.percent, 1)})
+        return render(request, "annotation/campaign_list.html", {"rows": rows})
+
+
+class CampaignCreateView(ResearcherRequiredMixin, View):
+    template_name = "annotation/campaign_create.html"
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        return render(request, self.template_name, {"form": CampaignCreateForm()})
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        form = CampaignCreateForm(request.POST, request.FILES)
+        if form.is_valid():
+            data = dict(form.cleaned_data)
+            reference = data.pop("gold_reference")
+            try:
+                campaign = services.campaign_create(
+                    **data,
+                    gold_reference=upload_save(uploaded=reference) if reference else None,
+                    created_by=request.user,
+                )
+            except services.AnnotationError as exc:
+                form.add_error(None, str(exc))
+            else:
+                messages.success(
+                    request,
+                    f"Campaign {campaign.name} created with {campaign.item_count:,} items "
+                    f"and {campaign.gold_count:,} gold items.",
+                )
+                return redirect("annotation:campaign_detail", pk=campaign.pk)
+        return render(request, self.template_name, {"form": form})
+
+
+def _number(value: float | None, digits: int = 3) -> str:
+    return "–" if value is None else f"{value:.{digits}f}"
+
+
+def _rate(value: float | None) -> str:
+    return "–" if value is None else f"{100 * value:.1f}%"
+
+
+def _interval(acceptance: dict) -> str:
+    if acceptance.get("low") is None:
+        return "–"
+    return f"{100 * acceptance['low']:.1f}–{100 * acceptance['high']:.1f}%"
+
+
+# The acceptance chart, in SVG user units.
+CHART_WIDTH = 560
+CHART_LABEL = 120
+CHART_RIGHT = 60
+CHART_ROW = 24
+CHART_BAR = 14
+CHART_TOP = 6
+CHART_AXIS = 24
+
+
+def _acceptance_chart(rows: list[dict], overall: float | None) -> dict[str, Any] | None:
+    """Bars (acceptance rate) with whiskers (95% Wilson interval), one per relation."""
+    if not rows:
+        return None
+    plot = CHART_WIDTH - CHART_LABEL - CHART_RIGHT
+
+    def x(rate: float) -> str:
+        return f"{CHART_LABEL + rate * plot:.1f}"
+
+    bars = []
+    for i, row in enumerate(rows):
+        acceptance = row["acceptance"]
+        y = CHART_TOP + i * CHART_ROW
+        bar = {
+            "relation": row["relation"],
+            "label_y": f"{y + CHART_BAR / 2 + 4:.1f}",
+            "y": f"{y:.1f}",
+            "mid": f"{y + CHART_BAR / 2:.1f}",
+            "cap_top": f"{y + 2:.1f}",
+            "cap_bottom": f"{y + CHART_BAR - 2:.1f}",
+            "rate": acceptance.get("rate"),
+        }
+        if acceptance.get("rate") is not None:
+            bar.update(
+                width=f"{acceptance['rate'] * plot:.1f}",
+                low=x(acceptance["low"]),
+                high=x(acceptance["high"]),
+                text=f"{100 * acceptance['rate']:.0f}%",
+                text_x=x(acceptance["high"]),
+                title=f"{row['relation']}: {_rate(acceptance['rate'])} accepted "
+                f"(95% interval {_interval(acceptance)}, {acceptance['decided']} items)",
+            )
+        bars.append(bar)
+    bottom = CHART_TOP + len(rows) * CHART_ROW
+    return {
+        "width": CHART_WIDTH,
+        "height": bottom + CHART_AXIS,
+        "left": CHART_LABEL,
+        "label_x": CHART_LABEL - 8,
+        "right": CHART_LABEL + plot,
+        "bottom": bottom,
+        "tick_label_y": bottom + 16,
+        "bar_height": CHART_BAR,
+        "bars": bars,
+        "ticks": [{"x": x(t), "label": f"{round(100 * t)}%"} for t in (0, 0.25, 0.5, 0.75, 1)],
+        "overall_x": None if overall is None else x(overall),
+    }
+
+
+def _annotator_rows(campaign: Campaign, stats: dict) -> list[dict[str, Any]]:
+    """Live standing (gold record, paused) joined with what the last aggregation found."""
+    found = {row["id"]: row for row in stats.get("annotators", [])}
+    rows = []
+    for standing in selectors.campaign_annotators(campaign=campaign):
+        row = found.pop(standing.annotator_id, {})
+        rows.append(
+            {
+                "id": standing.annotator_id,
+                "username": standing.annotator.get_username(),
+                "judgments": row.get("judgments"),
+                "median_seconds": _number(row.get("median_seconds"), 1),
+                "gold_answered": standing.gold_answered,
+                "gold_accuracy": _rate(standing.gold_accuracy),
+                "agreement": _rate(row.get("agreement")),
+                "paused": standing.paused,
+                "reinstated": standing.reinstated,
+                "standing": True,
+            }
+        )
+    for row in found.values():  # judged, but has no standing row (should not happen)
+        rows.append(
+            {
+                "id": row["id"],
+                "username": row["username"],
+                "judgments": row.get("judgments"),
+                "median_seconds": _number(row.get("median_seconds"), 1),
+                "gold_answered": row.get("gold_answered", 0),
+                "gold_accuracy": _rate(row.get("gold_accuracy")),
+                "agreement": _rate(row.get("agreement")),
+                "paused": row.get("paused", False),
+                "reinstated": row.get("reinstated", False),
+                "standing": False,
+            }
+        )
+    return rows
+
+
+def _live_context(request: HttpRequest, campaign: Campaign) -> dict[str, Any]:
+    """The polled part of a campaign's page: progress, agreement, acceptance, annotators.
+
+    Queues an aggregation when judgments came in since the last one (the service keeps
+    at most one waiting per campaign), so the numbers follow without anyone asking.
+    """
+    job = None
+    if selectors.campaign_stats_stale(campaign=campaign):
+        job = services.campaign_aggregate_job_create(campaign=campaign, created_by=request.user)
+    progress = selectors.campaign_progress(campaign=campaign)
+    stats = campaign.stats or {}
+    overall = stats.get("overall") or {}
+    acceptance = overall.get("acceptance") or {}
+    by_relation = stats.get("by_relation") or []
+    relation_rows = [
+        {
+            "relation": row["relation"],
+            "items": row.get("items"),
+            "judgments": row.get("judgments"),
+            "alpha_ordinal": _number(row.get("alpha_ordinal")),
+            "alpha_binary": _number(row.get("alpha_binary")),
+            "pairwise": _rate(row.get("pairwise")),
+            "decided": row["acceptance"].get("decided"),
+            "accepted": row["acceptance"].get("accepted"),
+            "rate": _rate(row["acceptance"].get("rate")),
+            "interval": _interval(row["acceptance"]),
+        }
+        for row in by_relation
+    ]
+    return {
+        "campaign": campaign,
+        "progress": progress,
+        "judgments_percent": round(progress.percent, 1),
+        "complete_percent": _percent(progress.items_complete, progress.items),
+        "has_stats": bool(stats),
+        "stats": stats,
+        "job": job,
+        "metrics": [
+            ("Judgments aggregated", f"{stats.get('judgments', 0):,}"),
+            ("Items labelled", f"{stats.get('items_labelled', 0):,}"),
+            ("Krippendorff alpha, ordinal", _number(overall.get("alpha_ordinal"))),
+            ("Krippendorff alpha, binary", _number(overall.get("alpha_binary"))),
+            ("Fleiss kappa", _number(overall.get("fleiss_kappa"))),
+            ("Pairwise agreement", _rate(overall.get("pairwise"))),
+        ],
+        "acceptance": {
+            "rate": _rate(acceptance.get("rate")),
+            "interval": _interval(acceptance),
+            "accepted": acceptance.get("accepted", 0),
+            "decided": acceptance.get("decided", 0),
+        },
+        "relation_rows": relation_rows,
+        "chart": _acceptance_chart(by_relation, acceptance.get("rate")),
+        "annotator_rows": _annotator_rows(campaign, stats),
+        "excluded": stats.get("excluded_annotators") or [],
+    }
+
+
+class CampaignDetailView(ResearcherRequiredMixin, View):
+    def get(self, request: HttpRequest, pk: int) -> HttpResponse:
+        campaign = get_object_or_404(Campaign.objects.select_related("corpus"), pk=pk)
+        context = {**_live_context(request, campaign), "grow_form": CampaignGrowForm()}
+        return render(request, "annotation/campaign_detail.html", context)
+
+
+class CampaignLiveView(ResearcherRequiredMixin, View):
+    """The fragment a campaign's page polls every few seconds."""
+
+    def get(self, request: HttpRequest, pk: int) -> HttpResponse:
+        campaign = get_object_or_404(Campaign.objects.select_related("corpus"), pk=pk)
+        response = render(
+            request, "annotation/campaign_detail.html#live", _live_context(request, campaign)
+        )
+        patch_vary_headers(response, ["HX-Request"])
+        return response
+
+
+class CampaignRecomputeView(ResearcherRequiredMixin, View):
+    def post(self, request: HttpRequest, pk: int) -> HttpResponse:
+        campaign = get_object_or_404(Campaign, pk=pk)
+        job = services.campaign_aggregate_job_create(campaign=campaign, created_by=request.user)
+        messages.success(request, f"Recomputing the statistics (job {job.pk}).")
+        return redirect("annotation:campaign_detail", pk=campaign.pk)
+
+
+class CampaignGrowView(ResearcherRequiredMixin, View):
+    def post(self, request: HttpRequest, pk: int) -> HttpResponse:
+        campaign = get_object_or_404(Campaign, pk=pk)
+        form = CampaignGrowForm(request.POST)
+        if not form.is_valid():
+            messages.error(request, "Give the number of items to add (at least 1).")
+        else:
+            try:
+                added = services.campaign_grow(campaign=campaign, size=form.cleaned_data["size"])
+            except services.AnnotationError as exc:
+                messages.error(request, str(exc))
+            else:
+                messages.success(request, f"Added {added:,} items to {campaign.name}.")
+        return redirect("annotation:campaign_detail", pk=campaign.pk)
+
+
+class CampaignStatusView(ResearcherRequiredMixin, View):
+    def post(self, request: HttpRequest, pk: int) -> HttpResponse:
+        campaign = get_object_or_404(Campaign, pk=pk)
+        form = CampaignStatusForm(request.POST)
+        if form.is_valid():
+            status = form.cleaned_data["status"]
+            services.campaign_set_status(campaign=campaign, status=status)
+            word = "reopened" if status == Campaign.Status.OPEN else "closed"
+            messages.success(request, f"Campaign {campaign.name} {word}.")
+        else:
+            messages.error(request, "Unknown status.")
+        return redirect("annotation:campaign_detail", pk=campaign.pk)
+
+
+class AnnotatorStandingView(ResearcherRequiredMixin, View):
+    """Pause or reinstate one annotator in one campaign."""
+
+    def post(self, request: HttpRequest, pk: int, user_pk: int) -> HttpResponse:
+        campaign = get_object_or_404(Campaign, pk=pk)
+        annotator = get_object_or_404(get_user_model(), pk=user_pk)
+        form = AnnotatorStandingForm(request.POST)
+        if not form.is_valid():
+            messages.error(request, "Choose pause or reinstate.")
+        else:
+            name = annotator.get_username()
+            if form.cleaned_data["action"] == "pause":
+                services.annotator_pause(campaign=campaign, annotator=annotator)
+                messages.success(request, f"{name} is paused in {campaign.name}.")
+            else:
+                services.annotator_reinstate(campaign=campaign, annotator=annotator)
+                messages.success(request, f"{name} is reinstated in {campaign.name}.")
+            # Paused annotators are left out of the labels: aggregate again.
+            services.campaign_aggregate_job_create(campaign=campaign, created_by=request.user)
+        return redirect(reverse("annotation:campaign_detail", args=[campaign.pk]) + "#annotators")
+
+
+EXPORT_KINDS = ("raw", "aggregated")
+EXPORT_TYPES = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson"}
+
+
+class CampaignExportView(ResearcherRequiredMixin, View):
+    """The campaign's judgments (raw) or item labels (aggregated), streamed."""
+
+    def get(self, request: HttpRequest, pk: int) -> HttpResponse:
+        campaign = get_object_or_404(Campaign, pk=pk)
+        kind = request.GET.get("kind", "raw")
+        fmt = request.GET.get("format", "csv")
+        if kind not in EXPORT_KINDS or fmt not in exporting.FORMATS:
+            return HttpResponseBadRequest(
+                "kind is raw or aggregated; format is " + " or ".join(exporting.FORMATS) + "."
+            )
+        chunks = exporting.judgment_export_chunks(
+            campaign=campaign, fmt=fmt, aggregated=kind == "aggregated"
+        )
+        response = StreamingHttpResponse(chunks, content_type=EXPORT_TYPES[fmt])
+        filename = f"{slugify(campaign.name) or 'campaign'}-{kind}.{fmt}"
+        response["Content-Disposition"] = content_disposition_header(True, filename)
+        return response
