@@ -1,1 +1,29 @@
-urlpatterns: list = []
+from django.urls import path
+
+from . import apis
+
+urlpatterns = [
+    path("campaigns/", apis.CampaignListApi.as_view(), name="api-campaign-list"),
+    path("campaigns/open/", apis.OpenCampaignListApi.as_view(), name="api-campaign-open"),
+    path("campaigns/<int:pk>/", apis.CampaignDetailApi.as_view(), name="api-campaign-detail"),
+    path(
+        "campaigns/<int:pk>/aggregate/",
+        apis.CampaignAggregateApi.as_view(),
+        name="api-campaign-aggregate",
+    ),
+    path(
+        "campaigns/<int:pk>/judgments/",
+        apis.CampaignJudgmentsApi.as_view(),
+        name="api-campaign-judgments",
+    ),
+    path("campaigns/<int:pk>/next/", apis.AssignmentNextApi.as_view(), name="api-assignment-next"),
+    path("campaigns/<int:pk>/undo/", apis.JudgmentUndoApi.as_view(), name="api-judgment-undo"),
+    path(
+        "assignments/<int:pk>/judgment/",
+        apis.JudgmentSubmitApi.as_view(),
+        name="api-judgment-submit",
+    ),
+    path(
+        "assignments/<int:pk>/skip/", apis.AssignmentSkipApi.as_view(), name="api-assignment-skip"
+    ),
+]

@@ -19,7 +19,6 @@ from django.utils.http import content_disposition_header
 from django.utils.text import slugify
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
-    OpenApiParameter,
     OpenApiResponse,
     extend_schema,
     extend_schema_field,
@@ -238,6 +237,204 @@ class ResearcherAPIView(APIView):
 class CampaignListApi(ResearcherAPIView):
     parser_classes = [JSONParser, MultiPartParser, FormParser]
 
-    @extend_schema(responses=CampaignOutput(many=True), _("list"))
+    @extend_schema(responses={200: CampaignOutput(many=True), **_errors(403)})
     def get(self, request):
         return Response(CampaignOutput(selectors.campaign_list(), many=True).data)
+
+    @extend_schema(
+        request={
+            "application/json": CampaignCreateInput,
+            "multipart/form-data": CampaignCreateInput,
+        },
+        responses={201: CampaignDetailOutput, **_errors(400, 403)},
+        description="Sample the items (and gold) while the request waits: about 100,000 "
+        "items take seconds; for millions prefer `manage.py create_campaign`.",
+    )
+    def post(self, request):
+        data = CampaignCreateInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = dict(data.validated_data)
+        reference = v.pop("gold_reference")
+        try:
+            campaign = services.campaign_create(
+                **v,
+                gold_reference=upload_save(uploaded=reference) if reference else None,
+                created_by=request.user,
+            )
+        except services.AnnotationError as exc:
+            return refusal_response(exc)
+        return Response(CampaignDetailOutput(campaign).data, status=status.HTTP_201_CREATED)
+
+
+class CampaignDetailApi(ResearcherAPIView):
+    @extend_schema(responses={200: CampaignDetailOutput, **_errors(403, 404)})
+    def get(self, request, pk: int):
+        campaign = get_object_or_404(Campaign.objects.select_related("corpus", "created_by"), pk=pk)
+        return Response(CampaignDetailOutput(campaign).data)
+
+
+class CampaignAggregateApi(ResearcherAPIView):
+    @extend_schema(
+        request=None,
+        responses={202: JobOutput, **_errors(403, 404)},
+        description="Queue an aggregation (majority and Dawid-Skene labels, agreement, "
+        "acceptance); follow the job at /api/jobs/<id>/ (the Location header). A campaign "
+        "already waiting for one gets that job back.",
+    )
+    def post(self, request, pk: int):
+        campaign = get_object_or_404(Campaign, pk=pk)
+        job = services.campaign_aggregate_job_create(campaign=campaign, created_by=request.user)
+        response = job_response(request, job, status.HTTP_202_ACCEPTED)
+        response["Location"] = request.build_absolute_uri(f"/api/jobs/{job.pk}/")
+        return response
+
+
+class _ExportNegotiation(BaseContentNegotiation):
+    """Here `?format=` names the export's file format, not a DRF renderer (DRF would
+    answer 404 for `format=csv`); refusals are JSON."""
+
+    def select_parser(self, request, parsers):
+        return parsers[0] if parsers else None
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
+
+
+EXPORT_TYPES = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson"}
+
+
+class CampaignJudgmentsApi(ResearcherAPIView):
+    renderer_classes = [JSONRenderer]
+    content_negotiation_class = _ExportNegotiation
+
+    @extend_schema(
+        parameters=[ExportQueryInput],
+        responses={
+            (200, "application/x-ndjson"): OpenApiTypes.STR,
+            (200, "text/csv"): OpenApiTypes.STR,
+            **_errors(400, 403, 404),
+        },
+        description="Streamed: raw judgments (one per line or row) or, with "
+        "`kind=aggregated`, one row per item with its labels as of the last aggregation.",
+    )
+    def get(self, request, pk: int):
+        campaign = get_object_or_404(Campaign, pk=pk)
+        query = ExportQueryInput(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        kind, fmt = query.validated_data["kind"], query.validated_data["format"]
+        chunks = exporting.judgment_export_chunks(
+            campaign=campaign, fmt=fmt, aggregated=kind == "aggregated"
+        )
+        response = StreamingHttpResponse(chunks, content_type=EXPORT_TYPES[fmt])
+        filename = f"{slugify(campaign.name) or 'campaign'}-{kind}.{fmt}"
+        response["Content-Disposition"] = content_disposition_header(True, filename)
+        return response
+
+
+# --- Views: annotators --------------------------------------------------------------
+
+
+class AnnotatorAPIView(APIView):
+    """Any signed-in user may judge; what they get back is only ever an ItemView."""
+
+    permission_classes = [IsAuthenticated]
+
+
+def _item_response(assignment, code: int = status.HTTP_200_OK) -> Response:
+    return Response(ItemOutput(selectors.item_view(assignment=assignment)).data, status=code)
+
+
+class OpenCampaignListApi(AnnotatorAPIView):
+    @extend_schema(responses=OpenCampaignOutput(many=True))
+    def get(self, request):
+        campaigns = selectors.campaigns_open_for_annotators().order_by("-created_at")
+        return Response(OpenCampaignOutput(campaigns, many=True).data)
+
+
+class AssignmentNextApi(AnnotatorAPIView):
+    @extend_schema(
+        request=None,
+        responses={
+            200: ItemOutput,
+            204: OpenApiResponse(description="Nothing left for you in this campaign."),
+            **_errors(403, 404, 409),
+        },
+        description="Your live item if you have one, else a newly leased one. Asking again "
+        "before answering gives the same item.",
+    )
+    def post(self, request, pk: int):
+        campaign = get_object_or_404(Campaign, pk=pk)
+        try:
+            assignment = services.assignment_next(campaign=campaign, annotator=request.user)
+        except services.AnnotationError as exc:
+            return refusal_response(exc)
+        if assignment is None:
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        return _item_response(assignment)
+
+
+class JudgmentSubmitApi(AnnotatorAPIView):
+    @extend_schema(
+        request=JudgmentInput,
+        responses={
+            201: JudgmentOutput,
+            200: OpenApiResponse(
+                JudgmentOutput, description="Already answered: the first answer stands."
+            ),
+            **_errors(400, 403, 404, 409),
+        },
+    )
+    def post(self, request, pk: int):
+        data = JudgmentInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            result = services.judgment_submit(
+                assignment_id=pk,
+                annotator=request.user,
+                value=data.validated_data["value"],
+                flagged=data.validated_data["flagged"],
+            )
+        except services.AnnotationError as exc:
+            return refusal_response(exc)
+        judgment = result.judgment
+        body = JudgmentOutput(
+            {
+                "assignment_id": pk,
+                "value": judgment.value,
+                "flagged": judgment.flagged,
+                "created_at": judgment.created_at,
+            }
+        ).data
+        return Response(body, status=status.HTTP_201_CREATED if result.created else 200)
+
+
+class AssignmentSkipApi(AnnotatorAPIView):
+    @extend_schema(
+        request=None,
+        responses={
+            204: OpenApiResponse(description="Skipped; the item goes to others, never to you."),
+            **_errors(404),
+        },
+    )
+    def post(self, request, pk: int):
+        try:
+            services.assignment_skip(assignment_id=pk, annotator=request.user)
+        except services.AnnotationError as exc:
+            return refusal_response(exc)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class JudgmentUndoApi(AnnotatorAPIView):
+    @extend_schema(
+        request=None,
+        responses={200: ItemOutput, **_errors(404, 409)},
+        description="Take back your last judgment in this campaign while its item still "
+        "needs judgments; the item is leased to you again, to answer anew.",
+    )
+    def post(self, request, pk: int):
+        campaign = get_object_or_404(Campaign, pk=pk)
+        try:
+            assignment = services.judgment_undo(campaign=campaign, annotator=request.user)
+        except services.AnnotationError as exc:
+            return refusal_response(exc)
+        return _item_response(assignment)

@@ -1,0 +1,74 @@
+import time
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+
+from annotation.models import Campaign
+from annotation.services import AnnotationError, campaign_create
+from generation.models import Corpus
+
+
+def corpus_named(name: str) -> Corpus:
+    try:
+        return Corpus.objects.get(name=name)
+    except Corpus.DoesNotExist:
+        known = ", ".join(Corpus.objects.values_list("name", flat=True)[:20]) or "none yet"
+        raise CommandError(f"No corpus named {name!r} (corpora: {known}).") from None
+
+
+class Command(BaseCommand):
+    help = (
+        "Create an annotation campaign: sample SIZE triples of a corpus (and gold items) "
+        "for K judgments each."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--corpus", required=True, help="Corpus name.")
+        parser.add_argument("--name", required=True, help="Campaign name (unique).")
+        parser.add_argument("--size", type=int, required=True, help="Triples to sample.")
+        parser.add_argument("--k", type=int, default=3, help="Judgments per item (default 3).")
+        parser.add_argument(
+            "--sampling", choices=Campaign.Sampling.values, default=Campaign.Sampling.UNIFORM
+        )
+        parser.add_argument(
+            "--gold-share",
+            type=float,
+            default=0.1,
+            help="Share of what an annotator is shown that is gold (0 for none; default 0.1).",
+        )
+        parser.add_argument(
+            "--gold-reference",
+            help="Human-written triples (ATOMIC TSV, JSONL, ...) for known-good gold items.",
+        )
+        parser.add_argument("--lease-seconds", type=int, default=600)
+        parser.add_argument("--instructions", default="")
+        parser.add_argument("--seed", type=int, help="Sampling seed (default: random).")
+
+    def handle(self, *args, **o):
+        corpus = corpus_named(o["corpus"])
+        reference = o["gold_reference"]
+        if reference and not Path(reference).is_file():
+            raise CommandError(f"--gold-reference {reference}: no such file.")
+        started = time.perf_counter()
+        try:
+            campaign = campaign_create(
+                corpus=corpus,
+                name=o["name"],
+                size=o["size"],
+                sampling=o["sampling"],
+                judgments_per_item=o["k"],
+                gold_share=o["gold_share"],
+                gold_reference=reference,
+                lease_seconds=o["lease_seconds"],
+                instructions=o["instructions"],
+                seed=o["seed"],
+            )
+        except AnnotationError as exc:
+            raise CommandError(str(exc)) from exc
+        seconds = time.perf_counter() - started
+        self.stdout.write(
+            f"campaign {campaign.name!r} (id {campaign.pk}) on corpus {corpus.name!r}: "
+            f"{campaign.item_count:,} items, {campaign.gold_count:,} gold, "
+            f"{campaign.judgments_per_item} judgments each, {campaign.sampling} sampling, "
+            f"seed {campaign.seed}, created in {seconds:.1f} s"
+        )

@@ -1,0 +1,605 @@
+"""Annotation under load: simulated annotators over HTTP against gunicorn and PostgreSQL.
+
+    python bench/annotate_load.py                              # 1M items, 50 annotators, 60 s
+    python bench/annotate_load.py --items 100000 --seconds 20
+    python bench/annotate_load.py --workers 2 --threads 8 --think-ms 100 --keep
+
+Creates its own PostgreSQL database (drop, create, migrate), loads a synthetic
+corpus with COPY, creates a campaign over all of it with k=3 through
+`services.campaign_create` (timed), starts the app under gunicorn (gthread
+workers, DEBUG off, production settings without the HTTPS redirect) on a free
+loopback port, and runs N annotators, each a thread with its own keep-alive
+HTTP connection and token: POST /api/campaigns/<id>/next/, then POST
+/api/assignments/<id>/judgment/, for a bounded time. Gold items are answered
+right (the client knows their text), the rest at random, so nobody is paused.
+
+Prints judgments/s and p50/p95/p99 latency of next-item and submit, the CPU
+seconds spent by gunicorn, PostgreSQL and the client, the invariants checked
+with SQL (no item over k judgments, no annotator twice on an item) and the
+EXPLAIN ANALYZE of the claim query. Targets are printed beside the figures;
+nothing here asserts a timing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RELATIONS = ["xAttr", "xEffect", "xIntent", "xNeed", "xReact", "xWant", "HinderedBy"]
+VERBS = ["eats", "reads", "buys", "fixes", "paints", "sells", "finds", "bakes", "drives"]
+NOUNS = ["a cake", "the car", "a book", "the house", "a bike", "the garden", "a letter"]
+TAIL_WORDS = ["to be happy", "tired", "a tool", "to rest", "gets paid", "proud", "to leave"]
+TARGETS = {"p95_ms": 50.0, "judgments_per_s": 200.0, "errors": 0}
+
+
+# --- Setup ------------------------------------------------------------------------
+
+
+def recreate_database(url: str) -> None:
+    import psycopg
+
+    base, name = url.rsplit("/", 1)
+    with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def drop_database(url: str) -> None:
+    import psycopg
+
+    base, name = url.rsplit("/", 1)
+    with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def build_corpus(n: int, seed: int = 13):
+    """n triples (heads x 7 relations, unique tails) straight into the table with COPY."""
+    from django.db import connection, transaction
+
+    from generation.importing import tail_key
+    from generation.models import Corpus, Event, Relation, Triple
+
+    rng = random.Random(seed)
+    corpus = Corpus.objects.create(name="bench", description="synthetic, bench/annotate_load.py")
+    relation_ids = [Relation.objects.get(name=name).pk for name in RELATIONS]
+    n_heads = max(1, n // 40)
+    texts = [f"PersonX {rng.choice(VERBS)} {rng.choice(NOUNS)} number {i}" for i in range(n_heads)]
+    Event.objects.bulk_create([Event(text=t) for t in texts], batch_size=5000)
+    head_ids = dict(Event.objects.filter(text__startswith="PersonX ").values_list("text", "id"))
+    heads = [head_ids[t] for t in texts]
+    with transaction.atomic(), connection.cursor() as cursor:
+        columns = (
+            "corpus_id, head_id, relation_id, tail, tail_key, split, origin, occurrences, "
+            "source_fields"
+        )
+        with cursor.cursor.copy(f"COPY {Triple._meta.db_table} ({columns}) FROM STDIN") as copy:
+            for i in range(n):
+                tail = f"{rng.choice(TAIL_WORDS)} {rng.choice(TAIL_WORDS)} {i}"
+                copy.write_row(
+                    (
+                        corpus.pk,
+                        heads[(i // len(relation_ids)) % n_heads],
+                        relation_ids[i % len(relation_ids)],
+                        tail,
+                        tail_key(tail),
+                        "train",
+                        "import",
+                        1,
+                        "",
+                    )
+                )
+        cursor.execute(f"ANALYZE {Triple._meta.db_table}")
+    Corpus.objects.filter(pk=corpus.pk).update(triple_count=n, occurrence_count=n)
+    return corpus
+
+
+def make_annotators(n: int) -> list[tuple[str, str]]:
+    """(username, token) of n annotators (no password hashing: they use tokens)."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
+    from rest_framework.authtoken.models import Token
+
+    from accounts.roles import ANNOTATOR
+
+    group, _ = Group.objects.get_or_create(name=ANNOTATOR)
+    made = []
+    for i in range(1, n + 1):
+        user = get_user_model()(username=f"load-annotator-{i}")
+        user.set_unusable_password()
+        user.save()
+        user.groups.add(group)
+        made.append((user.username, Token.objects.create(user=user).key))
+    return made
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_gunicorn(env: dict, port: int, workers: int, threads: int, kind: str, log: Path):
+    gunicorn = Path(sys.executable).parent / "gunicorn"
+    command = [
+        str(gunicorn),
+        "config.wsgi:application",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        str(workers),
+        "--worker-class",
+        kind,
+        *(["--threads", str(threads)] if kind == "gthread" else []),
+        "--keep-alive",
+        "75",
+        "--backlog",
+        "2048",
+        "--log-level",
+        "warning",
+        "--error-logfile",
+        str(log),
+    ]
+    return subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
+
+
+def wait_ready(port: int, token: str, process, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"gunicorn exited with {process.returncode}")
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            conn.request("GET", "/api/campaigns/open/", headers={"Authorization": f"Token {token}"})
+            if conn.getresponse().status == 200:
+                conn.close()
+                return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise SystemExit("gunicorn did not answer in time")
+
+
+def stop(process) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+# --- CPU accounting -----------------------------------------------------------------
+
+
+def _stat(pid: int) -> list[str]:
+    """Fields of /proc/<pid>/stat after the command name (field 3 onwards)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return []
+
+
+def _cpu_of(pid: int, reaped_children: bool = False) -> float:
+    fields = _stat(pid)
+    if not fields:
+        return 0.0
+    ticks = int(fields[11]) + int(fields[12])  # utime, stime
+    if reaped_children:
+        ticks += int(fields[13]) + int(fields[14])  # cutime, cstime of exited children
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def _postgres_cpu() -> float:
+    """Every PostgreSQL process, plus what exited backends left on the postmaster's
+    children count (Django reconnects after CONN_MAX_AGE, 60 s here)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().strip() == "postgres":
+                    pids.append(int(entry.name))
+            except OSError:
+                pass
+    found = set(pids)
+    total = 0.0
+    for pid in pids:
+        fields = _stat(pid)
+        is_postmaster = bool(fields) and int(fields[1]) not in found
+        total += _cpu_of(pid, reaped_children=is_postmaster)
+    return total
+
+
+def _machine_busy() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine since boot, from /proc/stat."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = values[3] + values[4]  # idle + iowait
+    return (sum(values) - idle) / os.sysconf("SC_CLK_TCK"), sum(values) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_snapshot(gunicorn_pid: int) -> dict[str, float]:
+    """CPU seconds so far: gunicorn (master and workers), PostgreSQL, this client."""
+    workers = _children(gunicorn_pid)
+    busy, total = _machine_busy()
+    return {
+        "machine_busy": busy,
+        "machine_total": total,
+        "gunicorn": sum(_cpu_of(p) for p in [gunicorn_pid, *workers]),
+        "postgres": _postgres_cpu(),
+        "client": _cpu_of(os.getpid()),
+    }
+
+
+# --- Load -------------------------------------------------------------------------------
+
+
+@dataclass
+class Annotator:
+    username: str
+    token: str
+    next_ms: list[float] = field(default_factory=list)
+    submit_ms: list[float] = field(default_factory=list)
+    judgments: int = 0
+    errors: dict[str, int] = field(default_factory=dict)
+    samples: list[str] = field(default_factory=list)
+    finished: bool = False
+
+    def error(self, kind: str, sample: str) -> None:
+        self.errors[kind] = self.errors.get(kind, 0) + 1
+        if len(self.samples) < 3:
+            self.samples.append(f"{kind}: {sample[:300]}")
+
+
+def annotate(who: Annotator, port, campaign_id, gold, deadline, think, seed) -> None:
+    rng = random.Random(seed)
+    headers = {
+        "Authorization": f"Token {who.token}",
+        "Accept": "application/json",
+        "Content-Type": "application/json",
+    }
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+
+    def post(path: str, body: bytes | None, times: list[float]) -> tuple[int, bytes] | None:
+        nonlocal conn
+        started = time.perf_counter()
+        try:
+            conn.request("POST", path, body=body, headers=headers)
+            response = conn.getresponse()
+            data = response.read()
+        except (OSError, http.client.HTTPException) as exc:
+            who.error("connection", repr(exc))
+            conn.close()
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+            return None
+        times.append((time.perf_counter() - started) * 1000)
+        return response.status, data
+
+    next_path = f"/api/campaigns/{campaign_id}/next/"
+    if think:  # independent people: start at random, think for varying times
+        time.sleep(rng.uniform(0, 2 * think))
+    while time.perf_counter() < deadline:
+        got = post(next_path, None, who.next_ms)
+        if got is None:
+            continue
+        code, data = got
+        if code == 204:
+            who.finished = True
+            break
+        if code != 200:
+            who.error(f"next {code}", data.decode(errors="replace"))
+            continue
+        item = json.loads(data)
+        truth = gold.get((item["head"], item["relation"], item["tail"]))
+        value = rng.choice((2, 1, -1, -2)) if truth is None else (2 if truth else -2)
+        if think:
+            time.sleep(rng.uniform(0.5 * think, 1.5 * think))
+        body = json.dumps({"value": value}).encode()
+        got = post(f"/api/assignments/{item['assignment_id']}/judgment/", body, who.submit_ms)
+        if got is None:
+            continue
+        code, data = got
+        if code == 201:
+            who.judgments += 1
+        else:
+            who.error(f"submit {code}", data.decode(errors="replace"))
+    conn.close()
+
+
+def percentiles(values: list[float]) -> tuple[float, float, float]:
+    import numpy as np
+
+    if not values:
+        return (float("nan"),) * 3
+    p50, p95, p99 = np.percentile(np.array(values), [50, 95, 99])
+    return float(p50), float(p95), float(p99)
+
+
+# --- Checks ---------------------------------------------------------------------------
+
+
+def check_invariants(campaign) -> dict[str, int]:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT coalesce(max(n), 0) FROM (SELECT count(*) AS n FROM annotation_judgment j "
+            "JOIN annotation_item i ON i.id = j.item_id WHERE j.campaign_id = %s "
+            "AND NOT i.is_gold GROUP BY j.item_id) per_item",
+            [campaign.pk],
+        )
+        most = cursor.fetchone()[0]
+        cursor.execute(
+            "SELECT count(*) FROM (SELECT 1 FROM annotation_judgment WHERE campaign_id = %s "
+            "GROUP BY item_id, annotator_id HAVING count(*) > 1) twice",
+            [campaign.pk],
+        )
+        twice = cursor.fetchone()[0]
+        cursor.execute(
+            "SELECT count(*) FROM annotation_item i LEFT JOIN (SELECT item_id, count(*) AS n "
+            "FROM annotation_judgment WHERE campaign_id = %s GROUP BY item_id) j "
+            "ON j.item_id = i.id WHERE i.campaign_id = %s "
+            "AND i.judgment_count <> coalesce(j.n, 0)",
+            [campaign.pk, campaign.pk],
+        )
+        miscounted = cursor.fetchone()[0]
+        cursor.execute(
+            "SELECT count(*) FROM annotation_judgment WHERE campaign_id = %s", [campaign.pk]
+        )
+        judgments = cursor.fetchone()[0]
+    return {"most": most, "twice": twice, "miscounted": miscounted, "judgments": judgments}
+
+
+def explain_claim(campaign, username: str) -> str:
+    """EXPLAIN ANALYZE of the query services._claim_item runs, rebuilt here (rolled back)."""
+    from django.contrib.auth import get_user_model
+    from django.db import transaction
+    from django.db.models import Exists, OuterRef
+
+    from annotation.models import Assignment, Item
+
+    user = get_user_model().objects.get(username=username)
+    query = (
+        Item.objects.select_for_update(skip_locked=True)
+        .filter(campaign=campaign, slots_free__gt=0)
+        .filter(~Exists(Assignment.objects.filter(item=OuterRef("pk"), annotator=user)))
+        .order_by("position")
+        .values_list("pk", flat=True)[:1]
+    )
+    with transaction.atomic():
+        plan = query.explain(analyze=True, buffers=True)
+        transaction.set_rollback(True)
+    return plan
+
+
+# --- Main ---------------------------------------------------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--items", type=int, default=1_000_000, help="campaign items (= triples)")
+    parser.add_argument("--annotators", type=int, default=50)
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument(
+        "--workers", type=int, default=max(2, os.cpu_count() or 2), help="gunicorn workers"
+    )
+    parser.add_argument(
+        "--worker-class",
+        choices=("gthread", "sync"),
+        default="gthread",
+        help="gthread keeps connections alive; sync closes each (default gthread)",
+    )
+    parser.add_argument("--threads", type=int, default=2, help="threads per gthread worker")
+    parser.add_argument("--k", type=int, default=3, help="judgments per item")
+    parser.add_argument("--gold-share", type=float, default=0.1)
+    parser.add_argument(
+        "--think-ms",
+        type=float,
+        default=0.0,
+        help="mean pause between next and submit, uniform in [0.5, 1.5] x this (default 0)",
+    )
+    parser.add_argument(
+        "--no-analyze",
+        action="store_true",
+        help="skip ANALYZE after creating the campaign (the server here runs no autovacuum)",
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    parser.add_argument(
+        "--pg",
+        default=os.environ.get(
+            "BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/skd_bench_annotate"
+        ),
+    )
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="skd-bench-annotate-"))
+    env = {
+        **os.environ,
+        "DATABASE_URL": args.pg,
+        "SKD_VAR_DIR": str(work / "var"),
+        "HF_HUB_OFFLINE": "1",
+        "DJANGO_ENV": "production",
+        "DJANGO_DEBUG": "0",
+        "DJANGO_SECRET_KEY": os.urandom(24).hex(),
+        "DJANGO_SECURE_SSL_REDIRECT": "0",
+        "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "LOG_LEVEL": "WARNING",
+    }
+    print(f"machine: {os.cpu_count()} cores, python {sys.version.split()[0]}")
+    recreate_database(args.pg)
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "-v0", "--skip-checks"],
+        env=env,
+        cwd=ROOT,
+        check=True,
+    )
+    os.environ.update(env)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+    from django.db import connection, connections
+
+    from annotation.models import Item
+    from annotation.services import campaign_create
+
+    started = time.perf_counter()
+    corpus = build_corpus(args.items)
+    print(
+        f"corpus: {args.items:,} triples loaded with COPY in {time.perf_counter() - started:.1f} s"
+    )
+
+    started = time.perf_counter()
+    campaign = campaign_create(
+        corpus=corpus,
+        name="load",
+        size=args.items,
+        judgments_per_item=args.k,
+        gold_share=args.gold_share,
+        lease_seconds=600,
+        seed=1,
+    )
+    created = time.perf_counter() - started
+    print(
+        f"campaign_create: {campaign.item_count:,} items + {campaign.gold_count:,} gold, "
+        f"k={args.k}, in {created:.1f} s ({campaign.item_count / created:,.0f} items/s)"
+    )
+    if not args.no_analyze:
+        started = time.perf_counter()
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE annotation_item")
+        print(f"ANALYZE annotation_item: {time.perf_counter() - started:.1f} s")
+    gold = {
+        (head, relation, tail): acceptable
+        for head, relation, tail, acceptable in Item.objects.filter(
+            campaign=campaign, is_gold=True
+        ).values_list("head__text", "relation__name", "tail", "gold_acceptable")
+    }
+    accounts = make_annotators(args.annotators)
+    connections.close_all()
+
+    port = free_port()
+    log = work / "gunicorn.log"
+    server = start_gunicorn(env, port, args.workers, args.threads, args.worker_class, log)
+    try:
+        wait_ready(port, accounts[0][1], server)
+        shape = f" x {args.threads} threads" if args.worker_class == "gthread" else ""
+        print(
+            f"gunicorn: {args.workers} {args.worker_class} workers{shape} on "
+            f"127.0.0.1:{port} (production settings, DEBUG off, no HTTPS redirect)"
+        )
+        annotators = [Annotator(username, token) for username, token in accounts]
+        cpu_before = cpu_snapshot(server.pid)
+        started = time.perf_counter()
+        deadline = started + args.seconds
+        threads = [
+            threading.Thread(
+                target=annotate,
+                args=(who, port, campaign.pk, gold, deadline, args.think_ms / 1000, n),
+            )
+            for n, who in enumerate(annotators)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        elapsed = time.perf_counter() - started
+        cpu_after = cpu_snapshot(server.pid)
+    finally:
+        stop(server)
+
+    judgments = sum(a.judgments for a in annotators)
+    next_ms = [x for a in annotators for x in a.next_ms]
+    submit_ms = [x for a in annotators for x in a.submit_ms]
+    errors: dict[str, int] = {}
+    for a in annotators:
+        for kind, n in a.errors.items():
+            errors[kind] = errors.get(kind, 0) + n
+    n_errors = sum(errors.values())
+    rate = judgments / elapsed
+    n50, n95, n99 = percentiles(next_ms)
+    s50, s95, s99 = percentiles(submit_ms)
+
+    print(
+        f"\nload: {args.annotators} annotators over HTTP for {elapsed:.1f} s, "
+        f"think time {args.think_ms:.0f} ms"
+    )
+    print(
+        f"  judgments/s        {rate:>8.1f}   (target >= {TARGETS['judgments_per_s']:.0f}; "
+        f"{judgments:,} judgments)"
+    )
+    print(
+        f"  next-item ms       p50 {n50:6.1f}  p95 {n95:6.1f}  p99 {n99:6.1f}   "
+        f"(target p95 <= {TARGETS['p95_ms']:.0f}; {len(next_ms):,} requests)"
+    )
+    print(
+        f"  submit ms          p50 {s50:6.1f}  p95 {s95:6.1f}  p99 {s99:6.1f}   "
+        f"(target p95 <= {TARGETS['p95_ms']:.0f}; {len(submit_ms):,} requests)"
+    )
+    print(f"  errors             {n_errors:>8}   (target {TARGETS['errors']}) {errors or ''}")
+    for sample in [s for a in annotators for s in a.samples][:5]:
+        print(f"    {sample}")
+    finished = sum(a.finished for a in annotators)
+    if finished:
+        print(f"  {finished} annotator(s) ran out of items")
+    requests = len(next_ms) + len(submit_ms)
+    cpu = {key: cpu_after[key] - cpu_before[key] for key in cpu_after}
+    print(
+        f"  CPU                machine {100 * cpu['machine_busy'] / cpu['machine_total']:.0f}% "
+        f"busy; seconds: gunicorn {cpu['gunicorn']:.1f}, postgres {cpu['postgres']:.1f}, "
+        f"client {cpu['client']:.1f}, all {cpu['machine_busy']:.1f} of "
+        f"{cpu['machine_total']:.0f}"
+    )
+    print(
+        f"  CPU per request    gunicorn {1000 * cpu['gunicorn'] / max(requests, 1):.2f} ms, "
+        f"postgres {1000 * cpu['postgres'] / max(requests, 1):.2f} ms; per judgment, "
+        f"whole machine {1000 * cpu['machine_busy'] / max(judgments, 1):.1f} ms"
+    )
+
+    checks = check_invariants(campaign)
+    print(
+        f"\nchecks (SQL): {checks['judgments']:,} judgments stored; most judgments on an item: "
+        f"{checks['most']} (k={args.k}); annotator twice on an item: {checks['twice']}; "
+        f"items whose judgment_count is off: {checks['miscounted']}"
+    )
+    print(
+        "  "
+        + ("OK" if checks["most"] <= args.k and not checks["twice"] else "VIOLATED")
+        + ("" if checks["miscounted"] == 0 else " (judgment_count drifted)")
+    )
+    print("\nEXPLAIN ANALYZE of the claim query (services._claim_item), for one annotator:")
+    print("  " + explain_claim(campaign, accounts[0][0]).replace("\n", "\n  "))
+    if log.exists() and log.stat().st_size:
+        tail = log.read_text(errors="replace").strip().splitlines()[-5:]
+        print("\ngunicorn log (last lines):\n  " + "\n  ".join(tail))
+    connections.close_all()
+    if args.keep:
+        print(f"\nkept database {args.pg}")
+    else:
+        drop_database(args.pg)
+
+
+if __name__ == "__main__":
+    main()
