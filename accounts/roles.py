@@ -10,16 +10,25 @@ ANNOTATOR = "annotator"
 ROLES = (RESEARCHER, ANNOTATOR)
 
 
+def _roles(user) -> frozenset[str]:
+    """The user's role groups, read once per user object (so once per request)."""
+    roles = getattr(user, "_skd_roles", None)
+    if roles is None:
+        roles = frozenset(user.groups.filter(name__in=ROLES).values_list("name", flat=True))
+        user._skd_roles = roles
+    return roles
+
+
 def is_researcher(user) -> bool:
     if not user.is_authenticated:
         return False
     if user.is_superuser:
         return True
-    return user.groups.filter(name=RESEARCHER).exists()
+    return RESEARCHER in _roles(user)
 
 
 def is_annotator(user) -> bool:
-    return user.is_authenticated and user.groups.filter(name=ANNOTATOR).exists()
+    return user.is_authenticated and ANNOTATOR in _roles(user)
 
 
 class ResearcherRequiredMixin(UserPassesTestMixin):
@@ -41,3 +50,10 @@ class IsResearcher(BasePermission):
 
     def has_permission(self, request, view) -> bool:
         return is_researcher(request.user)
+
+
+class IsAnnotatorOrResearcher(BasePermission):
+    message = "This resource is for annotators and researchers."
+
+    def has_permission(self, request, view) -> bool:
+        return is_annotator(request.user) or is_researcher(request.user)

@@ -31,7 +31,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.roles import IsResearcher
+from accounts.roles import IsAnnotatorOrResearcher, IsResearcher
 from generation.models import Corpus
 from generation.services import upload_save
 from jobs.apis import JobOutput, job_response
@@ -335,9 +335,9 @@ class CampaignJudgmentsApi(ResearcherAPIView):
 
 
 class AnnotatorAPIView(APIView):
-    """Any signed-in user may judge; what they get back is only ever an ItemView."""
+    """Annotators (and researchers) judge; what they get back is only ever an ItemView."""
 
-    permission_classes = [IsAuthenticated]
+    permission_classes = [IsAuthenticated, IsAnnotatorOrResearcher]
 
 
 def _item_response(assignment, code: int = status.HTTP_200_OK) -> Response:
@@ -363,7 +363,7 @@ class AssignmentNextApi(AnnotatorAPIView):
         "before answering gives the same item.",
     )
     def post(self, request, pk: int):
-        campaign = get_object_or_404(Campaign, pk=pk)
+        campaign = get_object_or_404(Campaign.objects.defer("stats"), pk=pk)
         try:
             assignment = services.assignment_next(campaign=campaign, annotator=request.user)
         except services.AnnotationError as exc:
@@ -432,7 +432,7 @@ class JudgmentUndoApi(AnnotatorAPIView):
         "needs judgments; the item is leased to you again, to answer anew.",
     )
     def post(self, request, pk: int):
-        campaign = get_object_or_404(Campaign, pk=pk)
+        campaign = get_object_or_404(Campaign.objects.defer("stats"), pk=pk)
         try:
             assignment = services.judgment_undo(campaign=campaign, annotator=request.user)
         except services.AnnotationError as exc:

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, time
+from time import monotonic
+from typing import Any
 
 from django.core.cache import cache
 from django.db.models import Count, Q, QuerySet, Sum
@@ -126,17 +128,38 @@ class ItemView:
 
 
 def item_view(*, assignment: Assignment) -> ItemView:
-    item = Item.objects.select_related("head", "relation").get(pk=assignment.item_id)
-    relation: Relation = item.relation
+    head, tail, relation_id = Item.objects.values_list("head__text", "tail", "relation_id").get(
+        pk=assignment.item_id
+    )
+    relation = relation_by_id(relation_id)
     return ItemView(
         assignment_id=assignment.pk,
-        head=item.head.text,
+        head=head,
         relation=relation.name,
-        tail=item.tail,
-        sentence=relation.sentence(item.head.text, item.tail),
+        tail=tail,
+        sentence=relation.sentence(head, tail),
         guideline=relation.description,
         expires_at=assignment.expires_at,
     )
+
+
+RELATION_CACHE_SECONDS = 30
+_relations: dict[str, Any] = {"until": 0.0, "by_id": {}}
+
+
+def relation_by_id(relation_id: int) -> Relation:
+    """Relations change rarely and every item shows one: keep them in memory briefly."""
+    now = monotonic()
+    relation = _relations["by_id"].get(relation_id)
+    if relation is None or _relations["until"] < now:
+        _relations["by_id"] = {r.pk: r for r in Relation.objects.all()}
+        _relations["until"] = now + RELATION_CACHE_SECONDS
+        relation = _relations["by_id"][relation_id]
+    return relation
+
+
+def forget_relations() -> None:
+    _relations["until"] = 0.0
 
 
 def relation_guidelines(*, campaign: Campaign) -> list[Relation]:

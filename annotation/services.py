@@ -20,8 +20,9 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import numpy as np
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, OperationalError, connection, transaction
 from django.db.models import Exists, F, Max, OuterRef
 from django.utils import timezone
 
@@ -379,19 +380,103 @@ def _claim_gold(campaign: Campaign, annotator, now: datetime) -> Assignment | No
         return None
 
 
+_CLAIM_POSTGRES = """
+WITH picked AS (
+    SELECT i.id FROM {item} i
+    WHERE i.campaign_id = %(campaign)s AND i.slots_free > 0
+      AND NOT EXISTS (
+          SELECT 1 FROM {assignment} a WHERE a.item_id = i.id AND a.annotator_id = %(annotator)s
+      )
+    ORDER BY i.position
+    LIMIT 1
+    FOR UPDATE {skip}
+), taken AS (
+    UPDATE {item} SET slots_free = {item}.slots_free - 1
+    FROM picked WHERE {item}.id = picked.id
+    RETURNING {item}.id
+)
+INSERT INTO {assignment} (campaign_id, item_id, annotator_id, status, leased_at, expires_at)
+SELECT %(campaign)s, taken.id, %(annotator)s, 'leased', %(now)s, %(expires)s FROM taken
+RETURNING id, item_id
+"""
+
+_CLAIM_SQLITE = """
+UPDATE {item} SET slots_free = slots_free - 1
+WHERE id = (
+    SELECT i.id FROM {item} i
+    WHERE i.campaign_id = %(campaign)s AND i.slots_free > 0
+      AND NOT EXISTS (
+          SELECT 1 FROM {assignment} a WHERE a.item_id = i.id AND a.annotator_id = %(annotator)s
+      )
+    ORDER BY i.position
+    LIMIT 1
+)
+RETURNING id
+"""
+
+# How long a claim waits for an item that is only locked for an instant by someone
+# else's claim or submit, before answering that nothing is left.
+CLAIM_LOCK_WAIT = "2s"
+
+
 def _claim_item(campaign: Campaign, annotator, now: datetime) -> Assignment | None:
-    item_id = (
-        Item.objects.select_for_update(skip_locked=True)
-        .filter(campaign=campaign, slots_free__gt=0)
-        .filter(_unseen(annotator))
-        .order_by("position")
-        .values_list("pk", flat=True)
-        .first()
+    """Take a slot of the first item (in campaign order) this annotator has not seen,
+    and lease it to them: one statement on PostgreSQL, two on SQLite."""
+    expires = now + timedelta(seconds=campaign.lease_seconds)
+    params = {"campaign": campaign.pk, "annotator": annotator.pk, "now": now, "expires": expires}
+    tables = {"item": Item._meta.db_table, "assignment": Assignment._meta.db_table}
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(_CLAIM_POSTGRES.format(skip="SKIP LOCKED", **tables), params)
+            row = cursor.fetchone()
+            if row is None and _claimable_exists(campaign, annotator):
+                # Every item left is locked by another transaction at this instant
+                # (SKIP LOCKED passed it over): wait for it rather than say "nothing left".
+                try:
+                    with transaction.atomic():
+                        cursor.execute(f"SET LOCAL lock_timeout = '{CLAIM_LOCK_WAIT}'")
+                        cursor.execute(_CLAIM_POSTGRES.format(skip="", **tables), params)
+                        row = cursor.fetchone()
+                        cursor.execute("SET LOCAL lock_timeout = 0")
+                except OperationalError:
+                    row = None
+            if row is None:
+                return None
+            assignment_id, item_id = row
+        else:
+            cursor.execute(_CLAIM_SQLITE.format(**tables), params)
+            row = cursor.fetchone()
+            if row is None:
+                return None
+            item_id = row[0]
+            assignment_id = None
+    if assignment_id is None:
+        return _lease(campaign, item_id, annotator, now)
+    return Assignment(
+        pk=assignment_id,
+        campaign=campaign,
+        item_id=item_id,
+        annotator=annotator,
+        status=Assignment.Status.LEASED,
+        leased_at=now,
+        expires_at=expires,
     )
-    if item_id is None:
-        return None
-    Item.objects.filter(pk=item_id).update(slots_free=F("slots_free") - 1)
-    return _lease(campaign, item_id, annotator, now)
+
+
+def _claimable_exists(campaign: Campaign, annotator) -> bool:
+    return (
+        Item.objects.filter(campaign=campaign, slots_free__gt=0).filter(_unseen(annotator)).exists()
+    )
+
+
+# Expired leases are looked for at most this often per campaign (and always when a
+# claim finds nothing), not on every request.
+REAP_EVERY_SECONDS = 5
+
+
+def _reap_now_and_then(campaign: Campaign, now: datetime) -> None:
+    if cache.add(f"annotation:reaped:{campaign.pk}", 1, timeout=REAP_EVERY_SECONDS):
+        leases_reap(campaign=campaign, now=now)
 
 
 def assignment_next(
@@ -404,7 +489,7 @@ def assignment_next(
     now = now or timezone.now()
     if campaign.status != Campaign.Status.OPEN:
         raise CampaignClosed(f"Campaign '{campaign.name}' is closed.")
-    leases_reap(campaign=campaign, now=now)
+    _reap_now_and_then(campaign, now)
     with transaction.atomic():
         standing = _standing(campaign, annotator)
         if standing.paused:
@@ -428,7 +513,10 @@ def assignment_next(
             gold = _claim_gold(campaign, annotator, now)
             if gold:
                 return gold
-        return _claim_item(campaign, annotator, now)
+        claimed = _claim_item(campaign, annotator, now)
+        if claimed is None and leases_reap(campaign=campaign, now=now):
+            claimed = _claim_item(campaign, annotator, now)
+        return claimed
 
 
 def assignment_skip(
@@ -457,7 +545,12 @@ def _locked_assignment(
     if campaign is not None:
         mine = mine.filter(campaign=campaign)
     try:
-        return mine.select_for_update(of=("self",)).select_related("item", "campaign").get()
+        return (
+            mine.select_for_update(of=("self",))
+            .select_related("item", "campaign")
+            .defer("campaign__stats", "campaign__instructions")
+            .get()
+        )
     except Assignment.DoesNotExist:
         raise AssignmentNotFound("That item was not given to you.") from None
 
@@ -477,6 +570,7 @@ def _score_gold(campaign: Campaign, annotator, item: Item, value: int, sign: int
     if not item.is_gold or value == JudgmentValue.CANT_JUDGE:
         return False
     correct = int((value > 0) == item.gold_acceptable)
+    _standing(campaign, annotator)
     CampaignAnnotator.objects.filter(campaign=campaign, annotator=annotator).update(
         gold_answered=F("gold_answered") + sign, gold_correct=F("gold_correct") + sign * correct
     )
@@ -512,8 +606,8 @@ def judgment_submit(
         )
     with transaction.atomic():
         assignment = _locked_assignment(assignment_id, annotator, campaign)
-        existing = Judgment.objects.filter(item_id=assignment.item_id, annotator=annotator).first()
-        if existing:
+        if assignment.status == Assignment.Status.SUBMITTED:
+            existing = Judgment.objects.get(item_id=assignment.item_id, annotator=annotator)
             return SubmitResult(judgment=existing, created=False)
         item, campaign = assignment.item, assignment.campaign
         if assignment.status == Assignment.Status.LEASED:
@@ -532,8 +626,9 @@ def judgment_submit(
                     "Your time on this triple ran out and other people have since judged it "
                     "as many times as needed, so this answer was not stored."
                 )
-        standing = _standing(campaign, annotator)
-        if standing.paused:
+        if CampaignAnnotator.objects.filter(
+            campaign=campaign, annotator=annotator, paused=True
+        ).exists():
             raise AnnotatorPaused("Your judgments in this campaign are paused.")
         judgment = Judgment.objects.create(
             campaign=campaign,

@@ -137,13 +137,13 @@ class JudgeView(AnnotatorRequiredMixin, View):
     template_name = "annotation/judge.html"
 
     def get(self, request: HttpRequest, pk: int) -> HttpResponse:
-        campaign = get_object_or_404(Campaign, pk=pk)
+        campaign = get_object_or_404(Campaign.objects.defer("stats"), pk=pk)
         context = _judge_context(request, campaign)
         context["relations"] = selectors.relation_guidelines(campaign=campaign)
         return render(request, self.template_name, context)
 
     def post(self, request: HttpRequest, pk: int) -> HttpResponse:
-        campaign = get_object_or_404(Campaign, pk=pk)
+        campaign = get_object_or_404(Campaign.objects.defer("stats"), pk=pk)
         notices = _apply_judgment(JudgmentForm(request.POST), campaign, request.user)
         if request.htmx:
             context = _judge_context(request, campaign, notices)

@@ -20,6 +20,16 @@ def _isolated_files(settings, tmp_path):
 
 
 @pytest.fixture(autouse=True)
+def _forget_api_tokens():
+    """Each test starts with no remembered API tokens or relations (process caches)."""
+    from accounts.authentication import forget_tokens
+    from annotation.selectors import forget_relations
+
+    forget_tokens()
+    forget_relations()
+
+
+@pytest.fixture(autouse=True)
 def _builtin_relations(request):
     """Transactional tests empty every table when they end, including the relations the
     data migration loaded; put them back for the tests that come after. (Transactional

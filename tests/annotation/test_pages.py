@@ -165,6 +165,7 @@ def test_an_expired_lease_on_a_full_item_shows_the_refusal(annotator_client, ann
     annotator_client.get(judge_url(campaign))
     mine = lease_of(campaign, annotator)
     Assignment.objects.filter(pk=mine.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+    assert services.leases_reap(campaign=campaign) == 1  # what claims do every few seconds
     other = UserFactory(role="annotator")
     theirs = services.assignment_next(campaign=campaign, annotator=other)
     assert theirs.item_id == mine.item_id  # the expired item went back and was taken

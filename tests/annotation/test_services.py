@@ -295,3 +295,22 @@ def test_an_assignment_is_only_found_in_its_own_campaign(corpus, annotators):
     with pytest.raises(AnnotationError, match="not given to you"):
         assignment_skip(assignment_id=lease.pk, annotator=a, campaign=other)
     assert judgment_submit(assignment_id=lease.pk, annotator=a, value=2, campaign=mine).created
+
+
+def test_expired_leases_return_within_seconds_while_other_items_remain(corpus, annotators):
+    """Claims look for expired leases at most every REAP_EVERY_SECONDS (not on every
+    request), and always when they find nothing else."""
+    from django.core.cache import cache
+
+    from annotation.services import REAP_EVERY_SECONDS
+
+    a, b = annotators[:2]
+    campaign = create(corpus, size=3, judgments_per_item=1, lease_seconds=60)
+    held = assignment_next(campaign=campaign, annotator=a)
+    later = timezone.now() + timedelta(seconds=61)
+    assignment_next(campaign=campaign, annotator=b, now=later)  # within the reap interval
+    assert Assignment.objects.get(pk=held.pk).status == Assignment.Status.LEASED
+    cache.delete(f"annotation:reaped:{campaign.pk}")  # REAP_EVERY_SECONDS went by
+    assert REAP_EVERY_SECONDS <= 10
+    assignment_next(campaign=campaign, annotator=annotators[2], now=later)
+    assert Assignment.objects.get(pk=held.pk).status == Assignment.Status.EXPIRED
