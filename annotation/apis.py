@@ -225,6 +225,11 @@ class JudgmentOutput(serializers.Serializer):
     value = serializers.IntegerField(help_text="The stored answer (the first, on a repeat).")
     flagged = serializers.BooleanField()
     created_at = serializers.DateTimeField()
+    next = ItemOutput(
+        required=False,
+        help_text="With ?next=1: the next item to judge (null when nothing is left), "
+        "so a client needs one request per judgment.",
+    )
 
 
 # --- Views: researchers -------------------------------------------------------------
@@ -397,15 +402,23 @@ class JudgmentSubmitApi(AnnotatorAPIView):
         except services.AnnotationError as exc:
             return refusal_response(exc)
         judgment = result.judgment
-        body = JudgmentOutput(
-            {
-                "assignment_id": pk,
-                "value": judgment.value,
-                "flagged": judgment.flagged,
-                "created_at": judgment.created_at,
-            }
-        ).data
-        return Response(body, status=status.HTTP_201_CREATED if result.created else 200)
+        body = {
+            "assignment_id": pk,
+            "value": judgment.value,
+            "flagged": judgment.flagged,
+            "created_at": judgment.created_at,
+        }
+        if request.query_params.get("next") in {"1", "true"}:
+            try:
+                following = services.assignment_next(
+                    campaign=judgment.campaign, annotator=request.user
+                )
+            except services.AnnotationError:
+                following = None  # paused or closed: the next request says why
+            body["next"] = following and selectors.item_view(assignment=following)
+        return Response(
+            JudgmentOutput(body).data, status=status.HTTP_201_CREATED if result.created else 200
+        )
 
 
 class AssignmentSkipApi(AnnotatorAPIView):

@@ -3,6 +3,7 @@
     python bench/annotate_load.py                              # 1M items, 50 annotators, 60 s
     python bench/annotate_load.py --items 100000 --seconds 20
     python bench/annotate_load.py --workers 2 --threads 8 --think-ms 100 --keep
+    python bench/annotate_load.py --combined      # submit returns the next item: 1 request/judgment
 
 Creates its own PostgreSQL database (drop, create, migrate), loads a synthetic
 corpus with COPY, creates a campaign over all of it with k=3 through
@@ -270,7 +271,9 @@ class Annotator:
             self.samples.append(f"{kind}: {sample[:300]}")
 
 
-def annotate(who: Annotator, port, campaign_id, gold, deadline, think, seed) -> None:
+def annotate(
+    who: Annotator, port, campaign_id, gold, deadline, think, seed, combined=False
+) -> None:
     rng = random.Random(seed)
     headers = {
         "Authorization": f"Token {who.token}",
@@ -297,29 +300,38 @@ def annotate(who: Annotator, port, campaign_id, gold, deadline, think, seed) -> 
     next_path = f"/api/campaigns/{campaign_id}/next/"
     if think:  # independent people: start at random, think for varying times
         time.sleep(rng.uniform(0, 2 * think))
+    item = None  # with combined, the item the last submit handed back
     while time.perf_counter() < deadline:
-        got = post(next_path, None, who.next_ms)
-        if got is None:
-            continue
-        code, data = got
-        if code == 204:
-            who.finished = True
-            break
-        if code != 200:
-            who.error(f"next {code}", data.decode(errors="replace"))
-            continue
-        item = json.loads(data)
+        if item is None:
+            got = post(next_path, None, who.next_ms)
+            if got is None:
+                continue
+            code, data = got
+            if code == 204:
+                who.finished = True
+                break
+            if code != 200:
+                who.error(f"next {code}", data.decode(errors="replace"))
+                continue
+            item = json.loads(data)
         truth = gold.get((item["head"], item["relation"], item["tail"]))
         value = rng.choice((2, 1, -1, -2)) if truth is None else (2 if truth else -2)
         if think:
             time.sleep(rng.uniform(0.5 * think, 1.5 * think))
         body = json.dumps({"value": value}).encode()
-        got = post(f"/api/assignments/{item['assignment_id']}/judgment/", body, who.submit_ms)
+        path = f"/api/assignments/{item['assignment_id']}/judgment/"
+        got = post(path + ("?next=1" if combined else ""), body, who.submit_ms)
+        item = None
         if got is None:
             continue
         code, data = got
         if code == 201:
             who.judgments += 1
+            if combined:
+                item = json.loads(data)["next"]
+                if item is None:
+                    who.finished = True
+                    break
         else:
             who.error(f"submit {code}", data.decode(errors="replace"))
     conn.close()
@@ -420,6 +432,12 @@ def main() -> None:
         help="mean pause between next and submit, uniform in [0.5, 1.5] x this (default 0)",
     )
     parser.add_argument(
+        "--combined",
+        action="store_true",
+        help="one request per judgment: each submit asks for the next item (?next=1); "
+        "next-item latency then covers only each annotator's first item",
+    )
+    parser.add_argument(
         "--no-analyze",
         action="store_true",
         help="skip ANALYZE after creating the campaign (the server here runs no autovacuum)",
@@ -518,6 +536,7 @@ def main() -> None:
             threading.Thread(
                 target=annotate,
                 args=(who, port, campaign.pk, gold, deadline, args.think_ms / 1000, n),
+                kwargs={"combined": args.combined},
             )
             for n, who in enumerate(annotators)
         ]

@@ -291,6 +291,25 @@ def test_next_judge_and_nothing_left(annotate, annotator):
     assert nothing.content == b""
 
 
+def test_submit_can_hand_back_the_next_item(annotate, annotator):
+    campaign = create(make_corpus(10), size=2)
+    first = annotate.post(f"/api/campaigns/{campaign.pk}/next/").json()
+    judged = annotate.post(
+        f"/api/assignments/{first['assignment_id']}/judgment/?next=1", {"value": 2}, format="json"
+    )
+    assert judged.status_code == 201
+    following = judged.json()["next"]
+    assert set(following) == ITEM_FIELDS
+    assert following["assignment_id"] != first["assignment_id"]
+    last = annotate.post(
+        f"/api/assignments/{following['assignment_id']}/judgment/?next=1",
+        {"value": -1},
+        format="json",
+    )
+    assert last.json()["next"] is None
+    assert Judgment.objects.filter(annotator=annotator).count() == 2
+
+
 def test_a_repeated_submit_is_200_and_keeps_the_first_answer(annotate, annotator):
     campaign = create(make_corpus(10), size=2)
     lease_id = annotate.post(f"/api/campaigns/{campaign.pk}/next/").json()["assignment_id"]
