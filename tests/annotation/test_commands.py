@@ -258,7 +258,7 @@ def test_threaded_simulation_on_postgresql(transactional_db, tmp_path):
     corpus = make_corpus(40)
     path = tmp_path / "labels.jsonl"
     write_labels(path, labels_for(corpus))
-    services.campaign_create(corpus=corpus, name="t", size=20, gold_share=0.1, seed=1)
+    services.campaign_create(corpus=corpus, name="t", size=20, gold_share=0.5, seed=1)
     out = run("simulate_annotators", "t", "--annotators=6", f"--labels={path}", "--threads")
     gold = Judgment.objects.filter(item__is_gold=True).count()
     assert gold > 0
