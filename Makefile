@@ -10,9 +10,11 @@ install: $(VENV)/.installed node_modules/.installed
 	$(BIN)/python manage.py migrate --noinput -v0
 	$(BIN)/python manage.py collectstatic --noinput -v0
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt
+$(VENV)/.installed: requirements-torch.txt requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
+	# torch first, pinned to the CPU build, or a dependency would pull a multi-GB CUDA build.
+	$(BIN)/pip install --quiet -r requirements-torch.txt
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $@
 

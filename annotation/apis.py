@@ -104,6 +104,7 @@ class CampaignOutput(serializers.ModelSerializer):
             "corpus",
             "status",
             "sampling",
+            "purpose",
             "seed",
             "judgments_per_item",
             "gold_share",
@@ -152,6 +153,9 @@ class CampaignCreateInput(serializers.Serializer):
     size = serializers.IntegerField(min_value=1, max_value=10_000_000)
     sampling = serializers.ChoiceField(
         choices=Campaign.Sampling.choices, default=Campaign.Sampling.UNIFORM
+    )
+    purpose = serializers.ChoiceField(
+        choices=Campaign.Purpose.choices, default=Campaign.Purpose.LEARNING
     )
     judgments_per_item = serializers.IntegerField(min_value=1, max_value=20, default=3)
     gold_share = serializers.FloatField(min_value=0.0, max_value=0.5, default=0.1)

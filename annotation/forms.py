@@ -65,6 +65,14 @@ class CampaignCreateForm(forms.Form):
     sampling = forms.ChoiceField(
         choices=Campaign.Sampling.choices, initial=Campaign.Sampling.UNIFORM
     )
+    purpose = forms.TypedChoiceField(
+        choices=Campaign.Purpose.choices,
+        initial=Campaign.Purpose.LEARNING,
+        required=False,
+        empty_value=Campaign.Purpose.LEARNING,
+        help_text="Audit labels measure the critic (uniform or stratified sampling, weighted) "
+        "and are never trained on.",
+    )
     judgments_per_item = forms.IntegerField(
         label="Judgments per item", initial=3, min_value=1, max_value=20
     )

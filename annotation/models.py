@@ -20,7 +20,12 @@ class Campaign(models.Model):
         UNIFORM = "uniform", "uniform"
         RELATION = "relation", "stratified by relation"
         SCORE = "score", "stratified by critic score"
+        RELATION_SCORE = "relation_score", "stratified by relation and critic score"
         UNCERTAIN = "uncertain", "most uncertain first"
+
+    class Purpose(models.TextChoices):
+        LEARNING = "learning", "labels for the critic to learn from"
+        AUDIT = "audit", "an audit sample for unbiased precision and acceptance"
 
     class Status(models.TextChoices):
         OPEN = "open"
@@ -33,7 +38,13 @@ class Campaign(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.OPEN)
-    sampling = models.CharField(max_length=12, choices=Sampling.choices, default=Sampling.UNIFORM)
+    sampling = models.CharField(max_length=16, choices=Sampling.choices, default=Sampling.UNIFORM)
+    purpose = models.CharField(
+        max_length=8,
+        choices=Purpose.choices,
+        default=Purpose.LEARNING,
+        help_text="Audit labels are kept out of critic training and measure it without bias.",
+    )
     seed = models.IntegerField(default=0)
     judgments_per_item = models.PositiveSmallIntegerField(
         default=3, validators=[MinValueValidator(1), MaxValueValidator(20)]
@@ -99,6 +110,9 @@ class Item(models.Model):
     tail = models.TextField()
     position = models.BigIntegerField(help_text="Order in which items are handed out.")
     is_gold = models.BooleanField(default=False)
+    # Design weight: how many corpus triples this item stands for in its
+    # sampling stratum (population / picks), for unbiased audit estimates.
+    weight = models.FloatField(default=1.0)
     gold_acceptable = models.BooleanField(null=True, blank=True)
     gold_source = models.CharField(max_length=16, blank=True)
     # judgments wanted minus judgments stored minus live leases; claims take a

@@ -88,6 +88,46 @@ def _stratified(rng: np.random.Generator, labels: np.ndarray, size: int) -> np.n
     return rng.permutation(picked)
 
 
+def _score_bins(scores: np.ndarray) -> np.ndarray:
+    return np.minimum((np.clip(scores, 0.0, 1.0) * SCORE_BINS).astype(np.int64), SCORE_BINS - 1)
+
+
+def strata(*, candidates: Candidates, sampling: str) -> np.ndarray | None:
+    """The stratum of every candidate for stratified samplings, None for the others."""
+    if sampling == Campaign.Sampling.RELATION:
+        return candidates.relation_ids.astype(np.int64)
+    scored = ~np.isnan(candidates.scores)
+    bins = np.where(scored, _score_bins(np.nan_to_num(candidates.scores)), -1)
+    if sampling == Campaign.Sampling.SCORE:
+        return bins
+    if sampling == Campaign.Sampling.RELATION_SCORE:
+        return candidates.relation_ids.astype(np.int64) * (SCORE_BINS + 1) + bins + 1
+    return None
+
+
+def design_weights(*, candidates: Candidates, picked: np.ndarray, sampling: str) -> np.ndarray:
+    """Each picked triple's design weight: population over picks within its stratum
+    (the whole corpus for uniform sampling). Most-uncertain-first is not a probability
+    sample; its items get weight 1 and are never used for unbiased estimates."""
+    if sampling == Campaign.Sampling.UNCERTAIN or not len(picked):
+        return np.ones(len(picked))
+    labels = strata(candidates=candidates, sampling=sampling)
+    if labels is None:
+        return np.full(len(picked), len(candidates.ids) / len(picked))
+    if sampling != Campaign.Sampling.RELATION:
+        labels = np.where(np.isnan(candidates.scores), -1, labels)
+        population_labels = labels[~np.isnan(candidates.scores)]
+    else:
+        population_labels = labels
+    groups, population = np.unique(population_labels, return_counts=True)
+    picked_groups, picks = np.unique(labels[picked], return_counts=True)
+    population_of = dict(zip(groups.tolist(), population.tolist(), strict=True))
+    picks_of = dict(zip(picked_groups.tolist(), picks.tolist(), strict=True))
+    return np.array(
+        [population_of[g] / picks_of[g] for g in labels[picked].tolist()], dtype=np.float64
+    )
+
+
 def choose(*, candidates: Candidates, size: int, sampling: str, seed: int) -> np.ndarray:
     """Indexes into `candidates`, in the order the items will be handed out."""
     rng = np.random.default_rng(seed)
@@ -105,9 +145,9 @@ def choose(*, candidates: Candidates, size: int, sampling: str, seed: int) -> np
             f"'{sampling}' sampling needs critic scores, and no triple of this corpus has one yet."
         )
     scores = candidates.scores[scored]
-    if sampling == Campaign.Sampling.SCORE:
-        bins = np.minimum((np.clip(scores, 0.0, 1.0) * SCORE_BINS).astype(np.int64), SCORE_BINS - 1)
-        return scored[_stratified(rng, bins, min(size, scored.size))]
+    if sampling in (Campaign.Sampling.SCORE, Campaign.Sampling.RELATION_SCORE):
+        labels = strata(candidates=candidates, sampling=sampling)[scored]
+        return scored[_stratified(rng, labels, min(size, scored.size))]
     if sampling == Campaign.Sampling.UNCERTAIN:
         # Nearest to 0.5 first; ties broken at random so equal scores mix relations.
         jitter = rng.random(scored.size)

@@ -32,7 +32,7 @@ from jobs.models import Job
 from jobs.services import job_create, job_enqueue, job_run
 
 from .models import Assignment, Campaign, CampaignAnnotator, Item, Judgment, JudgmentValue
-from .sampling import SamplingError, choose, corpus_candidates
+from .sampling import SamplingError, choose, corpus_candidates, design_weights
 
 GOLD_POOL_MAX = 1000
 GOLD_POOL_MIN = 20
@@ -66,27 +66,36 @@ class AssignmentNotFound(AnnotationError):
 # --- Campaigns ----------------------------------------------------------------
 
 
-def _insert_items(*, campaign: Campaign, triple_ids: np.ndarray, first_position: int) -> int:
+def _insert_items(
+    *, campaign: Campaign, triple_ids: np.ndarray, weights: np.ndarray, first_position: int
+) -> int:
     """Copy the chosen triples into items, in the given order, in one statement."""
     if not len(triple_ids):
         return 0
     item_table, triple_table = Item._meta.db_table, Triple._meta.db_table
-    rows = [(int(t), first_position + i) for i, t in enumerate(triple_ids)]
+    rows = [
+        (int(t), first_position + i, float(w))
+        for i, (t, w) in enumerate(zip(triple_ids, weights, strict=True))
+    ]
     with connection.cursor() as cursor:
         cursor.execute("DROP TABLE IF EXISTS annotation_pick")
-        cursor.execute("CREATE TEMP TABLE annotation_pick (triple_id bigint, position bigint)")
+        cursor.execute(
+            "CREATE TEMP TABLE annotation_pick "
+            "(triple_id bigint, position bigint, weight double precision)"
+        )
         if connection.vendor == "postgresql":
             with cursor.cursor.copy(
-                "COPY annotation_pick (triple_id, position) FROM STDIN"
+                "COPY annotation_pick (triple_id, position, weight) FROM STDIN"
             ) as copy:
                 for row in rows:
                     copy.write_row(row)
         else:
-            cursor.executemany("INSERT INTO annotation_pick VALUES (%s, %s)", rows)
+            cursor.executemany("INSERT INTO annotation_pick VALUES (%s, %s, %s)", rows)
         cursor.execute(
             f"INSERT INTO {item_table} (campaign_id, triple_id, head_id, relation_id, tail, "
-            "position, is_gold, gold_source, slots_free, judgment_count) "
-            "SELECT %s, t.id, t.head_id, t.relation_id, t.tail, p.position, FALSE, '', %s, 0 "
+            "position, is_gold, gold_source, slots_free, judgment_count, weight) "
+            "SELECT %s, t.id, t.head_id, t.relation_id, t.tail, p.position, FALSE, '', %s, 0, "
+            "p.weight "
             f"FROM annotation_pick p JOIN {triple_table} t ON t.id = p.triple_id "
             "ORDER BY p.position",
             [campaign.pk, campaign.judgments_per_item],
@@ -111,6 +120,7 @@ def _add_triples(*, campaign: Campaign, size: int) -> int:
     return _insert_items(
         campaign=campaign,
         triple_ids=candidates.ids[picked],
+        weights=design_weights(candidates=candidates, picked=picked, sampling=campaign.sampling),
         first_position=_next_position(campaign),
     )
 
@@ -130,6 +140,7 @@ def campaign_create(
     name: str,
     size: int,
     sampling: str = Campaign.Sampling.UNIFORM,
+    purpose: str = Campaign.Purpose.LEARNING,
     judgments_per_item: int = 3,
     gold_share: float = 0.1,
     gold_threshold: float = 0.7,
@@ -148,6 +159,7 @@ def campaign_create(
         corpus=corpus,
         name=name,
         sampling=sampling,
+        purpose=purpose,
         judgments_per_item=judgments_per_item,
         gold_share=gold_share,
         gold_threshold=gold_threshold,
@@ -776,6 +788,7 @@ def campaign_import_labels(*, corpus: Corpus, name: str | None = None, created_b
         _insert_items(
             campaign=campaign,
             triple_ids=np.array([t for t, _ in labelled], dtype=np.int64),
+            weights=np.ones(len(labelled)),
             first_position=0,
         )
         value_of = dict(labelled)

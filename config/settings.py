@@ -163,6 +163,11 @@ STORAGES = {
 }
 MEDIA_ROOT = Path(os.environ.get("SKD_MEDIA_ROOT", VAR_DIR / "media"))
 MEDIA_URL = "media/"
+# Models, embeddings and label snapshots: a folder every worker can read
+# (on several machines, a shared mount).
+ARTIFACT_ROOT = Path(os.environ.get("SKD_ARTIFACT_ROOT", VAR_DIR / "artifacts"))
+# A new critic version is trained after this many new aggregated labels.
+CRITIC_RETRAIN_EVERY = int(os.environ.get("CRITIC_RETRAIN_EVERY", "200"))
 # Corpus uploads go to disk, not memory: a 6.5M-triple file is ~1 GB.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
@@ -186,6 +191,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {"ExportFormatEnum": "generation.exporting.EXPORT_FORMATS"},
 }
 
 # --- Celery -------------------------------------------------------------------
@@ -214,9 +220,14 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = 5 * 3600
 CELERY_TASK_SOFT_TIME_LIMIT = 5 * 3600 - 60
 CELERY_TASK_DEFAULT_QUEUE = "default"
-CELERY_TASK_ROUTES: dict = {}
+CELERY_TASK_ROUTES: dict = {
+    "critic.run_train_job_gpu": {"queue": "gpu"},
+    "critic.run_rescore_job_gpu": {"queue": "gpu"},
+}
 CELERY_BEAT_SCHEDULE = {
     "reap-stale-jobs": {"task": "jobs.tasks.reap_stale_jobs", "schedule": 60.0},
+    # Aggregate campaigns with new judgments and retrain critics that have enough new labels.
+    "critic-tick": {"task": "critic.tick", "schedule": 15.0},
 }
 JOB_STALE_AFTER_SECONDS = int(os.environ.get("JOB_STALE_AFTER_SECONDS", "300"))
 

@@ -25,6 +25,11 @@ class ExportFilter:
     relations: tuple[str, ...] = ()
     split: str | None = None
     min_score: float | None = None
+    # Per-relation score cut-offs overriding min_score (a critic preset).
+    relation_min_scores: tuple[tuple[str, float], ...] = ()
+    # SKD release flags added to JSONL lines, e.g. (("rec_50", 0.41), ...): each is
+    # true when the triple's score reaches its threshold; p_valid_model is the score.
+    critic_flags: tuple[tuple[str, float], ...] = ()
 
 
 @dataclass
@@ -60,7 +65,13 @@ def _where(flt: ExportFilter) -> tuple[str, list]:
     if flt.split:
         where.append("t.split = %s")
         params.append(flt.split)
-    if flt.min_score is not None:
+    if flt.relation_min_scores:
+        cases = " ".join("WHEN %s THEN %s" for _ in flt.relation_min_scores)
+        where.append(f"t.score >= (CASE r.name {cases} ELSE %s END)")
+        for name, value in flt.relation_min_scores:
+            params.extend([name, value])
+        params.append(flt.min_score if flt.min_score is not None else 0.0)
+    elif flt.min_score is not None:
         where.append("t.score >= %s")
         params.append(flt.min_score)
     return " AND ".join(where), params
@@ -85,7 +96,34 @@ def _query(corpus_id: int, flt: ExportFilter) -> tuple[str, list]:
     return sql, [corpus_id, *params]
 
 
-def _line_expression(fmt: str) -> str:
+def _critic_members(flt: ExportFilter) -> tuple[str, str]:
+    """(source fields without the members the critic supplies, the critic's members)."""
+    if not flt.critic_flags:
+        return "t.source_fields", ""
+    replaced = ["p_valid_model", *(name for name, _ in flt.critic_flags)]
+    if connection.vendor == "postgresql":
+        keys = ", ".join(f"'{name}'" for name in replaced)
+        fields = (
+            "CASE WHEN t.source_fields IN ('', '{}') THEN '' "
+            f"ELSE (t.source_fields::jsonb - ARRAY[{keys}])::text END"
+        )
+        score = "t.score::text"
+    else:
+        paths = ", ".join(f"'$.{name}'" for name in replaced)
+        fields = (
+            "CASE WHEN t.source_fields IN ('', '{}') THEN '' "
+            f"ELSE json_remove(t.source_fields, {paths}) END"
+        )
+        score = "json_quote(t.score)"
+    members = f""" || ',"p_valid_model":' || {score}""" + "".join(
+        f""" || ',"{name}":' || CASE WHEN t.score >= {float(value)!r} """
+        "THEN 'true' ELSE 'false' END"
+        for name, value in flt.critic_flags
+    )
+    return fields, members
+
+
+def _line_expression(fmt: str, flt: ExportFilter | None = None) -> str:
     """SQL building one output line, so that the database, not Python, formats each row.
 
     Stored heads and tails never hold tabs or newlines (imports collapse whitespace);
@@ -98,11 +136,13 @@ def _line_expression(fmt: str) -> str:
         head, tail, score = "to_json(e.text)::text", "to_json(t.tail)::text", "t.score::text"
     else:
         head, tail, score = "json_quote(e.text)", "json_quote(t.tail)", "json_quote(t.score)"
+    fields, critic_members = _critic_members(flt or ExportFilter())
     return (
         f"""'{{"head":' || {head} || ',"relation":"' || r.name || '","tail":' || {tail}"""
         """ || ',"split":"' || t.split || '"'"""
-        " || CASE WHEN t.source_fields IN ('', '{}') THEN ''"
-        " ELSE ',' || substr(t.source_fields, 2, length(t.source_fields) - 2) END"
+        f" || CASE WHEN {fields} IN ('', '{{}}') THEN ''"
+        f" ELSE ',' || substr({fields}, 2, length({fields}) - 2) END"
+        f"{critic_members}"
         f""" || CASE WHEN t.score IS NULL THEN '' ELSE ',"score":' || {score} END || '}}'"""
     )
 
@@ -112,7 +152,7 @@ def _write_lines_from_database(
 ) -> int:
     """JSONL and TSV: the database builds every line; Python only moves bytes."""
     where, params = _where(flt)
-    sql = f"SELECT {_line_expression(fmt)} {_from()} WHERE {where} ORDER BY t.id"
+    sql = f"SELECT {_line_expression(fmt, flt)} {_from()} WHERE {where} ORDER BY t.id"
     params = [corpus_id, *params]
     count = 0
     if connection.vendor == "postgresql":

@@ -201,7 +201,13 @@ def corpus_import_job_run(*, job_id: int) -> Job | None:
 
 
 def corpus_export_job_create(
-    *, corpus: Corpus, fmt: str, out_path: str | Path, flt: ExportFilter, created_by=None
+    *,
+    corpus: Corpus,
+    fmt: str,
+    out_path: str | Path,
+    flt: ExportFilter,
+    created_by=None,
+    preset_id: int | None = None,
 ) -> Job:
     from .tasks import run_export_job
 
@@ -215,6 +221,7 @@ def corpus_export_job_create(
                 "relations": list(flt.relations),
                 "split": flt.split,
                 "min_score": flt.min_score,
+                "preset_id": preset_id,
             },
             created_by=created_by,
         )
@@ -228,6 +235,24 @@ def corpus_export_job_run(*, job_id: int) -> Job | None:
         corpus = Corpus.objects.get(pk=params["corpus_id"])
         total = corpus.triple_count
         progress(0, total, "exporting", force=True)
+        if params.get("preset_id"):
+            # A critic preset: its cut, and a dataset card beside the file.
+            from critic.models import FilterPreset
+            from critic.services import preset_export
+
+            summary, card = preset_export(
+                preset=FilterPreset.objects.get(pk=params["preset_id"]),
+                fmt=params["format"],
+                out_path=params["path"],
+                progress=lambda done, _total: progress(done, total, "exporting"),
+            )
+            return {
+                "rows": summary.rows,
+                "seconds": round(summary.seconds, 2),
+                "path": summary.path,
+                "format": summary.format,
+                "card": str(card),
+            }
         summary = corpus_export(
             corpus=corpus,
             fmt=params["format"],

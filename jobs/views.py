@@ -72,6 +72,15 @@ class JobDownloadView(ResearcherRequiredMixin, View):
         return FileResponse(open(path, "rb"), as_attachment=True, filename=path.name)  # noqa: SIM115
 
 
+class JobCardView(ResearcherRequiredMixin, View):
+    """The dataset card written beside a filtered (critic preset) export."""
+
+    def get(self, request: HttpRequest, pk: int) -> FileResponse:
+        job = get_object_or_404(Job, pk=pk, status=Job.Status.SUCCEEDED)
+        path = _job_file_or_404(job, "card")
+        return FileResponse(open(path, "rb"), as_attachment=True, filename=path.name)  # noqa: SIM115
+
+
 class JobRejectedView(ResearcherRequiredMixin, View):
     """The rejected lines, with reasons, of an import run with skip_invalid."""
 

@@ -11,6 +11,7 @@ IN_CI = os.environ.get("CI", "").lower() in {"1", "true"}
 def _isolated_files(settings, tmp_path):
     """Uploads, exports and the cache of each test live in its own folder."""
     settings.MEDIA_ROOT = tmp_path / "media"
+    settings.ARTIFACT_ROOT = tmp_path / "artifacts"
     settings.CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",

@@ -31,6 +31,12 @@ class Command(BaseCommand):
             "--sampling", choices=Campaign.Sampling.values, default=Campaign.Sampling.UNIFORM
         )
         parser.add_argument(
+            "--purpose",
+            choices=Campaign.Purpose.values,
+            default=Campaign.Purpose.LEARNING,
+            help="audit: labels that measure the critic without bias and are never trained on.",
+        )
+        parser.add_argument(
             "--gold-share",
             type=float,
             default=0.1,
@@ -56,6 +62,7 @@ class Command(BaseCommand):
                 name=o["name"],
                 size=o["size"],
                 sampling=o["sampling"],
+                purpose=o["purpose"],
                 judgments_per_item=o["k"],
                 gold_share=o["gold_share"],
                 gold_reference=reference,

@@ -14,9 +14,14 @@ class Command(BaseCommand):
         parser.add_argument("--relation", action="append", default=[], dest="relations")
         parser.add_argument("--split")
         parser.add_argument("--min-score", type=float)
+        parser.add_argument(
+            "--preset",
+            help="A critic filter preset of this corpus: exports what it keeps, with p_valid_model "
+            "and rec_* in JSONL, and writes a dataset card beside the file.",
+        )
         parser.add_argument("--out", required=True, help="File path, or - for standard output.")
 
-    def handle(self, *args, corpus, format, relations, split, min_score, out, **options):
+    def handle(self, *args, corpus, format, relations, split, min_score, preset, out, **options):
         try:
             corpus_obj = Corpus.objects.get(name=corpus)
         except Corpus.DoesNotExist:
@@ -29,6 +34,13 @@ class Command(BaseCommand):
             raise CommandError(f"Unknown relation(s): {', '.join(sorted(unknown))}.")
         if format == "parquet" and out == "-":
             raise CommandError("Parquet cannot be written to standard output; give a file path.")
+        if preset:
+            if relations or split or min_score is not None:
+                raise CommandError(
+                    "--preset cannot be combined with --relation, --split or --min-score."
+                )
+            self._export_preset(corpus_obj, preset, format, out)
+            return
         summary = corpus_export(
             corpus=corpus_obj,
             fmt=format,
@@ -36,3 +48,28 @@ class Command(BaseCommand):
             flt=ExportFilter(relations=tuple(relations), split=split, min_score=min_score),
         )
         (self.stderr if out == "-" else self.stdout).write(summary.line())
+
+    def _export_preset(self, corpus, name, fmt, out):
+        from critic.models import FilterPreset
+        from critic.services import CriticError, preset_export
+
+        found = (
+            FilterPreset.objects.filter(corpus=corpus, name=name).select_related("version").first()
+        )
+        if found is None:
+            known = ", ".join(
+                FilterPreset.objects.filter(corpus=corpus).values_list("name", flat=True)
+            )
+            raise CommandError(
+                f"Corpus {corpus.name!r} has no preset named {name!r} "
+                f"(presets: {known or 'none yet'})."
+            )
+        try:
+            summary, card = preset_export(preset=found, fmt=fmt, out_path=out)
+        except CriticError as exc:
+            raise CommandError(str(exc)) from None
+        (self.stderr if out == "-" else self.stdout).write(summary.line())
+        if card:
+            self.stdout.write(f"Dataset card: {card}")
+        else:
+            self.stderr.write("No dataset card for standard output; export to a file to get one.")

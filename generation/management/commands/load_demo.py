@@ -31,6 +31,7 @@ class Command(BaseCommand):
                 user.is_staff = user.is_superuser = True  # the demo researcher may use the admin
                 user.save(update_fields=["is_staff", "is_superuser"])
         self._demo_campaign()
+        self._demo_critic()
         self.stdout.write("\nDemo logins:")
         for username, password, role in DEMO_USERS:
             self.stdout.write(f"  {role:<10}  user: {username:<10}  password: {password}")
@@ -53,4 +54,25 @@ class Command(BaseCommand):
         self.stdout.write(
             f"demo campaign '{campaign.name}': {campaign.item_count} items, "
             f"{campaign.gold_count} gold, {campaign.judgments_per_item} judgments each"
+        )
+
+    def _demo_critic(self) -> None:
+        """The demo corpus's SKD labels become the first critic version, and the critic
+        retrains itself after every 10 new labels (200 is the default for real corpora)."""
+        from annotation.models import Campaign
+        from annotation.services import campaign_import_labels
+        from critic.models import CriticVersion
+        from critic.services import corpus_rescore, critic_config_update, critic_train
+
+        corpus = Corpus.objects.get(name="demo")
+        critic_config_update(corpus=corpus, retrain_every=10)
+        if not Campaign.objects.filter(corpus=corpus, name__startswith="imported").exists():
+            campaign_import_labels(corpus=corpus)
+        if CriticVersion.objects.filter(corpus=corpus).exists():
+            return
+        version = critic_train(corpus=corpus, queue_rescore=False)
+        scoring = corpus_rescore(corpus=corpus)
+        self.stdout.write(
+            f"demo critic {version.label}: {version.label_count} imported labels, held-out "
+            f"ROC-AUC {version.metrics.get('roc_auc'):.3f}; {scoring.scored_count} triples scored"
         )

@@ -1,0 +1,224 @@
+"""The critic over DRF (researchers): versions, training, thresholds, presets, exports."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.roles import IsResearcher
+from generation.exporting import EXPORT_FORMATS, ExportFilter
+from generation.models import Corpus
+from generation.services import corpus_export_job_create, export_path_for
+from jobs.apis import JobOutput, job_response
+
+from . import selectors, services
+from .models import CriticVersion, FilterPreset
+
+
+class VersionOutput(serializers.ModelSerializer):
+    class Meta:
+        model = CriticVersion
+        fields = [
+            "number",
+            "tier",
+            "encoder",
+            "is_active",
+            "label_count",
+            "positive_count",
+            "audit_label_count",
+            "metrics",
+            "audit_metrics",
+            "recall_thresholds",
+            "decision",
+            "train_seconds",
+            "created_at",
+            "activated_at",
+        ]
+
+
+class PresetOutput(serializers.ModelSerializer):
+    version = serializers.IntegerField(source="version.number")
+
+    class Meta:
+        model = FilterPreset
+        fields = [
+            "id",
+            "name",
+            "version",
+            "threshold",
+            "relation_thresholds",
+            "target_precision",
+            "description",
+            "estimates",
+            "created_at",
+        ]
+
+
+class PresetInput(serializers.Serializer):
+    name = serializers.CharField(max_length=100)
+    version = serializers.IntegerField(min_value=1)
+    threshold = serializers.FloatField(min_value=0.0, max_value=1.0)
+    relation_thresholds = serializers.DictField(
+        child=serializers.FloatField(min_value=0.0, max_value=1.0), required=False, default=dict
+    )
+    target_precision = serializers.FloatField(
+        min_value=0.0, max_value=1.0, required=False, allow_null=True, default=None
+    )
+    description = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class ThresholdQuery(serializers.Serializer):
+    version = serializers.IntegerField(min_value=1, required=False)
+    threshold = serializers.FloatField(min_value=0.0, max_value=1.0)
+
+
+class TargetQuery(serializers.Serializer):
+    version = serializers.IntegerField(min_value=1, required=False)
+    target = serializers.FloatField(min_value=0.0, max_value=1.0)
+    per_relation = serializers.BooleanField(required=False, default=False)
+
+
+class PresetExportInput(serializers.Serializer):
+    format = serializers.ChoiceField(choices=EXPORT_FORMATS, default="jsonl")
+
+
+def _corpus(pk: int) -> Corpus:
+    return get_object_or_404(Corpus, pk=pk)
+
+
+def _version(corpus: Corpus, number: int | None) -> CriticVersion:
+    if number is None:
+        active = selectors.active_version(corpus=corpus)
+        if active is None:
+            raise serializers.ValidationError({"version": "The corpus has no active critic."})
+        return active
+    return get_object_or_404(CriticVersion, corpus=corpus, number=number)
+
+
+class CriticDetailApi(APIView):
+    permission_classes = [IsResearcher]
+
+    @extend_schema(responses={200: VersionOutput(many=True)})
+    def get(self, request, corpus_pk: int) -> Response:
+        corpus = _corpus(corpus_pk)
+        config = services.critic_config_get(corpus=corpus)
+        scoring = selectors.corpus_scoring(corpus=corpus)
+        return Response(
+            {
+                "corpus": corpus.name,
+                "config": {
+                    "tier": config.tier,
+                    "encoder": config.encoder,
+                    "auto_retrain": config.auto_retrain,
+                    "retrain_every": config.retrain_every,
+                },
+                "scored_by": scoring.version.number if scoring else None,
+                "scored_count": scoring.scored_count if scoring else 0,
+                "versions": VersionOutput(selectors.critic_versions(corpus=corpus), many=True).data,
+                "learning_curve": selectors.learning_curve(corpus=corpus),
+            }
+        )
+
+
+class CriticTrainApi(APIView):
+    permission_classes = [IsResearcher]
+
+    @extend_schema(request=None, responses={202: JobOutput})
+    def post(self, request, corpus_pk: int) -> Response:
+        job = services.critic_train_job_create(corpus=_corpus(corpus_pk), created_by=request.user)
+        return job_response(request, job, status.HTTP_202_ACCEPTED)
+
+
+class ThresholdApi(APIView):
+    permission_classes = [IsResearcher]
+
+    @extend_schema(parameters=[ThresholdQuery], responses={200: OpenApiTypes.OBJECT})
+    def get(self, request, corpus_pk: int) -> Response:
+        corpus = _corpus(corpus_pk)
+        query = ThresholdQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        version = _version(corpus, query.validated_data.get("version"))
+        report = selectors.threshold_report(
+            corpus=corpus, version=version, threshold=query.validated_data["threshold"]
+        )
+        data = asdict(report)
+        data["kept_share"] = report.kept_share
+        return Response(data)
+
+
+class TargetPrecisionApi(APIView):
+    permission_classes = [IsResearcher]
+
+    @extend_schema(parameters=[TargetQuery], responses={200: OpenApiTypes.OBJECT})
+    def get(self, request, corpus_pk: int) -> Response:
+        corpus = _corpus(corpus_pk)
+        query = TargetQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        version = _version(corpus, query.validated_data.get("version"))
+        overall, by_relation = selectors.threshold_for_precision(
+            version=version,
+            target=query.validated_data["target"],
+            per_relation=query.validated_data["per_relation"],
+        )
+        return Response(
+            {"version": version.number, "threshold": overall, "relation_thresholds": by_relation}
+        )
+
+
+class PresetListApi(APIView):
+    permission_classes = [IsResearcher]
+
+    @extend_schema(responses={200: PresetOutput(many=True)})
+    def get(self, request, corpus_pk: int) -> Response:
+        return Response(PresetOutput(selectors.presets(corpus=_corpus(corpus_pk)), many=True).data)
+
+    @extend_schema(request=PresetInput, responses={201: PresetOutput})
+    def post(self, request, corpus_pk: int) -> Response:
+        corpus = _corpus(corpus_pk)
+        data = PresetInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        try:
+            preset = services.preset_save(
+                corpus=corpus,
+                name=v["name"],
+                version=_version(corpus, v["version"]),
+                threshold=v["threshold"],
+                relation_thresholds=v["relation_thresholds"],
+                target_precision=v["target_precision"],
+                description=v["description"],
+                created_by=request.user,
+            )
+        except services.CriticError as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
+        return Response(PresetOutput(preset).data, status=status.HTTP_201_CREATED)
+
+
+class PresetExportApi(APIView):
+    permission_classes = [IsResearcher]
+
+    @extend_schema(request=PresetExportInput, responses={202: JobOutput})
+    def post(self, request, preset_pk: int) -> Response:
+        preset = get_object_or_404(FilterPreset.objects.select_related("corpus"), pk=preset_pk)
+        data = PresetExportInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            services.preset_filter(preset=preset)
+        except services.CriticError as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+        fmt = data.validated_data["format"]
+        job = corpus_export_job_create(
+            corpus=preset.corpus,
+            fmt=fmt,
+            out_path=export_path_for(corpus=preset.corpus, fmt=fmt),
+            flt=ExportFilter(),
+            created_by=request.user,
+            preset_id=preset.pk,
+        )
+        return job_response(request, job, status.HTTP_202_ACCEPTED)

@@ -1,0 +1,127 @@
+"""The dataset card written beside a filtered export."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+
+from annotation.models import Campaign
+
+from .models import FilterPreset
+
+
+def _pct(value) -> str:
+    return "n/a" if value is None else f"{100 * value:.1f}%"
+
+
+def _count(value) -> str:
+    return "n/a" if value is None else f"{value:,}"
+
+
+def _interval(low, high) -> str:
+    return "" if low is None else f" (95% CI {_pct(low)}–{_pct(high)})"
+
+
+def card_data(*, preset: FilterPreset, rows: int) -> dict:
+    from .selectors import threshold_report
+
+    version = preset.version
+    report = threshold_report(
+        corpus=preset.corpus,
+        version=version,
+        threshold=preset.threshold,
+        relation_thresholds=preset.relation_thresholds,
+    )
+    campaigns = [
+        {
+            "name": c.name,
+            "purpose": c.purpose,
+            "items": c.item_count,
+            "krippendorff_alpha_ordinal": (c.stats.get("overall") or {}).get("alpha_ordinal"),
+            "krippendorff_alpha_binary": (c.stats.get("overall") or {}).get("alpha_binary"),
+            "fleiss_kappa": (c.stats.get("overall") or {}).get("fleiss_kappa"),
+        }
+        for c in Campaign.objects.filter(corpus=preset.corpus, aggregated_at__isnull=False)
+    ]
+    return {
+        "corpus": preset.corpus.name,
+        "preset": preset.name,
+        "rows_exported": rows,
+        "critic": {
+            "version": version.number,
+            "tier": version.tier,
+            "encoder": version.encoder,
+            "trained_at": version.created_at.isoformat(),
+            "labels": version.label_count,
+            "acceptable_labels": version.positive_count,
+            "audit_labels": version.audit_label_count,
+            "held_out_metrics": version.metrics,
+            "audit_metrics": version.audit_metrics,
+            "recall_thresholds": version.recall_thresholds,
+        },
+        "threshold": preset.threshold,
+        "relation_thresholds": preset.relation_thresholds,
+        "target_precision": preset.target_precision,
+        "estimate": report.as_card(),
+        "campaigns": campaigns,
+    }
+
+
+def card_markdown(data: dict) -> str:
+    est, critic = data["estimate"], data["critic"]
+    lines = [
+        f"# {data['corpus']}: filtered by preset '{data['preset']}'",
+        "",
+        f"{data['rows_exported']:,} triples exported.",
+        "",
+        "## Critic",
+        "",
+        f"- version v{critic['version']} ({critic['tier']}, encoder {critic['encoder']}), "
+        f"trained {critic['trained_at']}",
+        f"- trained on {critic['labels']:,} labels ({critic['acceptable_labels']:,} acceptable); "
+        f"{critic['audit_labels']:,} audit labels",
+        f"- held-out ROC-AUC {critic['held_out_metrics'].get('roc_auc')}, average precision "
+        f"{critic['held_out_metrics'].get('average_precision')}",
+        "",
+        "## Cut",
+        "",
+        f"- threshold {data['threshold']}"
+        + (f", per relation {data['relation_thresholds']}" if data["relation_thresholds"] else ""),
+        f"- estimated precision (acceptance of the kept triples) {_pct(est['precision'])}"
+        f"{_interval(est['precision_low'], est['precision_high'])}",
+        f"- estimated recall {_pct(est['recall'])}, F1 {_pct(est['f1'])}",
+        f"- estimates rest on: {est['basis_description']}",
+        "",
+        "## Counts by relation",
+        "",
+        "| relation | threshold | kept | of | precision |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for row in est["relations"]:
+        lines.append(
+            f"| {row['relation']} | {row['threshold']} | {_count(row['kept'])} "
+            f"| {_count(row['total'])} | {_pct(row['precision'])} |"
+        )
+    if data["campaigns"]:
+        lines += ["", "## Labels and agreement", ""]
+        for c in data["campaigns"]:
+            lines.append(
+                f"- {c['name']} ({c['purpose']}, {c['items']:,} items): Krippendorff's alpha "
+                f"ordinal {c['krippendorff_alpha_ordinal']}, "
+                f"binary {c['krippendorff_alpha_binary']}, "
+                f"Fleiss' kappa {c['fleiss_kappa']}"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def card_write(*, preset: FilterPreset, summary) -> Path:
+    """Write NAME.card.md and NAME.card.json beside the export; returns the Markdown path."""
+    data = card_data(preset=preset, rows=summary.rows)
+    out = Path(summary.path)
+    markdown = out.with_name(out.name + ".card.md")
+    markdown.write_text(card_markdown(data), encoding="utf-8")
+    out.with_name(out.name + ".card.json").write_bytes(
+        orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY)
+    )
+    return markdown

@@ -1,0 +1,37 @@
+from django import forms
+
+from generation.exporting import EXPORT_FORMATS
+
+from .models import CriticConfig, FilterPreset
+
+
+class CriticConfigForm(forms.ModelForm):
+    class Meta:
+        model = CriticConfig
+        fields = ["tier", "encoder", "auto_retrain", "retrain_every"]
+
+
+class ThresholdForm(forms.Form):
+    version = forms.IntegerField(min_value=1)
+    threshold = forms.FloatField(min_value=0.0, max_value=1.0)
+
+
+class TargetPrecisionForm(forms.Form):
+    version = forms.IntegerField(min_value=1)
+    target = forms.FloatField(
+        min_value=0.0, max_value=1.0, initial=0.9, widget=forms.NumberInput(attrs={"step": "0.01"})
+    )
+    per_relation = forms.BooleanField(required=False, label="A threshold per relation")
+
+
+class PresetForm(forms.Form):
+    version = forms.IntegerField(min_value=1)
+    name = forms.CharField(max_length=FilterPreset._meta.get_field("name").max_length)
+    threshold = forms.FloatField(min_value=0.0, max_value=1.0)
+    relation_thresholds = forms.JSONField(required=False)
+    target_precision = forms.FloatField(required=False, min_value=0.0, max_value=1.0)
+    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class PresetExportForm(forms.Form):
+    format = forms.ChoiceField(choices=[(f, f) for f in EXPORT_FORMATS], initial="jsonl")

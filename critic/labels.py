@@ -1,0 +1,81 @@
+"""The labels a critic learns from and is measured on, read as numpy columns.
+
+A label is an item's aggregated judgment (Dawid-Skene where it exists, majority
+otherwise), binarized (> 0 acceptable). Gold items are left out. When several
+campaigns labelled the same triple, the most recent campaign's label wins.
+Audit campaigns' labels are kept apart: they measure the critic and are never
+trained on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from django.db import connection
+
+from annotation.models import Campaign, Item
+
+
+@dataclass(frozen=True)
+class LabelSet:
+    triple_ids: np.ndarray  # int64
+    labels: np.ndarray  # int8, 1 acceptable
+    weights: np.ndarray  # float64 design weights (1 for learning labels)
+    audit: np.ndarray  # bool
+    # Labelled items of learning campaigns before keeping one label per triple.
+    learning_events: int = 0
+
+    def __len__(self) -> int:
+        return len(self.triple_ids)
+
+    def subset(self, mask: np.ndarray) -> LabelSet:
+        return LabelSet(
+            self.triple_ids[mask], self.labels[mask], self.weights[mask], self.audit[mask]
+        )
+
+    @property
+    def learning(self) -> LabelSet:
+        return self.subset(~self.audit)
+
+    @property
+    def auditing(self) -> LabelSet:
+        return self.subset(self.audit)
+
+    @property
+    def positives(self) -> int:
+        return int(self.labels.sum())
+
+    @property
+    def has_both_classes(self) -> bool:
+        return 0 < self.positives < len(self)
+
+
+def corpus_labels(*, corpus_id: int) -> LabelSet:
+    sql = (
+        "SELECT i.triple_id, CASE WHEN COALESCE(i.ds_label, i.majority) THEN 1 ELSE 0 END, "
+        "i.weight, CASE WHEN c.purpose = %s THEN 1 ELSE 0 END "
+        f"FROM {Item._meta.db_table} i JOIN {Campaign._meta.db_table} c ON c.id = i.campaign_id "
+        "WHERE c.corpus_id = %s AND NOT i.is_gold AND i.triple_id IS NOT NULL "
+        "AND COALESCE(i.ds_label, i.majority) IS NOT NULL ORDER BY c.id, i.id"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [Campaign.Purpose.AUDIT, corpus_id])
+        rows = cursor.fetchall()
+    if not rows:
+        empty = np.empty(0)
+        return LabelSet(empty.astype(np.int64), empty.astype(np.int8), empty, empty.astype(bool))
+    table = np.array(rows, dtype=np.float64)
+    triple_ids = table[:, 0].astype(np.int64)
+    audit = table[:, 3].astype(bool)
+    # Keep the last label per (triple, purpose): reverse, take first occurrences.
+    pair = triple_ids * 2 + audit
+    _, last = np.unique(pair[::-1], return_index=True)
+    keep = np.sort(len(pair) - 1 - last)
+    return LabelSet(
+        triple_ids=triple_ids[keep],
+        labels=table[keep, 1].astype(np.int8),
+        weights=table[keep, 2],
+        audit=audit[keep],
+        learning_events=int((~audit).sum()),
+    )

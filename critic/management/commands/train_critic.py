@@ -1,0 +1,62 @@
+import time
+
+from django.core.management.base import BaseCommand, CommandError
+
+from annotation.management.commands.create_campaign import corpus_named
+from annotation.models import Campaign
+from annotation.services import campaign_aggregate
+from critic import services
+from critic.models import CriticConfig
+
+
+class Command(BaseCommand):
+    help = (
+        "Train a new critic version on a corpus's aggregated labels (including labels imported "
+        "from an SKD file's `valid` field); activate it if it is not worse than the active one "
+        "and rescore the corpus."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--corpus", required=True, help="Corpus name.")
+        parser.add_argument(
+            "--tier", choices=CriticConfig.Tier.values, help="Default: the corpus's setting (fast)."
+        )
+        parser.add_argument(
+            "--encoder", help="Encoder (fast) or base model (cross-encoder): path or hub id."
+        )
+        parser.add_argument(
+            "--no-score", action="store_true", help="Do not rescore the corpus after activation."
+        )
+
+    def handle(self, *args, corpus, tier, encoder, no_score, **options):
+        corpus_obj = corpus_named(corpus)
+        changes = {k: v for k, v in (("tier", tier), ("encoder", encoder)) if v}
+        if changes:
+            services.critic_config_update(corpus=corpus_obj, **changes)
+        for campaign in Campaign.objects.filter(corpus=corpus_obj, aggregated_at__isnull=True):
+            if campaign.item_count:
+                campaign_aggregate(campaign=campaign)
+        started = time.perf_counter()
+        try:
+            version = services.critic_train(corpus=corpus_obj, queue_rescore=no_score)
+        except services.CriticError as exc:
+            raise CommandError(str(exc)) from None
+        metrics = version.metrics
+        self.stdout.write(
+            f"{corpus_obj.name}: critic {version.label} ({version.tier}) trained on "
+            f"{version.label_count:,} labels in {time.perf_counter() - started:.1f} s; held-out "
+            f"ROC-AUC {_fmt(metrics.get('roc_auc'))}, AP {_fmt(metrics.get('average_precision'))}, "
+            f"Brier {_fmt(metrics.get('brier'))}."
+        )
+        self.stdout.write(version.decision)
+        if version.is_active and not no_score:
+            scoring = services.corpus_rescore(corpus=corpus_obj)
+            if scoring:
+                self.stdout.write(
+                    f"Scored {scoring.scored_count:,} triples in {scoring.seconds:.1f} s "
+                    f"({scoring.scored_count / max(scoring.seconds, 1e-9):,.0f} triples/s)."
+                )
+
+
+def _fmt(value) -> str:
+    return "n/a" if value is None else f"{value:.3f}"

@@ -1,0 +1,149 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+
+
+class CriticConfig(models.Model):
+    """How the critic of one corpus is trained: tier, encoder and the retraining rule."""
+
+    class Tier(models.TextChoices):
+        FAST = "fast", "fast (cached embeddings + scikit-learn head)"
+        CROSS_ENCODER = "cross-encoder", "strong (fine-tuned cross-encoder, GPU queue)"
+
+    corpus = models.OneToOneField(
+        "generation.Corpus", on_delete=models.CASCADE, related_name="critic_config"
+    )
+    tier = models.CharField(max_length=16, choices=Tier.choices, default=Tier.FAST)
+    encoder = models.CharField(
+        max_length=300,
+        default="all-MiniLM-L6-v2",
+        help_text="Encoder for the fast tier, or base model of the cross-encoder: "
+        "a local path or a hub id already on this machine.",
+    )
+    auto_retrain = models.BooleanField(
+        default=True, help_text="Train a new version when enough new labels have arrived."
+    )
+    retrain_every = models.PositiveIntegerField(
+        default=settings.CRITIC_RETRAIN_EVERY,
+        validators=[MinValueValidator(1)],
+        help_text="New aggregated labels that trigger a new version.",
+    )
+
+    def __str__(self) -> str:
+        return f"critic of {self.corpus}"
+
+
+class CriticVersion(models.Model):
+    """One trained critic: its metrics, its artifact and the labels it learned from."""
+
+    class Status(models.TextChoices):
+        READY = "ready"
+        FAILED = "failed"
+
+    corpus = models.ForeignKey(
+        "generation.Corpus", on_delete=models.CASCADE, related_name="critic_versions"
+    )
+    number = models.PositiveIntegerField()
+    tier = models.CharField(max_length=16, choices=CriticConfig.Tier.choices)
+    encoder = models.CharField(max_length=300)
+    encoder_key = models.CharField(max_length=200, blank=True)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.READY)
+    is_active = models.BooleanField(default=False)
+    label_count = models.PositiveIntegerField(default=0)
+    positive_count = models.PositiveIntegerField(default=0)
+    audit_label_count = models.PositiveIntegerField(default=0)
+    # Labelled items of learning campaigns when trained, counting a triple again when
+    # a newer campaign labels it again: what "N new labels" is measured against.
+    label_events = models.PositiveIntegerField(default=0)
+    # Held-out quality: k-fold out-of-fold predictions on the training labels
+    # (fast tier) or a held-out share (cross-encoder), and the audit labels.
+    metrics = models.JSONField(default=dict)
+    audit_metrics = models.JSONField(default=dict, blank=True)
+    # Thresholds at which the held-out labels keep recall 0.5 ... 0.9 (the SKD
+    # release's rec_X flags) and plot points of the PR/ROC curves.
+    recall_thresholds = models.JSONField(default=dict)
+    curves = models.JSONField(default=dict)
+    # Why it was or was not activated, comparing with the version active then.
+    decision = models.TextField(blank=True)
+    artifact = models.CharField(max_length=500, help_text="Relative to the artifact store.")
+    labels_file = models.CharField(
+        max_length=500, help_text="The label snapshot (triple ids, labels, held-out scores)."
+    )
+    train_seconds = models.FloatField(default=0.0)
+    job = models.ForeignKey("jobs.Job", null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+    activated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["corpus", "-number"]
+        constraints = [
+            models.UniqueConstraint(fields=["corpus", "number"], name="critic_version_number"),
+            models.UniqueConstraint(
+                fields=["corpus"],
+                condition=models.Q(is_active=True),
+                name="one_active_critic_per_corpus",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.corpus} critic v{self.number}"
+
+    @property
+    def label(self) -> str:
+        return f"v{self.number}"
+
+
+class CorpusScoring(models.Model):
+    """Which version's scores the corpus's Triple.score column holds, and their histogram.
+
+    The histogram (per relation, HISTOGRAM_BINS equal bins over [0, 1]) lets the
+    dashboard count the triples kept at any threshold without a scan.
+    """
+
+    corpus = models.OneToOneField(
+        "generation.Corpus", on_delete=models.CASCADE, related_name="scoring"
+    )
+    version = models.ForeignKey(CriticVersion, on_delete=models.CASCADE, related_name="+")
+    scored_count = models.BigIntegerField(default=0)
+    histogram = models.JSONField(default=dict, help_text="relation name -> counts per bin")
+    seconds = models.FloatField(default=0.0)
+    scored_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.corpus} scored by v{self.version.number}"
+
+
+class FilterPreset(models.Model):
+    """A saved cut of a corpus: a critic version and threshold(s), used by exports."""
+
+    corpus = models.ForeignKey(
+        "generation.Corpus", on_delete=models.CASCADE, related_name="filter_presets"
+    )
+    name = models.CharField(max_length=100)
+    version = models.ForeignKey(CriticVersion, on_delete=models.PROTECT, related_name="presets")
+    threshold = models.FloatField(validators=[MinValueValidator(0.0), MaxValueValidator(1.0)])
+    relation_thresholds = models.JSONField(
+        default=dict, blank=True, help_text="relation name -> threshold, overriding the global one"
+    )
+    target_precision = models.FloatField(null=True, blank=True)
+    description = models.TextField(blank=True)
+    # What the dashboard estimated when the preset was saved (for the dataset card).
+    estimates = models.JSONField(default=dict, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["corpus", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["corpus", "name"], name="preset_name_per_corpus")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def threshold_for(self, relation: str) -> float:
+        return float(self.relation_thresholds.get(relation, self.threshold))

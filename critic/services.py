@@ -1,0 +1,738 @@
+"""Writes of the critic: embeddings, training, activation, rescoring, presets."""
+
+from __future__ import annotations
+
+import logging
+import pickle
+import shutil
+import time
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from generation.models import Corpus, Relation
+from jobs.models import Job
+from jobs.services import job_create, job_enqueue, job_run
+
+from . import thresholds
+from .corpus_data import (
+    TripleChunk,
+    chunk_texts,
+    corpus_chunks,
+    relation_verbalizations,
+    scores_write,
+    triples_by_id,
+)
+from .labels import LabelSet, corpus_labels
+from .models import CorpusScoring, CriticConfig, CriticVersion, FilterPreset
+
+logger = logging.getLogger(__name__)
+
+TRAIN_JOB = "critic.train"
+RESCORE_JOB = "critic.rescore"
+EMBED_JOB = "critic.embed"
+MIN_LABELS = 20
+# A new version is "not worse" when its held-out ROC-AUC is at most this far
+# below the active version's on the same labels (noise at a few hundred labels).
+ACTIVATION_TOLERANCE = 0.01
+EMBED_CHUNK = 200_000
+
+
+class CriticError(Exception):
+    pass
+
+
+# --- Configuration ---------------------------------------------------------------
+
+
+def critic_config_get(*, corpus: Corpus) -> CriticConfig:
+    config, _ = CriticConfig.objects.get_or_create(corpus=corpus)
+    return config
+
+
+def critic_config_update(*, corpus: Corpus, **fields) -> CriticConfig:
+    config = critic_config_get(corpus=corpus)
+    for name, value in fields.items():
+        setattr(config, name, value)
+    config.full_clean()
+    config.save()
+    return config
+
+
+# --- Embeddings ------------------------------------------------------------------
+
+
+def artifact_root() -> Path:
+    return Path(settings.ARTIFACT_ROOT)
+
+
+@lru_cache(maxsize=2)
+def _encoder(name: str):
+    import torch
+
+    from .ml.encoder import Encoder
+
+    try:
+        return Encoder(name, device="cuda" if torch.cuda.is_available() else "cpu")
+    except (OSError, ValueError) as exc:
+        raise CriticError(f"Encoder {name!r} could not be loaded: {exc}") from exc
+
+
+def _store(encoder):
+    from .ml.store import EmbeddingStore
+
+    return EmbeddingStore(artifact_root() / "embeddings" / encoder.key)
+
+
+def _embed(encoder, store, texts: list[str]) -> np.ndarray:
+    """Embeddings of the texts, encoding only the ones the store lacks."""
+    from .ml.store import text_keys
+
+    keys = text_keys(texts)
+    unique_keys, first = np.unique(keys, return_index=True)
+    missing = store.missing(unique_keys)
+    if missing.any():
+        new_texts = [texts[i] for i in first[missing]]
+        store.add(unique_keys[missing], encoder.encode(new_texts))
+    return store.get(keys)
+
+
+def chunk_embeddings(
+    encoder, store, chunk: TripleChunk, verbalizations: dict
+) -> tuple[np.ndarray, np.ndarray]:
+    firsts, seconds = chunk_texts(chunk, verbalizations)
+    return _embed(encoder, store, firsts), _embed(encoder, store, seconds)
+
+
+def corpus_embed(
+    *, corpus: Corpus, first_id: int = 0, last_id: int | None = None, progress=None
+) -> int:
+    """Cache the embeddings of a corpus's triples (ids in [first_id, last_id]); returns
+    how many triples were looked at. Texts already cached are not encoded again."""
+    config = critic_config_get(corpus=corpus)
+    encoder = _encoder(config.encoder)
+    store = _store(encoder)
+    verbalizations = relation_verbalizations()
+    done = 0
+    for chunk in corpus_chunks(corpus_id=corpus.pk, chunk_size=20_000, after=first_id - 1):
+        if last_id is not None:
+            chunk = chunk.until(last_id)
+        if not len(chunk):
+            break
+        chunk_embeddings(encoder, store, chunk, verbalizations)
+        done += len(chunk)
+        if progress:
+            progress(done, None)
+        if last_id is not None and chunk.ids[-1] >= last_id:
+            break
+    return done
+
+
+def corpus_embed_jobs_create(*, corpus: Corpus, created_by=None) -> list[Job]:
+    """Split the corpus into id ranges, one job each, so several workers share it."""
+    from .tasks import run_embed_job
+
+    ranges = _id_ranges(corpus_id=corpus.pk, size=EMBED_CHUNK)
+    jobs = []
+    with transaction.atomic():
+        for first_id, last_id, count in ranges:
+            job = job_create(
+                kind=EMBED_JOB,
+                params={
+                    "corpus_id": corpus.pk,
+                    "first_id": first_id,
+                    "last_id": last_id,
+                    "triples": count,
+                },
+                created_by=created_by,
+            )
+            job_enqueue(job=job, task=run_embed_job)
+            jobs.append(job)
+    return jobs
+
+
+def _id_ranges(*, corpus_id: int, size: int) -> list[tuple[int, int, int]]:
+    from django.db import connection
+
+    from generation.models import Triple
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT id FROM {Triple._meta.db_table} WHERE corpus_id = %s ORDER BY id",
+            [corpus_id],
+        )
+        ids = np.array([row[0] for row in cursor.fetchall()], dtype=np.int64)
+    return [
+        (int(ids[start]), int(ids[min(start + size, len(ids)) - 1]), min(size, len(ids) - start))
+        for start in range(0, len(ids), size)
+    ]
+
+
+def corpus_embed_job_run(*, job_id: int) -> Job | None:
+    def body(job: Job, progress) -> dict:
+        params = job.params
+        corpus = Corpus.objects.get(pk=params["corpus_id"])
+        total = params.get("triples")
+        started = time.perf_counter()
+        done = corpus_embed(
+            corpus=corpus,
+            first_id=params["first_id"],
+            last_id=params["last_id"],
+            progress=lambda n, _t: progress(n, total, "embedding"),
+        )
+        seconds = time.perf_counter() - started
+        return {"triples": done, "seconds": round(seconds, 1)}
+
+    return job_run(job_id=job_id, body=body)
+
+
+# --- Training --------------------------------------------------------------------
+
+
+@dataclass
+class _Features:
+    labels: LabelSet
+    chunk: TripleChunk
+    relation_index: np.ndarray
+
+
+def _relation_index(relation_ids: np.ndarray, mapping: dict[int, int]) -> np.ndarray:
+    unknown = len(mapping)
+    return np.array([mapping.get(int(r), unknown) for r in relation_ids], dtype=np.int64)
+
+
+def _version_folder(corpus: Corpus, number: int) -> Path:
+    return Path("critics") / f"corpus-{corpus.pk}" / f"v{number}"
+
+
+def _next_number(corpus: Corpus) -> int:
+    top = CriticVersion.objects.filter(corpus=corpus).aggregate(top=Max("number"))["top"]
+    return (top or 0) + 1
+
+
+@dataclass
+class LoadedCritic:
+    """A version ready to score: the fast head with its encoder, or a cross-encoder."""
+
+    version_id: int
+    tier: str
+    relations: dict[int, int]
+    fast: object | None = None
+    encoder_name: str = ""
+    cross_dir: Path | None = None
+
+    def score(self, chunk: TripleChunk, verbalizations: dict) -> np.ndarray:
+        if self.tier == CriticConfig.Tier.FAST:
+            encoder = _encoder(self.encoder_name)
+            u, v = chunk_embeddings(encoder, _store(encoder), chunk, verbalizations)
+            return self.fast.predict(u, v, _relation_index(chunk.relation_ids, self.relations))
+        firsts, seconds = chunk_texts(chunk, verbalizations)
+        return _cross_scorer(str(self.cross_dir)).score(firsts, seconds)
+
+
+@lru_cache(maxsize=1)
+def _cross_scorer(model_dir: str):
+    from .ml.cross import CrossEncoderScorer
+
+    return CrossEncoderScorer(model_dir)
+
+
+@lru_cache(maxsize=4)
+def _load_critic_cached(version_id: int, artifact: str, tier: str, encoder: str) -> LoadedCritic:
+    path = Path(artifact)
+    if tier == CriticConfig.Tier.FAST:
+        from .ml.fast import FastCritic
+
+        saved = pickle.loads((path / "fast.pkl").read_bytes())
+        return LoadedCritic(
+            version_id=version_id,
+            tier=tier,
+            relations=saved["relations"],
+            fast=FastCritic.from_bytes(saved["critic"]),
+            encoder_name=encoder,
+        )
+    saved = pickle.loads((path / "relations.pkl").read_bytes())
+    return LoadedCritic(version_id=version_id, tier=tier, relations=saved, cross_dir=path / "model")
+
+
+def critic_load(version: CriticVersion) -> LoadedCritic:
+    path = str(artifact_root() / version.artifact)
+    return _load_critic_cached(version.pk, path, version.tier, version.encoder)
+
+
+def _train_fast(
+    *, config: CriticConfig, learn: LabelSet, chunk: TripleChunk, mapping: dict, folder: Path
+) -> tuple[np.ndarray, dict, str]:
+    from .ml.fast import train_fast_critic
+
+    encoder = _encoder(config.encoder)
+    u, v = chunk_embeddings(encoder, _store(encoder), chunk, relation_verbalizations())
+    result = train_fast_critic(
+        u,
+        v,
+        _relation_index(chunk.relation_ids, mapping),
+        len(mapping) + 1,
+        learn.labels.astype(np.int64),
+        folds=min(5, max(2, min(learn.positives, len(learn) - learn.positives))),
+    )
+    (artifact_root() / folder).mkdir(parents=True, exist_ok=True)
+    (artifact_root() / folder / "fast.pkl").write_bytes(
+        pickle.dumps({"critic": result.critic.to_bytes(), "relations": mapping})
+    )
+    return result.heldout_scores, result.metrics, encoder.key
+
+
+def _train_cross(
+    *,
+    config: CriticConfig,
+    learn: LabelSet,
+    chunk: TripleChunk,
+    mapping: dict,
+    folder: Path,
+    progress=None,
+) -> tuple[np.ndarray, dict, str]:
+    from .ml.cross import train_cross_encoder
+
+    firsts, seconds = chunk_texts(chunk, relation_verbalizations())
+    result = train_cross_encoder(
+        firsts,
+        seconds,
+        learn.labels.astype(np.int64),
+        base_model=config.encoder,
+        output_dir=artifact_root() / folder,
+        heldout_share=0.2,
+        progress=(lambda step, total: progress(step, total, "fine-tuning")) if progress else None,
+    )
+    (artifact_root() / folder / "relations.pkl").write_bytes(pickle.dumps(mapping))
+    # Only the held-out share has honest scores; the rest are marked NaN.
+    heldout = np.full(len(learn), np.nan)
+    heldout[result.heldout_index] = result.heldout_scores
+    return heldout, result.metrics, config.encoder
+
+
+def critic_train(
+    *, corpus: Corpus, job: Job | None = None, progress=None, queue_rescore: bool = True
+) -> CriticVersion:
+    """Train a new version on the corpus's labels, record it, activate it when it is
+    not worse than the active one (and queue the rescoring then)."""
+    from .ml.metrics import classification_metrics
+
+    config = critic_config_get(corpus=corpus)
+    labels = corpus_labels(corpus_id=corpus.pk)
+    learn, audit = labels.learning, labels.auditing
+    if len(learn) < MIN_LABELS or not learn.has_both_classes:
+        raise CriticError(
+            f"Corpus '{corpus.name}' has {len(learn)} labels to learn from "
+            f"({learn.positives} acceptable); training needs at least {MIN_LABELS}, with both "
+            "acceptable and unacceptable ones. Aggregate a campaign or import SKD labels first."
+        )
+    started = time.perf_counter()
+    mapping = {rel_id: i for i, rel_id in enumerate(sorted(relation_verbalizations()))}
+    chunk = triples_by_id(learn.triple_ids)
+    number = _next_number(corpus)
+    folder = _version_folder(corpus, number)
+    if config.tier == CriticConfig.Tier.FAST:
+        heldout, metrics, encoder_key = _train_fast(
+            config=config, learn=learn, chunk=chunk, mapping=mapping, folder=folder
+        )
+    else:
+        heldout, metrics, encoder_key = _train_cross(
+            config=config,
+            learn=learn,
+            chunk=chunk,
+            mapping=mapping,
+            folder=folder,
+            progress=progress,
+        )
+    train_seconds = time.perf_counter() - started
+    evaluated = ~np.isnan(heldout)
+    recall_thresholds = thresholds.recall_thresholds(learn.labels[evaluated], heldout[evaluated])
+    curves = thresholds.curve_points(learn.labels[evaluated], heldout[evaluated])
+
+    audit_scores = np.empty(0)
+    audit_metrics: dict = {}
+    version = CriticVersion(
+        corpus=corpus,
+        number=number,
+        tier=config.tier,
+        encoder=config.encoder,
+        encoder_key=encoder_key,
+        label_count=len(learn),
+        label_events=learn.learning_events,
+        positive_count=learn.positives,
+        audit_label_count=len(audit),
+        metrics=metrics,
+        recall_thresholds=recall_thresholds,
+        curves=curves,
+        artifact=str(folder),
+        labels_file=str(folder / "labels.npz"),
+        train_seconds=round(train_seconds, 2),
+        job=job,
+    )
+    if len(audit):
+        audit_scores = _score_labels(version, audit)
+        if audit.has_both_classes:
+            audit_metrics = classification_metrics(
+                audit.labels, audit_scores, sample_weight=audit.weights
+            )
+    version.audit_metrics = audit_metrics
+    np.savez(
+        artifact_root() / folder / "labels.npz",
+        triple_ids=np.concatenate([learn.triple_ids, audit.triple_ids]),
+        labels=np.concatenate([learn.labels, audit.labels]),
+        weights=np.concatenate([learn.weights, audit.weights]),
+        audit=np.concatenate([np.zeros(len(learn), bool), np.ones(len(audit), bool)]),
+        relation_ids=np.concatenate(
+            [chunk.relation_ids, triples_by_id(audit.triple_ids).relation_ids]
+            if len(audit)
+            else [chunk.relation_ids]
+        ),
+        scores=np.concatenate([heldout, audit_scores]),
+    )
+    with transaction.atomic():
+        # The config row is the per-corpus lock: versions are numbered and
+        # activated one at a time, whatever the number of workers.
+        CriticConfig.objects.select_for_update().get(pk=config.pk)
+        version.number = _next_number(corpus)
+        if version.number != number:
+            new_folder = _version_folder(corpus, version.number)
+            shutil.move(artifact_root() / folder, artifact_root() / new_folder)
+            version.artifact = str(new_folder)
+            version.labels_file = str(new_folder / "labels.npz")
+        version.save()
+        active = CriticVersion.objects.filter(corpus=corpus, is_active=True).first()
+        activate, version.decision = _decide(version, active, learn, heldout, audit, audit_scores)
+        version.save(update_fields=["decision"])
+        if activate:
+            critic_activate(version=version, queue_rescore=queue_rescore)
+    return version
+
+
+def _score_labels(version: CriticVersion, labels: LabelSet) -> np.ndarray:
+    chunk = triples_by_id(labels.triple_ids)
+    return np.asarray(critic_load(version).score(chunk, relation_verbalizations()), np.float64)
+
+
+def _auc(labels: np.ndarray, scores: np.ndarray, weights: np.ndarray | None = None) -> float | None:
+    from sklearn.metrics import roc_auc_score
+
+    if len(labels) < MIN_LABELS or labels.min() == labels.max():
+        return None
+    return float(roc_auc_score(labels, scores, sample_weight=weights))
+
+
+def _decide(
+    version: CriticVersion,
+    active: CriticVersion | None,
+    learn: LabelSet,
+    heldout: np.ndarray,
+    audit: LabelSet,
+    audit_scores: np.ndarray,
+) -> tuple[bool, str]:
+    """Activate unless the new version is worse than the active one on labels that are
+    held out for both: the audit sample when there is one, else the labels that arrived
+    after the active version was trained (new version: out-of-fold scores)."""
+    if active is None:
+        return True, "First version of this corpus's critic: activated."
+    new_auc = old_auc = None
+    basis = ""
+    if audit.has_both_classes and len(audit) >= MIN_LABELS:
+        new_auc = _auc(audit.labels, audit_scores, audit.weights)
+        old_auc = _auc(audit.labels, _score_labels(active, audit), audit.weights)
+        basis = f"{len(audit)} audit labels"
+    else:
+        seen = np.load(artifact_root() / active.labels_file)["triple_ids"]
+        fresh = ~np.isin(learn.triple_ids, seen) & ~np.isnan(heldout)
+        new_labels = learn.subset(fresh)
+        if new_labels.has_both_classes and len(new_labels) >= MIN_LABELS:
+            new_auc = _auc(new_labels.labels, heldout[fresh])
+            old_auc = _auc(new_labels.labels, _score_labels(active, new_labels))
+            basis = f"{len(new_labels)} labels that arrived after {active.label}"
+        else:
+            new_auc = version.metrics.get("roc_auc")
+            old_auc = active.metrics.get("roc_auc")
+            basis = "each version's own held-out labels"
+    if new_auc is None or old_auc is None:
+        return True, f"Activated: no comparable held-out labels ({basis or 'none'})."
+    verdict = new_auc >= old_auc - ACTIVATION_TOLERANCE
+    return verdict, (
+        f"{'Activated' if verdict else 'Not activated'}: ROC-AUC {new_auc:.3f} against "
+        f"{old_auc:.3f} for {active.label} on {basis}."
+    )
+
+
+def critic_activate(*, version: CriticVersion, queue_rescore: bool = True) -> CriticVersion:
+    """Make the version the corpus's active critic and queue the rescoring."""
+    if version.status != CriticVersion.Status.READY:
+        raise CriticError(
+            f"{version.label} is {version.status}; only a ready version is activated."
+        )
+    with transaction.atomic():
+        config = critic_config_get(corpus=version.corpus)
+        CriticConfig.objects.select_for_update().get(pk=config.pk)
+        CriticVersion.objects.filter(corpus=version.corpus, is_active=True).exclude(
+            pk=version.pk
+        ).update(is_active=False)
+        version.is_active = True
+        version.activated_at = timezone.now()
+        version.save(update_fields=["is_active", "activated_at"])
+        if queue_rescore:
+            corpus_rescore_job_create(corpus=version.corpus)
+    return version
+
+
+# --- Jobs: training, debounced ---------------------------------------------------
+
+
+def _queue(task_kind: str, corpus: Corpus, task, created_by=None, **params) -> Job:
+    """One waiting job of a kind per corpus: a second request joins the waiting one."""
+    with transaction.atomic():
+        Corpus.objects.select_for_update().filter(pk=corpus.pk).first()
+        pending = Job.objects.filter(
+            kind=task_kind, status=Job.Status.QUEUED, params__corpus_id=corpus.pk
+        ).first()
+        if pending:
+            return pending
+        job = job_create(
+            kind=task_kind, params={"corpus_id": corpus.pk, **params}, created_by=created_by
+        )
+        job_enqueue(job=job, task=task)
+    return job
+
+
+def critic_train_job_create(*, corpus: Corpus, created_by=None, labels: int | None = None) -> Job:
+    from .tasks import run_train_job, run_train_job_gpu
+
+    config = critic_config_get(corpus=corpus)
+    task = run_train_job if config.tier == CriticConfig.Tier.FAST else run_train_job_gpu
+    return _queue(TRAIN_JOB, corpus, task, created_by, labels=labels)
+
+
+def critic_train_job_run(*, job_id: int) -> Job | None:
+    def body(job: Job, progress) -> dict:
+        corpus = Corpus.objects.get(pk=job.params["corpus_id"])
+        progress(0, None, "training", force=True)
+        version = critic_train(corpus=corpus, job=job, progress=progress)
+        return {
+            "version": version.number,
+            "labels": version.label_count,
+            "roc_auc": version.metrics.get("roc_auc"),
+            "active": version.is_active,
+            "decision": version.decision,
+        }
+
+    return job_run(job_id=job_id, body=body)
+
+
+def critic_retrain_if_due(*, corpus: Corpus) -> Job | None:
+    """Queue a training when `retrain_every` new labels arrived since the newest version,
+    or the first one as soon as there are enough labels. Debounced: nothing while a
+    training of this corpus waits or runs, and a failed training is not retried for
+    the same label count."""
+    config = critic_config_get(corpus=corpus)
+    if not config.auto_retrain:
+        return None
+    trainings = Job.objects.filter(kind=TRAIN_JOB, params__corpus_id=corpus.pk).order_by("-pk")
+    last = trainings.first()
+    if last and last.is_active:
+        return None
+    learn = corpus_labels(corpus_id=corpus.pk).learning
+    if len(learn) < MIN_LABELS or not learn.has_both_classes:
+        return None
+    if last and last.params.get("labels") == learn.learning_events:
+        return None
+    newest = CriticVersion.objects.filter(corpus=corpus).order_by("-number").first()
+    if newest and learn.learning_events - newest.label_events < config.retrain_every:
+        return None
+    return critic_train_job_create(corpus=corpus, labels=learn.learning_events)
+
+
+def critic_tick() -> dict:
+    """Periodic: aggregate campaigns that have new judgments, then retrain critics whose
+    corpus has gathered enough new labels. Cheap when nothing changed."""
+    from annotation.models import Campaign
+    from annotation.selectors import campaign_stats_stale
+    from annotation.services import campaign_aggregate_job_create
+
+    aggregating = 0
+    for campaign in Campaign.objects.filter(status=Campaign.Status.OPEN):
+        if campaign_stats_stale(campaign=campaign):
+            campaign_aggregate_job_create(campaign=campaign)
+            aggregating += 1
+    queued = 0
+    corpus_ids = set(
+        Campaign.objects.filter(aggregated_at__isnull=False).values_list("corpus_id", flat=True)
+    )
+    for corpus in Corpus.objects.filter(pk__in=corpus_ids):
+        if critic_retrain_if_due(corpus=corpus):
+            queued += 1
+    return {"aggregations": aggregating, "trainings": queued}
+
+
+# --- Rescoring --------------------------------------------------------------------
+
+
+def corpus_rescore(
+    *, corpus: Corpus, progress=None, chunk_size: int = 100_000
+) -> CorpusScoring | None:
+    """Score every triple with the active version and write Triple.score, with the
+    per-relation histogram the dashboard counts from. Returns None when another
+    version was activated meanwhile (its own rescoring follows)."""
+    version = CriticVersion.objects.filter(corpus=corpus, is_active=True).first()
+    if version is None:
+        raise CriticError(f"Corpus '{corpus.name}' has no active critic version to score with.")
+    critic = critic_load(version)
+    verbalizations = relation_verbalizations()
+    names = {rel_id: name for rel_id, (name, _) in verbalizations.items()}
+    bins = thresholds.HISTOGRAM_BINS
+    histogram: dict[int, np.ndarray] = {}
+    started = time.perf_counter()
+    total = corpus.triple_count
+    done = 0
+    for chunk in corpus_chunks(corpus_id=corpus.pk, chunk_size=chunk_size):
+        scores = np.asarray(critic.score(chunk, verbalizations), dtype=np.float64)
+        with transaction.atomic():
+            if not CriticVersion.objects.filter(pk=version.pk, is_active=True).exists():
+                logger.info("rescoring of %s with %s superseded", corpus, version.label)
+                return None
+            scores_write(chunk.ids, scores)
+        positions = thresholds.bin_of(scores)
+        for rel_id in np.unique(chunk.relation_ids).tolist():
+            counts = np.bincount(positions[chunk.relation_ids == rel_id], minlength=bins)
+            histogram[rel_id] = histogram.get(rel_id, 0) + counts
+        done += len(chunk)
+        if progress:
+            progress(done, total, f"scoring with {version.label}")
+    scoring, _ = CorpusScoring.objects.update_or_create(
+        corpus=corpus,
+        defaults={
+            "version": version,
+            "scored_count": done,
+            "histogram": {names.get(r, str(r)): h.tolist() for r, h in histogram.items()},
+            "seconds": round(time.perf_counter() - started, 2),
+        },
+    )
+    return scoring
+
+
+def corpus_rescore_job_create(*, corpus: Corpus, created_by=None) -> Job:
+    from .tasks import run_rescore_job, run_rescore_job_gpu
+
+    version = CriticVersion.objects.filter(corpus=corpus, is_active=True).first()
+    fast = version is None or version.tier == CriticConfig.Tier.FAST
+    return _queue(RESCORE_JOB, corpus, run_rescore_job if fast else run_rescore_job_gpu, created_by)
+
+
+def corpus_rescore_job_run(*, job_id: int) -> Job | None:
+    def body(job: Job, progress) -> dict:
+        corpus = Corpus.objects.get(pk=job.params["corpus_id"])
+        scoring = corpus_rescore(corpus=corpus, progress=progress)
+        if scoring is None:
+            return {"superseded": True}
+        return {
+            "version": scoring.version.number,
+            "triples": scoring.scored_count,
+            "seconds": scoring.seconds,
+        }
+
+    return job_run(job_id=job_id, body=body)
+
+
+# --- Presets --------------------------------------------------------------------
+
+
+def preset_save(
+    *,
+    corpus: Corpus,
+    name: str,
+    version: CriticVersion,
+    threshold: float,
+    relation_thresholds: dict[str, float] | None = None,
+    target_precision: float | None = None,
+    description: str = "",
+    created_by=None,
+) -> FilterPreset:
+    """Create or replace the named preset, with the dashboard's estimates at its cut."""
+    from . import selectors
+
+    if version.corpus_id != corpus.pk:
+        raise CriticError(f"{version.label} is a critic of another corpus.")
+    if not 0.0 <= threshold <= 1.0:
+        raise CriticError(f"Threshold {threshold} is outside [0, 1].")
+    relation_thresholds = {k: float(v) for k, v in (relation_thresholds or {}).items()}
+    known = set(
+        Relation.objects.filter(name__in=relation_thresholds).values_list("name", flat=True)
+    )
+    unknown = sorted(set(relation_thresholds) - known)
+    if unknown:
+        raise CriticError(f"Unknown relation(s) in the thresholds: {', '.join(unknown)}.")
+    for relation, value in relation_thresholds.items():
+        if not 0.0 <= value <= 1.0:
+            raise CriticError(f"Threshold {value} for {relation} is outside [0, 1].")
+    report = selectors.threshold_report(
+        corpus=corpus, version=version, threshold=threshold, relation_thresholds=relation_thresholds
+    )
+    preset, _ = FilterPreset.objects.update_or_create(
+        corpus=corpus,
+        name=name,
+        defaults={
+            "version": version,
+            "threshold": threshold,
+            "relation_thresholds": relation_thresholds,
+            "target_precision": target_precision,
+            "description": description,
+            "estimates": report.as_card(),
+            "created_by": created_by,
+        },
+    )
+    return preset
+
+
+def preset_delete(*, preset: FilterPreset) -> None:
+    preset.delete()
+
+
+# --- Filtered export with a dataset card ----------------------------------------
+
+
+def preset_filter(*, preset: FilterPreset):
+    """The export filter of a preset, refusing scores from another version."""
+    from generation.exporting import ExportFilter
+
+    scoring = CorpusScoring.objects.filter(corpus=preset.corpus).first()
+    if scoring is None or scoring.version_id != preset.version_id:
+        in_corpus = f"v{scoring.version.number}" if scoring else "no critic"
+        raise CriticError(
+            f"Preset '{preset.name}' cuts scores of {preset.version.label}, but the corpus holds "
+            f"scores of {in_corpus}. Save the preset again on the dashboard for the active "
+            "version (or activate and rescore with its version)."
+        )
+    flags = tuple(sorted(preset.version.recall_thresholds.items()))
+    return ExportFilter(
+        min_score=preset.threshold,
+        relation_min_scores=tuple(sorted(preset.relation_thresholds.items())),
+        critic_flags=flags,
+    )
+
+
+def preset_export(*, preset: FilterPreset, fmt: str, out_path, progress=None):
+    """Export the part of the corpus the preset keeps, and its dataset card beside it."""
+    from generation.services import corpus_export
+
+    from .cards import card_write
+
+    summary = corpus_export(
+        corpus=preset.corpus,
+        fmt=fmt,
+        out_path=out_path,
+        flt=preset_filter(preset=preset),
+        progress=progress,
+    )
+    card_path = None if str(out_path) == "-" else card_write(preset=preset, summary=summary)
+    return summary, card_path

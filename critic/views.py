@@ -1,0 +1,212 @@
+"""The critic's dashboard (researchers): versions, curves, the threshold slider,
+target precision, presets and filtered exports."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.cache import patch_vary_headers
+from django.views import View
+
+from accounts.roles import ResearcherRequiredMixin
+from generation.exporting import ExportFilter
+from generation.models import Corpus
+from generation.services import corpus_export_job_create, export_path_for
+from jobs.models import Job
+
+from . import charts, selectors, services
+from .forms import (
+    CriticConfigForm,
+    PresetExportForm,
+    PresetForm,
+    TargetPrecisionForm,
+    ThresholdForm,
+)
+from .models import CriticVersion, FilterPreset
+
+
+def _version(corpus: Corpus, number: int) -> CriticVersion:
+    return get_object_or_404(CriticVersion, corpus=corpus, number=number)
+
+
+def _threshold_context(corpus: Corpus, version: CriticVersion, threshold: float) -> dict:
+    report = selectors.threshold_report(corpus=corpus, version=version, threshold=threshold)
+    above, below = selectors.triples_near_threshold(corpus=corpus, threshold=report.threshold)
+    return {
+        "corpus": corpus,
+        "version": version,
+        "report": report,
+        "above": above if report.scored else [],
+        "below": below if report.scored else [],
+    }
+
+
+class DashboardView(ResearcherRequiredMixin, View):
+    def get(self, request: HttpRequest, corpus_pk: int) -> HttpResponse:
+        corpus = get_object_or_404(Corpus, pk=corpus_pk)
+        config = services.critic_config_get(corpus=corpus)
+        versions = list(selectors.critic_versions(corpus=corpus))
+        active = next((v for v in versions if v.is_active), None)
+        number = request.GET.get("version")
+        shown = next(
+            (v for v in versions if str(v.number) == number),
+            active or (versions[0] if versions else None),
+        )
+        context = {
+            "corpus": corpus,
+            "config": config,
+            "config_form": CriticConfigForm(instance=config),
+            "versions": versions,
+            "active": active,
+            "shown": shown,
+            "scoring": selectors.corpus_scoring(corpus=corpus),
+            "presets": selectors.presets(corpus=corpus),
+            "export_form": PresetExportForm(),
+            "jobs": Job.objects.filter(kind__startswith="critic.", params__corpus_id=corpus.pk)[:5],
+            "learning_curve": charts.learning_curve(selectors.learning_curve(corpus=corpus)),
+            "labels_now": len(services.corpus_labels(corpus_id=corpus.pk).learning),
+        }
+        if shown:
+            start = shown.recall_thresholds.get("rec_80", 0.5)
+            context.update(_threshold_context(corpus, shown, start))
+            pr = charts.curve(shown.curves.get("pr", []), "recall", "precision")
+            roc = charts.curve(
+                shown.curves.get("roc", []), "false positive rate", "true positive rate"
+            )
+            context["curve_charts"] = [chart for chart in (pr, roc) if chart]
+            context["target_form"] = TargetPrecisionForm(
+                initial={"version": shown.number, "target": 0.9}
+            )
+        return render(request, "critic/dashboard.html", context)
+
+
+class ThresholdView(ResearcherRequiredMixin, View):
+    """The slider's fragment: counts from histograms, estimates from labels."""
+
+    def get(self, request: HttpRequest, corpus_pk: int) -> HttpResponse:
+        corpus = get_object_or_404(Corpus, pk=corpus_pk)
+        form = ThresholdForm(request.GET)
+        if not form.is_valid():
+            return HttpResponseBadRequest("Give version and threshold (0 to 1).")
+        version = _version(corpus, form.cleaned_data["version"])
+        response = render(
+            request,
+            "critic/dashboard.html#threshold-panel",
+            _threshold_context(corpus, version, form.cleaned_data["threshold"]),
+        )
+        patch_vary_headers(response, ["HX-Request"])
+        return response
+
+
+class TargetPrecisionView(ResearcherRequiredMixin, View):
+    def get(self, request: HttpRequest, corpus_pk: int) -> HttpResponse:
+        corpus = get_object_or_404(Corpus, pk=corpus_pk)
+        form = TargetPrecisionForm(request.GET)
+        if not form.is_valid():
+            return HttpResponseBadRequest("Give version and a target precision (0 to 1).")
+        version = _version(corpus, form.cleaned_data["version"])
+        target = form.cleaned_data["target"]
+        overall, by_relation = selectors.threshold_for_precision(
+            version=version, target=target, per_relation=form.cleaned_data["per_relation"]
+        )
+        report = None
+        if overall is not None:
+            report = selectors.threshold_report(
+                corpus=corpus, version=version, threshold=overall, relation_thresholds=by_relation
+            )
+        return render(
+            request,
+            "critic/dashboard.html#target-result",
+            {
+                "corpus": corpus,
+                "version": version,
+                "target": target,
+                "overall": overall,
+                "by_relation": by_relation,
+                "target_report": report,
+            },
+        )
+
+
+class TrainView(ResearcherRequiredMixin, View):
+    def post(self, request: HttpRequest, corpus_pk: int) -> HttpResponse:
+        corpus = get_object_or_404(Corpus, pk=corpus_pk)
+        job = services.critic_train_job_create(corpus=corpus, created_by=request.user)
+        messages.success(request, f"Training a new critic version (job {job.pk}).")
+        return redirect("critic:dashboard", corpus_pk=corpus.pk)
+
+
+class ConfigView(ResearcherRequiredMixin, View):
+    def post(self, request: HttpRequest, corpus_pk: int) -> HttpResponse:
+        corpus = get_object_or_404(Corpus, pk=corpus_pk)
+        form = CriticConfigForm(request.POST, instance=services.critic_config_get(corpus=corpus))
+        if form.is_valid():
+            form.save()
+            messages.success(request, "Critic settings saved.")
+        else:
+            messages.error(request, f"Settings not saved: {form.errors.as_text()}")
+        return redirect("critic:dashboard", corpus_pk=corpus.pk)
+
+
+class ActivateView(ResearcherRequiredMixin, View):
+    def post(self, request: HttpRequest, corpus_pk: int, number: int) -> HttpResponse:
+        corpus = get_object_or_404(Corpus, pk=corpus_pk)
+        version = _version(corpus, number)
+        try:
+            services.critic_activate(version=version)
+        except services.CriticError as exc:
+            messages.error(request, str(exc))
+        else:
+            messages.success(request, f"{version.label} is active; the corpus is being rescored.")
+        return redirect("critic:dashboard", corpus_pk=corpus.pk)
+
+
+class PresetSaveView(ResearcherRequiredMixin, View):
+    def post(self, request: HttpRequest, corpus_pk: int) -> HttpResponse:
+        corpus = get_object_or_404(Corpus, pk=corpus_pk)
+        form = PresetForm(request.POST)
+        if not form.is_valid():
+            messages.error(request, f"Preset not saved: {form.errors.as_text()}")
+            return redirect("critic:dashboard", corpus_pk=corpus.pk)
+        data = form.cleaned_data
+        try:
+            preset = services.preset_save(
+                corpus=corpus,
+                name=data["name"],
+                version=_version(corpus, data["version"]),
+                threshold=data["threshold"],
+                relation_thresholds=data["relation_thresholds"] or {},
+                target_precision=data["target_precision"],
+                description=data["description"],
+                created_by=request.user,
+            )
+        except services.CriticError as exc:
+            messages.error(request, str(exc))
+        else:
+            messages.success(request, f"Preset '{preset.name}' saved.")
+        return redirect("critic:dashboard", corpus_pk=corpus.pk)
+
+
+class PresetExportView(ResearcherRequiredMixin, View):
+    def post(self, request: HttpRequest, corpus_pk: int, preset_pk: int) -> HttpResponse:
+        corpus = get_object_or_404(Corpus, pk=corpus_pk)
+        preset = get_object_or_404(FilterPreset, corpus=corpus, pk=preset_pk)
+        form = PresetExportForm(request.POST)
+        if not form.is_valid():
+            return HttpResponseBadRequest("Unknown export format.")
+        try:
+            services.preset_filter(preset=preset)
+        except services.CriticError as exc:
+            messages.error(request, str(exc))
+            return redirect("critic:dashboard", corpus_pk=corpus.pk)
+        fmt = form.cleaned_data["format"]
+        job = corpus_export_job_create(
+            corpus=corpus,
+            fmt=fmt,
+            out_path=export_path_for(corpus=corpus, fmt=fmt),
+            flt=ExportFilter(),
+            created_by=request.user,
+            preset_id=preset.pk,
+        )
+        return redirect("jobs:job_detail", pk=job.pk)
