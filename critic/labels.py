@@ -23,7 +23,8 @@ class LabelSet:
     labels: np.ndarray  # int8, 1 acceptable
     weights: np.ndarray  # float64 design weights (1 for learning labels)
     audit: np.ndarray  # bool
-    # Labelled items of learning campaigns before keeping one label per triple.
+    # Labelled items of learning campaigns before keeping one label per triple (of the
+    # whole corpus: subsets keep it, it is what retraining counts new labels by).
     learning_events: int = 0
 
     def __len__(self) -> int:
@@ -31,7 +32,11 @@ class LabelSet:
 
     def subset(self, mask: np.ndarray) -> LabelSet:
         return LabelSet(
-            self.triple_ids[mask], self.labels[mask], self.weights[mask], self.audit[mask]
+            self.triple_ids[mask],
+            self.labels[mask],
+            self.weights[mask],
+            self.audit[mask],
+            self.learning_events,
         )
 
     @property

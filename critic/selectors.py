@@ -81,7 +81,8 @@ def _evaluation_labels(labels_path: str) -> EvaluationLabels:
         keep = ~audit & ~np.isnan(scores)
         basis = "out-of-fold"
         description = (
-            f"{int(keep.sum()):,} training labels scored out-of-fold (held out in turn). "
+            f"{int(keep.sum()):,} training labels scored by a model that did not train on "
+            "them (out-of-fold, or the cross-encoder's held-out share). "
             "They follow the campaigns' sampling, so the estimates are biased when that was "
             "not uniform; an audit campaign gives unbiased ones."
         )

@@ -195,13 +195,6 @@ def corpus_embed_job_run(*, job_id: int) -> Job | None:
 # --- Training --------------------------------------------------------------------
 
 
-@dataclass
-class _Features:
-    labels: LabelSet
-    chunk: TripleChunk
-    relation_index: np.ndarray
-
-
 def _relation_index(relation_ids: np.ndarray, mapping: dict[int, int]) -> np.ndarray:
     unknown = len(mapping)
     return np.array([mapping.get(int(r), unknown) for r in relation_ids], dtype=np.int64)

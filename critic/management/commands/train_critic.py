@@ -38,7 +38,7 @@ class Command(BaseCommand):
                 campaign_aggregate(campaign=campaign)
         started = time.perf_counter()
         try:
-            version = services.critic_train(corpus=corpus_obj, queue_rescore=no_score)
+            version = services.critic_train(corpus=corpus_obj, queue_rescore=False)
         except services.CriticError as exc:
             raise CommandError(str(exc)) from None
         metrics = version.metrics

@@ -1,0 +1,137 @@
+"""Labels arriving from annotators turn into new critic versions with nobody pressing a
+button; the embedding cache is filled by jobs that split the corpus; the CLI."""
+
+import io
+
+import numpy as np
+import orjson
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from annotation.models import Campaign
+from annotation.services import assignment_next, campaign_create, judgment_submit
+from critic import services
+from critic.labels import corpus_labels
+from critic.models import CriticVersion
+from generation.models import Triple
+from jobs.models import Job
+from tests.factories import UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def _judge_everything(campaign: Campaign, annotator) -> int:
+    """The annotator gives each item the label the demo file has for its triple."""
+    done = 0
+    while assignment := assignment_next(campaign=campaign, annotator=annotator):
+        fields = orjson.loads(Triple.objects.get(pk=assignment.item.triple_id).source_fields)
+        value = fields.get("valid", 1)
+        judgment_submit(assignment_id=assignment.pk, annotator=annotator, value=value)
+        done += 1
+    return done
+
+
+def _run(job: Job) -> Job:
+    runner = {
+        services.TRAIN_JOB: services.critic_train_job_run,
+        services.RESCORE_JOB: services.corpus_rescore_job_run,
+        services.EMBED_JOB: services.corpus_embed_job_run,
+    }
+    if job.kind in runner:
+        runner[job.kind](job_id=job.pk)
+    else:
+        from annotation.services import campaign_aggregate_job_run
+
+        campaign_aggregate_job_run(job_id=job.pk)
+    job.refresh_from_db()
+    assert job.status == Job.Status.SUCCEEDED, job.error
+    return job
+
+
+def _queued(kind_prefix: str) -> list[Job]:
+    return list(
+        Job.objects.filter(kind__startswith=kind_prefix, status=Job.Status.QUEUED).order_by("pk")
+    )
+
+
+def test_new_judgments_train_and_activate_a_version_without_a_button(labelled_corpus):
+    first = services.critic_train(corpus=labelled_corpus, queue_rescore=False)
+    services.corpus_rescore(corpus=labelled_corpus)
+    services.critic_config_update(corpus=labelled_corpus, retrain_every=20)
+    annotator = UserFactory(role="annotator")
+    campaign = campaign_create(
+        corpus=labelled_corpus,
+        name="more labels",
+        size=40,
+        judgments_per_item=1,
+        gold_share=0.0,
+        sampling=Campaign.Sampling.UNCERTAIN,
+    )
+    before = corpus_labels(corpus_id=labelled_corpus.pk).learning.learning_events
+    assert _judge_everything(campaign, annotator) == 40
+
+    # The beat's tick sees a campaign whose stats are stale: it aggregates it first.
+    assert services.critic_tick()["aggregations"] == 1
+    for job in _queued("campaign_aggregate"):
+        _run(job)
+    assert corpus_labels(corpus_id=labelled_corpus.pk).learning.learning_events > before
+
+    # The next tick finds 40 new labels (≥ 20): a training job, one only.
+    assert services.critic_tick()["trainings"] == 1
+    assert services.critic_tick()["trainings"] == 0
+    (train,) = _queued(services.TRAIN_JOB)
+    _run(train)
+    second = CriticVersion.objects.get(corpus=labelled_corpus, number=2)
+    assert second.label_events > first.label_events
+    assert second.decision
+    if second.is_active:
+        (rescore,) = _queued(services.RESCORE_JOB)
+        _run(rescore)
+        assert not Triple.objects.filter(corpus=labelled_corpus, score__isnull=True).exists()
+    # Nothing new since: the tick stays quiet.
+    assert services.critic_tick()["trainings"] == 0
+
+
+def test_embedding_jobs_split_the_corpus_and_fill_the_cache_once(labelled_corpus, settings):
+    services.EMBED_CHUNK, saved = 100, services.EMBED_CHUNK
+    try:
+        jobs = services.corpus_embed_jobs_create(corpus=labelled_corpus)
+    finally:
+        services.EMBED_CHUNK = saved
+    total = Triple.objects.filter(corpus=labelled_corpus).count()
+    assert len(jobs) == -(-total // 100)
+    assert sum(job.params["triples"] for job in jobs) == total
+    for job in jobs:
+        assert _run(job).result["triples"] == job.params["triples"]
+
+    config = services.critic_config_get(corpus=labelled_corpus)
+    encoder = services._encoder(config.encoder)
+    store = services._store(encoder)
+    cached = len(store)
+    assert cached > 0
+    # A second pass encodes nothing new, and training reads from the cache.
+    services.corpus_embed(corpus=labelled_corpus)
+    assert len(services._store(encoder)) == cached
+    services.critic_train(corpus=labelled_corpus, queue_rescore=False)
+    assert len(services._store(encoder)) == cached
+
+
+def test_cli_trains_and_scores(labelled_corpus):
+    out = io.StringIO()
+    call_command("train_critic", "--corpus", "demo", "--no-score", stdout=out, stderr=io.StringIO())
+    assert "version 1" in out.getvalue().lower() or "v1" in out.getvalue()
+    assert CriticVersion.objects.get(corpus=labelled_corpus).is_active
+    out = io.StringIO()
+    call_command("score_corpus", "demo", stdout=out, stderr=io.StringIO())
+    total = Triple.objects.filter(corpus=labelled_corpus).count()
+    assert f"scored {total:,} triples" in out.getvalue()
+    scores = np.array(Triple.objects.filter(corpus=labelled_corpus).values_list("score", flat=True))
+    assert ((scores >= 0) & (scores <= 1)).all()
+
+
+def test_cli_names_what_is_wrong(labelled_corpus):
+    with pytest.raises(CommandError, match="nope"):
+        call_command("train_critic", "--corpus", "nope", stdout=io.StringIO())
+    with pytest.raises(CommandError, match="no active critic"):
+        call_command("score_corpus", "demo", stdout=io.StringIO(), stderr=io.StringIO())
