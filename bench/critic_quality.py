@@ -2,7 +2,7 @@
 
     python bench/critic_quality.py                       # fast tier, 500/2,000/8,000 labels
     python bench/critic_quality.py --tier cross --sizes 8000 --epochs 3
-    python bench/critic_quality.py --fp32                # fast tier on unquantized vectors
+    python bench/critic_quality.py --precision int8      # fast tier on int8-encoded vectors
 
 The proxy task (critic/ml/proxy.py) comes from ../shared/data/atomic2020/references.tsv:
 the seven SKD relations, every tail other than `none` a positive, for each one a tail of
@@ -44,17 +44,20 @@ def embed_all(encoder, texts: list[str]) -> dict[str, np.ndarray]:
     return dict(zip(unique, encoder.encode(unique), strict=True))
 
 
-def fast_tier(task, sizes, verbalization, relations, quantize: bool) -> None:
+def fast_tier(task, sizes, verbalization, relations, precision: str) -> None:
     from critic.ml.encoder import Encoder
     from critic.ml.fast import train_fast_critic
     from critic.ml.metrics import classification_metrics
 
-    encoder = Encoder(quantize=quantize)
+    encoder = Encoder(precision=precision)
     train_first, train_second = texts_of(task.train_subset(max(sizes)), verbalization)
     held_first, held_second = texts_of(task.heldout, verbalization)
     started = time.perf_counter()
     vectors = embed_all(encoder, train_first + train_second + held_first + held_second)
-    print(f"encoded {len(vectors):,} distinct texts in {time.perf_counter() - started:.1f} s")
+    print(
+        f"encoded {len(vectors):,} distinct texts ({encoder.precision}) in "
+        f"{time.perf_counter() - started:.1f} s"
+    )
 
     def arrays(first, second, examples):
         u = np.stack([vectors[t] for t in first])
@@ -118,9 +121,9 @@ def main() -> None:
     parser.add_argument("--references", default=str(REFERENCES))
     parser.add_argument("--tier", choices=["fast", "cross"], default="fast")
     parser.add_argument("--sizes", default="500,2000,8000")
-    parser.add_argument("--fp32", action="store_true", help="fast tier without int8")
-    parser.add_argument("--epochs", type=float, default=2)
-    parser.add_argument("--learning-rate", type=float, default=3e-5)
+    parser.add_argument("--precision", default="auto", help="encoder: auto, fp32, bf16, int8")
+    parser.add_argument("--epochs", type=float, default=3)
+    parser.add_argument("--learning-rate", type=float, default=5e-5)
     parser.add_argument("--batch-size", type=int, default=32)
     args = parser.parse_args()
 
@@ -137,7 +140,7 @@ def main() -> None:
         f"({sum(e.label for e in task.heldout):,} positive); {threads} torch threads"
     )
     if args.tier == "fast":
-        fast_tier(task, sizes, verbalization, list(SKD_RELATIONS), quantize=not args.fp32)
+        fast_tier(task, sizes, verbalization, list(SKD_RELATIONS), args.precision)
     else:
         cross_tier(task, sizes, verbalization, args)
 

@@ -5,9 +5,9 @@
     python bench/critic_speed.py --parts scale --triples 1000000 --labels 20000
     python bench/critic_speed.py --parts threshold --big 6500000
 
-embed      Encodes real triples (COMET-BART generations from ../shared/data) three ways:
-           sentence-transformers with its defaults (the baseline), our Encoder in fp32,
-           and our Encoder with int8 dynamic quantization (the default on CPU). Prints
+embed      Encodes real triples (COMET-BART generations from ../shared/data) with
+           sentence-transformers' defaults (the baseline) and with our Encoder in fp32,
+           int8 (dynamic quantization) and bf16 (when the CPU has native bf16). Prints
            texts/s and triples/s (a triple needs its head+relation text and its tail text;
            texts shared by several triples are encoded once, as the cache does).
 scale      On a fresh PostgreSQL database: imports a synthetic SKD JSONL corpus of
@@ -67,7 +67,12 @@ def comet_triples(path: Path, rows: int) -> list[tuple[str, str, str]]:
 def bench_embed(args: argparse.Namespace) -> None:
     import torch
 
-    from critic.ml.encoder import Encoder, resolve_encoder_path, set_cpu_threads
+    from critic.ml.encoder import (
+        Encoder,
+        resolve_encoder_path,
+        resolve_precision,
+        set_cpu_threads,
+    )
     from critic.ml.texts import head_text, tail_text
     from generation.relations import ATOMIC_2020_RELATIONS
 
@@ -99,18 +104,23 @@ def bench_embed(args: argparse.Namespace) -> None:
         results["baseline"] = model.encode(texts, normalize_embeddings=True)
         report("sentence-transformers defaults (batch 32)", time.perf_counter() - started)
         del model
-    for quantize in (False, True):
-        encoder = Encoder(quantize=quantize)
+    from critic.ml.encoder import cpu_has_native_bf16
+
+    precisions = ["fp32", "int8"] + (["bf16"] if cpu_has_native_bf16() else [])
+    default = resolve_precision("auto", torch.device("cpu"))
+    for precision in precisions:
+        encoder = Encoder(precision=precision)
         encoder.encode(texts[:64])
         started = time.perf_counter()
-        results[quantize] = encoder.encode(texts).astype(np.float32)
-        label = "ours, int8 dynamic quantization (default)" if quantize else "ours, fp32"
+        results[precision] = encoder.encode(texts).astype(np.float32)
+        label = f"ours, {precision}{' (the default here)' if precision == default else ''}"
         report(f"{label}, batch {encoder.batch_size}", time.perf_counter() - started)
-    agreement = (results[True] * results[False]).sum(axis=1)
-    print(
-        f"  int8 vs fp32 cosine: mean {agreement.mean():.4f}, min {agreement.min():.4f}"
-        " (quality effect: bench/critic_quality.py --fp32)"
-    )
+    for precision in precisions[1:]:
+        agreement = (results[precision] * results["fp32"]).sum(axis=1)
+        print(
+            f"  {precision} vectors against fp32's: cosine mean {agreement.mean():.5f}, "
+            f"min {agreement.min():.5f}"
+        )
 
 
 # --- scale: retrain and rescore on PostgreSQL --------------------------------------------

@@ -9,6 +9,7 @@ urlpatterns = [
     path("<int:corpus_pk>/threshold/", views.ThresholdView.as_view(), name="threshold"),
     path("<int:corpus_pk>/target/", views.TargetPrecisionView.as_view(), name="target"),
     path("<int:corpus_pk>/train/", views.TrainView.as_view(), name="train"),
+    path("<int:corpus_pk>/embed/", views.EmbedView.as_view(), name="embed"),
     path("<int:corpus_pk>/settings/", views.ConfigView.as_view(), name="config"),
     path(
         "<int:corpus_pk>/versions/<int:number>/activate/",

@@ -137,6 +137,18 @@ class TrainView(ResearcherRequiredMixin, View):
         return redirect("critic:dashboard", corpus_pk=corpus.pk)
 
 
+class EmbedView(ResearcherRequiredMixin, View):
+    """Fill the embedding cache ahead of training and scoring, in jobs workers share."""
+
+    def post(self, request: HttpRequest, corpus_pk: int) -> HttpResponse:
+        corpus = get_object_or_404(Corpus, pk=corpus_pk)
+        jobs = services.corpus_embed_jobs_create(corpus=corpus, created_by=request.user)
+        messages.success(
+            request, f"Embedding {corpus.triple_count:,} triples in {len(jobs)} job(s)."
+        )
+        return redirect("critic:dashboard", corpus_pk=corpus.pk)
+
+
 class ConfigView(ResearcherRequiredMixin, View):
     def post(self, request: HttpRequest, corpus_pk: int) -> HttpResponse:
         corpus = get_object_or_404(Corpus, pk=corpus_pk)

@@ -101,3 +101,13 @@ def test_api_threshold_target_and_presets(researcher, scored):
     assert bad.status_code == 400 and "nope" in bad.json()["detail"]
     job = api.post(f"/api/critic/presets/{created.json()['id']}/export/", {"format": "jsonl"})
     assert job.status_code == 202
+
+
+def test_embed_button_queues_jobs_that_cover_the_corpus(client, researcher, labelled_corpus):
+    client.force_login(researcher)
+    response = client.post(reverse("critic:embed", args=[labelled_corpus.pk]), follow=True)
+    assert response.status_code == 200
+    jobs = Job.objects.filter(kind=services.EMBED_JOB)
+    assert jobs.exists()
+    assert sum(job.params["triples"] for job in jobs) == labelled_corpus.triple_count
+    assert "Embedding" in response.content.decode()
