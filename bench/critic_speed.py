@@ -159,10 +159,10 @@ def _synthetic_skd(path: Path, triples: int, labels: int, verbalizations: dict, 
 
     rng = np.random.default_rng(seed)
     relations = sorted(verbalizations)
-    heads = [f"PersonX bench event number {i}" for i in range(max(1, triples // 50))]
+    heads = [f"PersonX bench event number {i}" for i in range(max(1, triples // 49))]
     tails = [f"to do bench thing {j}" for j in range(max(1, triples // 5))]
     dim = 384
-    per_pair = max(1, triples // (len(heads) * len(relations)))
+    per_pair = -(-triples // (len(heads) * len(relations)))
     head_vectors = {}
     tail_vectors = rng.standard_normal((len(tails), dim)).astype(np.float32)
     tail_vectors /= np.linalg.norm(tail_vectors, axis=1, keepdims=True)

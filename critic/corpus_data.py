@@ -119,6 +119,8 @@ def _pg_binary_copy(ids: np.ndarray, scores: np.ndarray) -> bytes:
 
 def scores_write(ids: np.ndarray, scores: np.ndarray) -> None:
     """Set Triple.score for these ids (call inside a transaction)."""
+    if not len(ids):
+        return
     table = Triple._meta.db_table
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
@@ -131,8 +133,14 @@ def scores_write(ids: np.ndarray, scores: np.ndarray) -> None:
                 "COPY critic_scores (id, score) FROM STDIN (FORMAT binary)"
             ) as copy:
                 copy.write(_pg_binary_copy(ids, scores.astype(np.float64)))
+            cursor.execute("ANALYZE critic_scores")
+            # The id range keeps the plan on the primary key (never a scan of the whole
+            # table per chunk); rows that already hold the score are not rewritten.
             cursor.execute(
-                f"UPDATE {table} t SET score = s.score FROM critic_scores s WHERE t.id = s.id"
+                f"UPDATE {table} t SET score = s.score FROM critic_scores s "
+                "WHERE t.id = s.id AND t.id BETWEEN %s AND %s "
+                "AND t.score IS DISTINCT FROM s.score",
+                [int(ids.min()), int(ids.max())],
             )
         else:
             cursor.executemany(
