@@ -571,6 +571,70 @@ def critic_tick() -> dict:
 # --- Rescoring --------------------------------------------------------------------
 
 
+class _ScoreWriter:
+    """Writes each chunk's scores, checking first that the version is still the active one.
+
+    On PostgreSQL, outside a transaction (a worker's job), it writes on its own connection
+    in a thread, so the database's UPDATE of one chunk overlaps Python reading and scoring
+    the next; elsewhere it writes inline.
+    """
+
+    def __init__(self, version_id: int) -> None:
+        from django.db import connection
+
+        self.version_id = version_id
+        self.superseded = False
+        self.error: BaseException | None = None
+        self.threaded = connection.vendor == "postgresql" and not connection.in_atomic_block
+        if self.threaded:
+            import queue
+            import threading
+
+            self.queue: queue.Queue = queue.Queue(maxsize=1)
+            self.thread = threading.Thread(target=self._consume, name="score-writer", daemon=True)
+            self.thread.start()
+
+    def _write(self, ids: np.ndarray, scores: np.ndarray) -> bool:
+        with transaction.atomic():
+            if not CriticVersion.objects.filter(pk=self.version_id, is_active=True).exists():
+                return False
+            scores_write(ids, scores)
+        return True
+
+    def _consume(self) -> None:
+        from django.db import connection
+
+        try:
+            while (item := self.queue.get()) is not None:
+                if self.superseded or self.error is not None:
+                    continue  # drain, so the producer never blocks
+                try:
+                    self.superseded = not self._write(*item)
+                except BaseException as exc:  # handed to the producer
+                    self.error = exc
+        finally:
+            connection.close()
+
+    def put(self, ids: np.ndarray, scores: np.ndarray) -> bool:
+        """Queue (or write) one chunk; False once the version has been superseded."""
+        if not self.threaded:
+            self.superseded = self.superseded or not self._write(ids, scores)
+            return not self.superseded
+        if self.error is not None:
+            self.close()
+        self.queue.put((ids, scores))
+        return not self.superseded
+
+    def close(self) -> bool:
+        """Wait for the writes; True when every chunk was written."""
+        if self.threaded and self.thread.is_alive():
+            self.queue.put(None)
+            self.thread.join()
+        if self.error is not None:
+            raise self.error
+        return not self.superseded
+
+
 def corpus_rescore(
     *, corpus: Corpus, progress=None, chunk_size: int = 100_000
 ) -> CorpusScoring | None:
@@ -588,20 +652,24 @@ def corpus_rescore(
     started = time.perf_counter()
     total = corpus.triple_count
     done = 0
-    for chunk in corpus_chunks(corpus_id=corpus.pk, chunk_size=chunk_size):
-        scores = np.asarray(critic.score(chunk, verbalizations), dtype=np.float64)
-        with transaction.atomic():
-            if not CriticVersion.objects.filter(pk=version.pk, is_active=True).exists():
-                logger.info("rescoring of %s with %s superseded", corpus, version.label)
-                return None
-            scores_write(chunk.ids, scores)
-        positions = thresholds.bin_of(scores)
-        for rel_id in np.unique(chunk.relation_ids).tolist():
-            counts = np.bincount(positions[chunk.relation_ids == rel_id], minlength=bins)
-            histogram[rel_id] = histogram.get(rel_id, 0) + counts
-        done += len(chunk)
-        if progress:
-            progress(done, total, f"scoring with {version.label}")
+    writer = _ScoreWriter(version.pk)
+    try:
+        for chunk in corpus_chunks(corpus_id=corpus.pk, chunk_size=chunk_size):
+            scores = np.asarray(critic.score(chunk, verbalizations), dtype=np.float64)
+            if not writer.put(chunk.ids, scores):
+                break
+            positions = thresholds.bin_of(scores)
+            for rel_id in np.unique(chunk.relation_ids).tolist():
+                counts = np.bincount(positions[chunk.relation_ids == rel_id], minlength=bins)
+                histogram[rel_id] = histogram.get(rel_id, 0) + counts
+            done += len(chunk)
+            if progress:
+                progress(done, total, f"scoring with {version.label}")
+    finally:
+        complete = writer.close()
+    if not complete:
+        logger.info("rescoring of %s with %s superseded", corpus, version.label)
+        return None
     scoring, _ = CorpusScoring.objects.update_or_create(
         corpus=corpus,
         defaults={

@@ -135,3 +135,31 @@ def test_cli_names_what_is_wrong(labelled_corpus):
         call_command("train_critic", "--corpus", "nope", stdout=io.StringIO())
     with pytest.raises(CommandError, match="no active critic"):
         call_command("score_corpus", "demo", stdout=io.StringIO(), stderr=io.StringIO())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_rescoring_outside_a_transaction_writes_every_score(labelled_corpus):
+    """As in a worker's job: on PostgreSQL the writes run on their own connection while
+    the next chunk is scored; every score lands, and a superseded version stops."""
+    from django.db import connection
+
+    version = services.critic_train(corpus=labelled_corpus, queue_rescore=False)
+    assert services._ScoreWriter(version.pk).close()
+    assert services._ScoreWriter(version.pk).threaded == (connection.vendor == "postgresql")
+    scoring = services.corpus_rescore(corpus=labelled_corpus, chunk_size=50)
+    rows = list(
+        Triple.objects.filter(corpus=labelled_corpus).values_list("relation__name", "score")
+    )
+    assert scoring.scored_count == len(rows) and all(score is not None for _, score in rows)
+    for name, counts in scoring.histogram.items():
+        assert sum(counts) == sum(1 for relation, _ in rows if relation == name)
+
+    # Another version activated meanwhile: this rescoring gives way.
+    other = services.critic_train(corpus=labelled_corpus, queue_rescore=False)
+    CriticVersion.objects.filter(pk=other.pk).update(is_active=False)
+    first = Triple.objects.filter(corpus=labelled_corpus).order_by("pk").first()
+    writer = services._ScoreWriter(other.pk)
+    writer.put(np.array([first.pk]), np.array([0.123]))
+    assert writer.close() is False
+    first.refresh_from_db()
+    assert first.score != 0.123
