@@ -78,11 +78,11 @@ def card_markdown(data: dict) -> str:
         "## Critic",
         "",
         f"- version v{critic['version']} ({critic['tier']}, encoder {critic['encoder']}), "
-        f"trained {critic['trained_at']}",
+        f"trained {critic['trained_at'][:16].replace('T', ' ')} UTC",
         f"- trained on {critic['labels']:,} labels ({critic['acceptable_labels']:,} acceptable); "
         f"{critic['audit_labels']:,} audit labels",
-        f"- held-out ROC-AUC {critic['held_out_metrics'].get('roc_auc')}, average precision "
-        f"{critic['held_out_metrics'].get('average_precision')}",
+        f"- held-out ROC-AUC {_num(critic['held_out_metrics'].get('roc_auc'))}, average "
+        f"precision {_num(critic['held_out_metrics'].get('average_precision'))}",
         "",
         "## Cut",
         "",
@@ -108,11 +108,16 @@ def card_markdown(data: dict) -> str:
         for c in data["campaigns"]:
             lines.append(
                 f"- {c['name']} ({c['purpose']}, {c['items']:,} items): Krippendorff's alpha "
-                f"ordinal {c['krippendorff_alpha_ordinal']}, "
-                f"binary {c['krippendorff_alpha_binary']}, "
-                f"Fleiss' kappa {c['fleiss_kappa']}"
+                f"ordinal {_num(c['krippendorff_alpha_ordinal'])}, "
+                f"binary {_num(c['krippendorff_alpha_binary'])}, "
+                f"Fleiss' kappa {_num(c['fleiss_kappa'])}"
             )
     return "\n".join(lines) + "\n"
+
+
+def _num(value) -> str:
+    """Three decimals; n/a where a measure is undefined (e.g. agreement with one rater)."""
+    return "n/a" if value is None else f"{value:.3f}"
 
 
 def card_write(*, preset: FilterPreset, summary) -> Path:

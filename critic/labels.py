@@ -2,7 +2,8 @@
 
 A label is an item's aggregated judgment (Dawid-Skene where it exists, majority
 otherwise), binarized (> 0 acceptable). Gold items are left out. When several
-campaigns labelled the same triple, the most recent campaign's label wins.
+campaigns labelled the same triple, the label aggregated last wins (so people judging
+today override labels imported yesterday, whichever campaign was made first).
 Audit campaigns' labels are kept apart: they measure the critic and are never
 trained on.
 """
@@ -62,7 +63,8 @@ def corpus_labels(*, corpus_id: int) -> LabelSet:
         "i.weight, CASE WHEN c.purpose = %s THEN 1 ELSE 0 END "
         f"FROM {Item._meta.db_table} i JOIN {Campaign._meta.db_table} c ON c.id = i.campaign_id "
         "WHERE c.corpus_id = %s AND NOT i.is_gold AND i.triple_id IS NOT NULL "
-        "AND COALESCE(i.ds_label, i.majority) IS NOT NULL ORDER BY c.id, i.id"
+        "AND COALESCE(i.ds_label, i.majority) IS NOT NULL "
+        "ORDER BY CASE WHEN c.aggregated_at IS NULL THEN 0 ELSE 1 END, c.aggregated_at, c.id, i.id"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, [Campaign.Purpose.AUDIT, corpus_id])

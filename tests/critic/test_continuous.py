@@ -163,3 +163,35 @@ def test_rescoring_outside_a_transaction_writes_every_score(labelled_corpus):
     assert writer.close() is False
     first.refresh_from_db()
     assert first.score != 0.123
+
+
+def test_labels_aggregated_last_win_over_imported_ones(db):
+    from annotation.services import campaign_aggregate, campaign_import_labels
+    from generation.models import Corpus
+    from generation.services import corpus_import
+    from tests.critic.conftest import DEMO
+
+    corpus_import(path=DEMO, corpus_name="demo", fmt="skd")
+    corpus = Corpus.objects.get(name="demo")
+    annotator = UserFactory(role="annotator")
+    # The people's campaign is made first, the SKD labels are imported after it...
+    campaign = campaign_create(
+        corpus=corpus, name="people", size=20, judgments_per_item=1, gold_share=0.0
+    )
+    campaign_import_labels(corpus=corpus)
+    imported = corpus_labels(corpus_id=corpus.pk)
+    imported_label = dict(zip(imported.triple_ids.tolist(), imported.labels.tolist()))
+    # ...and then the annotator judges, disagreeing with every imported label.
+    judged = []
+    while assignment := assignment_next(campaign=campaign, annotator=annotator):
+        triple_id = assignment.item.triple_id
+        value = -2 if imported_label.get(triple_id, 0) else 2
+        judgment_submit(assignment_id=assignment.pk, annotator=annotator, value=value)
+        judged.append(triple_id)
+    campaign_aggregate(campaign=campaign)
+
+    now = corpus_labels(corpus_id=corpus.pk)
+    now_label = dict(zip(now.triple_ids.tolist(), now.labels.tolist()))
+    assert len(judged) == 20
+    for triple_id in judged:
+        assert now_label[triple_id] == 1 - imported_label.get(triple_id, 0)
