@@ -78,7 +78,12 @@ class JobCardView(ResearcherRequiredMixin, View):
     def get(self, request: HttpRequest, pk: int) -> FileResponse:
         job = get_object_or_404(Job, pk=pk, status=Job.Status.SUCCEEDED)
         path = _job_file_or_404(job, "card")
-        return FileResponse(open(path, "rb"), as_attachment=True, filename=path.name)  # noqa: SIM115
+        # Shown in the browser (Markdown reads fine as text); saving it keeps its name.
+        return FileResponse(
+            open(path, "rb"),  # noqa: SIM115
+            filename=path.name,
+            content_type="text/plain; charset=utf-8",
+        )
 
 
 class JobRejectedView(ResearcherRequiredMixin, View):

@@ -99,3 +99,20 @@ def redis_celery_worker(transactional_db):
         app, pool="solo", perform_ping_check=False, loglevel="WARNING", shutdown_timeout=10
     ):
         yield app
+
+
+DEMO_CORPUS = Path(__file__).resolve().parents[1] / "demo" / "demo_corpus.jsonl"
+
+
+@pytest.fixture
+def labelled_corpus(db):
+    """The shipped demo corpus (347 SKD-format triples) with its `valid` labels imported
+    as judgments of the "imported" annotator, aggregated."""
+    from annotation.services import campaign_import_labels
+    from generation.models import Corpus
+    from generation.services import corpus_import
+
+    corpus_import(path=DEMO_CORPUS, corpus_name="demo", fmt="skd")
+    corpus = Corpus.objects.get(name="demo")
+    campaign_import_labels(corpus=corpus)
+    return corpus

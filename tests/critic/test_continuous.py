@@ -169,9 +169,9 @@ def test_labels_aggregated_last_win_over_imported_ones(db):
     from annotation.services import campaign_aggregate, campaign_import_labels
     from generation.models import Corpus
     from generation.services import corpus_import
-    from tests.critic.conftest import DEMO
+    from tests.conftest import DEMO_CORPUS
 
-    corpus_import(path=DEMO, corpus_name="demo", fmt="skd")
+    corpus_import(path=DEMO_CORPUS, corpus_name="demo", fmt="skd")
     corpus = Corpus.objects.get(name="demo")
     annotator = UserFactory(role="annotator")
     # The people's campaign is made first, the SKD labels are imported after it...
@@ -180,7 +180,7 @@ def test_labels_aggregated_last_win_over_imported_ones(db):
     )
     campaign_import_labels(corpus=corpus)
     imported = corpus_labels(corpus_id=corpus.pk)
-    imported_label = dict(zip(imported.triple_ids.tolist(), imported.labels.tolist()))
+    imported_label = dict(zip(imported.triple_ids.tolist(), imported.labels.tolist(), strict=True))
     # ...and then the annotator judges, disagreeing with every imported label.
     judged = []
     while assignment := assignment_next(campaign=campaign, annotator=annotator):
@@ -191,7 +191,7 @@ def test_labels_aggregated_last_win_over_imported_ones(db):
     campaign_aggregate(campaign=campaign)
 
     now = corpus_labels(corpus_id=corpus.pk)
-    now_label = dict(zip(now.triple_ids.tolist(), now.labels.tolist()))
+    now_label = dict(zip(now.triple_ids.tolist(), now.labels.tolist(), strict=True))
     assert len(judged) == 20
     for triple_id in judged:
         assert now_label[triple_id] == 1 - imported_label.get(triple_id, 0)
