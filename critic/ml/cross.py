@@ -1,7 +1,8 @@
 """The strong critic: a fine-tuned cross-encoder (head+relation text, tail) → P(acceptable).
 
 transformers' AutoModelForSequenceClassification with one logit, trained by the Trainer on
-a stratified share of the labels, with dynamic padding and bf16 on a GPU that has it. The
+a stratified share of the labels, with dynamic padding and bf16 mixed precision where the
+device computes bf16 natively (a GPU, or a CPU with AVX512-BF16/AMX). The
 held-out share gives the version its honest scores and metrics; the model trained on the
 rest is the one saved and used. No Django import here.
 """
@@ -17,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .encoder import _sentence_transformers_layout, resolve_encoder_path
+from .encoder import _sentence_transformers_layout, cpu_has_native_bf16, resolve_encoder_path
 from .metrics import classification_metrics
 
 
@@ -35,6 +36,12 @@ def _device(device: str | None) -> torch.device:
     if device:
         return torch.device(device)
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def _native_bf16(device: torch.device) -> bool:
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    return device.type == "cpu" and cpu_has_native_bf16()
 
 
 def base_model_folder(name_or_path: str) -> str:
@@ -110,7 +117,7 @@ def train_cross_encoder(
     set_seed(seed)
     target = _device(device)
     if bf16 is None:
-        bf16 = target.type == "cuda" and torch.cuda.is_bf16_supported()
+        bf16 = _native_bf16(target)
     folder = base_model_folder(base_model)
     tokenizer = AutoTokenizer.from_pretrained(folder)
     model = AutoModelForSequenceClassification.from_pretrained(
@@ -198,7 +205,7 @@ def train_cross_encoder(
 
 class CrossEncoderScorer:
     """Scores pairs with a saved cross-encoder: length-sorted batches, dynamic padding,
-    bf16 autocast on a GPU that has it."""
+    bf16 autocast where the device computes bf16 natively (GPU, or CPU with AVX512-BF16)."""
 
     def __init__(
         self,
@@ -218,7 +225,7 @@ class CrossEncoderScorer:
         if model is None:
             model = AutoModelForSequenceClassification.from_pretrained(str(model_dir))
         self.model = model.to(self.device).eval()
-        self.autocast = self.device.type == "cuda" and torch.cuda.is_bf16_supported()
+        self.autocast = _native_bf16(self.device)
 
     def score(self, first: Sequence[str], second: Sequence[str]) -> np.ndarray:
         first, second = list(first), list(second)

@@ -137,8 +137,7 @@ def test_cli_names_what_is_wrong(labelled_corpus):
         call_command("score_corpus", "demo", stdout=io.StringIO(), stderr=io.StringIO())
 
 
-@pytest.mark.django_db(transaction=True)
-def test_rescoring_outside_a_transaction_writes_every_score(labelled_corpus):
+def test_rescoring_outside_a_transaction_writes_every_score(transactional_db, labelled_corpus):
     """As in a worker's job: on PostgreSQL the writes run on their own connection while
     the next chunk is scored; every score lands, and a superseded version stops."""
     from django.db import connection
