@@ -11,3 +11,18 @@ def run_import_job(job_id: int) -> None:
 @shared_task(name="generation.run_export_job", acks_late=True)
 def run_export_job(job_id: int) -> None:
     corpus_export_job_run(job_id=job_id)
+
+
+@shared_task(name="generation.run_generation_job", acks_late=True)
+def run_generation_job(job_id: int) -> None:
+    from .teaching import run_job_run
+
+    run_job_run(job_id=job_id)
+
+
+@shared_task(name="generation.run_generation_job_gpu", acks_late=True)
+def run_generation_job_gpu(job_id: int) -> None:
+    """A teacher loaded in process on a GPU: routed to the `gpu` queue."""
+    from .teaching import run_job_run
+
+    run_job_run(job_id=job_id)

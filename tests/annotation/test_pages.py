@@ -207,7 +207,7 @@ def test_the_annotator_page_reveals_no_score_gold_or_other_people(annotator_clie
     )
     campaign = create(corpus, size=20, gold_share=0.5, gold_min_answers=100)
     other = UserFactory(username="someone-else-qz", role="annotator")
-    judge_with_services(campaign, [other], items=6)
+    judge_with_services(campaign, [other], items=16)  # gold is drawn at random: 6 could all be gold
     judged_by_other = Judgment.objects.filter(annotator=other, item__is_gold=False).first().item
     now = timezone.now()
     Assignment.objects.create(

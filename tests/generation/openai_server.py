@@ -19,9 +19,8 @@ from aiohttp import web
 
 
 def reply_for(prompt: str, index: int) -> str:
-    """The i-th completion of a prompt: a tail named after the prompt's last line."""
-    last = prompt.rstrip().rsplit("\n", 1)[-1]
-    digest = hashlib.sha1(last.encode()).hexdigest()[:6]
+    """The i-th completion of a prompt: a tail named after the prompt."""
+    digest = hashlib.sha1(prompt.encode()).hexdigest()[:6]
     return f" thing {digest} number {index}\nignored second line"
 
 

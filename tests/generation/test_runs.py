@@ -1,0 +1,199 @@
+"""Generation runs end to end against a real loopback OpenAI-compatible server."""
+
+import pytest
+
+from generation.ml.http_teacher import TeacherError
+from generation.models import FewShotPool, GenerationBatch, Teacher, Triple
+from generation.teaching import (
+    pool_import_tsv,
+    run_create,
+    run_estimate,
+    run_execute,
+    teacher_create,
+)
+from tests.generation.openai_server import Faults, OpenAIServer, ServerState, reply_for
+
+pytestmark = pytest.mark.django_db
+
+HEADS = [f"PersonX does thing {i}" for i in range(12)]
+RELATIONS = ["xNeed", "xWant"]
+
+
+@pytest.fixture
+def pool(tmp_path):
+    path = tmp_path / "pool.tsv"
+    path.write_text(
+        "PersonX goes fishing\txNeed\ta fishing rod\n"
+        "PersonX goes fishing\txWant\tto catch a fish\n"
+        "PersonX bakes a cake\txNeed\tnone\n"
+        "PersonX bakes a cake\txWant\tto eat the cake\n",
+        encoding="utf-8",
+    )
+    pool = FewShotPool.objects.create(name="refs")
+    assert pool_import_tsv(pool=pool, path=path) == 5  # 3 examples + 2 seed events
+    return pool
+
+
+def _teacher(url: str, **extra) -> Teacher:
+    return teacher_create(name="loopback", base_url=url, model="m", concurrency=4, **extra)
+
+
+def _expected(run) -> set[tuple[str, str, str]]:
+    """What the server answers for each (head, relation): n tails, first line only."""
+    from generation.teaching import _requests
+
+    batches = list(run.batches.values_list("pk", "head", "relation_id"))
+    names = dict(run.relations.values_list("id", "name"))
+    out = set()
+    for request in _requests(run, batches):
+        _, head, relation_id, _ = request.key
+        if relation_id is None:  # an event prompt: its answer became heads, not triples
+            continue
+        for i in range(request.n):
+            tail = reply_for(request.prompt, i).strip().split("\n")[0]
+            out.add((head, names[relation_id], tail))
+    return out
+
+
+def _written(corpus) -> set[tuple[str, str, str]]:
+    return set(
+        Triple.objects.filter(corpus=corpus).values_list("head__text", "relation__name", "tail")
+    )
+
+
+def test_a_run_through_429s_500s_and_malformed_bodies_writes_each_triple_once(pool):
+    state = ServerState(faults=Faults(first_n=5, kind="429", share=0.25, seed=3))
+    with OpenAIServer(state) as server:
+        teacher = _teacher(server.url)
+        run = run_create(
+            teacher=teacher,
+            pool=pool,
+            corpus_name="teacher-run",
+            relations=RELATIONS,
+            heads=HEADS,
+            n_per_pair=3,
+            k_examples=2,
+            seed=5,
+        )
+        estimate = run_estimate(run)
+        assert estimate.requests == 24 and estimate.completion_tokens > 0
+        run = run_execute(run=run)
+    assert _written(run.corpus) == _expected(run)
+    assert Triple.objects.filter(corpus=run.corpus, occurrences__gt=1).count() == 0
+    assert run.requests_done == 24 and run.triples_written == 72 and run.errors == 0
+    assert run.prompt_tokens > 0 and run.completion_tokens == 24 * 12
+    assert not run.batches.exclude(status=GenerationBatch.Status.DONE).exists()
+    triple = Triple.objects.filter(corpus=run.corpus).first()
+    provenance = triple.source_fields_dict
+    assert provenance["run"] == run.pk and provenance["teacher"] == "loopback"
+    assert len(provenance["prompt"]) == 16 and provenance["logprob"] == -0.75
+    assert triple.origin == Triple.Origin.TEACHER
+
+
+def test_a_restarted_run_continues_where_it_stopped_and_writes_nothing_twice(pool):
+    with OpenAIServer() as server:
+        teacher = _teacher(server.url)
+        run = run_create(
+            teacher=teacher,
+            pool=pool,
+            corpus_name="teacher-run",
+            relations=RELATIONS,
+            heads=HEADS,
+            n_per_pair=2,
+            k_examples=2,
+        )
+        answered = []
+        # The worker is stopped after a few answers (a cancel, or a crash after a flush).
+        run_execute(
+            run=run, should_stop=lambda: len(answered) > 0 or answered.append(1), check_every=0
+        )
+        done_first = run.batches.filter(status=GenerationBatch.Status.DONE).count()
+        assert 0 < done_first < 24
+        sent_first = server.state.requests["chat"]
+        run = run_execute(run=run)
+        # Only what was still pending went out again.
+        assert server.state.requests["chat"] - sent_first == 24 - done_first
+    assert _written(run.corpus) == _expected(run)
+    assert Triple.objects.filter(corpus=run.corpus, occurrences__gt=1).count() == 0
+    assert run.requests_done == 24
+
+
+def test_failed_batches_are_reported_and_retried_on_the_next_execution(pool):
+    with OpenAIServer(ServerState(faults=Faults(share=1.0, kind="500"))) as server:
+        teacher = _teacher(server.url)
+        run = run_create(
+            teacher=teacher,
+            pool=pool,
+            corpus_name="teacher-run",
+            relations=["xNeed"],
+            heads=HEADS[:3],
+            n_per_pair=2,
+        )
+        import generation.ml.http_teacher as http
+
+        original = http.OpenAICompatibleTeacher.__init__
+
+        def quick(self, **kwargs):
+            original(self, **{**kwargs, "max_retries": 1, "backoff": 0.001})
+
+        http.OpenAICompatibleTeacher.__init__ = quick
+        try:
+            run = run_execute(run=run)
+        finally:
+            http.OpenAICompatibleTeacher.__init__ = original
+        assert run.errors == 3
+        assert set(run.batches.values_list("status", flat=True)) == {"failed"}
+        assert "HTTP 500" in run.batches.first().error
+        server.state.faults.share = 0.0
+        run = run_execute(run=run)
+    assert set(run.batches.values_list("status", flat=True)) == {"done"}
+    assert run.triples_written == 6
+
+
+def test_new_events_then_their_inferences(pool):
+    from generation.models import FewShotExample
+
+    FewShotExample.objects.bulk_create(
+        [FewShotExample(pool=pool, head=f"PersonX seed event {i}") for i in range(10)]
+    )
+    with OpenAIServer() as server:
+        teacher = _teacher(server.url)
+        run = run_create(
+            teacher=teacher,
+            pool=pool,
+            corpus_name="new-events",
+            relations=["xNeed"],
+            event_prompts=3,
+            n_per_pair=2,
+            k_examples=2,
+        )
+        run = run_execute(run=run)
+    # Each event prompt's answer is one list item (the server's second line is no item).
+    heads = set(Triple.objects.filter(corpus=run.corpus).values_list("head__text", flat=True))
+    assert run.events_written == len(heads) == 3
+    assert all(h.startswith("thing ") for h in heads)
+    assert run.triples_written == 6
+    assert _written(run.corpus) == _expected(run)
+
+
+def test_bad_teacher_configuration_fails_before_any_work(pool, monkeypatch):
+    monkeypatch.delenv("SKD_TEST_TEACHER_KEY", raising=False)
+    keyed = teacher_create(
+        name="keyed",
+        base_url="http://127.0.0.1:9/v1",
+        model="m",
+        api_key_env="SKD_TEST_TEACHER_KEY",
+    )
+    with pytest.raises(TeacherError, match="SKD_TEST_TEACHER_KEY"):
+        run_create(teacher=keyed, pool=pool, corpus_name="x", relations=["xNeed"], heads=["a"])
+    unreachable = teacher_create(name="down", base_url="http://127.0.0.1:9/v1", model="m")
+    run = run_create(
+        teacher=unreachable, pool=pool, corpus_name="x", relations=["xNeed"], heads=["a"]
+    )
+    with pytest.raises(TeacherError, match="cannot reach the teacher"):
+        run_execute(run=run)
+    assert run.batches.get().status == GenerationBatch.Status.PENDING
+    with pytest.raises(ValueError, match="Unknown relation"):
+        run_create(
+            teacher=unreachable, pool=pool, corpus_name="x", relations=["xNope"], heads=["a"]
+        )
