@@ -474,7 +474,11 @@ def run_job_create(*, run: GenerationRun, created_by=None) -> Job:
 
     gpu = run.teacher.backend == Teacher.Backend.TRANSFORMERS and run.teacher.device != "cpu"
     with transaction.atomic():
-        job = job_create(kind=GENERATION_JOB, params={"run_id": run.pk}, created_by=created_by)
+        job = job_create(
+            kind=GENERATION_JOB,
+            params={"run_id": run.pk, "cancellable": True},
+            created_by=created_by,
+        )
         GenerationRun.objects.filter(pk=run.pk).update(job=job)
         job_enqueue(job=job, task=run_generation_job_gpu if gpu else run_generation_job)
     return job

@@ -71,13 +71,16 @@ def job_run(*, job_id: int, body: Callable[[Job, ProgressReporter], dict[str, An
         progress_clear(job.pk)
         raise
     live = progress_read(job.pk)
-    Job.objects.filter(pk=job.pk).update(
+    # A job cancelled while it ran stays cancelled, with what it did as its result.
+    finished = Job.objects.filter(pk=job.pk, status=Job.Status.RUNNING).update(
         status=Job.Status.SUCCEEDED,
         result=result,
         finished_at=timezone.now(),
         progress_done=live.total or live.done if live else job.progress_done,
         progress_total=live.total if live else job.progress_total,
     )
+    if not finished:
+        Job.objects.filter(pk=job.pk).update(result=result)
     progress_clear(job.pk)
     job.refresh_from_db()
     return job
@@ -106,14 +109,30 @@ def job_reap_stale(*, now=None) -> int:
     return reaped
 
 
+def job_cancel(*, job: Job) -> bool:
+    """Cancel a job that has not started, or a running one whose work checks for it (its
+    params say ``cancellable``); True when it was cancelled."""
+    statuses = [Job.Status.QUEUED]
+    if job.params.get("cancellable"):
+        statuses.append(Job.Status.RUNNING)
+    return bool(
+        Job.objects.filter(pk=job.pk, status__in=statuses).update(
+            status=Job.Status.CANCELLED, finished_at=timezone.now()
+        )
+    )
+
+
 def job_retry(*, job: Job) -> Job:
-    """Queue a failed job again; its task starts over (imports are all-or-nothing)."""
+    """Queue a failed (or cancelled) job again; its task starts over (imports are
+    all-or-nothing; generation runs continue where they stopped)."""
     from config.celery import app
 
     with transaction.atomic():
         job = Job.objects.select_for_update().get(pk=job.pk)  # two clicks, one retry
-        if job.status != Job.Status.FAILED or not job.task_name:
-            raise ValueError(f"Only a failed job can be retried; job {job.pk} is {job.status}.")
+        if job.status not in (Job.Status.FAILED, Job.Status.CANCELLED) or not job.task_name:
+            raise ValueError(
+                f"Only a failed or cancelled job can be retried; job {job.pk} is {job.status}."
+            )
         job.status, job.error, job.finished_at = Job.Status.QUEUED, "", None
         job.save(update_fields=["status", "error", "finished_at"])
         transaction.on_commit(lambda: app.send_task(job.task_name, args=[job.pk]))

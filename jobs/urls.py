@@ -11,4 +11,5 @@ urlpatterns = [
     path("<int:pk>/card/", views.JobCardView.as_view(), name="job_card"),
     path("<int:pk>/rejected/", views.JobRejectedView.as_view(), name="job_rejected"),
     path("<int:pk>/retry/", views.JobRetryView.as_view(), name="job_retry"),
+    path("<int:pk>/cancel/", views.JobCancelView.as_view(), name="job_cancel"),
 ]

@@ -16,7 +16,7 @@ from generation.services import EXPORT_JOB, IMPORT_JOB
 
 from .models import Job
 from .selectors import job_file, job_view, jobs_recent
-from .services import job_retry
+from .services import job_cancel, job_retry
 
 RECENT_JOBS = 50
 RESULT_TEMPLATES = {
@@ -93,6 +93,16 @@ class JobRejectedView(ResearcherRequiredMixin, View):
         job = get_object_or_404(Job, pk=pk, kind=IMPORT_JOB)
         path = _job_file_or_404(job, "rejected_path")
         return FileResponse(open(path, "rb"), as_attachment=True, filename=path.name)  # noqa: SIM115
+
+
+class JobCancelView(ResearcherRequiredMixin, View):
+    def post(self, request: HttpRequest, pk: int) -> HttpResponse:
+        job = get_object_or_404(Job, pk=pk)
+        if job_cancel(job=job):
+            messages.success(request, f"Job {job.pk} cancelled.")
+        else:
+            messages.error(request, f"Job {job.pk} cannot be cancelled now ({job.status}).")
+        return redirect("jobs:job_detail", pk=job.pk)
 
 
 class JobRetryView(ResearcherRequiredMixin, View):

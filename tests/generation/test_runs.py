@@ -197,3 +197,34 @@ def test_bad_teacher_configuration_fails_before_any_work(pool, monkeypatch):
         run_create(
             teacher=unreachable, pool=pool, corpus_name="x", relations=["xNope"], heads=["a"]
         )
+
+
+def test_a_run_job_cancelled_then_started_again_finishes_the_run(pool, client, researcher):
+    from django.urls import reverse
+
+    from generation.teaching import run_job_create, run_job_run
+    from jobs.models import Job
+    from jobs.services import job_cancel, job_retry
+
+    with OpenAIServer() as server:
+        run = run_create(
+            teacher=_teacher(server.url),
+            pool=pool,
+            corpus_name="jobbed",
+            relations=["xNeed"],
+            heads=HEADS[:4],
+            n_per_pair=2,
+        )
+        job = run_job_create(run=run)
+        client.force_login(researcher)
+        page = client.get(reverse("jobs:job_detail", args=[job.pk])).content.decode()
+        assert "Cancel" in page
+        assert job_cancel(job=job)
+        assert run_job_run(job_id=job.pk) is None  # a cancelled job is not started
+        assert (
+            "Start again" in client.get(reverse("jobs:job_detail", args=[job.pk])).content.decode()
+        )
+        job_retry(job=Job.objects.get(pk=job.pk))
+        job = run_job_run(job_id=job.pk)
+    assert job.status == Job.Status.SUCCEEDED
+    assert job.result["triples"] == 8 and job.result["batches"] == {"done": 4}

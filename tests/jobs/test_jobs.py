@@ -113,10 +113,23 @@ def test_a_failed_import_can_be_retried_after_the_file_is_fixed(
     assert Corpus.objects.get(name="fixable").triple_count == 1
 
 
-def test_only_failed_jobs_can_be_retried():
+def test_only_failed_or_cancelled_jobs_can_be_retried():
     job = Job.objects.create(kind="demo", status=Job.Status.SUCCEEDED, task_name="x")
-    with pytest.raises(ValueError, match="Only a failed job"):
+    with pytest.raises(ValueError, match="Only a failed or cancelled job"):
         job_retry(job=job)
+
+
+def test_cancel_takes_queued_jobs_and_only_cancellable_running_ones():
+    from jobs.services import job_cancel
+
+    queued = Job.objects.create(kind="demo", status=Job.Status.QUEUED)
+    running = Job.objects.create(kind="demo", status=Job.Status.RUNNING)
+    cancellable = Job.objects.create(
+        kind="demo", status=Job.Status.RUNNING, params={"cancellable": True}
+    )
+    assert job_cancel(job=queued) and job_cancel(job=cancellable)
+    assert not job_cancel(job=running)
+    assert set(Job.objects.values_list("status", flat=True)) == {"cancelled", "running"}
 
 
 def test_retry_button_and_api(researcher_client, tmp_path, researcher):
