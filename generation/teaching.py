@@ -285,7 +285,14 @@ def _answers(backend, requests: list[CompletionRequest], stop: threading.Event):
 
     thread = threading.Thread(target=work, name="teacher", daemon=True)
     thread.start()
-    while (item := answers.get()) is not done:
+    while True:
+        try:
+            item = answers.get(timeout=5)
+        except queue.Empty:
+            yield None  # a quiet teacher: the caller still beats its heart and checks for cancel
+            continue
+        if item is done:
+            break
         yield item
     thread.join()
     if failure:
@@ -443,6 +450,8 @@ def run_execute(
     writer = _Writer(run)
     stop = threading.Event()
     last_check = 0.0
+    started = time.monotonic()
+    done_at_start = run.batches.filter(status=GenerationBatch.Status.DONE).count()
     while not stop.is_set():
         window = list(
             run.batches.filter(status=GenerationBatch.Status.PENDING)
@@ -451,20 +460,34 @@ def run_execute(
         )
         if not window:
             break
-        for request, result in _answers(backend, list(_requests(run, window)), stop):
-            writer.add(request, result)
+        for answer in _answers(backend, list(_requests(run, window)), stop):
+            if answer is not None:
+                writer.add(*answer)
             now = time.monotonic()
             if now - last_check >= check_every:
                 last_check = now
                 if should_stop is not None and should_stop():
                     stop.set()
                 if progress is not None:
-                    done = run.batches.filter(status=GenerationBatch.Status.DONE).count()
-                    progress(done + len(writer.pending), run.batches.count(), "generating")
+                    progress(*_progress_line(run, writer, started, done_at_start))
         writer.flush()
     corpus_refresh_counts(corpus=run.corpus)
     run.refresh_from_db()
     return run
+
+
+def _progress_line(
+    run: GenerationRun, writer: _Writer, started: float, done_at_start: int
+) -> tuple[int, int, str]:
+    """(done, total, 'rate · ETA · errors') for the job page."""
+    counts = dict(run.batches.values_list("status").annotate(n=Count("pk")).order_by())
+    done = counts.get(GenerationBatch.Status.DONE, 0) + len(writer.pending)
+    total = sum(counts.values())
+    rate = (done - done_at_start) / max(time.monotonic() - started, 1e-9)
+    left = total - done
+    eta = f"{left / rate / 60:,.1f} min" if rate > 0 else "unknown"
+    failed = counts.get(GenerationBatch.Status.FAILED, 0)
+    return done, total, f"{done:,}/{total:,} requests · {rate:,.1f}/s · ETA {eta} · {failed} failed"
 
 
 def run_job_create(*, run: GenerationRun, created_by=None) -> Job:
