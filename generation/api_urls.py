@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import apis
+from . import apis, teaching_apis
 
 urlpatterns = [
     path("corpora/", apis.CorpusListApi.as_view(), name="api-corpus-list"),
@@ -9,4 +9,19 @@ urlpatterns = [
     path("corpora/<int:pk>/exports/", apis.ExportApi.as_view(), name="api-corpus-export"),
     path("imports/", apis.ImportApi.as_view(), name="api-import"),
     path("relations/", apis.RelationListApi.as_view(), name="api-relation-list"),
+    path("teachers/", teaching_apis.TeacherListApi.as_view(), name="api-teacher-list"),
+    path(
+        "teachers/<int:pk>/check/",
+        teaching_apis.TeacherCheckApi.as_view(),
+        name="api-teacher-check",
+    ),
+    path("pools/", teaching_apis.PoolListApi.as_view(), name="api-pool-list"),
+    path(
+        "pools/<int:pk>/examples/",
+        teaching_apis.PoolExamplesApi.as_view(),
+        name="api-pool-examples",
+    ),
+    path("runs/", teaching_apis.RunListApi.as_view(), name="api-run-list"),
+    path("runs/<int:pk>/", teaching_apis.RunDetailApi.as_view(), name="api-run-detail"),
+    path("runs/<int:pk>/start/", teaching_apis.RunStartApi.as_view(), name="api-run-start"),
 ]

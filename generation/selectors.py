@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.db.models import QuerySet
+from django.db.models import Count, Q, QuerySet
 
-from .models import Corpus, Event, Relation, Triple
+from .models import Corpus, Event, FewShotPool, GenerationRun, Relation, Teacher, Triple
 
 
 @dataclass(frozen=True)
@@ -107,3 +107,21 @@ def triple_sample(*, corpus: Corpus, size: int = 10) -> list[Triple]:
         if len(picks) >= size:
             break
     return picks
+
+
+# --- Teachers, pools, runs ---
+
+
+def teachers_listed() -> QuerySet[Teacher]:
+    return Teacher.objects.all()
+
+
+def pools_listed() -> QuerySet[FewShotPool]:
+    return FewShotPool.objects.annotate(
+        seed_count=Count("examples", filter=Q(examples__relation__isnull=True)),
+        example_count=Count("examples", filter=Q(examples__relation__isnull=False)),
+    ).order_by("name")
+
+
+def runs_listed() -> QuerySet[GenerationRun]:
+    return GenerationRun.objects.select_related("teacher", "pool", "corpus", "job")

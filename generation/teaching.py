@@ -11,11 +11,13 @@ from __future__ import annotations
 import os
 import queue
 import random
+import tempfile
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 
 import orjson
@@ -56,6 +58,9 @@ GENERATION_JOB = "generation_run"
 
 
 def teacher_create(**fields) -> Teacher:
+    for price in ("prompt_price_per_1k", "completion_price_per_1k"):
+        if isinstance(fields.get(price), float):  # 0.15 as a float is not 0.15 exactly
+            fields[price] = Decimal(str(fields[price]))
     teacher = Teacher(**fields)
     teacher.full_clean()
     teacher.save()
@@ -534,3 +539,36 @@ def run_report(run: GenerationRun) -> dict:
         "dropped": run.dropped,
         "errors": run.errors,
     }
+
+
+def examples_import(*, pool: FewShotPool, lines: list[str]) -> int:
+    """Add checked TSV lines (teaching_forms.example_lines) to a pool; how many are new."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "examples.tsv"
+        path.write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
+        try:
+            return pool_import_tsv(pool=pool, path=path)
+        except ValueError as exc:
+            raise ValueError(str(exc).replace(f"{path}, ", "")) from None
+
+
+def run_start_refusal(run: GenerationRun) -> str | None:
+    """Why the run cannot be started now, or None when it can."""
+    job = run.job
+    if job is not None and job.is_active:
+        return f"Run {run.pk} is already under way as job {job.pk} ({job.status})."
+    unfinished = run.batches.exclude(status=GenerationBatch.Status.DONE).exists()
+    if job is not None and job.status == Job.Status.SUCCEEDED and not unfinished:
+        return f"Run {run.pk} is finished: every batch is done."
+    return None
+
+
+def run_start(*, run: GenerationRun, created_by) -> Job:
+    """A new job for the run, which continues where it stopped; ValueError when it is
+    under way or finished. The run row is locked so that two clicks queue one job."""
+    with transaction.atomic():
+        run = GenerationRun.objects.select_for_update().get(pk=run.pk)
+        refusal = run_start_refusal(run)
+        if refusal:
+            raise ValueError(refusal)
+        return run_job_create(run=run, created_by=created_by)

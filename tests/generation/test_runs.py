@@ -228,3 +228,19 @@ def test_a_run_job_cancelled_then_started_again_finishes_the_run(pool, client, r
         job = run_job_run(job_id=job.pk)
     assert job.status == Job.Status.SUCCEEDED
     assert job.result["triples"] == 8 and job.result["batches"] == {"done": 4}
+
+
+def test_estimates_include_cost_when_the_teacher_has_prices(pool):
+    teacher = teacher_create(
+        name="priced",
+        base_url="http://127.0.0.1:9/v1",
+        model="m",
+        prompt_price_per_1k=0.15,
+        completion_price_per_1k=0.6,
+    )
+    run = run_create(
+        teacher=teacher, pool=pool, corpus_name="priced", relations=["xNeed"], heads=HEADS[:2]
+    )
+    estimate = run_estimate(run)
+    expected = estimate.prompt_tokens / 1000 * 0.15 + estimate.completion_tokens / 1000 * 0.6
+    assert estimate.cost == pytest.approx(expected, abs=1e-4) and estimate.cost > 0
