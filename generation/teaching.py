@@ -529,7 +529,16 @@ def run_job_run(*, job_id: int) -> Job | None:
 
 def run_report(run: GenerationRun) -> dict:
     counts = dict(run.batches.values_list("status").annotate(n=Count("pk")).order_by())
+    teacher = run.teacher
+    cost = None
+    if teacher.prompt_price_per_1k is not None and teacher.completion_price_per_1k is not None:
+        cost = round(
+            run.prompt_tokens / 1000 * float(teacher.prompt_price_per_1k)
+            + run.completion_tokens / 1000 * float(teacher.completion_price_per_1k),
+            4,
+        )
     return {
+        "cost": cost,
         "batches": counts,
         "requests": run.requests_done,
         "triples": run.triples_written,

@@ -68,7 +68,8 @@ class Command(BaseCommand):
             f"Run {run.pk} into '{run.corpus.name}': {report['triples']:,} triples, "
             f"{report['events']:,} new events, {report['requests']:,} requests, "
             f"{report['prompt_tokens'] + report['completion_tokens']:,} tokens; dropped: "
-            f"{dropped}; failed batches: {report['batches'].get('failed', 0):,}."
+            f"{dropped}; failed batches: {report['batches'].get('failed', 0):,}"
+            + (f"; cost ${report['cost']:,.4f}." if report["cost"] is not None else ".")
         )
 
     def _run(self, o) -> GenerationRun:
