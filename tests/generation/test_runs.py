@@ -61,8 +61,9 @@ def _written(corpus) -> set[tuple[str, str, str]]:
     )
 
 
-def test_a_run_through_429s_500s_and_malformed_bodies_writes_each_triple_once(pool):
-    state = ServerState(faults=Faults(first_n=5, kind="429", share=0.25, seed=3))
+@pytest.mark.parametrize("kind", ["429", "500", "malformed"])
+def test_a_run_through_429s_500s_and_malformed_bodies_writes_each_triple_once(pool, kind):
+    state = ServerState(faults=Faults(first_n=5, kind=kind, share=0.25, seed=3))
     with OpenAIServer(state) as server:
         teacher = _teacher(server.url)
         run = run_create(
