@@ -203,12 +203,12 @@ def bench_scale(args: argparse.Namespace, workdir: Path) -> dict:
     from critic.ml.encoder import set_cpu_threads
     from critic.ml.store import EmbeddingStore, text_keys
     from generation.models import Corpus
+    from generation.relations import SKD_RELATIONS
     from generation.services import corpus_import
 
     set_cpu_threads()
     verbalizations = {name: verb for name, verb in relation_verbalizations().values()}
-    skd = {"xAttr", "xEffect", "xIntent", "xNeed", "xReact", "xWant", "HinderedBy"}
-    verbalizations = {k: v for k, v in verbalizations.items() if k in skd}
+    verbalizations = {k: v for k, v in verbalizations.items() if k in SKD_RELATIONS}
     path = workdir / "corpus.jsonl"
     started = time.perf_counter()
     written, vectors = _synthetic_skd(path, args.triples, args.labels, verbalizations)
@@ -275,13 +275,10 @@ def bench_threshold(args: argparse.Namespace, scale: dict) -> None:
     from critic import selectors, thresholds
     from critic.models import CorpusScoring, CriticVersion
     from generation.models import Corpus, Event, Relation, Triple
+    from generation.relations import SKD_RELATIONS
 
     small_version: CriticVersion = scale["version"]
-    relations = list(
-        Relation.objects.filter(
-            name__in=["xAttr", "xEffect", "xIntent", "xNeed", "xReact", "xWant", "HinderedBy"]
-        ).values_list("id", "name")
-    )
+    relations = list(Relation.objects.filter(name__in=SKD_RELATIONS).values_list("id", "name"))
     big = Corpus.objects.create(name="bench-big")
     events = max(1, args.big // 35)
     started = time.perf_counter()

@@ -12,9 +12,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.roles import IsResearcher
-from generation.exporting import EXPORT_FORMATS, ExportFilter
+from generation.exporting import EXPORT_FORMATS
 from generation.models import Corpus
-from generation.services import corpus_export_job_create, export_path_for
 from jobs.apis import JobOutput, job_response
 
 from . import selectors, services
@@ -209,16 +208,9 @@ class PresetExportApi(APIView):
         data = PresetExportInput(data=request.data)
         data.is_valid(raise_exception=True)
         try:
-            services.preset_filter(preset=preset)
+            job = services.preset_export_job_create(
+                preset=preset, fmt=data.validated_data["format"], created_by=request.user
+            )
         except services.CriticError as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
-        fmt = data.validated_data["format"]
-        job = corpus_export_job_create(
-            corpus=preset.corpus,
-            fmt=fmt,
-            out_path=export_path_for(corpus=preset.corpus, fmt=fmt),
-            flt=ExportFilter(),
-            created_by=request.user,
-            preset_id=preset.pk,
-        )
         return job_response(request, job, status.HTTP_202_ACCEPTED)

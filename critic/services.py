@@ -782,6 +782,23 @@ def preset_filter(*, preset: FilterPreset):
     )
 
 
+def preset_export_job_create(*, preset: FilterPreset, fmt: str, created_by=None) -> Job:
+    """Queue the preset's filtered export (with its card); CriticError when the corpus holds
+    another version's scores."""
+    from generation.exporting import ExportFilter
+    from generation.services import corpus_export_job_create, export_path_for
+
+    preset_filter(preset=preset)
+    return corpus_export_job_create(
+        corpus=preset.corpus,
+        fmt=fmt,
+        out_path=export_path_for(corpus=preset.corpus, fmt=fmt),
+        flt=ExportFilter(),
+        created_by=created_by,
+        preset_id=preset.pk,
+    )
+
+
 def preset_export(*, preset: FilterPreset, fmt: str, out_path, progress=None):
     """Export the part of the corpus the preset keeps, and its dataset card beside it."""
     from generation.services import corpus_export

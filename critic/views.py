@@ -10,9 +10,7 @@ from django.utils.cache import patch_vary_headers
 from django.views import View
 
 from accounts.roles import ResearcherRequiredMixin
-from generation.exporting import ExportFilter
 from generation.models import Corpus
-from generation.services import corpus_export_job_create, export_path_for
 from jobs.models import Job
 
 from . import charts, selectors, services
@@ -208,17 +206,10 @@ class PresetExportView(ResearcherRequiredMixin, View):
         if not form.is_valid():
             return HttpResponseBadRequest("Unknown export format.")
         try:
-            services.preset_filter(preset=preset)
+            job = services.preset_export_job_create(
+                preset=preset, fmt=form.cleaned_data["format"], created_by=request.user
+            )
         except services.CriticError as exc:
             messages.error(request, str(exc))
             return redirect("critic:dashboard", corpus_pk=corpus.pk)
-        fmt = form.cleaned_data["format"]
-        job = corpus_export_job_create(
-            corpus=corpus,
-            fmt=fmt,
-            out_path=export_path_for(corpus=corpus, fmt=fmt),
-            flt=ExportFilter(),
-            created_by=request.user,
-            preset_id=preset.pk,
-        )
         return redirect("jobs:job_detail", pk=job.pk)

@@ -11,11 +11,10 @@ from __future__ import annotations
 import os
 import queue
 import random
-import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -26,6 +25,7 @@ from django.db.models import Count, F
 
 from jobs.models import Job
 
+from .bulk import make_loader
 from .importing import StageBlock, tail_key
 from .ml.http_teacher import Completion, CompletionRequest, OpenAICompatibleTeacher, TeacherError
 from .ml.prompts import (
@@ -107,24 +107,30 @@ def teacher_check(teacher: Teacher) -> None:
 
 
 def pool_import_tsv(*, pool: FewShotPool, path: str | Path) -> int:
-    """Add examples from an ATOMIC TSV (head, relation, tail): every head is a seed event,
-    every tail other than 'none' of a known relation an example. Returns how many are new."""
+    """Add examples from an ATOMIC TSV file (see pool_import_lines); how many are new."""
+    with open(path, encoding="utf-8") as handle:
+        return pool_import_lines(pool=pool, lines=handle, source=f"{path}, ")
+
+
+def pool_import_lines(*, pool: FewShotPool, lines: Iterable[str], source: str = "") -> int:
+    """Add ATOMIC TSV lines (head, relation, tail): every head is a seed event, every tail
+    other than 'none' of a known relation an example. Errors name ``source`` and the line.
+    Returns how many examples are new."""
     relations = dict(Relation.objects.values_list("name", "id"))
     rows: list[FewShotExample] = []
     heads: dict[str, None] = {}
-    with open(path, encoding="utf-8") as handle:
-        for line_number, line in enumerate(handle, start=1):
-            parts = line.rstrip("\n").split("\t")
-            if len(parts) != 3:
-                raise ValueError(f"{path}, line {line_number}: expected head<TAB>relation<TAB>tail")
-            head, relation, tail = (p.strip() for p in parts)
-            if not head:
-                raise ValueError(f"{path}, line {line_number}, field 'head': empty")
-            heads[head] = None
-            if relation in relations and tail and tail.lower() != "none":
-                rows.append(
-                    FewShotExample(pool=pool, head=head, relation_id=relations[relation], tail=tail)
-                )
+    for line_number, line in enumerate(lines, start=1):
+        parts = line.rstrip("\n").split("\t")
+        if len(parts) != 3:
+            raise ValueError(f"{source}line {line_number}: expected head<TAB>relation<TAB>tail")
+        head, relation, tail = (p.strip() for p in parts)
+        if not head:
+            raise ValueError(f"{source}line {line_number}, field 'head': empty")
+        heads[head] = None
+        if relation in relations and tail and tail.lower() != "none":
+            rows.append(
+                FewShotExample(pool=pool, head=head, relation_id=relations[relation], tail=tail)
+            )
     rows += [FewShotExample(pool=pool, head=head, tail="") for head in heads]
     before = pool.examples.count()
     FewShotExample.objects.bulk_create(rows, ignore_conflicts=True, batch_size=2000)
@@ -225,15 +231,19 @@ def run_estimate(run: GenerationRun) -> RunEstimate:
     completion_tokens = (pair_batches + future_pairs) * run.n_per_pair * run.max_tokens + (
         event_batches * run.max_tokens * 8
     )
-    teacher = run.teacher
-    cost = None
-    if teacher.prompt_price_per_1k is not None and teacher.completion_price_per_1k is not None:
-        cost = round(
-            prompt_tokens / 1000 * float(teacher.prompt_price_per_1k)
-            + completion_tokens / 1000 * float(teacher.completion_price_per_1k),
-            4,
-        )
+    cost = _cost(run.teacher, prompt_tokens, completion_tokens)
     return RunEstimate(requests, prompt_tokens, completion_tokens, cost)
+
+
+def _cost(teacher: Teacher, prompt_tokens: int, completion_tokens: int) -> float | None:
+    """Dollars for these tokens at the teacher's prices; None when it has none."""
+    if teacher.prompt_price_per_1k is None or teacher.completion_price_per_1k is None:
+        return None
+    return round(
+        prompt_tokens / 1000 * float(teacher.prompt_price_per_1k)
+        + completion_tokens / 1000 * float(teacher.completion_price_per_1k),
+        4,
+    )
 
 
 def _examples_by_relation(pool: FewShotPool) -> tuple[list[str], dict[int, list[tuple[str, str]]]]:
@@ -309,10 +319,7 @@ class _Writer:
     in one transaction per group."""
 
     def __init__(self, run: GenerationRun) -> None:
-        from .bulk import make_loader
-
         self.run = run
-        self.make_loader = make_loader
         self.pending: list[tuple[CompletionRequest, Completion | TeacherError]] = []
         self.relations = list(run.relations.values_list("id", flat=True))
 
@@ -363,7 +370,7 @@ class _Writer:
             done.append((batch_id, result.attempts, digest, len(cleaned.kept)))
         with transaction.atomic():
             if heads:
-                loader = self.make_loader(
+                loader = make_loader(
                     corpus_id=run.corpus_id, origin=Triple.Origin.TEACHER, job_id=run.job_id
                 )
                 loader.open()
@@ -529,16 +536,8 @@ def run_job_run(*, job_id: int) -> Job | None:
 
 def run_report(run: GenerationRun) -> dict:
     counts = dict(run.batches.values_list("status").annotate(n=Count("pk")).order_by())
-    teacher = run.teacher
-    cost = None
-    if teacher.prompt_price_per_1k is not None and teacher.completion_price_per_1k is not None:
-        cost = round(
-            run.prompt_tokens / 1000 * float(teacher.prompt_price_per_1k)
-            + run.completion_tokens / 1000 * float(teacher.completion_price_per_1k),
-            4,
-        )
     return {
-        "cost": cost,
+        "cost": _cost(run.teacher, run.prompt_tokens, run.completion_tokens),
         "batches": counts,
         "requests": run.requests_done,
         "triples": run.triples_written,
@@ -552,13 +551,7 @@ def run_report(run: GenerationRun) -> dict:
 
 def examples_import(*, pool: FewShotPool, lines: list[str]) -> int:
     """Add checked TSV lines (teaching_forms.example_lines) to a pool; how many are new."""
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "examples.tsv"
-        path.write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
-        try:
-            return pool_import_tsv(pool=pool, path=path)
-        except ValueError as exc:
-            raise ValueError(str(exc).replace(f"{path}, ", "")) from None
+    return pool_import_lines(pool=pool, lines=lines)
 
 
 def run_start_refusal(run: GenerationRun) -> str | None:

@@ -5,9 +5,8 @@ from tqdm import tqdm
 
 from generation.ml.http_teacher import TeacherError
 from generation.models import Corpus, FewShotPool, GenerationRun, Teacher
+from generation.relations import SKD_RELATIONS
 from generation.teaching import run_create, run_estimate, run_execute, run_report
-
-SKD_RELATIONS = ["xAttr", "xEffect", "xIntent", "xNeed", "xReact", "xWant", "HinderedBy"]
 
 
 class Command(BaseCommand):
