@@ -224,6 +224,8 @@ CELERY_TASK_ROUTES: dict = {
     "critic.run_train_job_gpu": {"queue": "gpu"},
     "critic.run_rescore_job_gpu": {"queue": "gpu"},
     "generation.run_generation_job_gpu": {"queue": "gpu"},
+    "distillation.run_train_job_gpu": {"queue": "gpu"},
+    "distillation.run_evaluate_job_gpu": {"queue": "gpu"},
 }
 CELERY_BEAT_SCHEDULE = {
     "reap-stale-jobs": {"task": "jobs.tasks.reap_stale_jobs", "schedule": 60.0},

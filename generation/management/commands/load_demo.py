@@ -32,6 +32,7 @@ class Command(BaseCommand):
                 user.save(update_fields=["is_staff", "is_superuser"])
         self._demo_campaign()
         self._demo_critic()
+        self._demo_student_base()
         self.stdout.write("\nDemo logins:")
         for username, password, role in DEMO_USERS:
             self.stdout.write(f"  {role:<10}  user: {username:<10}  password: {password}")
@@ -55,6 +56,12 @@ class Command(BaseCommand):
             f"demo campaign '{campaign.name}': {campaign.item_count} items, "
             f"{campaign.gold_count} gold, {campaign.judgments_per_item} judgments each"
         )
+
+    def _demo_student_base(self) -> None:
+        from distillation.demo import demo_base_model_ensure
+
+        path = demo_base_model_ensure()
+        self.stdout.write(f"a tiny untrained GPT-2 to try student runs with: {path}")
 
     def _demo_critic(self) -> None:
         """The demo corpus's SKD labels become the first critic version, and the critic

@@ -1,0 +1,447 @@
+"""Student runs over DRF (researchers): runs (created and started in one call), their
+progress and loss curve, lineage and model; evaluations; the comparison table."""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import FileResponse, Http404
+from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema, extend_schema_field
+from rest_framework import serializers, status
+from rest_framework.response import Response
+
+from critic.models import FilterPreset
+from generation.apis import ResearcherAPIView
+from generation.models import Corpus, Relation
+from generation.teaching_forms import head_lines
+from jobs.apis import JobOutput, job_response
+from jobs.models import Job
+from jobs.selectors import job_view
+from jobs.services import job_cancel
+
+from . import selectors, services
+from .models import StudentEvaluation, StudentRun
+
+MAX_SEED = 2**31 - 1
+DEVICES = ("auto", "cpu", "cuda")
+HYPERPARAMETERS = [
+    "epochs",
+    "learning_rate",
+    "batch_size",
+    "grad_accum",
+    "max_length",
+    "bf16",
+    "max_steps",
+    "save_every",
+    "seed",
+    "device",
+]
+
+
+def _job(serializer: serializers.Serializer, job: Job | None) -> dict | None:
+    if job is None:
+        return None
+    return JobOutput(job_view(job=job), context=serializer.context).data
+
+
+def _errors(exc: DjangoValidationError) -> dict | list:
+    return exc.message_dict if hasattr(exc, "error_dict") else {"detail": exc.messages}
+
+
+# --- Runs ------------------------------------------------------------------------
+
+
+class StudentRunOutput(serializers.ModelSerializer):
+    corpus_name = serializers.CharField(source="corpus.name", read_only=True)
+    preset_name = serializers.CharField(source="preset.name", read_only=True, allow_null=True)
+    critic_version = serializers.IntegerField(
+        source="critic_version.number", read_only=True, allow_null=True
+    )
+    status = serializers.SerializerMethodField()
+
+    class Meta:
+        model = StudentRun
+        fields = [
+            "id",
+            "name",
+            "corpus",
+            "corpus_name",
+            "preset",
+            "preset_name",
+            "critic_version",
+            "threshold",
+            "base_model",
+            "architecture",
+            "job",
+            "status",
+            "steps",
+            "total_steps",
+            "train_loss",
+            "eval_loss",
+            "finished_at",
+            "created_at",
+        ]
+
+    def get_status(self, run: StudentRun) -> str:
+        """'trained', the job's status, or 'not started'."""
+        if run.is_trained:
+            return "trained"
+        return run.job.status if run.job_id else "not started"
+
+
+class StudentRunDetailOutput(StudentRunOutput):
+    progress = serializers.SerializerMethodField()
+    model = serializers.SerializerMethodField()
+
+    class Meta(StudentRunOutput.Meta):
+        fields = [
+            *StudentRunOutput.Meta.fields,
+            "relation_thresholds",
+            "train_split",
+            "val_split",
+            *HYPERPARAMETERS,
+            "train_examples",
+            "val_examples",
+            "parameters",
+            "tokens",
+            "tokens_per_second",
+            "seconds",
+            "precision",
+            "loss_history",
+            "progress",
+            "model",
+        ]
+
+    @extend_schema_field(JobOutput(allow_null=True))
+    def get_progress(self, run: StudentRun) -> dict | None:
+        """The training job with its live progress (step, loss, tokens/s, ETA in message)."""
+        return _job(self, run.job)
+
+    @extend_schema_field(OpenApiTypes.URI)
+    def get_model(self, run: StudentRun) -> str | None:
+        """Where to download the trained model (zip), once trained."""
+        if not run.is_trained:
+            return None
+        return self.context["request"].build_absolute_uri(f"/api/students/{run.pk}/model/")
+
+
+class StudentRunCreateInput(serializers.ModelSerializer):
+    """A run on a corpus, or on a preset's cut of it (the preset names its corpus)."""
+
+    corpus = serializers.PrimaryKeyRelatedField(
+        queryset=Corpus.objects.all(), required=False, allow_null=True, default=None
+    )
+    preset = serializers.PrimaryKeyRelatedField(
+        queryset=FilterPreset.objects.select_related("corpus"),
+        required=False,
+        allow_null=True,
+        default=None,
+    )
+    device = serializers.ChoiceField(choices=DEVICES, default="auto")
+    seed = serializers.IntegerField(default=0, min_value=-MAX_SEED - 1, max_value=MAX_SEED)
+
+    class Meta:
+        model = StudentRun
+        fields = [
+            "name",
+            "corpus",
+            "preset",
+            "base_model",
+            "train_split",
+            "val_split",
+            *HYPERPARAMETERS,
+        ]
+
+    def validate(self, data: dict) -> dict:
+        preset, corpus = data.get("preset"), data.get("corpus")
+        if preset is None and corpus is None:
+            raise serializers.ValidationError({"corpus": "Give a corpus, or a preset of one."})
+        if preset is not None and corpus is None:
+            data["corpus"] = preset.corpus
+        return data
+
+
+def _run_or_404(pk: int) -> StudentRun:
+    return get_object_or_404(selectors.runs_listed(), pk=pk)
+
+
+class RunListApi(ResearcherAPIView):
+    @extend_schema(responses=StudentRunOutput(many=True))
+    def get(self, request):
+        return Response(StudentRunOutput(selectors.runs_listed(), many=True).data)
+
+    @extend_schema(
+        request=StudentRunCreateInput,
+        responses={201: StudentRunDetailOutput},
+        description="Create a run (the base model must load offline, the preset must cut "
+        "the corpus with the scores it holds) and queue its training.",
+    )
+    def post(self, request):
+        data = StudentRunCreateInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            run = services.student_run_create(**data.validated_data, created_by=request.user)
+        except services.DistillationError as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
+        except DjangoValidationError as exc:
+            return Response(_errors(exc), status=status.HTTP_400_BAD_REQUEST)
+        services.student_run_start(run=run, created_by=request.user)
+        output = StudentRunDetailOutput(_run_or_404(run.pk), context={"request": request})
+        return Response(output.data, status=status.HTTP_201_CREATED)
+
+
+class RunDetailApi(ResearcherAPIView):
+    @extend_schema(responses=StudentRunDetailOutput)
+    def get(self, request, pk: int):
+        return Response(StudentRunDetailOutput(_run_or_404(pk), context={"request": request}).data)
+
+
+class RunStartApi(ResearcherAPIView):
+    @extend_schema(
+        request=None,
+        responses={202: JobOutput},
+        description="Start again a run whose training failed or was cancelled: it resumes "
+        "from its last checkpoint (a run already training answers with its job).",
+    )
+    def post(self, request, pk: int):
+        run = _run_or_404(pk)
+        try:
+            job = services.student_run_start(run=run, created_by=request.user)
+        except (services.DistillationError, ValueError) as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+        return job_response(request, job, status.HTTP_202_ACCEPTED)
+
+
+class RunCancelApi(ResearcherAPIView):
+    @extend_schema(request=None, responses={202: JobOutput})
+    def post(self, request, pk: int):
+        run = _run_or_404(pk)
+        if run.job is None or not job_cancel(job=run.job):
+            state = run.job.status if run.job else "not started"
+            return Response(
+                {"detail": f"Training of {run.name} cannot be cancelled now ({state})."},
+                status=status.HTTP_409_CONFLICT,
+            )
+        run.job.refresh_from_db()
+        return job_response(request, run.job, status.HTTP_202_ACCEPTED)
+
+
+class RunLineageApi(ResearcherAPIView):
+    @extend_schema(
+        responses={200: OpenApiTypes.OBJECT},
+        description="From the student back to its data: corpus, teacher runs and pools, "
+        "imports, the cut (preset, critic version, thresholds) and the label campaigns.",
+    )
+    def get(self, request, pk: int):
+        return Response(selectors.run_lineage(run=_run_or_404(pk)))
+
+
+class RunModelApi(ResearcherAPIView):
+    """The trained model folder (weights, tokenizer, README.md card) as one zip."""
+
+    @extend_schema(responses={(200, "application/zip"): OpenApiTypes.BINARY})
+    def get(self, request, pk: int):
+        run = _run_or_404(pk)
+        if not run.is_trained:
+            raise Http404("This run has not finished training.")
+        path = services.student_archive(run=run)
+        return FileResponse(
+            open(path, "rb"),  # noqa: SIM115
+            as_attachment=True,
+            filename=path.name,
+            content_type="application/zip",
+        )
+
+
+# --- Evaluations -----------------------------------------------------------------
+
+
+class StudentEvaluationOutput(serializers.ModelSerializer):
+    corpus_name = serializers.CharField(source="corpus.name", read_only=True)
+    relations = serializers.SlugRelatedField(many=True, read_only=True, slug_field="name")
+    heads = serializers.SerializerMethodField()
+    job = serializers.SerializerMethodField()
+
+    class Meta:
+        model = StudentEvaluation
+        fields = [
+            "id",
+            "run",
+            "corpus",
+            "corpus_name",
+            "heads_split",
+            "heads",
+            "max_heads",
+            "relations",
+            "decoding",
+            "n_per_pair",
+            "num_beams",
+            "max_new_tokens",
+            "temperature",
+            "top_p",
+            "seed",
+            "pairs",
+            "metrics",
+            "campaign",
+            "job",
+            "created_at",
+        ]
+
+    def get_heads(self, evaluation: StudentEvaluation) -> list[str]:
+        return evaluation.heads.splitlines() if evaluation.heads else []
+
+    @extend_schema_field(JobOutput(allow_null=True))
+    def get_job(self, evaluation: StudentEvaluation) -> dict | None:
+        return _job(self, evaluation.job)
+
+
+class StudentEvaluationCreateInput(serializers.Serializer):
+    heads_split = serializers.CharField(max_length=16, default="test")
+    heads = serializers.ListField(
+        child=serializers.CharField(trim_whitespace=True),
+        required=False,
+        default=list,
+        help_text="Heads to generate for; when empty, heads of heads_split of the run corpus.",
+    )
+    max_heads = serializers.IntegerField(min_value=1, default=200)
+    relations = serializers.SlugRelatedField(
+        many=True,
+        slug_field="name",
+        queryset=Relation.objects.all(),
+        required=False,
+        default=list,
+        help_text="Relation names; when empty, those of the training data.",
+    )
+    decoding = serializers.ChoiceField(
+        choices=StudentEvaluation.Decoding.choices, default=StudentEvaluation.Decoding.GREEDY
+    )
+    n_per_pair = serializers.IntegerField(min_value=1, default=1)
+    num_beams = serializers.IntegerField(min_value=1, default=5)
+    max_new_tokens = serializers.IntegerField(min_value=1, max_value=4096, default=24)
+    temperature = serializers.FloatField(min_value=0.0, default=1.0)
+    top_p = serializers.FloatField(min_value=0.0, max_value=1.0, default=0.9)
+    seed = serializers.IntegerField(default=0, min_value=-MAX_SEED - 1, max_value=MAX_SEED)
+
+    def validate_heads(self, heads: list[str]) -> list[str]:
+        from django import forms
+
+        try:
+            return head_lines("\n".join(heads))
+        except forms.ValidationError as exc:
+            raise serializers.ValidationError(exc.messages) from exc
+
+    def validate(self, data: dict) -> dict:
+        if data["decoding"] == StudentEvaluation.Decoding.SAMPLE and data["temperature"] <= 0:
+            raise serializers.ValidationError({"temperature": "Sampling needs a temperature > 0."})
+        return data
+
+
+def _evaluations():
+    return StudentEvaluation.objects.select_related("corpus", "campaign", "job").prefetch_related(
+        "relations"
+    )
+
+
+class RunEvaluationsApi(ResearcherAPIView):
+    @extend_schema(responses=StudentEvaluationOutput(many=True))
+    def get(self, request, pk: int):
+        run = _run_or_404(pk)
+        evaluations = _evaluations().filter(run=run)
+        return Response(
+            StudentEvaluationOutput(evaluations, many=True, context={"request": request}).data
+        )
+
+    @extend_schema(
+        request=StudentEvaluationCreateInput,
+        responses={201: StudentEvaluationOutput},
+        description="Evaluate a trained run: its tails for held-out heads go into a corpus "
+        "of their own, measured and scored by the run corpus's critic. Queued at once.",
+    )
+    def post(self, request, pk: int):
+        run = _run_or_404(pk)
+        data = StudentEvaluationCreateInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            evaluation = services.evaluation_create(
+                run=run, **data.validated_data, created_by=request.user
+            )
+        except services.DistillationError as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
+        except DjangoValidationError as exc:
+            return Response(_errors(exc), status=status.HTTP_400_BAD_REQUEST)
+        services.evaluation_start(evaluation=evaluation, created_by=request.user)
+        output = StudentEvaluationOutput(
+            _evaluations().get(pk=evaluation.pk), context={"request": request}
+        )
+        return Response(output.data, status=status.HTTP_201_CREATED)
+
+
+class EvaluationDetailApi(ResearcherAPIView):
+    @extend_schema(responses=StudentEvaluationOutput)
+    def get(self, request, pk: int):
+        evaluation = get_object_or_404(_evaluations(), pk=pk)
+        return Response(StudentEvaluationOutput(evaluation, context={"request": request}).data)
+
+
+class StudentCampaignOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    corpus = serializers.IntegerField(source="corpus_id")
+    items = serializers.IntegerField(source="item_count")
+    status = serializers.CharField()
+
+
+class EvaluationSendApi(ResearcherAPIView):
+    @extend_schema(
+        request=None,
+        responses={201: StudentCampaignOutput, 200: StudentCampaignOutput},
+        description="A campaign over the student's outputs (201); sent before, the same "
+        "campaign (200).",
+    )
+    def post(self, request, pk: int):
+        evaluation = get_object_or_404(_evaluations(), pk=pk)
+        already = evaluation.campaign_id is not None
+        try:
+            campaign = services.evaluation_send_to_annotation(
+                evaluation=evaluation, created_by=request.user
+            )
+        except services.DistillationError as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+        code = status.HTTP_200_OK if already else status.HTTP_201_CREATED
+        return Response(StudentCampaignOutput(campaign).data, status=code)
+
+
+# --- Comparison ------------------------------------------------------------------
+
+
+class ComparisonAcceptanceOutput(serializers.Serializer):
+    rate = serializers.FloatField(allow_null=True)
+    low = serializers.FloatField(allow_null=True)
+    high = serializers.FloatField(allow_null=True)
+    basis = serializers.CharField(help_text="human (people's labels) or critic (its estimate)")
+    n = serializers.IntegerField()
+
+
+class ComparisonRowOutput(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=["teacher", "filtered", "student"])
+    name = serializers.CharField()
+    size = serializers.IntegerField(allow_null=True)
+    acceptance = ComparisonAcceptanceOutput()
+    relations = serializers.DictField(child=ComparisonAcceptanceOutput())
+    distinct_1 = serializers.FloatField(allow_null=True)
+    distinct_2 = serializers.FloatField(allow_null=True)
+    link = serializers.DictField(child=serializers.IntegerField())
+
+
+class ComparisonApi(ResearcherAPIView):
+    @extend_schema(
+        responses=ComparisonRowOutput(many=True),
+        description="The teacher corpus, each cut a student trained on and each evaluated "
+        "student: size, acceptance (with 95% interval and basis) overall and by relation, "
+        "distinct-1 and distinct-2.",
+    )
+    def get(self, request, pk: int):
+        corpus = get_object_or_404(Corpus, pk=pk)
+        rows = selectors.comparison(corpus=corpus)
+        return Response(ComparisonRowOutput(rows, many=True).data)

@@ -1,0 +1,571 @@
+"""Fine-tune a student (a causal LM such as GPT-2, or a seq2seq LM such as T5/BART) on
+(head, relation, tail) rows in COMET's format, with transformers' Trainer.
+
+Rows stay in Arrow: a Parquet file is read column-wise (memory-mapped) and the Trainer's
+sampler takes a batch of row indices at a time (``__getitems__``), so millions of rows cost
+their Arrow bytes and nothing more. Each batch is tokenized in the collator and padded to
+its own longest row (dynamic padding). Batches are random rows; with ``group_by_length``
+they are random rows of similar length (``LengthGroupedSampler``), which pads far less
+(COMET rows vary from ~10 to ~60 tokens) at the price of batches less mixed in relations,
+since tail length goes with the relation (xAttr tails are one word, xIntent's "to ...").
+
+The loss is on the tail and its end-of-sequence token only: a causal model's source
+positions and all padding are labelled -100; a seq2seq model reads the source in its
+encoder and is labelled with the tail.
+
+Checkpoints go to ``work_dir/checkpoints`` every ``save_every`` optimizer steps and at the
+last step (the last two are kept; ``save_every=0`` saves none, for benchmarks); a call
+that finds one resumes from the latest complete one, so a worker killed mid-run picks up
+where it was when the job is retried. ``should_stop`` ends a run early after saving a
+checkpoint. The finished model and its tokenizer are saved with
+``save_pretrained`` into ``work_dir/model`` together with ``skd_student.json``.
+No Django import here; nothing is downloaded (models load with ``local_files_only``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .formatting import FORMAT, add_special_tokens, source_text
+
+COLUMNS = ("head", "relation", "tail")
+ARCHITECTURES = ("causal", "seq2seq")
+STUDENT_FILE = "skd_student.json"
+HISTORY_FILE = "loss_history.json"
+
+
+class StudentError(Exception):
+    """A student run cannot start or go on; the message says why, in words for people."""
+
+
+@dataclass
+class StudentConfig:
+    base_model: str  # local path or hub id already in the HF cache
+    epochs: float = 1.0
+    learning_rate: float = 5e-5
+    batch_size: int = 16
+    grad_accum: int = 1
+    max_length: int = 64  # tokens of source+target (a seq2seq model: each side)
+    bf16: bool = False  # used only where the device supports it
+    seed: int = 0
+    max_steps: int | None = None  # overrides epochs when set
+    warmup_ratio: float = 0.0
+    save_every: int = 200  # checkpoint every N optimizer steps; 0: no checkpoints at all
+    device: str = "auto"  # auto | cpu | cuda
+    torch_compile: bool = False  # torch.compile the model (GPU; first steps compile)
+    group_by_length: bool = False  # batches of rows of similar length: less padding, faster
+
+
+@dataclass
+class TrainProgress:
+    step: int
+    total_steps: int
+    epoch: float
+    loss: float | None
+    tokens: int
+    tokens_per_second: float
+    elapsed_seconds: float
+    eta_seconds: float | None
+
+
+@dataclass
+class TrainResult:
+    architecture: str  # "causal" or "seq2seq"
+    parameters: int
+    steps: int
+    total_steps: int
+    train_loss: float | None  # mean of the last logged window
+    eval_loss: float | None  # on val rows when given
+    tokens: int  # source+target tokens (non-padding) processed by this call
+    seconds: float  # this call's training loop (no loading, final saving or evaluation)
+    tokens_per_second: float
+    resumed_from_step: int  # 0 when fresh
+    stopped: bool  # should_stop ended it early (a checkpoint was saved)
+    loss_history: list[tuple[int, float]] = field(default_factory=list)
+    precision: str = "fp32"  # "bf16" (mixed precision) or "fp32"
+
+
+# --- models, devices, precision ---------------------------------------------------------
+
+
+def _load_config(base_model: str):
+    from transformers import AutoConfig
+
+    try:
+        return AutoConfig.from_pretrained(str(base_model), local_files_only=True)
+    except Exception as exc:
+        raise StudentError(
+            f"cannot load the base model {str(base_model)!r}: give a local model folder or a "
+            "hub id already in the local Hugging Face cache (nothing is downloaded). "
+            f"{type(exc).__name__}: {exc}"
+        ) from exc
+
+
+def detect_architecture(base_model: str) -> str:
+    """``"seq2seq"`` for an encoder-decoder (T5, BART), else ``"causal"`` (GPT-2 family)."""
+    config = _load_config(base_model)
+    return "seq2seq" if getattr(config, "is_encoder_decoder", False) else "causal"
+
+
+def resolve_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cpu":
+        return torch.device("cpu")
+    if device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise StudentError(f"device {device!r} asked for, but this machine has no CUDA GPU")
+        return torch.device(device)
+    raise StudentError(f"device must be auto, cpu or cuda; got {device!r}")
+
+
+def cpu_has_native_bf16() -> bool:
+    """True when the CPU computes bfloat16 natively (AVX512-BF16 or AMX), where bf16 is
+    faster than fp32 instead of emulated."""
+    try:
+        return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+    except AttributeError:  # pragma: no cover - a torch without these probes
+        return False
+
+
+def bf16_supported(device: torch.device) -> bool:
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    return device.type == "cpu" and cpu_has_native_bf16()
+
+
+def load_tokenizer_and_model(base_model: str, architecture: str, relations: list[str]):
+    """The base model in fp32 (mixed precision keeps fp32 master weights), its tokenizer with
+    the relation tokens, ``[GEN]``, an end-of-sequence and a padding token, and the model's
+    embeddings grown to match."""
+    from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
+
+    loader = AutoModelForSeq2SeqLM if architecture == "seq2seq" else AutoModelForCausalLM
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(base_model), local_files_only=True)
+        model = loader.from_pretrained(str(base_model), local_files_only=True, dtype=torch.float32)
+    except Exception as exc:
+        raise StudentError(
+            f"cannot load the base model {str(base_model)!r} as a {architecture} language "
+            f"model with its tokenizer (nothing is downloaded). {type(exc).__name__}: {exc}"
+        ) from exc
+    add_special_tokens(tokenizer, relations)
+    if len(tokenizer) > model.get_input_embeddings().weight.shape[0]:
+        model.resize_token_embeddings(len(tokenizer))
+    for config in (model.config, model.generation_config):
+        config.pad_token_id = tokenizer.pad_token_id
+        config.eos_token_id = tokenizer.eos_token_id
+    if architecture == "seq2seq" and model.config.decoder_start_token_id is None:
+        model.config.decoder_start_token_id = tokenizer.pad_token_id
+        model.generation_config.decoder_start_token_id = tokenizer.pad_token_id
+    return tokenizer, model
+
+
+# --- data ---------------------------------------------------------------------------------
+
+
+class TripleRows(torch.utils.data.Dataset):
+    """The head/relation/tail columns of a Parquet file, kept in Arrow. Items are dicts;
+    a batch of indices is fetched with one ``take`` (torch's ``__getitems__``)."""
+
+    def __init__(self, path: Path | str) -> None:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+        import pyarrow.parquet as pq
+
+        path = Path(path)
+        if not path.is_file():
+            raise StudentError(f"no such Parquet file: {path}")
+        try:
+            schema = pq.read_schema(path)
+        except Exception as exc:
+            raise StudentError(f"{path} is not a readable Parquet file: {exc}") from exc
+        missing = [c for c in COLUMNS if c not in schema.names]
+        if missing:
+            raise StudentError(
+                f"{path.name} lacks the column(s) {', '.join(missing)} (needs {', '.join(COLUMNS)})"
+            )
+        table = pq.read_table(path, columns=list(COLUMNS), memory_map=True)
+        columns = [pc.fill_null(table[c].cast(pa.string()), "") for c in COLUMNS]
+        self.table = pa.table(dict(zip(COLUMNS, columns, strict=True)))
+
+    def __len__(self) -> int:
+        return self.table.num_rows
+
+    def __getitem__(self, index: int) -> dict:
+        return self.__getitems__([index])[0]
+
+    def __getitems__(self, indices) -> list[dict]:
+        return self.table.take(list(indices)).to_pylist()
+
+    def lengths(self) -> np.ndarray:
+        """Characters of head + tail per row: a free stand-in for token counts."""
+        import pyarrow.compute as pc
+
+        total = pc.add(pc.utf8_length(self.table["head"]), pc.utf8_length(self.table["tail"]))
+        return total.to_numpy().astype(np.int32)
+
+    def relations(self) -> list[str]:
+        import pyarrow.compute as pc
+
+        return sorted(str(r) for r in pc.unique(self.table["relation"]).to_pylist())
+
+
+class LengthGroupedSampler(torch.utils.data.Sampler):
+    """Row order for training: random, in batches of rows of similar length, so that a batch
+    of short COMET rows is not padded to its one long row.
+
+    Each epoch a permutation is cut into groups of ``GROUP`` batches; a group is sorted by
+    length and cut into batches; the batches are shuffled (a short last batch stays last).
+    The order depends only on the seed and the epoch (``set_epoch``, called by the Trainer),
+    so a resumed epoch skips exactly the batches the interrupted one had trained on.
+    """
+
+    GROUP = 64
+
+    def __init__(self, lengths: np.ndarray, batch_size: int, seed: int) -> None:
+        self.lengths = np.asarray(lengths)
+        self.batch_size = max(1, batch_size)
+        self.seed = seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    def __iter__(self):
+        rng = np.random.default_rng([self.seed, self.epoch])
+        order = rng.permutation(len(self.lengths))
+        size, span = self.batch_size, self.batch_size * self.GROUP
+        batches = []
+        for start in range(0, len(order), span):
+            group = order[start : start + span]
+            group = group[np.argsort(-self.lengths[group], kind="stable")]
+            batches.extend(group[i : i + size] for i in range(0, len(group), size))
+        last = batches.pop() if batches and len(batches[-1]) < size else None
+        for index in rng.permutation(len(batches)):
+            yield from batches[index].tolist()
+        if last is not None:
+            yield from last.tolist()
+
+
+class TripleCollator:
+    """Tokenize and pad one batch of ``{"head", "relation", "tail"}`` rows.
+
+    Causal: ``input_ids`` = source + " " + tail + eos; ``labels`` = -100 on the source and
+    on padding, the ids on the tail and eos. The source keeps at most ``max_length - 1``
+    tokens and the whole row at most ``max_length`` (a tail cut short loses its eos).
+    Seq2seq: the encoder reads the source with the tokenizer's own special tokens; the
+    labels are the tail + eos, after ``label_bos`` when given (the token a model such as
+    BART is forced to start with when generating: BART's labels are ``<s>`` tail ``</s>``,
+    T5's tail ``</s>``); each side at most ``max_length`` tokens.
+    Padding is on the right, to the batch's longest row (rounded up to
+    ``pad_to_multiple_of``). ``num_tokens`` is the batch's non-padding source+target
+    tokens, for throughput; the trainer removes it before the forward pass.
+    """
+
+    def __init__(
+        self,
+        tokenizer,
+        architecture: str,
+        max_length: int,
+        pad_to_multiple_of: int = 1,
+        label_bos: int | None = None,
+    ) -> None:
+        if architecture not in ARCHITECTURES:
+            raise StudentError(f"architecture must be causal or seq2seq; got {architecture!r}")
+        if max_length < 2:
+            raise StudentError("max_length must be at least 2 tokens")
+        self.tokenizer = tokenizer
+        self.architecture = architecture
+        self.max_length = max_length
+        self.multiple = max(1, pad_to_multiple_of)
+        self.pad_id = tokenizer.pad_token_id
+        self.eos_id = tokenizer.eos_token_id
+        self.label_prefix = [] if label_bos is None else [label_bos]
+        if self.pad_id is None or self.eos_id is None:
+            raise StudentError("the tokenizer needs a padding and an end-of-sequence token")
+
+    def __call__(self, rows: list[dict]) -> dict:
+        sources = [source_text(r["head"], r["relation"]) for r in rows]
+        if self.architecture == "causal":
+            tails = [" " + r["tail"].strip() for r in rows]
+            source_ids = self.tokenizer(sources, add_special_tokens=False)["input_ids"]
+            tail_ids = self.tokenizer(tails, add_special_tokens=False)["input_ids"]
+            inputs, labels = [], []
+            for source, tail in zip(source_ids, tail_ids, strict=True):
+                source = source[: self.max_length - 1]
+                target = (tail + [self.eos_id])[: self.max_length - len(source)]
+                inputs.append(source + target)
+                labels.append([-100] * len(source) + target)
+            ids, mask = self._pad(inputs, self.pad_id)
+            label_tensor, _ = self._pad(labels, -100)
+            return {
+                "input_ids": ids,
+                "attention_mask": mask,
+                "labels": label_tensor,
+                "num_tokens": int(mask.sum()),
+            }
+        tails = [r["tail"].strip() for r in rows]
+        encoded = self.tokenizer(sources, truncation=True, max_length=self.max_length)
+        targets = [
+            (self.label_prefix + tail)[: self.max_length - 1] + [self.eos_id]
+            for tail in self.tokenizer(tails, add_special_tokens=False)["input_ids"]
+        ]
+        ids, mask = self._pad(encoded["input_ids"], self.pad_id)
+        label_tensor, label_mask = self._pad(targets, -100)
+        return {
+            "input_ids": ids,
+            "attention_mask": mask,
+            "labels": label_tensor,
+            "num_tokens": int(mask.sum()) + int(label_mask.sum()),
+        }
+
+    def _pad(self, rows: list[list[int]], value: int) -> tuple[torch.Tensor, torch.Tensor]:
+        width = max(len(r) for r in rows)
+        width = -(-width // self.multiple) * self.multiple
+        out = torch.full((len(rows), width), value, dtype=torch.long)
+        mask = torch.zeros((len(rows), width), dtype=torch.long)
+        for i, row in enumerate(rows):
+            out[i, : len(row)] = torch.tensor(row, dtype=torch.long)
+            mask[i, : len(row)] = 1
+        return out, mask
+
+
+# --- checkpoints and history --------------------------------------------------------------
+
+
+def latest_checkpoint(folder: Path) -> Path | None:
+    """The newest complete checkpoint in ``folder`` (its trainer_state.json is written
+    last); incomplete ones, left by a worker killed while saving, are removed."""
+    if not folder.is_dir():
+        return None
+    found = []
+    for path in folder.iterdir():
+        name = path.name
+        if path.is_dir() and name.startswith("checkpoint-") and name[11:].isdigit():
+            if (path / "trainer_state.json").is_file():
+                found.append((int(name[11:]), path))
+            else:
+                shutil.rmtree(path, ignore_errors=True)
+    return max(found)[1] if found else None
+
+
+def _checkpoint_step(checkpoint: Path) -> int:
+    with open(checkpoint / "trainer_state.json", encoding="utf-8") as handle:
+        return int(json.load(handle).get("global_step", 0))
+
+
+def _loss_history(log_history: list[dict]) -> list[tuple[int, float]]:
+    return [(int(e["step"]), float(e["loss"])) for e in log_history if "loss" in e]
+
+
+def _write_json(path: Path, data) -> None:
+    temporary = path.with_suffix(path.suffix + ".tmp")
+    with open(temporary, "w", encoding="utf-8") as handle:
+        json.dump(data, handle)
+    os.replace(temporary, path)
+
+
+def _logging_steps(total_steps: int) -> int:
+    return max(1, min(50, total_steps // 100))
+
+
+# --- training -----------------------------------------------------------------------------
+
+
+def train_student(
+    *,
+    config: StudentConfig,
+    train_path: Path,
+    val_path: Path | None,
+    work_dir: Path,
+    on_progress: Callable[[TrainProgress], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> TrainResult:
+    """Fine-tune ``config.base_model`` on the rows of ``train_path``; see the module's
+    docstring. ``on_progress`` and ``should_stop`` are called after every optimizer step
+    (keep them cheap). The training loss is logged every max(1, min(50, total/100)) steps
+    and at the last step; ``work_dir/loss_history.json`` holds [[step, loss], ...] so far."""
+    from transformers import (
+        PrinterCallback,
+        Trainer,
+        TrainerCallback,
+        TrainingArguments,
+        set_seed,
+    )
+
+    architecture = detect_architecture(config.base_model)
+    device = resolve_device(config.device)
+    precision = "bf16" if config.bf16 and bf16_supported(device) else "fp32"
+    work_dir = Path(work_dir)
+    work_dir.mkdir(parents=True, exist_ok=True)
+    checkpoints = work_dir / "checkpoints"
+    history_path = work_dir / HISTORY_FILE
+
+    train_rows = TripleRows(train_path)
+    if len(train_rows) == 0:
+        raise StudentError(f"{Path(train_path).name} has no rows to train on")
+    val_rows = TripleRows(val_path) if val_path is not None else None
+    relations = sorted(set(train_rows.relations()) | set(val_rows.relations() if val_rows else []))
+    set_seed(config.seed)
+    tokenizer, model = load_tokenizer_and_model(config.base_model, architecture, relations)
+    collator = TripleCollator(
+        tokenizer,
+        architecture,
+        config.max_length,
+        pad_to_multiple_of=8 if device.type == "cuda" else 1,
+        label_bos=model.generation_config.forced_bos_token_id
+        if architecture == "seq2seq"
+        else None,
+    )
+    resume = latest_checkpoint(checkpoints)
+    resumed_from_step = _checkpoint_step(resume) if resume else 0
+
+    # Steps as the Trainer counts them, to pick a logging interval.
+    batches = -(-len(train_rows) // config.batch_size)
+    per_epoch = max(1, batches // config.grad_accum)
+    planned = config.max_steps or max(1, int(per_epoch * config.epochs + 0.999999))
+
+    arguments = TrainingArguments(
+        output_dir=str(checkpoints),
+        per_device_train_batch_size=config.batch_size,
+        per_device_eval_batch_size=config.batch_size,
+        gradient_accumulation_steps=config.grad_accum,
+        num_train_epochs=config.epochs,
+        max_steps=config.max_steps or -1,
+        learning_rate=config.learning_rate,
+        warmup_steps=config.warmup_ratio if 0 < config.warmup_ratio < 1 else 0,
+        bf16=precision == "bf16",
+        use_cpu=device.type == "cpu",
+        seed=config.seed,
+        logging_strategy="steps",
+        logging_steps=_logging_steps(planned),
+        logging_nan_inf_filter=False,  # it syncs the GPU on every step
+        save_strategy="steps" if config.save_every > 0 else "no",
+        save_steps=max(1, config.save_every),
+        save_total_limit=2,
+        eval_strategy="no",
+        prediction_loss_only=True,
+        remove_unused_columns=False,
+        report_to=[],
+        disable_tqdm=True,
+        dataloader_num_workers=0,
+        torch_compile=config.torch_compile,
+    )
+
+    class StudentTrainer(Trainer):
+        tokens = 0
+
+        def _get_train_sampler(self, train_dataset=None):
+            if not config.group_by_length:
+                return super()._get_train_sampler(train_dataset)
+            return LengthGroupedSampler(
+                train_rows.lengths(), self.args.per_device_train_batch_size, config.seed
+            )
+
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            tokens = inputs.pop("num_tokens", 0)
+            if model.training:
+                self.tokens += int(tokens)
+            return super().compute_loss(
+                model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch
+            )
+
+    class Progress(TrainerCallback):
+        def __init__(self) -> None:
+            self.started = time.perf_counter()
+            self.start_step = 0
+            self.elapsed = 0.0
+            self.loss: float | None = None
+            self.stopped = False
+
+        def on_train_begin(self, args, state, control, **kwargs):
+            self.started = time.perf_counter()
+            self.start_step = state.global_step
+            _write_json(history_path, _loss_history(state.log_history))
+
+        def on_step_end(self, args, state, control, **kwargs):
+            if should_stop is not None and state.global_step < state.max_steps and should_stop():
+                self.stopped = True
+                control.should_training_stop = True
+                control.should_save = config.save_every > 0
+            if self.stopped or state.global_step >= state.max_steps:
+                control.should_log = True  # the last window's loss is never lost
+            self.elapsed = time.perf_counter() - self.started
+            if on_progress is not None:
+                done = state.global_step - self.start_step
+                rate = trainer.tokens / self.elapsed if self.elapsed > 0 else 0.0
+                eta = (state.max_steps - state.global_step) * self.elapsed / done if done else None
+                on_progress(
+                    TrainProgress(
+                        step=state.global_step,
+                        total_steps=state.max_steps,
+                        epoch=float(state.epoch or 0.0),
+                        loss=self.loss,
+                        tokens=trainer.tokens,
+                        tokens_per_second=rate,
+                        elapsed_seconds=self.elapsed,
+                        eta_seconds=eta,
+                    )
+                )
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if logs and "loss" in logs:
+                self.loss = float(logs["loss"])
+                _write_json(history_path, _loss_history(state.log_history))
+
+    progress = Progress()
+    trainer = StudentTrainer(
+        model=model,
+        args=arguments,
+        train_dataset=train_rows,
+        eval_dataset=val_rows,
+        data_collator=collator,
+        processing_class=tokenizer,
+        callbacks=[progress],
+    )
+    trainer.remove_callback(PrinterCallback)  # progress goes to on_progress, not stdout
+    trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+    state = trainer.state
+    history = _loss_history(state.log_history)
+    _write_json(history_path, history)
+
+    eval_loss = None
+    if not progress.stopped:
+        model_dir = work_dir / "model"
+        trainer.save_model(str(model_dir))
+        tokenizer.save_pretrained(str(model_dir))
+        _write_json(
+            model_dir / STUDENT_FILE,
+            {"architecture": architecture, "relations": relations, "format": FORMAT},
+        )
+        if val_rows is not None and len(val_rows):
+            eval_loss = float(trainer.evaluate()["eval_loss"])
+    seconds = progress.elapsed
+    return TrainResult(
+        architecture=architecture,
+        parameters=int(trainer.model.num_parameters()),
+        steps=int(state.global_step),
+        total_steps=int(state.max_steps),
+        train_loss=history[-1][1] if history else None,
+        eval_loss=eval_loss,
+        tokens=trainer.tokens,
+        seconds=seconds,
+        tokens_per_second=trainer.tokens / seconds if seconds > 0 else 0.0,
+        resumed_from_step=resumed_from_step,
+        stopped=progress.stopped,
+        loss_history=history,
+        precision=precision,
+    )

@@ -1,0 +1,374 @@
+"""Reads for the distillation pages and API: runs, lineage, the comparison table."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+
+import numpy as np
+import orjson
+from django.db.models import QuerySet
+
+from annotation.ml.agreement import wilson_interval
+from annotation.models import Campaign, Item
+from critic.models import CorpusScoring, CriticVersion, FilterPreset
+from generation.models import Corpus, GenerationRun, Triple
+from generation.services import IMPORT_JOB
+from jobs.models import Job
+
+from .models import StudentEvaluation, StudentRun
+
+# Tails drawn from every corpus of the comparison for its diversity measures: distinct-n
+# grows smaller as a sample grows, so every row is measured on samples of the same size.
+DIVERSITY_SAMPLE = 2000
+MIN_AUDIT_LABELS = 30
+
+
+def runs_listed() -> QuerySet[StudentRun]:
+    return StudentRun.objects.select_related("corpus", "preset", "critic_version", "job")
+
+
+def evaluations_of(*, run: StudentRun) -> QuerySet[StudentEvaluation]:
+    return run.evaluations.select_related("corpus", "campaign", "job")
+
+
+# --- Lineage ---------------------------------------------------------------------
+
+
+def _generation_runs(corpus: Corpus) -> list[dict]:
+    return [
+        {
+            "id": r.pk,
+            "teacher": r.teacher.name,
+            "model": r.teacher.model,
+            "pool": r.pool.name,
+            "pool_id": r.pool_id,
+            "triples": r.triples_written,
+            "created_at": r.created_at.isoformat(),
+        }
+        for r in GenerationRun.objects.filter(corpus=corpus).select_related("teacher", "pool")
+    ]
+
+
+def _imports(corpus: Corpus) -> list[dict]:
+    return [
+        {"job": j.pk, "file": j.params.get("path", ""), "at": j.created_at.isoformat()}
+        for j in Job.objects.filter(kind=IMPORT_JOB, params__corpus=corpus.name).order_by("pk")
+    ]
+
+
+def _label_campaigns(version: CriticVersion) -> list[dict]:
+    """The campaigns whose aggregated labels the version could learn from (or be measured
+    on): those of its corpus aggregated before it was trained."""
+    return [
+        {"id": c.pk, "name": c.name, "purpose": c.purpose, "items": c.item_count}
+        for c in Campaign.objects.filter(
+            corpus_id=version.corpus_id, aggregated_at__lte=version.created_at
+        ).order_by("pk")
+    ]
+
+
+def run_lineage(*, run: StudentRun) -> dict:
+    """From a student back to its data: the corpus and how it was made (teacher runs with
+    their pools, imports), the cut (preset, critic version, threshold) and the labels."""
+    cut = None
+    if run.critic_version_id is not None:
+        version = run.critic_version
+        cut = {
+            "preset": run.preset.name if run.preset else None,
+            "preset_id": run.preset_id,
+            "threshold": run.threshold,
+            "relation_thresholds": run.relation_thresholds,
+            "critic_version": version.number,
+            "critic_version_id": version.pk,
+            "critic_tier": version.tier,
+            "critic_labels": version.label_count,
+            "critic_audit_labels": version.audit_label_count,
+            "labels_file": version.labels_file,
+            "campaigns": _label_campaigns(version),
+        }
+    return {
+        "run": {"id": run.pk, "name": run.name, "base_model": run.base_model},
+        "corpus": {"id": run.corpus_id, "name": run.corpus.name},
+        "train_split": run.train_split,
+        "cut": cut,
+        "generation_runs": _generation_runs(run.corpus),
+        "imports": _imports(run.corpus),
+    }
+
+
+def triple_lineage(*, triple: Triple) -> dict:
+    """Where one triple came from: the student evaluation or teacher run (prompt, pool)
+    that wrote it, the critic's score of it, and the labels people gave it."""
+    fields = triple.source_fields_dict
+    out: dict = {
+        "triple": {
+            "id": triple.pk,
+            "head": triple.head.text,
+            "relation": triple.relation.name,
+            "tail": triple.tail,
+            "origin": triple.origin,
+            "score": triple.score,
+        },
+        "corpus": {"id": triple.corpus_id, "name": triple.corpus.name},
+    }
+    if triple.origin == Triple.Origin.STUDENT and "evaluation" in fields:
+        evaluation = (
+            StudentEvaluation.objects.filter(pk=fields["evaluation"]).select_related("run").first()
+        )
+        if evaluation is not None:
+            out["student"] = {
+                "evaluation": evaluation.pk,
+                "decoding": evaluation.decoding,
+                "lineage": run_lineage(run=evaluation.run),
+            }
+    if triple.origin == Triple.Origin.TEACHER and "run" in fields:
+        run = (
+            GenerationRun.objects.filter(pk=fields["run"]).select_related("teacher", "pool").first()
+        )
+        out["teacher"] = {
+            "run": fields["run"],
+            "teacher": fields.get("teacher"),
+            "prompt_hash": fields.get("prompt"),
+            "logprob": fields.get("logprob"),
+            "pool": run.pool.name if run else None,
+            "pool_id": run.pool_id if run else None,
+            "model": run.teacher.model if run else None,
+        }
+    scoring = CorpusScoring.objects.filter(corpus_id=triple.corpus_id).select_related("version")
+    scoring = scoring.first()
+    if scoring is not None and triple.score is not None:
+        out["critic"] = {"version": scoring.version.number, "version_id": scoring.version_id}
+    out["labels"] = [
+        {
+            "campaign": campaign_name,
+            "judgments": judgments,
+            "majority": majority,
+            "dawid_skene": ds,
+        }
+        for campaign_name, judgments, majority, ds in Item.objects.filter(
+            triple_id=triple.pk, is_gold=False
+        ).values_list("campaign__name", "judgment_count", "majority", "ds_label")
+    ]
+    return out
+
+
+# --- Comparison --------------------------------------------------------------------
+
+
+@dataclass
+class Acceptance:
+    rate: float | None
+    low: float | None = None
+    high: float | None = None
+    basis: str = ""  # "human" or "critic"
+    n: int = 0
+
+
+@dataclass
+class ComparisonRow:
+    kind: str  # teacher | filtered | student
+    name: str
+    size: int | None
+    acceptance: Acceptance
+    relations: dict[str, Acceptance] = field(default_factory=dict)
+    distinct_1: float | None = None
+    distinct_2: float | None = None
+    link: dict = field(default_factory=dict)
+
+
+def _human_acceptance(corpus_id: int) -> tuple[Acceptance | None, dict[str, Acceptance]]:
+    """Acceptance from people's aggregated labels of the corpus: the audit sample (weighted
+    by its design) when it has enough labels, otherwise every label, unweighted."""
+    from critic.labels import corpus_labels
+
+    labels = corpus_labels(corpus_id=corpus_id)
+    if len(labels) == 0:
+        return None, {}
+    audit = labels.auditing
+    chosen = audit if len(audit) >= MIN_AUDIT_LABELS else labels
+    relation_of = dict(
+        Triple.objects.filter(pk__in=chosen.triple_ids.tolist()).values_list("pk", "relation__name")
+    )
+    relations = np.array([relation_of.get(int(t), "") for t in chosen.triple_ids])
+
+    def estimate(mask: np.ndarray) -> Acceptance:
+        weights = chosen.weights[mask]
+        accepted = chosen.labels[mask].astype(np.float64)
+        n = int(mask.sum())
+        if chosen is audit and n:
+            # Weighted share with Kish's effective sample size for the interval.
+            rate = float((weights * accepted).sum() / weights.sum())
+            n_eff = max(1, round(weights.sum() ** 2 / (weights**2).sum()))
+            _, low, high = wilson_interval(round(rate * n_eff), n_eff)
+            return Acceptance(rate, low, high, "human", n)
+        rate, low, high = wilson_interval(int(accepted.sum()), n)
+        return Acceptance(rate, low, high, "human", n)
+
+    overall = estimate(np.ones(len(chosen), dtype=bool))
+    return overall, {name: estimate(relations == name) for name in sorted(set(relations)) if name}
+
+
+def _histogram_acceptance(counts: np.ndarray) -> Acceptance:
+    """The critic's expected acceptance of a scored corpus: the mean calibrated score,
+    from the score histogram (bin centres), without a scan."""
+    total = int(counts.sum())
+    if total == 0:
+        return Acceptance(None, basis="critic")
+    centres = (np.arange(len(counts)) + 0.5) / len(counts)
+    mean = float((counts * centres).sum() / total)
+    sd = float(np.sqrt((counts * (centres - mean) ** 2).sum() / total))
+    half = 1.96 * sd / np.sqrt(total)
+    return Acceptance(mean, max(0.0, mean - half), min(1.0, mean + half), "critic", total)
+
+
+def _sample_tails(corpus_id: int, size: int, min_scores: dict[str, float] | None = None) -> list:
+    """Up to `size` tails drawn at random (seeded by the corpus) by id, without sorting the
+    corpus; with `min_scores` (relation -> cut, '' for the rest) only tails kept by it."""
+    bounds = Triple.objects.filter(corpus_id=corpus_id).order_by("pk").values_list("pk", flat=True)
+    first, last = bounds.first(), bounds.last()
+    if first is None:
+        return []
+    rng = random.Random(corpus_id)
+    span = last - first + 1
+    picked: list[str] = []
+    for _ in range(4):
+        ids = [first + rng.randrange(span) for _ in range(min(span, 4 * size))]
+        rows = Triple.objects.filter(corpus_id=corpus_id, pk__in=ids).values_list(
+            "tail", "relation__name", "score"
+        )
+        for tail, relation, score in rows:
+            if min_scores is not None:
+                cut = min_scores.get(relation, min_scores[""])
+                if score is None or score < cut:
+                    continue
+            picked.append(tail)
+        if len(picked) >= size:
+            break
+    return picked[:size]
+
+
+def _diversity(tails: list[str]) -> tuple[float | None, float | None]:
+    from .ml.measures import distinct_n
+
+    if not tails:
+        return None, None
+    return distinct_n(tails, 1), distinct_n(tails, 2)
+
+
+def _student_row(evaluation: StudentEvaluation, sample: int) -> ComparisonRow:
+    human, human_by_relation = _human_acceptance(evaluation.corpus_id)
+    critic = evaluation.metrics.get("critic") or {}
+
+    def from_critic(entry: dict | None) -> Acceptance:
+        if not entry:
+            return Acceptance(None)
+        return Acceptance(
+            entry["acceptance"], entry.get("low"), entry.get("high"), "critic", entry["n"]
+        )
+
+    relations = {name: from_critic(e) for name, e in (critic.get("relations") or {}).items()}
+    relations.update(human_by_relation)
+    tails = list(
+        Triple.objects.filter(corpus_id=evaluation.corpus_id).values_list("tail", flat=True)[
+            :sample
+        ]
+    )
+    d1, d2 = _diversity(tails)
+    return ComparisonRow(
+        kind="student",
+        name=f"{evaluation.run.name} ({evaluation.decoding})",
+        size=evaluation.corpus.triple_count,
+        acceptance=human or from_critic(critic.get("overall")),
+        relations=relations,
+        distinct_1=d1,
+        distinct_2=d2,
+        link={
+            "run": evaluation.run_id,
+            "evaluation": evaluation.pk,
+            "corpus": evaluation.corpus_id,
+        },
+    )
+
+
+def comparison(*, corpus: Corpus, sample: int = DIVERSITY_SAMPLE) -> list[ComparisonRow]:
+    """The paper's main table for our own data: the teacher corpus, each cut of it a
+    student trained on, and each evaluated student, with size, acceptance by relation
+    (people's where judged, the critic's estimate otherwise) and diversity."""
+    from critic.selectors import histograms, threshold_report
+
+    rows: list[ComparisonRow] = []
+    scoring = CorpusScoring.objects.filter(corpus=corpus).select_related("version").first()
+    hist = histograms(scoring) if scoring else {}
+    human, human_by_relation = _human_acceptance(corpus.pk)
+    critic_by_relation = {name: _histogram_acceptance(np.asarray(c)) for name, c in hist.items()}
+    critic_overall = (
+        _histogram_acceptance(np.sum([np.asarray(c) for c in hist.values()], axis=0))
+        if hist
+        else Acceptance(None)
+    )
+    d1, d2 = _diversity(_sample_tails(corpus.pk, sample))
+    rows.append(
+        ComparisonRow(
+            kind="teacher",
+            name=corpus.name,
+            size=corpus.triple_count,
+            acceptance=human or critic_overall,
+            relations={**critic_by_relation, **human_by_relation},
+            distinct_1=d1,
+            distinct_2=d2,
+            link={"corpus": corpus.pk},
+        )
+    )
+    preset_ids = set(
+        StudentRun.objects.filter(corpus=corpus, preset__isnull=False).values_list(
+            "preset_id", flat=True
+        )
+    )
+    for preset in FilterPreset.objects.filter(pk__in=preset_ids).select_related("version"):
+        report = threshold_report(
+            corpus=corpus,
+            version=preset.version,
+            threshold=preset.threshold,
+            relation_thresholds=preset.relation_thresholds,
+        )
+        cuts = {"": preset.threshold, **preset.relation_thresholds}
+        d1, d2 = _diversity(_sample_tails(corpus.pk, sample, cuts))
+        rows.append(
+            ComparisonRow(
+                kind="filtered",
+                name=f"{corpus.name} · {preset.name}",
+                size=report.kept,
+                acceptance=Acceptance(
+                    report.precision,
+                    report.precision_low,
+                    report.precision_high,
+                    "human",
+                    report.labels,
+                ),
+                relations={
+                    r.relation: Acceptance(
+                        r.precision, r.precision_low, r.precision_high, "human", r.labels
+                    )
+                    for r in report.relations
+                },
+                distinct_1=d1,
+                distinct_2=d2,
+                link={"preset": preset.pk, "corpus": corpus.pk},
+            )
+        )
+    evaluations = StudentEvaluation.objects.filter(run__corpus=corpus).select_related(
+        "run", "corpus"
+    )
+    for evaluation in evaluations.order_by("run_id", "pk"):
+        if evaluation.metrics:
+            rows.append(_student_row(evaluation, sample))
+    return rows
+
+
+def comparison_relations(rows: list[ComparisonRow]) -> list[str]:
+    return sorted({name for row in rows for name in row.relations})
+
+
+def comparison_json(rows: list[ComparisonRow]) -> bytes:
+    return orjson.dumps(rows)

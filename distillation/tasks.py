@@ -1,0 +1,24 @@
+from celery import shared_task
+
+from . import services
+
+
+@shared_task(name="distillation.run_train_job", acks_late=True)
+def run_train_job(job_id: int) -> None:
+    services.student_train_job_run(job_id=job_id)
+
+
+@shared_task(name="distillation.run_train_job_gpu", acks_late=True)
+def run_train_job_gpu(job_id: int) -> None:
+    """Training on a GPU host: routed to the `gpu` queue."""
+    services.student_train_job_run(job_id=job_id)
+
+
+@shared_task(name="distillation.run_evaluate_job", acks_late=True)
+def run_evaluate_job(job_id: int) -> None:
+    services.evaluation_job_run(job_id=job_id)
+
+
+@shared_task(name="distillation.run_evaluate_job_gpu", acks_late=True)
+def run_evaluate_job_gpu(job_id: int) -> None:
+    services.evaluation_job_run(job_id=job_id)
