@@ -431,6 +431,7 @@ class ComparisonRowOutput(serializers.Serializer):
     relations = serializers.DictField(child=ComparisonAcceptanceOutput())
     distinct_1 = serializers.FloatField(allow_null=True)
     distinct_2 = serializers.FloatField(allow_null=True)
+    diversity_n = serializers.IntegerField(help_text="Tails the distinct-n measures rest on.")
     link = serializers.DictField(child=serializers.IntegerField())
 
 

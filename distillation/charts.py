@@ -13,7 +13,7 @@ BARS_ROW = 24
 BARS_BAR = 14
 BARS_TOP = 6
 BARS_AXIS = 24
-LABEL_CHARS = 34
+LABEL_CHARS = 30
 
 
 def loss_curve(history: list, total_steps: int = 0) -> dict | None:

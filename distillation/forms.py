@@ -89,6 +89,12 @@ class StudentRunForm(forms.ModelForm):
         corpus.queryset = Corpus.objects.order_by("name")
         corpus.required = False
         corpus.help_text = "Not needed when a preset is chosen: the preset's corpus is used."
+        from .demo import DEMO_BASE_MODEL
+
+        if (DEMO_BASE_MODEL / "config.json").exists():
+            self.fields["base_model"].help_text += (
+                f" The demo's tiny untrained GPT-2, to try the pipeline: {DEMO_BASE_MODEL}"
+            )
 
     def clean_preset(self) -> FilterPreset | None:
         value = self.cleaned_data.get("preset")

@@ -6,7 +6,6 @@ import random
 from dataclasses import dataclass, field
 
 import numpy as np
-import orjson
 from django.db.models import QuerySet
 
 from annotation.ml.agreement import wilson_interval
@@ -175,6 +174,9 @@ class ComparisonRow:
     distinct_1: float | None = None
     distinct_2: float | None = None
     link: dict = field(default_factory=dict)
+    # Tails drawn for the diversity measures (the same number for every row).
+    sample: list[str] = field(default_factory=list, repr=False)
+    diversity_n: int = 0
 
 
 def _human_acceptance(corpus_id: int) -> tuple[Acceptance | None, dict[str, Acceptance]]:
@@ -223,20 +225,23 @@ def _histogram_acceptance(counts: np.ndarray) -> Acceptance:
 
 
 def _sample_tails(corpus_id: int, size: int, min_scores: dict[str, float] | None = None) -> list:
-    """Up to `size` tails drawn at random (seeded by the corpus) by id, without sorting the
-    corpus; with `min_scores` (relation -> cut, '' for the rest) only tails kept by it."""
-    bounds = Triple.objects.filter(corpus_id=corpus_id).order_by("pk").values_list("pk", flat=True)
+    """Up to `size` distinct triples' tails drawn at random (seeded by the corpus) by id,
+    without sorting the corpus; with `min_scores` (relation -> cut, '' for the rest) only
+    tails of triples kept by it."""
+    triples = Triple.objects.filter(corpus_id=corpus_id)
+    bounds = triples.order_by("pk").values_list("pk", flat=True)
     first, last = bounds.first(), bounds.last()
     if first is None:
         return []
     rng = random.Random(corpus_id)
-    span = last - first + 1
+    span = range(first, last + 1)
+    candidates = rng.sample(span, min(len(span), 16 * size))  # no list of the whole span
     picked: list[str] = []
-    for _ in range(4):
-        ids = [first + rng.randrange(span) for _ in range(min(span, 4 * size))]
-        rows = Triple.objects.filter(corpus_id=corpus_id, pk__in=ids).values_list(
-            "tail", "relation__name", "score"
-        )
+    # Ids are dense within a corpus (bulk loads), so a few rounds of 4x oversampling fill
+    # the sample; a corpus with gaps or a strict cut gives a smaller one.
+    for start in range(0, len(candidates), 4 * size):
+        ids = candidates[start : start + 4 * size]
+        rows = triples.filter(pk__in=ids).values_list("tail", "relation__name", "score")
         for tail, relation, score in rows:
             if min_scores is not None:
                 cut = min_scores.get(relation, min_scores[""])
@@ -269,20 +274,14 @@ def _student_row(evaluation: StudentEvaluation, sample: int) -> ComparisonRow:
 
     relations = {name: from_critic(e) for name, e in (critic.get("relations") or {}).items()}
     relations.update(human_by_relation)
-    tails = list(
-        Triple.objects.filter(corpus_id=evaluation.corpus_id).values_list("tail", flat=True)[
-            :sample
-        ]
-    )
-    d1, d2 = _diversity(tails)
+    tails = _sample_tails(evaluation.corpus_id, sample)
     return ComparisonRow(
         kind="student",
         name=f"{evaluation.run.name} ({evaluation.decoding})",
         size=evaluation.corpus.triple_count,
         acceptance=human or from_critic(critic.get("overall")),
         relations=relations,
-        distinct_1=d1,
-        distinct_2=d2,
+        sample=tails,
         link={
             "run": evaluation.run_id,
             "evaluation": evaluation.pk,
@@ -307,7 +306,6 @@ def comparison(*, corpus: Corpus, sample: int = DIVERSITY_SAMPLE) -> list[Compar
         if hist
         else Acceptance(None)
     )
-    d1, d2 = _diversity(_sample_tails(corpus.pk, sample))
     rows.append(
         ComparisonRow(
             kind="teacher",
@@ -315,9 +313,8 @@ def comparison(*, corpus: Corpus, sample: int = DIVERSITY_SAMPLE) -> list[Compar
             size=corpus.triple_count,
             acceptance=human or critic_overall,
             relations={**critic_by_relation, **human_by_relation},
-            distinct_1=d1,
-            distinct_2=d2,
             link={"corpus": corpus.pk},
+            sample=_sample_tails(corpus.pk, sample),
         )
     )
     preset_ids = set(
@@ -333,7 +330,6 @@ def comparison(*, corpus: Corpus, sample: int = DIVERSITY_SAMPLE) -> list[Compar
             relation_thresholds=preset.relation_thresholds,
         )
         cuts = {"": preset.threshold, **preset.relation_thresholds}
-        d1, d2 = _diversity(_sample_tails(corpus.pk, sample, cuts))
         rows.append(
             ComparisonRow(
                 kind="filtered",
@@ -352,9 +348,8 @@ def comparison(*, corpus: Corpus, sample: int = DIVERSITY_SAMPLE) -> list[Compar
                     )
                     for r in report.relations
                 },
-                distinct_1=d1,
-                distinct_2=d2,
                 link={"preset": preset.pk, "corpus": corpus.pk},
+                sample=_sample_tails(corpus.pk, sample, cuts),
             )
         )
     evaluations = StudentEvaluation.objects.filter(run__corpus=corpus).select_related(
@@ -363,12 +358,15 @@ def comparison(*, corpus: Corpus, sample: int = DIVERSITY_SAMPLE) -> list[Compar
     for evaluation in evaluations.order_by("run_id", "pk"):
         if evaluation.metrics:
             rows.append(_student_row(evaluation, sample))
+    # Distinct-n falls as a sample grows: every row is measured on as many tails as the
+    # smallest sample holds.
+    common = min((len(row.sample) for row in rows if row.sample), default=0)
+    for row in rows:
+        if row.sample and common:
+            row.diversity_n = common
+            row.distinct_1, row.distinct_2 = _diversity(row.sample[:common])
     return rows
 
 
 def comparison_relations(rows: list[ComparisonRow]) -> list[str]:
     return sorted({name for row in rows for name in row.relations})
-
-
-def comparison_json(rows: list[ComparisonRow]) -> bytes:
-    return orjson.dumps(rows)

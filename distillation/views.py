@@ -301,6 +301,7 @@ class ComparisonView(ResearcherRequiredMixin, View):
             "rows": table,
             "relations": relations,
             "chart": charts.acceptance_bars(rows),
+            "diversity_n": max((row.diversity_n for row in rows), default=0) or None,
             "runs": StudentRun.objects.filter(corpus=corpus),
         }
         return _render(request, "distillation/comparison.html", context)

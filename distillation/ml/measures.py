@@ -15,9 +15,10 @@ def normalize_tail(text: str) -> str:
     return text.strip().lower()
 
 
-def distinct_n(texts: list[str], n: int) -> float:
+def distinct_n(texts: list[str], n: int) -> float | None:
     """Distinct n-grams over all n-grams in ``texts`` (lowercased whitespace tokens; an
-    n-gram never spans two texts), in [0, 1]; 0.0 when there is no n-gram at all."""
+    n-gram never spans two texts), in [0, 1]; None when there is no n-gram at all (one-word
+    tails have no bigrams: their distinct-2 is undefined, not 0)."""
     if n < 1:
         raise ValueError("n must be at least 1")
     seen: set[tuple[str, ...]] = set()
@@ -27,7 +28,7 @@ def distinct_n(texts: list[str], n: int) -> float:
         for i in range(len(words) - n + 1):
             seen.add(tuple(words[i : i + n]))
             total += 1
-    return len(seen) / total if total else 0.0
+    return len(seen) / total if total else None
 
 
 def novelty(generated: list[str], training: set[str]) -> float:

@@ -404,7 +404,7 @@ def test_distinct_n():
     assert measures.distinct_n(["a b a b"], 2) == 2 / 3  # {a b, b a} of 3 bigrams
     assert measures.distinct_n(["A b", "a B"], 1) == 0.5  # lowercased
     assert measures.distinct_n(["a b", "c"], 2) == 1.0  # no bigram across texts
-    assert measures.distinct_n([], 1) == 0.0 and measures.distinct_n(["a"], 2) == 0.0
+    assert measures.distinct_n([], 1) is None and measures.distinct_n(["a"], 2) is None
 
 
 def test_novelty():

@@ -171,7 +171,9 @@ def test_comparison_has_the_teacher_its_cut_and_the_student(preset, tiny_gpt2):
     assert filtered.size < teacher.size and filtered.acceptance.rate is not None
     assert student.size == evaluation.corpus.triple_count
     assert student.acceptance.basis == "critic"
-    assert 0.0 < teacher.distinct_1 <= 1.0
+    # Diversity of every row rests on as many tails as the student wrote.
+    assert {row.diversity_n for row in rows} == {student.size}
+    assert 0.0 < teacher.distinct_1 <= 1.0 and 0.0 < student.distinct_1 <= 1.0
 
 
 def test_the_downloaded_model_is_a_transformers_folder_with_its_card(preset, tiny_gpt2):
