@@ -8,6 +8,7 @@ from critic.models import FilterPreset
 from generation.models import Corpus, Relation
 from generation.teaching_forms import head_lines
 
+from .demo import DEMO_BASE_MODEL
 from .models import StudentEvaluation, StudentRun
 
 DEVICE_CHOICES = (("auto", "auto (GPU when there is one)"), ("cpu", "CPU"), ("cuda", "CUDA GPU"))
@@ -89,10 +90,10 @@ class StudentRunForm(forms.ModelForm):
         corpus.queryset = Corpus.objects.order_by("name")
         corpus.required = False
         corpus.help_text = "Not needed when a preset is chosen: the preset's corpus is used."
-        from .demo import DEMO_BASE_MODEL
-
         if (DEMO_BASE_MODEL / "config.json").exists():
-            self.fields["base_model"].help_text += (
+            self.fields[
+                "base_model"
+            ].help_text += (
                 f" The demo's tiny untrained GPT-2, to try the pipeline: {DEMO_BASE_MODEL}"
             )
 
