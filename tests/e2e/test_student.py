@@ -13,7 +13,11 @@ pytestmark = pytest.mark.e2e
 
 
 def test_from_a_preset_to_a_judged_student_and_the_comparison(
-    live_server, redis_celery_worker, labelled_corpus, page, tiny_gpt2  # noqa: F811
+    live_server,
+    redis_celery_worker,
+    labelled_corpus,
+    page,
+    tiny_gpt2,  # noqa: F811
 ):
     version = critic_services.critic_train(corpus=labelled_corpus, queue_rescore=False)
     critic_services.corpus_rescore(corpus=labelled_corpus)
