@@ -29,6 +29,7 @@ from accounts.roles import ResearcherRequiredMixin, is_annotator, is_researcher
 from generation.services import upload_save
 
 from . import exporting, selectors, services
+from .charts import IntervalBar, interval_bars
 from .forms import (
     AnnotatorStandingForm,
     CampaignCreateForm,
@@ -217,63 +218,21 @@ def _interval(acceptance: dict) -> str:
     return f"{100 * acceptance['low']:.1f}–{100 * acceptance['high']:.1f}%"
 
 
-# The acceptance chart, in SVG user units.
-CHART_WIDTH = 560
-CHART_LABEL = 120
-CHART_RIGHT = 60
-CHART_ROW = 24
-CHART_BAR = 14
-CHART_TOP = 6
-CHART_AXIS = 24
-
-
 def _acceptance_chart(rows: list[dict], overall: float | None) -> dict[str, Any] | None:
     """Bars (acceptance rate) with whiskers (95% Wilson interval), one per relation."""
-    if not rows:
-        return None
-    plot = CHART_WIDTH - CHART_LABEL - CHART_RIGHT
-
-    def x(rate: float) -> str:
-        return f"{CHART_LABEL + rate * plot:.1f}"
-
-    bars = []
-    for i, row in enumerate(rows):
-        acceptance = row["acceptance"]
-        y = CHART_TOP + i * CHART_ROW
-        bar = {
-            "relation": row["relation"],
-            "label_y": f"{y + CHART_BAR / 2 + 4:.1f}",
-            "y": f"{y:.1f}",
-            "mid": f"{y + CHART_BAR / 2:.1f}",
-            "cap_top": f"{y + 2:.1f}",
-            "cap_bottom": f"{y + CHART_BAR - 2:.1f}",
-            "rate": acceptance.get("rate"),
-        }
-        if acceptance.get("rate") is not None:
-            bar.update(
-                width=f"{acceptance['rate'] * plot:.1f}",
-                low=x(acceptance["low"]),
-                high=x(acceptance["high"]),
-                text=f"{100 * acceptance['rate']:.0f}%",
-                text_x=x(acceptance["high"]),
-                title=f"{row['relation']}: {_rate(acceptance['rate'])} accepted "
-                f"(95% interval {_interval(acceptance)}, {acceptance['decided']} items)",
-            )
-        bars.append(bar)
-    bottom = CHART_TOP + len(rows) * CHART_ROW
-    return {
-        "width": CHART_WIDTH,
-        "height": bottom + CHART_AXIS,
-        "left": CHART_LABEL,
-        "label_x": CHART_LABEL - 8,
-        "right": CHART_LABEL + plot,
-        "bottom": bottom,
-        "tick_label_y": bottom + 16,
-        "bar_height": CHART_BAR,
-        "bars": bars,
-        "ticks": [{"x": x(t), "label": f"{round(100 * t)}%"} for t in (0, 0.25, 0.5, 0.75, 1)],
-        "overall_x": None if overall is None else x(overall),
-    }
+    bars = [
+        IntervalBar(
+            label=row["relation"],
+            rate=row["acceptance"].get("rate"),
+            low=row["acceptance"].get("low"),
+            high=row["acceptance"].get("high"),
+            title=f"{row['relation']}: {_rate(row['acceptance'].get('rate'))} accepted "
+            f"(95% interval {_interval(row['acceptance'])}, "
+            f"{row['acceptance'].get('decided')} items)",
+        )
+        for row in rows
+    ]
+    return interval_bars(bars, label_width=120, width=560, overall=overall)
 
 
 def _annotator_rows(campaign: Campaign, stats: dict) -> list[dict[str, Any]]:

@@ -3,16 +3,9 @@ loss curve and the comparison's acceptance bars."""
 
 from __future__ import annotations
 
+from annotation.charts import IntervalBar, interval_bars
 from critic.charts import HEIGHT, PAD, WIDTH, _xy
 
-# The acceptance bars, in SVG user units (the look of the campaign page's chart).
-BARS_WIDTH = 600
-BARS_LABEL = 220
-BARS_RIGHT = 60
-BARS_ROW = 24
-BARS_BAR = 14
-BARS_TOP = 6
-BARS_AXIS = 24
 LABEL_CHARS = 30
 
 
@@ -50,50 +43,24 @@ def _label(text: str) -> str:
 
 def acceptance_bars(rows: list) -> dict | None:
     """One bar per comparison row (acceptance) with its 95% interval as whiskers."""
-    if not rows:
-        return None
-    plot = BARS_WIDTH - BARS_LABEL - BARS_RIGHT
-
-    def x(rate: float) -> str:
-        return f"{BARS_LABEL + min(max(rate, 0.0), 1.0) * plot:.1f}"
-
     bars = []
-    for i, row in enumerate(rows):
-        acceptance = row.acceptance
-        y = BARS_TOP + i * BARS_ROW
-        bar = {
-            "label": _label(f"{row.kind}: {row.name}"),
-            "kind": row.kind,
-            "label_y": f"{y + BARS_BAR / 2 + 4:.1f}",
-            "y": f"{y:.1f}",
-            "mid": f"{y + BARS_BAR / 2:.1f}",
-            "cap_top": f"{y + 2:.1f}",
-            "cap_bottom": f"{y + BARS_BAR - 2:.1f}",
-            "rate": acceptance.rate,
-        }
-        if acceptance.rate is not None:
-            low = acceptance.low if acceptance.low is not None else acceptance.rate
-            high = acceptance.high if acceptance.high is not None else acceptance.rate
-            bar.update(
-                width=f"{min(max(acceptance.rate, 0.0), 1.0) * plot:.1f}",
-                low=x(low),
-                high=x(high),
-                text=f"{100 * acceptance.rate:.0f}%",
-                text_x=x(high),
-                title=f"{row.kind} {row.name}: {100 * acceptance.rate:.1f}% acceptable "
-                f"(95% interval {100 * low:.1f}–{100 * high:.1f}%, "
-                f"{acceptance.basis or 'no'} basis, n={acceptance.n:,})",
+    for row in rows:
+        a = row.acceptance
+        title = ""
+        if a.rate is not None:
+            low = a.low if a.low is not None else a.rate
+            high = a.high if a.high is not None else a.rate
+            title = (
+                f"{row.kind} {row.name}: {100 * a.rate:.1f}% acceptable (95% interval "
+                f"{100 * low:.1f}–{100 * high:.1f}%, {a.basis or 'no'} basis, n={a.n:,})"
             )
-        bars.append(bar)
-    bottom = BARS_TOP + len(rows) * BARS_ROW
-    return {
-        "width": BARS_WIDTH,
-        "height": bottom + BARS_AXIS,
-        "left": BARS_LABEL,
-        "label_x": BARS_LABEL - 8,
-        "bottom": bottom,
-        "tick_label_y": bottom + 16,
-        "bar_height": BARS_BAR,
-        "bars": bars,
-        "ticks": [{"x": x(t), "label": f"{round(100 * t)}%"} for t in (0, 0.25, 0.5, 0.75, 1)],
-    }
+        bars.append(
+            IntervalBar(
+                label=_label(f"{row.kind}: {row.name}"),
+                rate=a.rate,
+                low=a.low,
+                high=a.high,
+                title=title,
+            )
+        )
+    return interval_bars(bars, label_width=220, width=600)
