@@ -7,6 +7,7 @@ from pathlib import Path
 import orjson
 
 from annotation.models import Campaign
+from generation.selectors import corpus_sources
 
 from .models import FilterPreset
 
@@ -65,6 +66,7 @@ def card_data(*, preset: FilterPreset, rows: int) -> dict:
         "target_precision": preset.target_precision,
         "estimate": report.as_card(),
         "campaigns": campaigns,
+        "sources": corpus_sources(corpus=preset.corpus),
     }
 
 
@@ -103,6 +105,19 @@ def card_markdown(data: dict) -> str:
             f"| {row['relation']} | {row['threshold']} | {_count(row['kept'])} "
             f"| {_count(row['total'])} | {_pct(row['precision'])} |"
         )
+    sources = data.get("sources") or {}
+    if sources.get("generation_runs") or sources.get("imports"):
+        lines += ["", "## Where the corpus came from", ""]
+        for run in sources.get("generation_runs", []):
+            lines.append(
+                f"- teacher run {run['id']}: teacher '{run['teacher']}' ({run['model']}), "
+                f"few-shot pool '{run['pool']}', {run['triples']:,} triples"
+            )
+        for job in sources.get("imports", []):
+            lines.append(
+                f"- imported from {Path(job['file']).name} ({job['format']}, "
+                f"{job['imported']:,} triples, {job['at'][:10]})"
+            )
     if data["campaigns"]:
         lines += ["", "## Labels and agreement", ""]
         for c in data["campaigns"]:

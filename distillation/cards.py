@@ -90,6 +90,11 @@ def card_markdown(data: dict) -> str:
             f"- teacher run {run['id']}: teacher '{run['teacher']}' ({run['model']}), "
             f"few-shot pool '{run['pool']}', {run['triples']:,} triples"
         )
+    for job in lineage.get("imports", []):
+        lines.append(
+            f"- imported from {Path(job['file']).name} ({job['format']}, "
+            f"{job['imported']:,} triples, {job['at'][:10]})"
+        )
     hp = data["hyperparameters"]
     lines += [
         "",

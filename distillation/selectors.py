@@ -12,8 +12,7 @@ from annotation.ml.agreement import wilson_interval
 from annotation.models import Campaign, Item
 from critic.models import CorpusScoring, CriticVersion, FilterPreset
 from generation.models import Corpus, GenerationRun, Triple
-from generation.services import IMPORT_JOB
-from jobs.models import Job
+from generation.selectors import corpus_sources
 
 from .models import StudentEvaluation, StudentRun
 
@@ -32,28 +31,6 @@ def evaluations_of(*, run: StudentRun) -> QuerySet[StudentEvaluation]:
 
 
 # --- Lineage ---------------------------------------------------------------------
-
-
-def _generation_runs(corpus: Corpus) -> list[dict]:
-    return [
-        {
-            "id": r.pk,
-            "teacher": r.teacher.name,
-            "model": r.teacher.model,
-            "pool": r.pool.name,
-            "pool_id": r.pool_id,
-            "triples": r.triples_written,
-            "created_at": r.created_at.isoformat(),
-        }
-        for r in GenerationRun.objects.filter(corpus=corpus).select_related("teacher", "pool")
-    ]
-
-
-def _imports(corpus: Corpus) -> list[dict]:
-    return [
-        {"job": j.pk, "file": j.params.get("path", ""), "at": j.created_at.isoformat()}
-        for j in Job.objects.filter(kind=IMPORT_JOB, params__corpus=corpus.name).order_by("pk")
-    ]
 
 
 def _label_campaigns(version: CriticVersion) -> list[dict]:
@@ -91,8 +68,7 @@ def run_lineage(*, run: StudentRun) -> dict:
         "corpus": {"id": run.corpus_id, "name": run.corpus.name},
         "train_split": run.train_split,
         "cut": cut,
-        "generation_runs": _generation_runs(run.corpus),
-        "imports": _imports(run.corpus),
+        **corpus_sources(corpus=run.corpus),
     }
 
 

@@ -13,6 +13,7 @@ import orjson
 import xxhash
 from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 
 from .bulk import SqliteLoader, make_loader
 from .formats import (
@@ -275,6 +276,25 @@ class _InThread:
         self._thread.join()
 
 
+def _record_import(
+    corpus_id: int, path: Path, fmt: str, rows_read: int, imported: int, job_id: int | None
+) -> None:
+    entry = {
+        "file": str(path),
+        "format": fmt,
+        "at": timezone.now().isoformat(),
+        "rows": rows_read,
+        "imported": imported,
+        "job": job_id,
+    }
+    from .models import Corpus
+
+    with transaction.atomic():
+        corpus = Corpus.objects.select_for_update().get(pk=corpus_id)
+        corpus.imports = [*corpus.imports, entry]
+        corpus.save(update_fields=["imports"])
+
+
 def corpus_import_file(
     *,
     path: str | Path,
@@ -365,6 +385,7 @@ def corpus_import_file(
     report(force=True)
     seconds = time.perf_counter() - started
     imported = totals.triples - triples_before
+    _record_import(corpus.pk, path, fmt, rows_read, imported, job_id)
     return ImportSummary(
         corpus=corpus_name,
         format=fmt,

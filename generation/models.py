@@ -60,6 +60,8 @@ class Corpus(models.Model):
     triple_count = models.BigIntegerField(default=0)
     occurrence_count = models.BigIntegerField(default=0)
     stats = models.JSONField(default=dict, blank=True)
+    # Every successful import (file, format, time, rows, job): where the corpus came from.
+    imports = models.JSONField(default=list, blank=True)
 
     class Meta:
         ordering = ["name"]

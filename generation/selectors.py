@@ -125,3 +125,24 @@ def pools_listed() -> QuerySet[FewShotPool]:
 
 def runs_listed() -> QuerySet[GenerationRun]:
     return GenerationRun.objects.select_related("teacher", "pool", "corpus", "job")
+
+
+def corpus_sources(*, corpus: Corpus) -> dict[str, list[dict]]:
+    """How a corpus was made, for lineage: the teacher runs that wrote into it (teacher,
+    model, few-shot pool) and the files imported into it."""
+    runs = GenerationRun.objects.filter(corpus=corpus).select_related("teacher", "pool")
+    return {
+        "generation_runs": [
+            {
+                "id": r.pk,
+                "teacher": r.teacher.name,
+                "model": r.teacher.model,
+                "pool": r.pool.name,
+                "pool_id": r.pool_id,
+                "triples": r.triples_written,
+                "created_at": r.created_at.isoformat(),
+            }
+            for r in runs
+        ],
+        "imports": list(corpus.imports),
+    }

@@ -64,6 +64,7 @@ def test_a_run_trains_on_the_cut_of_its_preset_and_its_loss_falls(preset, tiny_g
     assert (folder / "config.json").exists()
     card = (folder / "README.md").read_text()
     assert "keep-half" in card and f"critic v{preset.version.number}" in card
+    assert "imported from demo_corpus.jsonl (skd, 347 triples" in card
 
 
 def test_a_stopped_run_resumes_from_its_last_checkpoint(preset, tiny_gpt2):
