@@ -220,6 +220,10 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = 5 * 3600
 CELERY_TASK_SOFT_TIME_LIMIT = 5 * 3600 - 60
 CELERY_TASK_DEFAULT_QUEUE = "default"
+# A student's training runs in slices this long, then checkpoints and queues itself again.
+STUDENT_TRAIN_SLICE_SECONDS = int(
+    os.environ.get("SKD_STUDENT_TRAIN_SLICE_SECONDS", CELERY_TASK_SOFT_TIME_LIMIT - 15 * 60)
+)
 CELERY_TASK_ROUTES: dict = {
     "critic.run_train_job_gpu": {"queue": "gpu"},
     "critic.run_rescore_job_gpu": {"queue": "gpu"},

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import orjson
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -273,14 +274,21 @@ def _history(folder: Path) -> list:
 
 
 def student_train_job_run(*, job_id: int) -> Job | None:
+    """Train in slices shorter than a task's time limit: when a slice's time is up the run
+    saves a checkpoint and the job queues itself again, resuming there (a training of
+    GPT-2 XL on millions of triples outlasts any one task)."""
+    from config.celery import app
     from jobs.services import job_run
 
-    def body(job: Job, progress) -> dict:
-        run = StudentRun.objects.get(job=job)
+    next_slice = False
 
+    def body(job: Job, progress) -> dict:
+        nonlocal next_slice
+        run = StudentRun.objects.get(job=job)
+        slice_ends = time.monotonic() + settings.STUDENT_TRAIN_SLICE_SECONDS
         checked = {"at": 0.0, "cancelled": False}
 
-        def cancelled() -> bool:
+        def should_stop() -> bool:
             # Asked after every optimizer step: look at the job row at most once a second.
             now = time.monotonic()
             if now - checked["at"] >= 1.0:
@@ -288,9 +296,16 @@ def student_train_job_run(*, job_id: int) -> Job | None:
                 checked["cancelled"] = Job.objects.filter(
                     pk=job.pk, status=Job.Status.CANCELLED
                 ).exists()
-            return checked["cancelled"]
+            return checked["cancelled"] or now >= slice_ends
 
-        run = student_train(run=run, progress=progress, should_stop=cancelled)
+        run = student_train(run=run, progress=progress, should_stop=should_stop)
+        if not run.is_trained and not checked["cancelled"]:
+            # Back in the queue (job_run then leaves it there instead of marking it done).
+            next_slice = bool(
+                Job.objects.filter(pk=job.pk, status=Job.Status.RUNNING).update(
+                    status=Job.Status.QUEUED
+                )
+            )
         return {
             "run": run.pk,
             "steps": run.steps,
@@ -300,7 +315,12 @@ def student_train_job_run(*, job_id: int) -> Job | None:
             "finished": run.is_trained,
         }
 
-    return job_run(job_id=job_id, body=body)
+    job = job_run(job_id=job_id, body=body)
+    if next_slice:
+        # Sent only now, so no worker can claim the next slice before this one is recorded.
+        task_name = Job.objects.get(pk=job_id).task_name
+        transaction.on_commit(lambda: app.send_task(task_name, args=[job_id]))
+    return job
 
 
 def student_archive(*, run: StudentRun) -> Path:

@@ -225,3 +225,28 @@ def test_cli_trains_and_evaluates_a_t5_student(preset, tiny_t5):
             "--preset=missing",
             f"--base-model={tiny_t5}",
         )
+
+
+def test_a_long_training_runs_in_slices_that_queue_themselves_again(
+    preset, tiny_gpt2, settings, django_capture_on_commit_callbacks
+):
+    settings.STUDENT_TRAIN_SLICE_SECONDS = 0  # every slice ends after its first step
+    run = _run(preset, tiny_gpt2, max_steps=6, save_every=100)
+    job = services.student_run_start(run=run)
+
+    with django_capture_on_commit_callbacks() as sent:
+        services.student_train_job_run(job_id=job.pk)
+
+    job.refresh_from_db()
+    run.refresh_from_db()
+    assert job.status == Job.Status.QUEUED and len(sent) == 1  # the next slice's task
+    assert not run.is_trained and run.steps == 1
+
+    settings.STUDENT_TRAIN_SLICE_SECONDS = 3600
+    with django_capture_on_commit_callbacks() as sent:
+        services.student_train_job_run(job_id=job.pk)
+
+    job.refresh_from_db()
+    run.refresh_from_db()
+    assert job.status == Job.Status.SUCCEEDED and run.is_trained and run.steps == 6
+    assert sent == []  # the last slice queues nothing
