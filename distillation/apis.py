@@ -4,7 +4,7 @@ progress and loss curve, lineage and model; evaluations; the comparison table.""
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import FileResponse, Http404
+from django.http import Http404
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, extend_schema_field
@@ -22,6 +22,7 @@ from jobs.services import job_cancel
 
 from . import selectors, services
 from .models import StudentEvaluation, StudentRun
+from .views import zip_response
 
 MAX_SEED = 2**31 - 1
 DEVICES = ("auto", "cpu", "cuda")
@@ -245,13 +246,7 @@ class RunModelApi(ResearcherAPIView):
         run = _run_or_404(pk)
         if not run.is_trained:
             raise Http404("This run has not finished training.")
-        path = services.student_archive(run=run)
-        return FileResponse(
-            open(path, "rb"),  # noqa: SIM115
-            as_attachment=True,
-            filename=path.name,
-            content_type="application/zip",
-        )
+        return zip_response(run)
 
 
 # --- Evaluations -----------------------------------------------------------------

@@ -152,7 +152,4 @@ def model_card_write(*, run: StudentRun) -> Path:
     (folder / "skd_card.json").write_bytes(
         orjson.dumps(data, option=orjson.OPT_INDENT_2, default=str)
     )
-    # A zip made before this card is stale.
-    for stale in folder.parent.glob("*-model.zip"):
-        stale.unlink(missing_ok=True)
     return folder / "README.md"

@@ -4,9 +4,10 @@ evaluations, the model download, the comparison table and a triple's lineage."""
 from __future__ import annotations
 
 from django.contrib import messages
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.cache import patch_vary_headers
+from django.utils.http import content_disposition_header
 from django.views import View
 
 from accounts.roles import ResearcherRequiredMixin
@@ -92,6 +93,16 @@ class RunListView(ResearcherRequiredMixin, View):
         return _render(request, self.template_name, context)
 
 
+def zip_response(run: StudentRun) -> StreamingHttpResponse:
+    response = StreamingHttpResponse(
+        services.student_archive(run=run), content_type="application/zip"
+    )
+    response["Content-Disposition"] = content_disposition_header(
+        True, services.student_archive_name(run)
+    )
+    return response
+
+
 def _int_or_none(value: str | None) -> int | None:
     try:
         return int(value) if value else None
@@ -173,12 +184,11 @@ class RunCancelView(ResearcherRequiredMixin, View):
 class RunDownloadView(ResearcherRequiredMixin, View):
     """The trained model folder (weights, tokenizer, README.md card) as one zip."""
 
-    def get(self, request: HttpRequest, pk: int) -> FileResponse:
+    def get(self, request: HttpRequest, pk: int) -> StreamingHttpResponse:
         run = get_object_or_404(StudentRun, pk=pk)
         if not run.is_trained:
             raise Http404("This run has not finished training.")
-        path = services.student_archive(run=run)
-        return FileResponse(open(path, "rb"), as_attachment=True, filename=path.name)  # noqa: SIM115
+        return zip_response(run)
 
 
 class EvaluationCreateView(ResearcherRequiredMixin, View):

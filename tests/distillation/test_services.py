@@ -179,10 +179,14 @@ def test_comparison_has_the_teacher_its_cut_and_the_student(preset, tiny_gpt2):
 
 def test_the_downloaded_model_is_a_transformers_folder_with_its_card(preset, tiny_gpt2):
     run = services.student_train(run=_run(preset, tiny_gpt2, max_steps=2))
-    archive = services.student_archive(run=run)
-    names = zipfile.ZipFile(archive).namelist()
+    streamed = b"".join(services.student_archive(run=run))
+    archive = zipfile.ZipFile(io.BytesIO(streamed))
+    assert archive.testzip() is None  # every member's CRC checks out
+    names = archive.namelist()
     assert f"{run.name}/config.json" in names and f"{run.name}/README.md" in names
     assert not any("checkpoint" in name for name in names)
+    weights = services.model_folder(run) / "model.safetensors"
+    assert archive.read(f"{run.name}/model.safetensors") == weights.read_bytes()
 
 
 def test_cli_trains_and_evaluates_a_t5_student(preset, tiny_t5):
