@@ -423,10 +423,10 @@ def evaluation_create(
         raise DistillationError("Beam search needs at least as many beams as outputs per pair.")
     with transaction.atomic():
         number = StudentEvaluation.objects.filter(run=run).count() + 1
-        name = f"{run.name} · eval {number}"
+        name = f"{run.name[:80]} · eval {number}"  # corpus names hold 100 characters
         while Corpus.objects.filter(name=name).exists():
             number += 1
-            name = f"{run.name} · eval {number}"
+            name = f"{run.name[:80]} · eval {number}"
         corpus = corpus_create(
             name=name,
             description=f"Outputs of student run '{run.name}' ({decoding}).",
@@ -486,16 +486,20 @@ def _pairs(evaluation: StudentEvaluation) -> tuple[list[tuple[str, str]], dict]:
     if evaluation.heads:
         heads = evaluation.heads.splitlines()[: evaluation.max_heads]
         return [(h, r) for h in heads for r in relations], references
-    rows = Triple.objects.filter(
+    in_split = Triple.objects.filter(
         corpus=run.corpus, split=evaluation.heads_split, relation__name__in=relations
-    ).values_list("head__text", "relation__name", "tail")
+    )
+    # Heads first (ids only), then the references of the chosen ones: the split of a
+    # big corpus is never loaded whole.
+    head_ids = sorted(set(in_split.values_list("head_id", flat=True).iterator(chunk_size=20_000)))
+    random.Random(evaluation.seed).shuffle(head_ids)
+    rows = in_split.filter(head_id__in=head_ids[: evaluation.max_heads]).values_list(
+        "head__text", "relation__name", "tail"
+    )
     for head, relation, tail in rows.iterator(chunk_size=5000):
         references.setdefault((head, relation), []).append(tail)
-    heads = sorted({head for head, _ in references})
-    random.Random(evaluation.seed).shuffle(heads)
-    chosen = set(heads[: evaluation.max_heads])
-    pairs = sorted(pair for pair in references if pair[0] in chosen)
-    return pairs, {pair: references[pair] for pair in pairs}
+    pairs = sorted(references)
+    return pairs, references
 
 
 def _training_relations(run: StudentRun) -> set[str]:
@@ -706,7 +710,7 @@ def evaluation_send_to_annotation(
     corpus.refresh_from_db()
     if corpus.triple_count == 0:
         raise DistillationError(f"Evaluation {evaluation.pk} has no outputs yet.")
-    name = f"Judge {corpus.name}"
+    name = f"Judge {corpus.name}"[:88]  # campaign names hold 100 characters
     if Campaign.objects.filter(name=name).exists():
         name = f"{name} #{evaluation.pk}"
     with transaction.atomic():
