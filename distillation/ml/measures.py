@@ -8,6 +8,7 @@ measures read alike. No Django import here.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import lru_cache
 
 
 def normalize_tail(text: str) -> str:
@@ -69,16 +70,22 @@ def bleu(hypotheses: list[str], references: list[list[str]]) -> float | None:
     return float(sacrebleu.corpus_bleu([h for h, _ in scored], streams).score)
 
 
+@lru_cache(maxsize=1)
+def _rouge_l_scorer():
+    """One scorer per process (making one logs a line each time)."""
+    from rouge_score import rouge_scorer
+
+    return rouge_scorer.RougeScorer(["rougeL"], use_stemmer=False)
+
+
 def rouge_l(hypotheses: list[str], references: list[list[str]]) -> float | None:
     """ROUGE-L F-measure (rouge-score: lowercased alphanumeric tokens, no stemming) on the
     0-100 scale: for each pair the best F over its references, averaged over pairs.
     Pairs without references are left out; None when no pair has one."""
-    from rouge_score import rouge_scorer
-
     scored = _with_references(hypotheses, references)
     if not scored:
         return None
-    scorer = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=False)
+    scorer = _rouge_l_scorer()
     best: Iterable[float] = (
         max(scorer.score(ref, hyp)["rougeL"].fmeasure for ref in refs) for hyp, refs in scored
     )
