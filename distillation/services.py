@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import orjson
+import xxhash
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
@@ -510,13 +511,39 @@ def _training_relations(run: StudentRun) -> set[str]:
     return set(pc.unique(table["relation"]).to_pylist())
 
 
-def _training_tails(run: StudentRun) -> set[str]:
-    import pyarrow.compute as pc
+class _TailHashes:
+    """The training tails as a sorted array of 64-bit hashes of their normalized form: set
+    membership for novelty in 8 bytes a tail (a Python set of ATOMIC-10X's tails would
+    take gigabytes)."""
+
+    def __init__(self, hashes: np.ndarray) -> None:
+        self.hashes = np.unique(hashes)
+
+    @staticmethod
+    def of(text: str) -> int:
+        return xxhash.xxh3_64_intdigest(text.encode())
+
+    def __contains__(self, normalized: str) -> bool:
+        key = np.uint64(self.of(normalized))
+        at = int(np.searchsorted(self.hashes, key))
+        return at < len(self.hashes) and self.hashes[at] == key
+
+
+def _training_tails(run: StudentRun) -> _TailHashes:
     import pyarrow.parquet as pq
 
-    table = pq.read_table(run_folder(run) / "train.parquet", columns=["tail"])
-    normalized = pc.utf8_lower(pc.utf8_trim_whitespace(table["tail"]))
-    return set(pc.unique(normalized).to_pylist())
+    from .ml.measures import normalize_tail
+
+    parquet = pq.ParquetFile(run_folder(run) / "train.parquet")
+    parts = [
+        np.fromiter(
+            (_TailHashes.of(normalize_tail(t or "")) for t in batch.column(0).to_pylist()),
+            dtype=np.uint64,
+            count=batch.num_rows,
+        )
+        for batch in parquet.iter_batches(batch_size=200_000, columns=["tail"])
+    ]
+    return _TailHashes(np.concatenate(parts) if parts else np.empty(0, dtype=np.uint64))
 
 
 def _write_outputs(

@@ -196,6 +196,10 @@ class TripleRows(torch.utils.data.Dataset):
             )
         table = pq.read_table(path, columns=list(COLUMNS), memory_map=True)
         columns = [pc.fill_null(table[c].cast(pa.string()), "") for c in COLUMNS]
+        # Heads repeat once per relation and tail, relations are a handful: as dictionaries
+        # they cost an index per row (ATOMIC-10X's 5.8M train rows in ~1/3 of the memory).
+        columns[0] = columns[0].dictionary_encode()
+        columns[1] = columns[1].dictionary_encode()
         self.table = pa.table(dict(zip(COLUMNS, columns, strict=True)))
 
     def __len__(self) -> int:
@@ -209,9 +213,11 @@ class TripleRows(torch.utils.data.Dataset):
 
     def lengths(self) -> np.ndarray:
         """Characters of head + tail per row: a free stand-in for token counts."""
+        import pyarrow as pa
         import pyarrow.compute as pc
 
-        total = pc.add(pc.utf8_length(self.table["head"]), pc.utf8_length(self.table["tail"]))
+        heads = self.table["head"].cast(pa.string())
+        total = pc.add(pc.utf8_length(heads), pc.utf8_length(self.table["tail"]))
         return total.to_numpy().astype(np.int32)
 
     def relations(self) -> list[str]:
