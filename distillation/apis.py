@@ -21,23 +21,11 @@ from jobs.selectors import job_view
 from jobs.services import job_cancel
 
 from . import selectors, services
-from .models import StudentEvaluation, StudentRun
+from .models import HYPERPARAMETERS, StudentEvaluation, StudentRun
 from .views import zip_response
 
 MAX_SEED = 2**31 - 1
 DEVICES = ("auto", "cpu", "cuda")
-HYPERPARAMETERS = [
-    "epochs",
-    "learning_rate",
-    "batch_size",
-    "grad_accum",
-    "max_length",
-    "bf16",
-    "max_steps",
-    "save_every",
-    "seed",
-    "device",
-]
 
 
 def _job(serializer: serializers.Serializer, job: Job | None) -> dict | None:

@@ -9,7 +9,7 @@ from generation.models import Corpus, Relation
 from generation.teaching_forms import head_lines
 
 from .demo import DEMO_BASE_MODEL
-from .models import StudentEvaluation, StudentRun
+from .models import HYPERPARAMETERS, StudentEvaluation, StudentRun
 
 DEVICE_CHOICES = (("auto", "auto (GPU when there is one)"), ("cpu", "CPU"), ("cuda", "CUDA GPU"))
 MAX_SEED = 2**31 - 1
@@ -50,16 +50,7 @@ class StudentRunForm(forms.ModelForm):
             "base_model",
             "train_split",
             "val_split",
-            "epochs",
-            "learning_rate",
-            "batch_size",
-            "grad_accum",
-            "max_length",
-            "bf16",
-            "max_steps",
-            "save_every",
-            "seed",
-            "device",
+            *HYPERPARAMETERS,
         ]
         labels = {
             "base_model": "Base model",

@@ -4,6 +4,20 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
+# The fields of a run that say how it trains (forms, API and the model card list these).
+HYPERPARAMETERS = (
+    "epochs",
+    "learning_rate",
+    "batch_size",
+    "grad_accum",
+    "max_length",
+    "bf16",
+    "max_steps",
+    "save_every",
+    "seed",
+    "device",
+)
+
 
 class StudentRun(models.Model):
     """A student fine-tuned on a corpus (whole, or the cut of a filter preset).
@@ -93,16 +107,7 @@ class StudentRun(models.Model):
 
     @property
     def hyperparameters(self) -> dict:
-        return {
-            "epochs": self.epochs,
-            "learning_rate": self.learning_rate,
-            "batch_size": self.batch_size,
-            "grad_accum": self.grad_accum,
-            "max_length": self.max_length,
-            "bf16": self.bf16,
-            "max_steps": self.max_steps,
-            "seed": self.seed,
-        }
+        return {name: getattr(self, name) for name in HYPERPARAMETERS}
 
 
 class StudentEvaluation(models.Model):
