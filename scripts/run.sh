@@ -5,11 +5,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 HOST="${HOST:-127.0.0.1}"
 PORT="${PORT:-8000}"
-mkdir -p var/log
+VAR="${SKD_VAR_DIR:-var}"
+mkdir -p "$VAR/log"
 .venv/bin/celery -A config worker -B -l info --concurrency 2 -Q default,gpu \
-  --schedule var/celerybeat-schedule >var/log/worker.log 2>&1 &
+  --schedule "$VAR/celerybeat-schedule" >"$VAR/log/worker.log" 2>&1 &
 worker=$!
 trap 'kill $worker 2>/dev/null; wait $worker 2>/dev/null' EXIT INT TERM
-echo "Worker started (pid $worker, log: var/log/worker.log)."
+echo "Worker started (pid $worker, log: $VAR/log/worker.log)."
 echo "Open http://$HOST:$PORT/ and log in with a demo login above."
 .venv/bin/python manage.py runserver "$HOST:$PORT" --noreload
