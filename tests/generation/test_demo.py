@@ -22,3 +22,27 @@ def test_load_demo_is_idempotent_and_creates_both_roles(capsys):
     assert is_researcher(users.get(username="researcher"))
     assert is_annotator(users.get(username="annotator"))
     assert not is_researcher(users.get(username="annotator"))
+
+
+def test_the_demo_teacher_writes_a_small_run_with_the_demo_pool(capsys):
+    from generation.models import FewShotPool, Teacher
+    from generation.teaching import run_create, run_execute
+
+    call_command("load_demo")
+    teacher = Teacher.objects.get(name="demo-tiny-gpt2")
+    pool = FewShotPool.objects.get(name="demo")
+    assert pool.examples.filter(relation__isnull=False).count() > 100
+
+    run = run_create(
+        teacher=teacher,
+        pool=pool,
+        corpus_name="demo-run",
+        relations=["xNeed", "xWant"],
+        heads=["PersonX goes fishing", "PersonX bakes bread"],
+        n_per_pair=2,
+        max_tokens=8,
+    )
+    run = run_execute(run=run)
+
+    assert run.requests_done == 4 and run.errors == 0
+    assert Corpus.objects.get(name="demo-run").triple_count == run.triples_written

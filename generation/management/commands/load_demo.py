@@ -14,6 +14,7 @@ DEMO_USERS = [
     ("annotator2", "skd-annotator2-demo", "annotator"),
 ]
 DEMO_CAMPAIGN = "demo: first look"
+DEMO_TEACHER = "demo-tiny-gpt2"
 
 
 class Command(BaseCommand):
@@ -33,6 +34,7 @@ class Command(BaseCommand):
         self._demo_campaign()
         self._demo_critic()
         self._demo_student_base()
+        self._demo_teacher()
         self.stdout.write("\nDemo logins:")
         for username, password, role in DEMO_USERS:
             self.stdout.write(f"  {role:<10}  user: {username:<10}  password: {password}")
@@ -62,6 +64,35 @@ class Command(BaseCommand):
 
         path = demo_base_model_ensure()
         self.stdout.write(f"a tiny untrained GPT-2 to try student runs with: {path}")
+
+    def _demo_teacher(self) -> None:
+        """A teacher that runs anywhere (the tiny GPT-2, in process on the CPU) and a
+        few-shot pool from the demo corpus, so a generation run can be tried at once."""
+        from distillation.demo import DEMO_BASE_MODEL
+        from generation.models import FewShotPool, Teacher, Triple
+        from generation.teaching import pool_import_lines, teacher_create
+
+        if not Teacher.objects.filter(name=DEMO_TEACHER).exists():
+            teacher_create(
+                name=DEMO_TEACHER,
+                backend=Teacher.Backend.TRANSFORMERS,
+                model=str(DEMO_BASE_MODEL),
+                device="cpu",
+                max_tokens=16,
+                concurrency=8,
+            )
+        pool, created = FewShotPool.objects.get_or_create(
+            name="demo", defaults={"description": "The demo corpus's training triples."}
+        )
+        if created:
+            rows = Triple.objects.filter(corpus__name="demo", split="train").values_list(
+                "head__text", "relation__name", "tail"
+            )
+            pool_import_lines(pool=pool, lines=("\t".join(row) for row in rows), source="demo ")
+        self.stdout.write(
+            f"demo teacher '{DEMO_TEACHER}' (the tiny GPT-2, untrained: expect word salad) "
+            f"and few-shot pool 'demo' ({pool.examples.count()} examples)"
+        )
 
     def _demo_critic(self) -> None:
         """The demo corpus's SKD labels become the first critic version, and the critic
