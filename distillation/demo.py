@@ -20,7 +20,7 @@ def demo_base_model_ensure(path: Path = DEMO_BASE_MODEL) -> Path:
     from critic.ml.encoder import resolve_encoder_path
 
     tokenizer = AutoTokenizer.from_pretrained(resolve_encoder_path("all-MiniLM-L6-v2"))
-    config = GPT2Config(vocab_size=len(tokenizer), n_positions=128, n_embd=128, n_layer=4, n_head=4)
+    config = GPT2Config(vocab_size=len(tokenizer), n_positions=512, n_embd=128, n_layer=4, n_head=4)
     partial = path.with_name(path.name + ".partial")
     GPT2LMHeadModel(config).save_pretrained(partial)
     tokenizer.save_pretrained(partial)

@@ -62,6 +62,13 @@ class TransformersTeacher:
                 f"already in the local cache; nothing is downloaded): {exc}"
             ) from exc
         self.tokenizer.padding_side = "left"
+        # A few-shot prompt longer than the model's context loses its oldest examples, not
+        # the question at its end.
+        self.tokenizer.truncation_side = "left"
+        config = self.model.config
+        self.context = getattr(config, "max_position_embeddings", None) or getattr(
+            config, "n_positions", None
+        )
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self.model.to(self.device).eval()
@@ -70,8 +77,20 @@ class TransformersTeacher:
 
     def _generate(self, requests: Sequence[CompletionRequest]) -> list[Completion]:
         first = requests[0]
+        limit = None
+        if self.context:
+            limit = self.context - first.max_tokens
+            if limit < 1:
+                raise TeacherError(
+                    f"max_tokens {first.max_tokens} leaves no room for a prompt in the "
+                    f"model's context of {self.context} tokens"
+                )
         encoded = self.tokenizer(
-            [r.prompt for r in requests], return_tensors="pt", padding=True
+            [r.prompt for r in requests],
+            return_tensors="pt",
+            padding=True,
+            truncation=limit is not None,
+            max_length=limit,
         ).to(self.device)
         width = encoded["input_ids"].shape[1]
         if first.seed is not None:

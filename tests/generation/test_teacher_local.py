@@ -45,3 +45,17 @@ def test_batches_prompts_and_returns_n_samples_with_logprobs(tiny_gpt2):
 def test_a_missing_model_is_a_clear_error(tmp_path):
     with pytest.raises(TeacherError, match="cannot load the teacher model"):
         TransformersTeacher(str(tmp_path / "nope"), device="cpu")
+
+
+def test_a_prompt_longer_than_the_context_is_cut_from_the_left_not_refused(tiny_gpt2):
+    teacher = TransformersTeacher(tiny_gpt2, device="cpu")
+    assert teacher.context == 256
+    long_prompt = " ".join(f"PersonX does thing {i}." for i in range(200)) + " PersonX"
+    request = CompletionRequest(key=0, prompt=long_prompt, n=2, max_tokens=6, seed=1)
+    results = {}
+
+    teacher.run_sync([request], lambda r, c: results.__setitem__(r.key, c))
+
+    completion = results[0]
+    assert not isinstance(completion, TeacherError), completion
+    assert len(completion.texts) == 2 and completion.completion_tokens > 0
