@@ -7,6 +7,7 @@ from annotation.charts import IntervalBar, interval_bars
 from critic.charts import HEIGHT, PAD, WIDTH, _xy
 
 LABEL_CHARS = 30
+CURVE_POINTS = 600
 
 
 def loss_curve(history: list, total_steps: int = 0) -> dict | None:
@@ -16,6 +17,10 @@ def loss_curve(history: list, total_steps: int = 0) -> dict | None:
         return None
     x_max = max(float(total_steps or 0), max(step for step, _ in points)) or 1.0
     losses = [loss for _, loss in points]
+    logged = len(points)
+    if len(points) > CURVE_POINTS:  # a long run logs thousands; the plot is 270 px wide
+        every = -(-len(points) // CURVE_POINTS)
+        points = points[::every] + ([points[-1]] if (len(points) - 1) % every else [])
     low, high = min(losses), max(losses)
     margin = (high - low) * 0.05 or max(abs(high) * 0.05, 0.01)
     y_min, y_max = max(0.0, low - margin), high + margin
@@ -28,7 +33,7 @@ def loss_curve(history: list, total_steps: int = 0) -> dict | None:
         "line": line,
         "last": _xy(last_step, last_loss, x_max, y_min, y_max).split(","),
         "last_title": f"step {int(last_step):,}: loss {last_loss:.4f}",
-        "points": len(points),
+        "points": logged,
         "x_max": int(x_max),
         "y_min": f"{y_min:.3g}",
         "y_max": f"{y_max:.3g}",
