@@ -245,74 +245,120 @@ def _tidy(value: str) -> str:
     return value
 
 
-def read_jsonl(stream: Iterable[bytes], *, skd: bool = False) -> Iterator[ParsedRow | RowError]:
-    """JSON lines with head, relation, tail and optionally split; other keys are kept.
+def _jsonl_row(line_no: int, line_bytes: bytes, skd: bool) -> ParsedRow | RowError | None:
+    """One JSON line, checked with care: the row, the error naming its field, or None
+    for a blank line."""
+    try:
+        obj = orjson.loads(line_bytes)
+    except orjson.JSONDecodeError as exc:
+        if not line_bytes.strip():
+            return None
+        return RowError(
+            line_no,
+            "(line)",
+            f"not valid JSON: {exc}",
+            line_bytes.decode("utf-8", "replace").rstrip("\n"),
+        )
+    raw = line_bytes.decode("utf-8", "replace").rstrip("\n")
+    if type(obj) is not dict:
+        return RowError(line_no, "(line)", "expected a JSON object", raw)
+    head = obj.pop("head", None)
+    relation = obj.pop("relation", None)
+    tail = obj.pop("tail", None)
+    split = obj.pop("split", DEFAULT_SPLIT)
+    checked = _check_core(line_no, head, relation, tail, split, raw)
+    if isinstance(checked, RowError):
+        return checked
+    if skd and (problem := _check_skd_fields(line_no, obj, raw)):
+        return problem
+    return ParsedRow(line_no, *checked, orjson.dumps(obj).decode() if obj else "")
 
-    The hot path: one orjson parse, a few type checks, no intermediate objects.
-    Anything unusual falls back to the careful checks that name the field.
-    """
+
+def read_jsonl(stream: Iterable[bytes], *, skd: bool = False) -> Iterator[ParsedRow | RowError]:
+    """JSON lines with head, relation, tail and optionally split; other keys are kept."""
+    for line_no, line_bytes in enumerate(stream, 1):
+        item = _jsonl_row(line_no, line_bytes, skd)
+        if item is not None:
+            yield item
+
+
+def _jsonl_blocks(stream: Iterable[bytes], *, skd: bool) -> Iterator[Block]:
+    """read_jsonl's rows as blocks, built without a per-row object: the import's hot path.
+
+    A line that is anything but plain (bad JSON, a field to clean or to complain about)
+    goes through `_jsonl_row`, so the rules live there."""
     loads = orjson.loads
     dumps = orjson.dumps
+    decode_error = orjson.JSONDecodeError
     split_ok = _SPLIT_RE.match
-    for line_no, line_bytes in enumerate(stream, 1):
-        try:
-            obj = loads(line_bytes)
-        except orjson.JSONDecodeError as exc:
-            if not line_bytes.strip():
-                continue
-            yield RowError(
-                line_no,
-                "(line)",
-                f"not valid JSON: {exc}",
-                line_bytes.decode("utf-8", "replace").rstrip("\n"),
-            )
-            continue
-        if type(obj) is not dict:
-            yield RowError(
-                line_no,
-                "(line)",
-                "expected a JSON object",
-                line_bytes.decode("utf-8", "replace").rstrip("\n"),
-            )
-            continue
-        head = obj.pop("head", None)
-        relation = obj.pop("relation", None)
-        tail = obj.pop("tail", None)
-        split = obj.pop("split", DEFAULT_SPLIT)
-        if (
-            type(head) is str
-            and type(relation) is str
-            and type(tail) is str
-            and type(split) is str
-            and 0 < len(head) <= MAX_TEXT_LENGTH
-            and 0 < len(tail) <= MAX_TEXT_LENGTH
-            and relation
-            and split_ok(split)
-        ):
-            head = _tidy(head)
-            tail = _tidy(tail)
-            if head and tail:
-                if skd and (problem := _check_skd_fields(line_no, obj, "")):
-                    yield RowError(
-                        problem.line,
-                        problem.field,
-                        problem.message,
-                        line_bytes.decode("utf-8", "replace").rstrip("\n"),
+    valid_values = SKD_VALID_VALUES
+    numbers = (int, float)
+    lines = enumerate(stream, 1)
+    while True:
+        block = Block([], [], [], [], [], [], [])
+        add_line, add_head = block.lines.append, block.heads.append
+        add_relation, add_tail = block.relations.append, block.tails.append
+        add_split, add_fields = block.splits.append, block.fields.append
+        read = 0
+        for line_no, line_bytes in itertools.islice(lines, BLOCK_ROWS):
+            read += 1
+            try:
+                obj = loads(line_bytes)
+            except decode_error:
+                obj = None
+            if type(obj) is dict:
+                head = obj.pop("head", None)
+                relation = obj.pop("relation", None)
+                tail = obj.pop("tail", None)
+                split = obj.pop("split", DEFAULT_SPLIT)
+                if (
+                    type(head) is str
+                    and type(relation) is str
+                    and type(tail) is str
+                    and type(split) is str
+                    and 0 < len(head) <= MAX_TEXT_LENGTH
+                    and 0 < len(tail) <= MAX_TEXT_LENGTH
+                    and relation
+                    and split_ok(split)
+                    and (head := _tidy(head))
+                    and (tail := _tidy(tail))
+                    and (
+                        not skd
+                        or (
+                            (
+                                (valid := obj.get("valid")) is None
+                                or (type(valid) is int and valid in valid_values)
+                            )
+                            and (
+                                (p := obj.get("p_valid_model")) is None
+                                or (type(p) in numbers and 0 <= p <= 1)
+                            )
+                        )
                     )
+                ):
+                    add_line(line_no)
+                    add_head(head)
+                    add_relation(relation)
+                    add_tail(tail)
+                    add_split(split)
+                    add_fields(dumps(obj).decode() if obj else "")
                     continue
-                yield ParsedRow(
-                    line_no, head, relation, tail, split, dumps(obj).decode() if obj else ""
-                )
+            item = _jsonl_row(line_no, line_bytes, skd)
+            if item is None:
                 continue
-        raw = line_bytes.decode("utf-8", "replace").rstrip("\n")
-        checked = _check_core(line_no, head, relation, tail, split, raw)
-        if isinstance(checked, RowError):
-            yield checked
-            continue
-        if skd and (problem := _check_skd_fields(line_no, obj, raw)):
-            yield problem
-            continue
-        yield ParsedRow(line_no, *checked, dumps(obj).decode() if obj else "")
+            if type(item) is RowError:
+                block.errors.append(item)
+            else:
+                add_line(line_no)
+                add_head(item.head)
+                add_relation(item.relation)
+                add_tail(item.tail)
+                add_split(item.split)
+                add_fields(item.source_fields)
+        if not read:
+            return
+        if block.lines or block.errors:
+            yield block
 
 
 def read_comet(stream: BinaryIO) -> Iterator[ParsedRow | RowError]:
@@ -472,7 +518,10 @@ def _block_from_rows(items: Iterable[ParsedRow | RowError]) -> Block:
 
 
 def read_blocks(stream: BinaryIO, fmt: str) -> Iterator[Block]:
-    """The file's rows and errors, BLOCK_ROWS at a time, as columns."""
+    """The file's rows and errors, BLOCK_ROWS lines (or rows) at a time, as columns."""
+    if fmt in ("jsonl", "skd"):
+        yield from _jsonl_blocks(stream, skd=fmt == "skd")
+        return
     rows = read_rows(stream, fmt)
     while True:
         block = _block_from_rows(itertools.islice(rows, BLOCK_ROWS))

@@ -9,13 +9,15 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import numpy as np
 import orjson
 import xxhash
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
+from psycopg import errors as psycopg_errors
 
-from .bulk import SqliteLoader, make_loader
+from .bulk import make_loader
 from .formats import (
     FORMATS,
     TAIL_END_CHARS,
@@ -196,20 +198,22 @@ def _stage_blocks(
         # Tails arrive whitespace-collapsed, so this equals tail_key(tail), inlined.
         keys = [hash64(t.lower().rstrip(TAIL_END_CHARS).encode()) - _SIGN for t in tails]
         counts = [1] * len(heads)
-        if len(set(zip(heads, rel_ids, keys, strict=True))) < len(heads):
+        suspects = _rows_that_may_repeat(heads, rel_ids, keys)
+        if suspects:
+            # Exact comparison among the few rows whose hash repeats.
             first: dict[tuple, int] = {}
-            keep, counts = [], []
-            for i, key in enumerate(zip(heads, rel_ids, keys, strict=True)):
-                j = first.get(key)
-                if j is None:
-                    first[key] = len(keep)
-                    keep.append(i)
-                    counts.append(1)
-                else:
+            dropped = []
+            for i in suspects:
+                j = first.setdefault((heads[i], rel_ids[i], keys[i]), i)
+                if j != i:
                     counts[j] += 1
-            heads, tails, keys = _pick(heads, keep), _pick(tails, keep), _pick(keys, keep)
-            splits, fields = _pick(splits, keep), _pick(fields, keep)
-            rel_ids = _pick(rel_ids, keep)
+                    dropped.append(i)
+            if dropped:
+                gone = set(dropped)
+                keep = [i for i in range(len(heads)) if i not in gone]
+                heads, tails, keys = _pick(heads, keep), _pick(tails, keep), _pick(keys, keep)
+                splits, fields = _pick(splits, keep), _pick(fields, keep)
+                rel_ids, counts = _pick(rel_ids, keep), _pick(counts, keep)
         yield StageBlock(
             range(seq + 1, seq + 1 + len(heads)),
             heads,
@@ -221,6 +225,18 @@ def _stage_blocks(
             counts,
         )
         seq += len(heads)
+
+
+def _rows_that_may_repeat(
+    heads: list[str], relation_ids: list[int], keys: list[int]
+) -> list[int]:
+    """Rows (in order) whose (head, relation, tail key) may occur twice in the block: one
+    64-bit hash per row is compared, so a rare collision only adds a suspect."""
+    h = np.array([hash(head) for head in heads], dtype=np.int64).view(np.uint64)
+    h = (h * np.uint64(0x9E3779B97F4A7C15)) ^ np.array(relation_ids, dtype=np.uint64)
+    h = (h * np.uint64(0xBF58476D1CE4E5B9)) ^ np.array(keys, dtype=np.int64).view(np.uint64)
+    _, inverse, counts = np.unique(h, return_inverse=True, return_counts=True)
+    return np.flatnonzero(counts[inverse] > 1).tolist()
 
 
 def _relation_ids() -> dict[str, int]:
@@ -295,6 +311,10 @@ def _record_import(
         corpus.save(update_fields=["imports"])
 
 
+class _CopyConflict(Exception):
+    """A row copied into a corpus that was empty was added meanwhile by another writer."""
+
+
 def corpus_import_file(
     *,
     path: str | Path,
@@ -309,7 +329,40 @@ def corpus_import_file(
 ) -> ImportSummary:
     """Import a corpus file. Raises CorpusImportError, having imported nothing, on bad input
     unless `skip_invalid`, in which case invalid lines go to a `.rejected.jsonl` file."""
-    from .models import Corpus
+    options = {
+        "path": path,
+        "corpus_name": corpus_name,
+        "fmt": fmt,
+        "skip_invalid": skip_invalid,
+        "origin": origin,
+        "job_id": job_id,
+        "created_by": created_by,
+        "description": description,
+        "progress": progress,
+    }
+    try:
+        return _import(**options, copy_into_empty=True)
+    except _CopyConflict:
+        # Another writer (a teacher run) added one of our rows to the corpus while
+        # it was being filled by COPY: nothing was kept, so load again with the merge
+        # that folds such rows.
+        return _import(**options, copy_into_empty=False)
+
+
+def _import(
+    *,
+    path: str | Path,
+    corpus_name: str,
+    fmt: str,
+    skip_invalid: bool,
+    origin: str,
+    job_id: int | None,
+    created_by,
+    description: str,
+    progress: ProgressCallback | None,
+    copy_into_empty: bool,
+) -> ImportSummary:
+    from .models import Corpus, Triple
     from .services import corpus_refresh_counts
 
     started = time.perf_counter()
@@ -349,10 +402,10 @@ def corpus_import_file(
             name=corpus_name, defaults={"created_by": created_by, "description": description}
         )
         triples_before = corpus.triple_count
-    loader = make_loader(corpus_id=corpus.pk, origin=origin, job_id=job_id)
     chunks = _stage_blocks(read_blocks(opened.stream, fmt), relation_ids, sink)
     try:
-        if isinstance(loader, SqliteLoader):
+        if connection.vendor == "sqlite":
+            loader = make_loader(corpus_id=corpus.pk, origin=origin, job_id=job_id)
             loader.open()
             try:
                 consume(loader, chunks)
@@ -367,8 +420,23 @@ def corpus_import_file(
             ahead = _InThread(chunks)
             try:
                 with transaction.atomic():
+                    # Imports into one corpus take turns; into an empty one, rows
+                    # are copied straight in (see PostgresLoader).
+                    Corpus.objects.select_for_update().filter(pk=corpus.pk).first()
+                    empty = not Triple.objects.filter(corpus_id=corpus.pk).exists()
+                    loader = make_loader(
+                        corpus_id=corpus.pk,
+                        origin=origin,
+                        job_id=job_id,
+                        into_empty_corpus=empty and copy_into_empty,
+                    )
                     loader.open()
-                    consume(loader, ahead)
+                    try:
+                        consume(loader, ahead)
+                    except (IntegrityError, psycopg_errors.UniqueViolation) as exc:
+                        if loader.seen is None:
+                            raise
+                        raise _CopyConflict from exc
                     _raise_if_rejected(sink, path, skip_invalid, rows_read)
                     loader.finish()
                     totals = corpus_refresh_counts(corpus=corpus)

@@ -370,3 +370,56 @@ def test_blocks_keep_line_numbers_and_order_across_block_boundaries(tmp_path, mo
     rejected = orjson.loads((tmp_path / "b.tsv.rejected.jsonl").read_text())
     assert (rejected["line"], rejected["field"]) == (8, "relation")
     assert tails("blocks") == [f"thing {i % 4}" for i in range(10) if i != 7]
+
+
+def test_repeats_across_blocks_fold_into_the_first_row_in_file_order(tmp_path, monkeypatch):
+    from generation import formats
+
+    monkeypatch.setattr(formats, "BLOCK_ROWS", 2)
+    rows = [
+        ("PersonX eats", "xNeed", "a fork"),
+        ("PersonX eats", "xNeed", "a plate"),
+        ("PersonX runs", "xNeed", "shoes"),
+        ("PersonX eats", "xNeed", "A fork."),  # a repeat of line 1, two blocks later
+        ("PersonX runs", "xWant", "to rest"),
+        ("PersonX runs", "xNeed", "shoes"),
+    ]
+    path = write(
+        tmp_path / "r.jsonl",
+        "".join(
+            orjson.dumps({"head": h, "relation": r, "tail": t, "x": i}).decode() + "\n"
+            for i, (h, r, t) in enumerate(rows)
+        ),
+    )
+    summary = corpus_import(path=path, corpus_name="repeats")
+    assert (summary.imported, summary.duplicates) == (4, 2)
+    stored = list(
+        Triple.objects.filter(corpus__name="repeats")
+        .order_by("id")
+        .values_list("tail", "occurrences", "source_fields")
+    )
+    assert stored == [
+        ("a fork", 2, '{"x":0}'),
+        ("a plate", 1, '{"x":1}'),
+        ("shoes", 2, '{"x":2}'),
+        ("to rest", 1, '{"x":4}'),
+    ]
+
+
+def test_maybe_seen_never_misses_a_row_it_was_given():
+    import random
+
+    from generation.bulk import _MaybeSeen
+
+    rng = random.Random(5)
+    seen = _MaybeSeen()
+    given = [
+        ([rng.randrange(1, 10**7) for _ in range(20_000)], [rng.randrange(1, 30)] * 20_000)
+        for _ in range(3)
+    ]
+    for head_ids, relation_ids in given:
+        keys = [h * 7919 - 2**62 for h in head_ids]
+        assert seen.check_and_add(head_ids, relation_ids, keys).mean() < 0.01
+    for head_ids, relation_ids in given:
+        keys = [h * 7919 - 2**62 for h in head_ids]
+        assert seen.check_and_add(head_ids, relation_ids, keys).all()
