@@ -128,9 +128,10 @@ class ItemView:
 
 
 def item_view(*, assignment: Assignment) -> ItemView:
-    head, tail, relation_id = Item.objects.values_list("head__text", "tail", "relation_id").get(
-        pk=assignment.item_id
-    )
+    shown = getattr(assignment, "shown", None)  # set by a claim that fetched the texts
+    head, tail, relation_id = shown or Item.objects.values_list(
+        "head__text", "tail", "relation_id"
+    ).get(pk=assignment.item_id)
     relation = relation_by_id(relation_id)
     return ItemView(
         assignment_id=assignment.pk,

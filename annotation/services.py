@@ -23,7 +23,7 @@ import numpy as np
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, OperationalError, connection, transaction
-from django.db.models import Exists, F, Max, OuterRef
+from django.db.models import Exists, F, Max, OuterRef, Subquery
 from django.utils import timezone
 
 from generation.formats import FormatError, detect_format, normalize_tail, open_binary, read_rows
@@ -406,10 +406,13 @@ WITH picked AS (
     UPDATE {item} SET slots_free = {item}.slots_free - 1
     FROM picked WHERE {item}.id = picked.id
     RETURNING {item}.id
+), leased AS (
+    INSERT INTO {assignment} (campaign_id, item_id, annotator_id, status, leased_at, expires_at)
+    SELECT %(campaign)s, taken.id, %(annotator)s, 'leased', %(now)s, %(expires)s FROM taken
+    RETURNING id, item_id
 )
-INSERT INTO {assignment} (campaign_id, item_id, annotator_id, status, leased_at, expires_at)
-SELECT %(campaign)s, taken.id, %(annotator)s, 'leased', %(now)s, %(expires)s FROM taken
-RETURNING id, item_id
+SELECT leased.id, leased.item_id, e.text, i.tail, i.relation_id
+FROM leased JOIN {item} i ON i.id = leased.item_id JOIN {event} e ON e.id = i.head_id
 """
 
 _CLAIM_SQLITE = """
@@ -436,7 +439,11 @@ def _claim_item(campaign: Campaign, annotator, now: datetime) -> Assignment | No
     and lease it to them: one statement on PostgreSQL, two on SQLite."""
     expires = now + timedelta(seconds=campaign.lease_seconds)
     params = {"campaign": campaign.pk, "annotator": annotator.pk, "now": now, "expires": expires}
-    tables = {"item": Item._meta.db_table, "assignment": Assignment._meta.db_table}
+    tables = {
+        "item": Item._meta.db_table,
+        "assignment": Assignment._meta.db_table,
+        "event": Event._meta.db_table,
+    }
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute(_CLAIM_POSTGRES.format(skip="SKIP LOCKED", **tables), params)
@@ -454,7 +461,7 @@ def _claim_item(campaign: Campaign, annotator, now: datetime) -> Assignment | No
                     row = None
             if row is None:
                 return None
-            assignment_id, item_id = row
+            assignment_id, item_id, *shown = row
         else:
             cursor.execute(_CLAIM_SQLITE.format(**tables), params)
             row = cursor.fetchone()
@@ -464,7 +471,7 @@ def _claim_item(campaign: Campaign, annotator, now: datetime) -> Assignment | No
             assignment_id = None
     if assignment_id is None:
         return _lease(campaign, item_id, annotator, now)
-    return Assignment(
+    assignment = Assignment(
         pk=assignment_id,
         campaign=campaign,
         item_id=item_id,
@@ -473,6 +480,8 @@ def _claim_item(campaign: Campaign, annotator, now: datetime) -> Assignment | No
         leased_at=now,
         expires_at=expires,
     )
+    assignment.shown = tuple(shown)  # (head, tail, relation id): item_view needs no query
+    return assignment
 
 
 def _claimable_exists(campaign: Campaign, annotator) -> bool:
@@ -503,24 +512,31 @@ def assignment_next(
         raise CampaignClosed(f"Campaign '{campaign.name}' is closed.")
     _reap_now_and_then(campaign, now)
     with transaction.atomic():
-        standing = _standing(campaign, annotator)
-        if standing.paused:
+        # The annotator's standing and their live lease, if any, in one query.
+        live = Assignment.objects.filter(
+            campaign=campaign,
+            annotator=annotator,
+            status=Assignment.Status.LEASED,
+            expires_at__gte=now,
+        ).order_by("-leased_at", "-pk")
+        standing = (
+            CampaignAnnotator.objects.filter(campaign=campaign, annotator=annotator)
+            .annotate(live_id=Subquery(live.values("pk")[:1]))
+            .values_list("paused", "live_id")
+            .first()
+        )
+        if standing is None:  # first visit
+            paused = _standing(campaign, annotator).paused
+            live_id = live.values_list("pk", flat=True).first()
+        else:
+            paused, live_id = standing
+        if paused:
             raise AnnotatorPaused(
                 "Your judgments in this campaign are paused for review of your accuracy. "
                 "A researcher can reinstate you."
             )
-        live = (
-            Assignment.objects.filter(
-                campaign=campaign,
-                annotator=annotator,
-                status=Assignment.Status.LEASED,
-                expires_at__gte=now,
-            )
-            .order_by("-leased_at", "-pk")
-            .first()
-        )
-        if live:
-            return live
+        if live_id is not None:
+            return Assignment.objects.get(pk=live_id)
         if campaign.gold_count and _gold_dice.random() < campaign.gold_share:
             gold = _claim_gold(campaign, annotator, now)
             if gold:
@@ -556,11 +572,15 @@ def _locked_assignment(
     mine = Assignment.objects.filter(pk=assignment_id, annotator=annotator)
     if campaign is not None:
         mine = mine.filter(campaign=campaign)
+    paused = CampaignAnnotator.objects.filter(
+        campaign=OuterRef("campaign"), annotator=annotator, paused=True
+    )
     try:
         return (
             mine.select_for_update(of=("self",))
             .select_related("item", "campaign")
             .defer("campaign__stats", "campaign__instructions")
+            .annotate(annotator_paused=Exists(paused))
             .get()
         )
     except Assignment.DoesNotExist:
@@ -638,9 +658,7 @@ def judgment_submit(
                     "Your time on this triple ran out and other people have since judged it "
                     "as many times as needed, so this answer was not stored."
                 )
-        if CampaignAnnotator.objects.filter(
-            campaign=campaign, annotator=annotator, paused=True
-        ).exists():
+        if assignment.annotator_paused:
             raise AnnotatorPaused("Your judgments in this campaign are paused.")
         judgment = Judgment.objects.create(
             campaign=campaign,
