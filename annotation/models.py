@@ -237,6 +237,9 @@ class CampaignAnnotator(models.Model):
     # Set when a researcher reinstates a paused annotator: the gold rule no
     # longer pauses them in this campaign.
     reinstated = models.BooleanField(default=False)
+    # Position of the last regular item claimed: the next claim looks after it
+    # first, so it does not walk past everything this annotator already judged.
+    claim_position = models.BigIntegerField(null=True, blank=True)
 
     class Meta:
         constraints = [

@@ -24,6 +24,7 @@ from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, OperationalError, connection, transaction
 from django.db.models import Exists, F, Max, OuterRef, Subquery
+from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
 from generation.formats import FormatError, detect_format, normalize_tail, open_binary, read_rows
@@ -394,8 +395,8 @@ def _claim_gold(campaign: Campaign, annotator, now: datetime) -> Assignment | No
 
 _CLAIM_POSTGRES = """
 WITH picked AS (
-    SELECT i.id FROM {item} i
-    WHERE i.campaign_id = %(campaign)s AND i.slots_free > 0
+    SELECT i.id, i.position FROM {item} i
+    WHERE i.campaign_id = %(campaign)s AND i.slots_free > 0 {after}
       AND NOT EXISTS (
           SELECT 1 FROM {assignment} a WHERE a.item_id = i.id AND a.annotator_id = %(annotator)s
       )
@@ -410,6 +411,9 @@ WITH picked AS (
     INSERT INTO {assignment} (campaign_id, item_id, annotator_id, status, leased_at, expires_at)
     SELECT %(campaign)s, taken.id, %(annotator)s, 'leased', %(now)s, %(expires)s FROM taken
     RETURNING id, item_id
+), moved AS (
+    UPDATE {standing} SET claim_position = GREATEST(claim_position, picked.position) FROM picked
+    WHERE campaign_id = %(campaign)s AND annotator_id = %(annotator)s
 )
 SELECT leased.id, leased.item_id, e.text, i.tail, i.relation_id
 FROM leased JOIN {item} i ON i.id = leased.item_id JOIN {event} e ON e.id = i.head_id
@@ -419,42 +423,67 @@ _CLAIM_SQLITE = """
 UPDATE {item} SET slots_free = slots_free - 1
 WHERE id = (
     SELECT i.id FROM {item} i
-    WHERE i.campaign_id = %(campaign)s AND i.slots_free > 0
+    WHERE i.campaign_id = %(campaign)s AND i.slots_free > 0 {after}
       AND NOT EXISTS (
           SELECT 1 FROM {assignment} a WHERE a.item_id = i.id AND a.annotator_id = %(annotator)s
       )
     ORDER BY i.position
     LIMIT 1
 )
-RETURNING id
+RETURNING id, position
 """
+_AFTER_CURSOR = "AND i.position > %(after)s"
 
 # How long a claim waits for an item that is only locked for an instant by someone
 # else's claim or submit, before answering that nothing is left.
 CLAIM_LOCK_WAIT = "2s"
 
 
-def _claim_item(campaign: Campaign, annotator, now: datetime) -> Assignment | None:
+def _claim_item(
+    campaign: Campaign, annotator, now: datetime, after: int | None = None
+) -> Assignment | None:
     """Take a slot of the first item (in campaign order) this annotator has not seen,
-    and lease it to them: one statement on PostgreSQL, two on SQLite."""
+    and lease it to them: one statement on PostgreSQL, three on SQLite.
+
+    `after`: the annotator's claim cursor (it only moves forward). Items up to it are
+    mostly ones they judged already, so they are looked at only when nothing after it
+    is left (a slot given back there, or the end of the campaign)."""
+    if after is not None:
+        claimed = _claim_item_from(campaign, annotator, now, after)
+        if claimed is not None:
+            return claimed
+    return _claim_item_from(campaign, annotator, now, None)
+
+
+def _claim_item_from(
+    campaign: Campaign, annotator, now: datetime, after: int | None
+) -> Assignment | None:
     expires = now + timedelta(seconds=campaign.lease_seconds)
-    params = {"campaign": campaign.pk, "annotator": annotator.pk, "now": now, "expires": expires}
-    tables = {
+    params = {
+        "campaign": campaign.pk,
+        "annotator": annotator.pk,
+        "now": now,
+        "expires": expires,
+        "after": after,
+    }
+    parts = {
         "item": Item._meta.db_table,
         "assignment": Assignment._meta.db_table,
         "event": Event._meta.db_table,
+        "standing": CampaignAnnotator._meta.db_table,
+        "after": _AFTER_CURSOR if after is not None else "",
     }
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            cursor.execute(_CLAIM_POSTGRES.format(skip="SKIP LOCKED", **tables), params)
+            cursor.execute(_CLAIM_POSTGRES.format(skip="SKIP LOCKED", **parts), params)
             row = cursor.fetchone()
-            if row is None and _claimable_exists(campaign, annotator):
+            if row is None and _claimable_exists(campaign, annotator, after):
                 # Every item left is locked by another transaction at this instant
                 # (SKIP LOCKED passed it over): wait for it rather than say "nothing left".
                 try:
                     with transaction.atomic():
                         cursor.execute(f"SET LOCAL lock_timeout = '{CLAIM_LOCK_WAIT}'")
-                        cursor.execute(_CLAIM_POSTGRES.format(skip="", **tables), params)
+                        cursor.execute(_CLAIM_POSTGRES.format(skip="", **parts), params)
                         row = cursor.fetchone()
                         cursor.execute("SET LOCAL lock_timeout = 0")
                 except OperationalError:
@@ -463,14 +492,15 @@ def _claim_item(campaign: Campaign, annotator, now: datetime) -> Assignment | No
                 return None
             assignment_id, item_id, *shown = row
         else:
-            cursor.execute(_CLAIM_SQLITE.format(**tables), params)
+            cursor.execute(_CLAIM_SQLITE.format(**parts), params)
             row = cursor.fetchone()
             if row is None:
                 return None
-            item_id = row[0]
-            assignment_id = None
-    if assignment_id is None:
-        return _lease(campaign, item_id, annotator, now)
+            item_id, position = row
+            CampaignAnnotator.objects.filter(campaign=campaign, annotator=annotator).update(
+                claim_position=Greatest(Coalesce("claim_position", position), position)
+            )
+            return _lease(campaign, item_id, annotator, now)
     assignment = Assignment(
         pk=assignment_id,
         campaign=campaign,
@@ -484,10 +514,11 @@ def _claim_item(campaign: Campaign, annotator, now: datetime) -> Assignment | No
     return assignment
 
 
-def _claimable_exists(campaign: Campaign, annotator) -> bool:
-    return (
-        Item.objects.filter(campaign=campaign, slots_free__gt=0).filter(_unseen(annotator)).exists()
-    )
+def _claimable_exists(campaign: Campaign, annotator, after: int | None = None) -> bool:
+    claimable = Item.objects.filter(campaign=campaign, slots_free__gt=0)
+    if after is not None:
+        claimable = claimable.filter(position__gt=after)
+    return claimable.filter(_unseen(annotator)).exists()
 
 
 # Expired leases are looked for at most this often per campaign (and always when a
@@ -522,14 +553,14 @@ def assignment_next(
         standing = (
             CampaignAnnotator.objects.filter(campaign=campaign, annotator=annotator)
             .annotate(live_id=Subquery(live.values("pk")[:1]))
-            .values_list("paused", "live_id")
+            .values_list("paused", "live_id", "claim_position")
             .first()
         )
         if standing is None:  # first visit
-            paused = _standing(campaign, annotator).paused
+            paused, after = _standing(campaign, annotator).paused, None
             live_id = live.values_list("pk", flat=True).first()
         else:
-            paused, live_id = standing
+            paused, live_id, after = standing
         if paused:
             raise AnnotatorPaused(
                 "Your judgments in this campaign are paused for review of your accuracy. "
@@ -541,7 +572,7 @@ def assignment_next(
             gold = _claim_gold(campaign, annotator, now)
             if gold:
                 return gold
-        claimed = _claim_item(campaign, annotator, now)
+        claimed = _claim_item(campaign, annotator, now, after)
         if claimed is None and leases_reap(campaign=campaign, now=now):
             claimed = _claim_item(campaign, annotator, now)
         return claimed

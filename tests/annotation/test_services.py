@@ -314,3 +314,27 @@ def test_expired_leases_return_within_seconds_while_other_items_remain(corpus, a
     assert REAP_EVERY_SECONDS <= 10
     assignment_next(campaign=campaign, annotator=annotators[2], now=later)
     assert Assignment.objects.get(pk=held.pk).status == Assignment.Status.EXPIRED
+
+
+def test_a_slot_given_back_behind_an_annotator_reaches_them_once_they_pass_the_end(
+    corpus, annotators
+):
+    """Each claim looks after the annotator's last claimed item first (so someone who
+    judged thousands alone does not walk past them again), and only then from the start."""
+    a, b = annotators[:2]
+    campaign = create(corpus, size=4, judgments_per_item=1, lease_seconds=60)
+    order = list(
+        Item.objects.filter(campaign=campaign).order_by("position").values_list("pk", flat=True)
+    )
+    held_by_b = assignment_next(campaign=campaign, annotator=b)
+    assert held_by_b.item_id == order[0]
+    now = timezone.now()
+    judged = []
+    for _ in range(3):
+        lease = assignment_next(campaign=campaign, annotator=a, now=now)
+        judgment_submit(assignment_id=lease.pk, annotator=a, value=2, now=now)
+        judged.append(lease.item_id)
+    assert judged == order[1:]
+    assert assignment_next(campaign=campaign, annotator=a, now=now) is None
+    later = now + timedelta(seconds=61)  # b's lease runs out: its slot comes back
+    assert assignment_next(campaign=campaign, annotator=a, now=later).item_id == order[0]
