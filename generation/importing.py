@@ -227,9 +227,7 @@ def _stage_blocks(
         seq += len(heads)
 
 
-def _rows_that_may_repeat(
-    heads: list[str], relation_ids: list[int], keys: list[int]
-) -> list[int]:
+def _rows_that_may_repeat(heads: list[str], relation_ids: list[int], keys: list[int]) -> list[int]:
     """Rows (in order) whose (head, relation, tail key) may occur twice in the block: one
     64-bit hash per row is compared, so a rare collision only adds a suspect."""
     h = np.array([hash(head) for head in heads], dtype=np.int64).view(np.uint64)
