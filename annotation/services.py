@@ -24,7 +24,7 @@ import numpy as np
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, OperationalError, connection, transaction
-from django.db.models import Exists, F, Max, OuterRef, Subquery
+from django.db.models import Exists, F, Max, OuterRef
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
@@ -532,6 +532,34 @@ def _reap_now_and_then(campaign: Campaign, now: datetime) -> None:
         leases_reap(campaign=campaign, now=now)
 
 
+_STANDING_AND_LIVE_LEASE = """
+SELECT s.paused, s.claim_position, (
+    SELECT a.id FROM {assignment} a
+    WHERE a.campaign_id = s.campaign_id AND a.annotator_id = s.annotator_id
+      AND a.status = 'leased' AND a.expires_at >= %s
+    ORDER BY a.leased_at DESC, a.id DESC
+    LIMIT 1
+)
+FROM {standing} s WHERE s.campaign_id = %s AND s.annotator_id = %s
+"""
+
+
+def _standing_and_live_lease(
+    campaign: Campaign, annotator, now: datetime
+) -> tuple[bool, int | None, int | None] | None:
+    """(paused, claim cursor, live lease id) in one query (every claim asks for them);
+    None before the annotator's first visit to the campaign."""
+    sql = _STANDING_AND_LIVE_LEASE.format(
+        assignment=Assignment._meta.db_table, standing=CampaignAnnotator._meta.db_table
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            sql, [connection.ops.adapt_datetimefield_value(now), campaign.pk, annotator.pk]
+        )
+        row = cursor.fetchone()
+    return (bool(row[0]), row[1], row[2]) if row else None
+
+
 def assignment_next(
     *, campaign: Campaign, annotator, now: datetime | None = None
 ) -> Assignment | None:
@@ -546,24 +574,22 @@ def assignment_next(
     # On PostgreSQL each step stands alone (a claim is one statement), so no transaction
     # wraps them; SQLite's claim takes several statements.
     with transaction.atomic() if connection.vendor == "sqlite" else nullcontext():
-        # The annotator's standing and their live lease, if any, in one query.
-        live = Assignment.objects.filter(
-            campaign=campaign,
-            annotator=annotator,
-            status=Assignment.Status.LEASED,
-            expires_at__gte=now,
-        ).order_by("-leased_at", "-pk")
-        standing = (
-            CampaignAnnotator.objects.filter(campaign=campaign, annotator=annotator)
-            .annotate(live_id=Subquery(live.values("pk")[:1]))
-            .values_list("paused", "live_id", "claim_position")
-            .first()
-        )
+        standing = _standing_and_live_lease(campaign, annotator, now)
         if standing is None:  # first visit
             paused, after = _standing(campaign, annotator).paused, None
-            live_id = live.values_list("pk", flat=True).first()
+            live_id = (
+                Assignment.objects.filter(
+                    campaign=campaign,
+                    annotator=annotator,
+                    status=Assignment.Status.LEASED,
+                    expires_at__gte=now,
+                )
+                .order_by("-leased_at", "-pk")
+                .values_list("pk", flat=True)
+                .first()
+            )
         else:
-            paused, live_id, after = standing
+            paused, after, live_id = standing
         if paused:
             raise AnnotatorPaused(
                 "Your judgments in this campaign are paused for review of your accuracy. "
