@@ -423,3 +423,50 @@ def test_maybe_seen_never_misses_a_row_it_was_given():
     for head_ids, relation_ids in given:
         keys = [h * 7919 - 2**62 for h in head_ids]
         assert seen.check_and_add(head_ids, relation_ids, keys).all()
+
+
+def test_block_reader_and_row_reader_agree_on_every_kind_of_line():
+    """The import's JSON-lines fast path gives what the careful row reader gives."""
+    import io
+
+    from generation.formats import RowError, _jsonl_blocks, read_jsonl
+
+    lines = [
+        {"head": "PersonX eats", "relation": "xNeed", "tail": "a fork", "valid": 2},
+        {"head": "  PersonX   eats ", "relation": "xNeed", "tail": "a\tspoon", "x": [1]},
+        {"head": "PersonX eats", "relation": " xNeed ", "tail": "food", "split": "Dev"},
+        {"head": "PersonX eats", "relation": "xNeed", "tail": "   "},
+        {"head": "PersonX eats", "relation": "xNeed", "tail": 5},
+        {"head": "PersonX eats", "relation": "xNeed", "tail": "x" * 501},
+        {"head": "PersonX eats", "relation": "xNeed", "tail": "ok", "valid": 3},
+        {"head": "PersonX eats", "relation": "xNeed", "tail": "ok", "valid": True},
+        {"head": "PersonX eats", "relation": "xNeed", "tail": "ok", "p_valid_model": 1.5},
+        {"head": "PersonX eats", "relation": "xNeed", "tail": "ok", "split": "a b"},
+        {"relation": "xNeed", "tail": "no head"},
+        ["not", "an", "object"],
+    ]
+    data = b"".join(orjson.dumps(line) + b"\n" for line in lines) + b"\n{broken\n"
+    rows = list(read_jsonl(io.BytesIO(data), skd=True))
+    expected_rows = [
+        (r.line, r.head, r.relation, r.tail, r.split, r.source_fields)
+        for r in rows
+        if not isinstance(r, RowError)
+    ]
+    expected_errors = [r for r in rows if isinstance(r, RowError)]
+    got_rows, got_errors = [], []
+    for block in _jsonl_blocks(io.BytesIO(data), skd=True):
+        got_rows += zip(
+            block.lines,
+            block.heads,
+            block.relations,
+            block.tails,
+            block.splits,
+            block.fields,
+            strict=True,
+        )
+        got_errors += block.errors
+    assert got_rows == expected_rows
+    assert [(e.line, e.field, e.message) for e in got_errors] == [
+        (e.line, e.field, e.message) for e in expected_errors
+    ]
+    assert len(expected_rows) == 3 and len(expected_errors) == 10
