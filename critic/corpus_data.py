@@ -61,12 +61,11 @@ _SELECT = (
 def _chunk(rows) -> TripleChunk:
     if not rows:
         return TripleChunk(np.empty(0, np.int64), np.empty(0, np.int64), [], [])
-    ids, relations, heads, tails = zip(*rows, strict=True)
     return TripleChunk(
-        np.fromiter(ids, np.int64, len(ids)),
-        np.fromiter(relations, np.int64, len(ids)),
-        list(heads),
-        list(tails),
+        np.fromiter((row[0] for row in rows), np.int64, len(rows)),
+        np.fromiter((row[1] for row in rows), np.int64, len(rows)),
+        [row[2] for row in rows],
+        [row[3] for row in rows],
     )
 
 

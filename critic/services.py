@@ -30,6 +30,7 @@ from .corpus_data import (
     triples_by_id,
 )
 from .labels import LabelSet, corpus_labels
+from .ml.texts import head_text, tail_text
 from .models import CorpusScoring, CriticConfig, CriticVersion, FilterPreset
 
 logger = logging.getLogger(__name__)
@@ -106,8 +107,20 @@ def _embed(encoder, store, texts: list[str]) -> np.ndarray:
 def chunk_embeddings(
     encoder, store, chunk: TripleChunk, verbalizations: dict
 ) -> tuple[np.ndarray, np.ndarray]:
-    firsts, seconds = chunk_texts(chunk, verbalizations)
-    return _embed(encoder, store, firsts), _embed(encoder, store, seconds)
+    # A head has triples under many relations and many tails: its head+relation text
+    # is built, hashed and looked up once per chunk.
+    pairs: dict[tuple[str, int], int] = {}
+    which = np.fromiter(
+        (
+            pairs.setdefault(pair, len(pairs))
+            for pair in zip(chunk.heads, chunk.relation_ids.tolist(), strict=True)
+        ),
+        dtype=np.int64,
+        count=len(chunk),
+    )
+    firsts = [head_text(head, verbalizations[rel][1]) for head, rel in pairs]
+    seconds = [tail_text(tail) for tail in chunk.tails]
+    return _embed(encoder, store, firsts)[which], _embed(encoder, store, seconds)
 
 
 def corpus_embed(
