@@ -239,8 +239,11 @@ def _check_skd_fields(line: int, obj: dict, raw: str) -> RowError | None:
 
 
 def _tidy(value: str) -> str:
-    """clean_text, skipped when there is nothing to clean (the common case)."""
-    if "  " in value or "\t" in value or "\n" in value or value[:1] == " " or value[-1:] == " ":
+    """clean_text, skipped when there is nothing to clean (the common case).
+
+    Every whitespace character but the plain space is unprintable, so a printable
+    value needs cleaning only for doubled, leading or trailing spaces."""
+    if not value.isprintable() or "  " in value or value[:1] == " " or value[-1:] == " ":
         return " ".join(value.split())
     return value
 

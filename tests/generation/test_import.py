@@ -470,3 +470,19 @@ def test_block_reader_and_row_reader_agree_on_every_kind_of_line():
         (e.line, e.field, e.message) for e in expected_errors
     ]
     assert len(expected_rows) == 3 and len(expected_errors) == 10
+
+
+def test_every_kind_of_whitespace_is_collapsed_so_such_tails_fold_together(tmp_path):
+    tails_written = ["a fork", "a\u00a0fork", "a\rfork", "a\u2003 fork", "a fork\u3000"]
+    path = write(
+        tmp_path / "ws.jsonl",
+        "".join(
+            orjson.dumps({"head": "PersonX eats", "relation": "xNeed", "tail": t}).decode() + "\n"
+            for t in tails_written
+        ),
+    )
+    summary = corpus_import(path=path, corpus_name="spaces")
+    assert (summary.imported, summary.duplicates) == (1, 4)
+    assert list(
+        Triple.objects.filter(corpus__name="spaces").values_list("tail", "occurrences")
+    ) == [("a fork", 5)]
