@@ -532,7 +532,7 @@ class _TailHashes:
 def _training_tails(run: StudentRun) -> _TailHashes:
     import pyarrow.parquet as pq
 
-    from .ml.measures import normalize_tail
+    from generation.formats import normalize_tail
 
     parquet = pq.ParquetFile(run_folder(run) / "train.parquet")
     parts = [

@@ -10,10 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from functools import lru_cache
 
-
-def normalize_tail(text: str) -> str:
-    """How tails are compared for novelty: stripped and lowercased."""
-    return text.strip().lower()
+from generation.formats import normalize_tail  # plain Python, no Django: the corpus's rule
 
 
 def distinct_n(texts: list[str], n: int) -> float | None:
@@ -34,7 +31,8 @@ def distinct_n(texts: list[str], n: int) -> float | None:
 
 def novelty(generated: list[str], training: set[str]) -> float:
     """Share in [0, 1] of the ``generated`` tails (each counted, repeats included) whose
-    normalized form (``normalize_tail``: stripped, lowercased) is not in ``training``;
+    normalized form (``normalize_tail``: the corpus's own rule for two tails being the
+    same, so case, spacing and final punctuation do not count) is not in ``training``;
     0.0 when nothing was generated. ``training`` is taken as given: build it once from
     the training tails normalized the same way (it is often millions of tails, looked up
     by many calls), e.g. ``{normalize_tail(t) for t in tails}``."""

@@ -410,6 +410,8 @@ def test_distinct_n():
 def test_novelty():
     training = {"to eat", "to sleep"}
     assert measures.novelty(["To eat ", "to run", "to run"], training) == 2 / 3
+    # Two tails the corpus would fold into one are not novel either.
+    assert measures.novelty(["To  eat.", "to sleep!"], training) == 0.0
     assert measures.novelty(["to sleep"], training) == 0.0
     assert measures.novelty([], training) == 0.0
 

@@ -12,6 +12,7 @@ from annotation.models import Campaign
 from critic import services as critic_services
 from distillation import selectors, services
 from distillation.models import StudentRun
+from generation.formats import normalize_tail
 from generation.models import Corpus, Triple
 from jobs.models import Job
 
@@ -133,11 +134,11 @@ def test_evaluation_writes_a_student_corpus_measures_it_and_goes_to_annotation(p
     overall = metrics["overall"]
     assert 0.0 <= overall["distinct_1"] <= 1.0
     training = {
-        t.strip().lower()
+        normalize_tail(t)
         for t in pq.read_table(services.run_folder(run) / "train.parquet")["tail"].to_pylist()
     }
     tails = list(outputs.values_list("tail", flat=True))
-    novel = sum(t.strip().lower() not in training for t in tails)
+    novel = sum(normalize_tail(t) not in training for t in tails)
     assert overall["novelty"] == pytest.approx(novel / len(tails))
     assert overall["with_references"] > 0 and overall["bleu"] is not None
     critic = metrics["critic"]
