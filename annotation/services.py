@@ -575,21 +575,10 @@ def assignment_next(
     # wraps them; SQLite's claim takes several statements.
     with transaction.atomic() if connection.vendor == "sqlite" else nullcontext():
         standing = _standing_and_live_lease(campaign, annotator, now)
-        if standing is None:  # first visit
-            paused, after = _standing(campaign, annotator).paused, None
-            live_id = (
-                Assignment.objects.filter(
-                    campaign=campaign,
-                    annotator=annotator,
-                    status=Assignment.Status.LEASED,
-                    expires_at__gte=now,
-                )
-                .order_by("-leased_at", "-pk")
-                .values_list("pk", flat=True)
-                .first()
-            )
-        else:
-            paused, after, live_id = standing
+        if standing is None:  # first visit: the standing row is made, then read
+            _standing(campaign, annotator)
+            standing = _standing_and_live_lease(campaign, annotator, now)
+        paused, after, live_id = standing
         if paused:
             raise AnnotatorPaused(
                 "Your judgments in this campaign are paused for review of your accuracy. "
