@@ -12,6 +12,7 @@ import numpy as np
 from django.db import connection
 
 from generation.models import Triple
+from generation.scores import score_join
 
 from .models import Campaign, Item
 
@@ -35,7 +36,8 @@ def corpus_candidates(*, corpus_id: int, exclude_campaign_id: int | None = None)
     ids, relations, scores = [], [], []
     with connection.chunked_cursor() as cursor:
         cursor.execute(
-            f"SELECT id, relation_id, score FROM {triple_table} WHERE corpus_id = %s",
+            f"SELECT t.id, t.relation_id, s.score FROM {triple_table} t"
+            f"{score_join(corpus_id)} WHERE t.corpus_id = %s",
             [corpus_id],
         )
         while rows := cursor.fetchmany(FETCH_ROWS):

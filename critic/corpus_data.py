@@ -1,13 +1,8 @@
-"""Reading triples for the critic and writing their scores back, at corpus scale.
-
-Triples are read in id order in chunks (keyset pagination), scores are written
-back with COPY into a temporary table and one UPDATE per chunk on PostgreSQL,
-executemany in the open transaction on SQLite.
-"""
+"""Reading triples for the critic at corpus scale: in id order, chunk by chunk (keyset
+pagination). Scores go back as score sets (generation.scores)."""
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -100,49 +95,3 @@ def triples_by_id(triple_ids: np.ndarray) -> TripleChunk:
     if missing:
         raise LookupError(f"{len(missing)} labelled triples no longer exist (e.g. id {missing[0]})")
     return _chunk([found[i] for i in ids])
-
-
-_PG_COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack("!ii", 0, 0)
-_PG_ROW = np.dtype(
-    [("fields", ">i2"), ("id_len", ">i4"), ("id", ">i8"), ("score_len", ">i4"), ("score", ">f8")]
-)
-
-
-def _pg_binary_copy(ids: np.ndarray, scores: np.ndarray) -> bytes:
-    """COPY's binary format built by numpy: no Python work per row."""
-    rows = np.empty(len(ids), dtype=_PG_ROW)
-    rows["fields"], rows["id_len"], rows["score_len"] = 2, 8, 8
-    rows["id"], rows["score"] = ids, scores
-    return _PG_COPY_HEADER + rows.tobytes() + struct.pack("!h", -1)
-
-
-def scores_write(ids: np.ndarray, scores: np.ndarray) -> None:
-    """Set Triple.score for these ids (call inside a transaction)."""
-    if not len(ids):
-        return
-    table = Triple._meta.db_table
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute(
-                "CREATE TEMP TABLE IF NOT EXISTS critic_scores "
-                "(id bigint, score double precision) ON COMMIT DROP"
-            )
-            cursor.execute("TRUNCATE critic_scores")
-            with cursor.cursor.copy(
-                "COPY critic_scores (id, score) FROM STDIN (FORMAT binary)"
-            ) as copy:
-                copy.write(_pg_binary_copy(ids, scores.astype(np.float64)))
-            cursor.execute("ANALYZE critic_scores")
-            # The id range keeps the plan on the primary key (never a scan of the whole
-            # table per chunk); rows that already hold the score are not rewritten.
-            cursor.execute(
-                f"UPDATE {table} t SET score = s.score FROM critic_scores s "
-                "WHERE t.id = s.id AND t.id BETWEEN %s AND %s "
-                "AND t.score IS DISTINCT FROM s.score",
-                [int(ids.min()), int(ids.max())],
-            )
-        else:
-            cursor.executemany(
-                f"UPDATE {table} SET score = %s WHERE id = %s",
-                list(zip(scores.astype(np.float64).tolist(), ids.tolist(), strict=True)),
-            )

@@ -10,7 +10,7 @@ import numpy as np
 from django.conf import settings
 from django.db.models import QuerySet
 
-from generation.models import Corpus, Relation, Triple
+from generation.models import Corpus, Relation, TripleScore
 
 from . import thresholds
 from .models import CorpusScoring, CriticVersion, FilterPreset
@@ -250,13 +250,17 @@ def triples_near_threshold(
     *, corpus: Corpus, threshold: float, count: int = 5
 ) -> tuple[list, list]:
     """The triples just above and just below the cut (two index range scans)."""
-    base = Triple.objects.filter(corpus=corpus, score__isnull=False).select_related(
-        "head", "relation"
+    score_set = Corpus.objects.filter(pk=corpus.pk).values_list("score_set", flat=True).first()
+    base = TripleScore.objects.filter(score_set=score_set).select_related(
+        "triple__head", "triple__relation"
     )
     above = base.filter(score__gte=threshold).order_by("score")[:count]
     below = base.filter(score__lt=threshold).order_by("-score")[:count]
 
     def near(rows):
-        return [NearTriple(t.head.text, t.relation.name, t.tail, t.score) for t in rows]
+        return [
+            NearTriple(s.triple.head.text, s.triple.relation.name, s.triple.tail, s.score)
+            for s in rows
+        ]
 
     return near(above), near(below)

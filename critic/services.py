@@ -17,6 +17,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from generation.models import Corpus, Relation
+from generation.scores import ScoreSetWriter
 from jobs.models import Job
 from jobs.services import job_create, job_enqueue, job_run
 
@@ -26,7 +27,6 @@ from .corpus_data import (
     chunk_texts,
     corpus_chunks,
     relation_verbalizations,
-    scores_write,
     triples_by_id,
 )
 from .labels import LabelSet, corpus_labels
@@ -585,19 +585,21 @@ def critic_tick() -> dict:
 
 
 class _ScoreWriter:
-    """Writes each chunk's scores, checking first that the version is still the active one.
+    """Writes each chunk's scores into a new score set, checking first that the version
+    is still the active one; `commit` puts the set in force.
 
     On PostgreSQL, outside a transaction (a worker's job), it writes on its own connection
-    in a thread, so the database's UPDATE of one chunk overlaps Python reading and scoring
+    in a thread, so the database's COPY of one chunk overlaps Python reading and scoring
     the next; elsewhere it writes inline.
     """
 
-    def __init__(self, version_id: int) -> None:
+    def __init__(self, corpus_id: int, version_id: int) -> None:
         from django.db import connection
 
         self.version_id = version_id
         self.superseded = False
         self.error: BaseException | None = None
+        self.sink = ScoreSetWriter(corpus_id)
         self.threaded = connection.vendor == "postgresql" and not connection.in_atomic_block
         if self.threaded:
             import queue
@@ -607,11 +609,15 @@ class _ScoreWriter:
             self.thread = threading.Thread(target=self._consume, name="score-writer", daemon=True)
             self.thread.start()
 
+    def _active(self, lock: bool = False) -> bool:
+        versions = CriticVersion.objects.filter(pk=self.version_id, is_active=True)
+        return (versions.select_for_update() if lock else versions).exists()
+
     def _write(self, ids: np.ndarray, scores: np.ndarray) -> bool:
+        if not self._active():
+            return False
         with transaction.atomic():
-            if not CriticVersion.objects.filter(pk=self.version_id, is_active=True).exists():
-                return False
-            scores_write(ids, scores)
+            self.sink.write(ids, scores)
         return True
 
     def _consume(self) -> None:
@@ -644,16 +650,39 @@ class _ScoreWriter:
             self.queue.put(None)
             self.thread.join()
         if self.error is not None:
+            self.sink.discard()
             raise self.error
+        if self.superseded:
+            self.sink.discard()
         return not self.superseded
+
+    def abandon(self) -> None:
+        """After a failure: stop the writer and remove the unfinished set."""
+        self.superseded = True
+        if self.threaded and self.thread.is_alive():
+            self.queue.put(None)
+            self.thread.join()
+        self.sink.discard()
+
+    def commit(self, record) -> bool:
+        """Put the set in force, with `record()` in the same transaction, if the version
+        is still the active one (its row locked meanwhile, so no activation slips in)."""
+
+        def before_swap() -> bool:
+            if not self._active(lock=True):
+                return False
+            record()
+            return True
+
+        return self.sink.commit(before_swap) is not None
 
 
 def corpus_rescore(
     *, corpus: Corpus, progress=None, chunk_size: int = 100_000
 ) -> CorpusScoring | None:
-    """Score every triple with the active version and write Triple.score, with the
-    per-relation histogram the dashboard counts from. Returns None when another
-    version was activated meanwhile (its own rescoring follows)."""
+    """Score every triple with the active version into a new score set and put it in
+    force, with the per-relation histogram the dashboard counts from. Returns None when
+    another version was activated meanwhile (its own rescoring follows)."""
     version = CriticVersion.objects.filter(corpus=corpus, is_active=True).first()
     if version is None:
         raise CriticError(f"Corpus '{corpus.name}' has no active critic version to score with.")
@@ -665,7 +694,7 @@ def corpus_rescore(
     started = time.perf_counter()
     total = corpus.triple_count
     done = 0
-    writer = _ScoreWriter(version.pk)
+    writer = _ScoreWriter(corpus.pk, version.pk)
     try:
         for chunk in corpus_chunks(corpus_id=corpus.pk, chunk_size=chunk_size):
             scores = np.asarray(critic.score(chunk, verbalizations), dtype=np.float64)
@@ -678,20 +707,27 @@ def corpus_rescore(
             done += len(chunk)
             if progress:
                 progress(done, total, f"scoring with {version.label}")
-    finally:
         complete = writer.close()
-    if not complete:
+    except BaseException:
+        writer.abandon()
+        raise
+    scoring = None
+
+    def record() -> None:
+        nonlocal scoring
+        scoring, _ = CorpusScoring.objects.update_or_create(
+            corpus=corpus,
+            defaults={
+                "version": version,
+                "scored_count": done,
+                "histogram": {names.get(r, str(r)): h.tolist() for r, h in histogram.items()},
+                "seconds": round(time.perf_counter() - started, 2),
+            },
+        )
+
+    if not complete or not writer.commit(record):
         logger.info("rescoring of %s with %s superseded", corpus, version.label)
         return None
-    scoring, _ = CorpusScoring.objects.update_or_create(
-        corpus=corpus,
-        defaults={
-            "version": version,
-            "scored_count": done,
-            "histogram": {names.get(r, str(r)): h.tolist() for r, h in histogram.items()},
-            "seconds": round(time.perf_counter() - started, 2),
-        },
-    )
     return scoring
 
 

@@ -76,6 +76,12 @@ def triple_lineage(*, triple: Triple) -> dict:
     """Where one triple came from: the student evaluation or teacher run (prompt, pool)
     that wrote it, the critic's score of it, and the labels people gave it."""
     fields = triple.source_fields_dict
+    score = (
+        Triple.objects.filter(pk=triple.pk)
+        .with_score(triple.corpus_id)
+        .values_list("score", flat=True)
+        .first()
+    )
     out: dict = {
         "triple": {
             "id": triple.pk,
@@ -83,7 +89,7 @@ def triple_lineage(*, triple: Triple) -> dict:
             "relation": triple.relation.name,
             "tail": triple.tail,
             "origin": triple.origin,
-            "score": triple.score,
+            "score": score,
         },
         "corpus": {"id": triple.corpus_id, "name": triple.corpus.name},
     }
@@ -112,7 +118,7 @@ def triple_lineage(*, triple: Triple) -> dict:
         }
     scoring = CorpusScoring.objects.filter(corpus_id=triple.corpus_id).select_related("version")
     scoring = scoring.first()
-    if scoring is not None and triple.score is not None:
+    if scoring is not None and score is not None:
         out["critic"] = {"version": scoring.version.number, "version_id": scoring.version_id}
     out["labels"] = [
         {
@@ -217,7 +223,11 @@ def _sample_tails(corpus_id: int, size: int, min_scores: dict[str, float] | None
     # the sample; a corpus with gaps or a strict cut gives a smaller one.
     for start in range(0, len(candidates), 4 * size):
         ids = candidates[start : start + 4 * size]
-        rows = triples.filter(pk__in=ids).values_list("tail", "relation__name", "score")
+        rows = (
+            triples.filter(pk__in=ids)
+            .with_score(corpus_id)
+            .values_list("tail", "relation__name", "score")
+        )
         for tail, relation, score in rows:
             if min_scores is not None:
                 cut = min_scores.get(relation, min_scores[""])

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.core.paginator import Paginator
-from django.db.models import QuerySet
+from django.db.models import OuterRef, QuerySet, Subquery
 from django.http import HttpRequest
 from django.utils.functional import cached_property
 
@@ -23,6 +23,7 @@ from .models import (
     Relation,
     Teacher,
     Triple,
+    TripleScore,
 )
 
 COUNT_CAP = 10_000
@@ -101,6 +102,16 @@ class TripleAdmin(admin.ModelAdmin):
     raw_id_fields = ("head", "import_job")
     show_full_result_count = False
     paginator = CappedCountPaginator
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Triple]:
+        in_force = TripleScore.objects.filter(
+            triple=OuterRef("pk"), score_set=OuterRef("corpus__score_set")
+        )
+        return super().get_queryset(request).annotate(score=Subquery(in_force.values("score")))
+
+    @admin.display(description="critic score")
+    def score(self, triple: Triple) -> float | None:
+        return triple.score
 
 
 @admin.register(Teacher)

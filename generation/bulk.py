@@ -47,8 +47,8 @@ def _merge_sql(where: str = "") -> str:
     triple = _triple_table()
     return f"""
         INSERT INTO {triple} (corpus_id, head_id, relation_id, tail, tail_key, split, origin,
-                              import_job_id, occurrences, score, source_fields)
-        SELECT %s, head_id, relation_id, tail, tail_key, split, %s, %s, n, NULL, source_fields
+                              import_job_id, occurrences, source_fields)
+        SELECT %s, head_id, relation_id, tail, tail_key, split, %s, %s, n, source_fields
         FROM {STAGE} {where}
         ORDER BY seq
         ON CONFLICT (corpus_id, head_id, relation_id, tail_key)

@@ -67,31 +67,38 @@ def _where(flt: ExportFilter) -> tuple[str, list]:
         params.append(flt.split)
     if flt.relation_min_scores:
         cases = " ".join("WHEN %s THEN %s" for _ in flt.relation_min_scores)
-        where.append(f"t.score >= (CASE r.name {cases} ELSE %s END)")
+        where.append(f"s.score >= (CASE r.name {cases} ELSE %s END)")
         for name, value in flt.relation_min_scores:
             params.extend([name, value])
         params.append(flt.min_score if flt.min_score is not None else 0.0)
     elif flt.min_score is not None:
-        where.append("t.score >= %s")
+        where.append("s.score >= %s")
         params.append(flt.min_score)
     return " AND ".join(where), params
 
 
-def _from() -> str:
+def _from(corpus_id: int, *, with_score: bool = True) -> str:
+    """The triples with head and relation and, as `s.score`, their critic score."""
     from .models import Event, Relation, Triple
+    from .scores import score_join
 
-    return (
+    sql = (
         f"FROM {Triple._meta.db_table} t "
         f"JOIN {Event._meta.db_table} e ON e.id = t.head_id "
         f"JOIN {Relation._meta.db_table} r ON r.id = t.relation_id"
     )
+    return sql + score_join(corpus_id) if with_score else sql
+
+
+def _uses_score(fmt: str, flt: ExportFilter) -> bool:
+    return fmt != "tsv" or flt.min_score is not None or bool(flt.relation_min_scores)
 
 
 def _query(corpus_id: int, flt: ExportFilter) -> tuple[str, list]:
     where, params = _where(flt)
     sql = (
-        "SELECT e.text, r.name, t.tail, t.split, t.score, t.source_fields "
-        f"{_from()} WHERE {where} ORDER BY t.id"
+        "SELECT e.text, r.name, t.tail, t.split, s.score, t.source_fields "
+        f"{_from(corpus_id)} WHERE {where} ORDER BY t.id"
     )
     return sql, [corpus_id, *params]
 
@@ -107,16 +114,16 @@ def _critic_members(flt: ExportFilter) -> tuple[str, str]:
             "CASE WHEN t.source_fields IN ('', '{}') THEN '' "
             f"ELSE (t.source_fields::jsonb - ARRAY[{keys}])::text END"
         )
-        score = "t.score::text"
+        score = "s.score::text"
     else:
         paths = ", ".join(f"'$.{name}'" for name in replaced)
         fields = (
             "CASE WHEN t.source_fields IN ('', '{}') THEN '' "
             f"ELSE json_remove(t.source_fields, {paths}) END"
         )
-        score = "json_quote(t.score)"
+        score = "json_quote(s.score)"
     members = f""" || ',"p_valid_model":' || {score}""" + "".join(
-        f""" || ',"{name}":' || CASE WHEN t.score >= {float(value)!r} """
+        f""" || ',"{name}":' || CASE WHEN s.score >= {float(value)!r} """
         "THEN 'true' ELSE 'false' END"
         for name, value in flt.critic_flags
     )
@@ -133,9 +140,9 @@ def _line_expression(fmt: str, flt: ExportFilter | None = None) -> str:
     if fmt == "tsv":
         return "e.text || '\t' || r.name || '\t' || t.tail"
     if connection.vendor == "postgresql":
-        head, tail, score = "to_json(e.text)::text", "to_json(t.tail)::text", "t.score::text"
+        head, tail, score = "to_json(e.text)::text", "to_json(t.tail)::text", "s.score::text"
     else:
-        head, tail, score = "json_quote(e.text)", "json_quote(t.tail)", "json_quote(t.score)"
+        head, tail, score = "json_quote(e.text)", "json_quote(t.tail)", "json_quote(s.score)"
     fields, critic_members = _critic_members(flt or ExportFilter())
     return (
         f"""'{{"head":' || {head} || ',"relation":"' || r.name || '","tail":' || {tail}"""
@@ -143,7 +150,7 @@ def _line_expression(fmt: str, flt: ExportFilter | None = None) -> str:
         f" || CASE WHEN {fields} IN ('', '{{}}') THEN ''"
         f" ELSE ',' || substr({fields}, 2, length({fields}) - 2) END"
         f"{critic_members}"
-        f""" || CASE WHEN t.score IS NULL THEN '' ELSE ',"score":' || {score} END || '}}'"""
+        f""" || CASE WHEN s.score IS NULL THEN '' ELSE ',"score":' || {score} END || '}}'"""
     )
 
 
@@ -152,7 +159,10 @@ def _write_lines_from_database(
 ) -> int:
     """JSONL and TSV: the database builds every line; Python only moves bytes."""
     where, params = _where(flt)
-    sql = f"SELECT {_line_expression(fmt, flt)} {_from()} WHERE {where} ORDER BY t.id"
+    sql = (
+        f"SELECT {_line_expression(fmt, flt)} "
+        f"{_from(corpus_id, with_score=_uses_score(fmt, flt))} WHERE {where} ORDER BY t.id"
+    )
     params = [corpus_id, *params]
     count = 0
     if connection.vendor == "postgresql":

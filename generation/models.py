@@ -62,6 +62,10 @@ class Corpus(models.Model):
     stats = models.JSONField(default=dict, blank=True)
     # Every successful import (file, format, time, rows, job): where the corpus came from.
     imports = models.JSONField(default=list, blank=True)
+    # The set of critic scores in force (see TripleScore); None until first scored.
+    score_set = models.ForeignKey(
+        "ScoreSet", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
 
     class Meta:
         ordering = ["name"]
@@ -78,6 +82,20 @@ class Event(models.Model):
 
     def __str__(self) -> str:
         return self.text
+
+
+class TripleQuerySet(models.QuerySet):
+    def with_score(self, corpus: Corpus | int) -> TripleQuerySet:
+        """Annotate `score`: the critic's score of each triple in the corpus's set in
+        force (None for triples it has not scored). Filter on it like a field."""
+        corpus_id = corpus if isinstance(corpus, int) else corpus.pk
+        score_set_id = Corpus.objects.filter(pk=corpus_id).values_list("score_set", flat=True)
+        return self.annotate(
+            scored=models.FilteredRelation(
+                "scores", condition=models.Q(scores__score_set=score_set_id.first() or 0)
+            ),
+            score=models.F("scored__score"),
+        )
 
 
 class Triple(models.Model):
@@ -114,11 +132,12 @@ class Triple(models.Model):
     occurrences = models.PositiveIntegerField(
         default=1, help_text="How many times the triple appeared in what was imported."
     )
-    score = models.FloatField(null=True, blank=True, help_text="Score of the active critic.")
     # Fields of the source record beyond head/relation/tail/split (e.g. the
     # SKD release's p_valid_model, rec_*, valid), as JSON text in their
     # original order so an export gives them back as they came.
     source_fields = models.TextField(blank=True, default="")
+
+    objects = TripleQuerySet.as_manager()
 
     class Meta:
         constraints = [
@@ -129,12 +148,6 @@ class Triple(models.Model):
         indexes = [
             # Triples of a corpus in id (file) order, for exports and keyset pages.
             models.Index(fields=["corpus", "id"], name="triple_corpus_id"),
-            # Partial: imports write NULL scores, so they pay nothing for this index.
-            models.Index(
-                fields=["corpus", "score"],
-                name="triple_corpus_score",
-                condition=models.Q(score__isnull=False),
-            ),
         ]
 
     def __str__(self) -> str:
@@ -143,6 +156,48 @@ class Triple(models.Model):
     @property
     def source_fields_dict(self) -> dict:
         return orjson.loads(self.source_fields) if self.source_fields else {}
+
+
+class ScoreSet(models.Model):
+    """One complete scoring of a corpus's triples by the critic. A rescoring writes a
+    new set beside the one in force and swaps the corpus over to it in one step, so
+    readers never see two versions' scores mixed; older sets are then dropped."""
+
+    corpus = models.ForeignKey(Corpus, on_delete=models.CASCADE, related_name="score_sets")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"scores {self.pk} of {self.corpus_id}"
+
+
+class TripleScore(models.Model):
+    """A triple's critic score within one score set. Kept out of the wide triple table
+    so that a rescoring is a bulk load of narrow rows, not an UPDATE of every triple.
+    On PostgreSQL the table is partitioned by score set (one partition per set: loaded
+    without indexes, indexed, attached; an old set is dropped whole)."""
+
+    pk = models.CompositePrimaryKey("score_set", "triple")
+    score_set = models.ForeignKey(
+        ScoreSet,
+        on_delete=models.DO_NOTHING,
+        db_index=False,
+        db_constraint=False,
+        related_name="+",
+    )
+    triple = models.ForeignKey(
+        Triple,
+        on_delete=models.DO_NOTHING,
+        db_index=False,
+        db_constraint=False,
+        related_name="scores",
+    )
+    score = models.FloatField()
+
+    class Meta:
+        indexes = [models.Index(fields=["score_set", "score"], name="triplescore_set_score")]
+
+    def __str__(self) -> str:
+        return f"{self.triple_id}: {self.score:.3f} (set {self.score_set_id})"
 
 
 # --- Teachers and generation runs ---------------------------------------------------------

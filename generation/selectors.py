@@ -51,7 +51,7 @@ def corpus_splits(*, corpus: Corpus) -> list[str]:
 
 def triple_queryset(*, corpus: Corpus, flt: TripleFilter | None = None) -> QuerySet[Triple]:
     flt = flt or TripleFilter()
-    qs = Triple.objects.filter(corpus=corpus).select_related("head", "relation")
+    qs = Triple.objects.filter(corpus=corpus).with_score(corpus).select_related("head", "relation")
     if flt.relation:
         qs = qs.filter(relation__name=flt.relation)
     if flt.split:
@@ -95,12 +95,10 @@ def triple_sample(*, corpus: Corpus, size: int = 10) -> list[Triple]:
     lo, hi = first[0], last[0]
     step = max(1, (hi - lo) // max(1, size))
     picks = []
+    triples = Triple.objects.filter(corpus=corpus).with_score(corpus)
     for target in range(lo, hi + 1, step):
         triple = (
-            Triple.objects.filter(corpus=corpus, id__gte=target)
-            .select_related("head", "relation")
-            .order_by("id")
-            .first()
+            triples.filter(id__gte=target).select_related("head", "relation").order_by("id").first()
         )
         if triple and (not picks or triple.id != picks[-1].id):
             picks.append(triple)

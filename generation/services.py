@@ -57,6 +57,10 @@ def corpus_create(*, name: str, description: str = "", created_by=None) -> Corpu
 
 
 def corpus_delete(*, corpus: Corpus) -> None:
+    from .scores import score_sets_drop
+
+    Corpus.objects.filter(pk=corpus.pk).update(score_set=None)
+    score_sets_drop(corpus.pk)
     corpus_delete_triples(corpus.pk)
     corpus.delete()
 

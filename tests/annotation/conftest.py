@@ -2,6 +2,7 @@ import pytest
 
 from generation.importing import tail_key
 from generation.models import Corpus, Event, Relation, Triple
+from generation.scores import score_set_write
 from tests.factories import UserFactory
 
 RELATIONS = ("xNeed", "xIntent", "xWant", "oEffect")
@@ -24,10 +25,14 @@ def make_corpus(n: int, name: str = "teacher", relations=RELATIONS, scores=None)
                 relation=rels[i % len(rels)],
                 tail=tail,
                 tail_key=tail_key(tail),
-                score=None if scores is None else scores[i],
             )
         )
     Triple.objects.bulk_create(triples, batch_size=1000)
+    if scores is not None:
+        score_set_write(
+            corpus=corpus,
+            scores={t.pk: s for t, s in zip(triples, scores, strict=True) if s is not None},
+        )
     Corpus.objects.filter(pk=corpus.pk).update(triple_count=n)
     return corpus
 

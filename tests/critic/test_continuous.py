@@ -14,7 +14,7 @@ from annotation.services import assignment_next, campaign_create, judgment_submi
 from critic import services
 from critic.labels import corpus_labels
 from critic.models import CriticVersion
-from generation.models import Triple
+from generation.models import ScoreSet, Triple, TripleScore
 from jobs.models import Job
 from tests.factories import UserFactory
 
@@ -88,7 +88,12 @@ def test_new_judgments_train_and_activate_a_version_without_a_button(labelled_co
     if second.is_active:
         (rescore,) = _queued(services.RESCORE_JOB)
         _run(rescore)
-        assert not Triple.objects.filter(corpus=labelled_corpus, score__isnull=True).exists()
+        assert (
+            not Triple.objects.filter(corpus=labelled_corpus)
+            .with_score(labelled_corpus)
+            .filter(score__isnull=True)
+            .exists()
+        )
     # Nothing new since: the tick stays quiet.
     assert services.critic_tick()["trainings"] == 0
 
@@ -126,7 +131,11 @@ def test_cli_trains_and_scores(labelled_corpus):
     call_command("score_corpus", "demo", stdout=out, stderr=io.StringIO())
     total = Triple.objects.filter(corpus=labelled_corpus).count()
     assert f"scored {total:,} triples" in out.getvalue()
-    scores = np.array(Triple.objects.filter(corpus=labelled_corpus).values_list("score", flat=True))
+    scores = np.array(
+        Triple.objects.filter(corpus=labelled_corpus)
+        .with_score(labelled_corpus)
+        .values_list("score", flat=True)
+    )
     assert ((scores >= 0) & (scores <= 1)).all()
 
 
@@ -143,11 +152,14 @@ def test_rescoring_outside_a_transaction_writes_every_score(transactional_db, la
     from django.db import connection
 
     version = services.critic_train(corpus=labelled_corpus, queue_rescore=False)
-    assert services._ScoreWriter(version.pk).close()
-    assert services._ScoreWriter(version.pk).threaded == (connection.vendor == "postgresql")
+    writer = services._ScoreWriter(labelled_corpus.pk, version.pk)
+    assert writer.threaded == (connection.vendor == "postgresql")
+    writer.abandon()
     scoring = services.corpus_rescore(corpus=labelled_corpus, chunk_size=50)
     rows = list(
-        Triple.objects.filter(corpus=labelled_corpus).values_list("relation__name", "score")
+        Triple.objects.filter(corpus=labelled_corpus)
+        .with_score(labelled_corpus)
+        .values_list("relation__name", "score")
     )
     assert scoring.scored_count == len(rows) and all(score is not None for _, score in rows)
     for name, counts in scoring.histogram.items():
@@ -157,11 +169,15 @@ def test_rescoring_outside_a_transaction_writes_every_score(transactional_db, la
     other = services.critic_train(corpus=labelled_corpus, queue_rescore=False)
     CriticVersion.objects.filter(pk=other.pk).update(is_active=False)
     first = Triple.objects.filter(corpus=labelled_corpus).order_by("pk").first()
-    writer = services._ScoreWriter(other.pk)
+    writer = services._ScoreWriter(labelled_corpus.pk, other.pk)
     writer.put(np.array([first.pk]), np.array([0.123]))
     assert writer.close() is False
-    first.refresh_from_db()
-    assert first.score != 0.123
+    in_force = Triple.objects.with_score(labelled_corpus).get(pk=first.pk)
+    assert in_force.score is not None and in_force.score != 0.123
+    # Nothing of the abandoned set is left: one set, the one in force.
+    labelled_corpus.refresh_from_db()
+    assert list(ScoreSet.objects.filter(corpus=labelled_corpus)) == [labelled_corpus.score_set]
+    assert not TripleScore.objects.exclude(score_set=labelled_corpus.score_set).exists()
 
 
 def test_labels_aggregated_last_win_over_imported_ones(db):

@@ -94,8 +94,16 @@ def test_cross_encoder_tier_trains_a_version_and_rescores_the_corpus(labelled_co
     assert version.tier == CriticConfig.Tier.CROSS_ENCODER and version.is_active
     assert "roc_auc" in version.metrics
     scoring = services.corpus_rescore(corpus=labelled_corpus)
-    assert scoring.scored_count == Triple.objects.filter(corpus=labelled_corpus).count()
-    assert not Triple.objects.filter(corpus=labelled_corpus, score__isnull=True).exists()
+    assert (
+        scoring.scored_count
+        == Triple.objects.filter(corpus=labelled_corpus).with_score(labelled_corpus).count()
+    )
+    assert (
+        not Triple.objects.filter(corpus=labelled_corpus)
+        .with_score(labelled_corpus)
+        .filter(score__isnull=True)
+        .exists()
+    )
     # The dashboard's estimates rest on the held-out share only (no NaN leaks in).
     from critic import selectors
 

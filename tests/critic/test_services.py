@@ -51,8 +51,17 @@ def test_rescore_writes_every_score_and_histogram_counts(labelled_corpus):
     scoring = services.corpus_rescore(corpus=labelled_corpus)
     total = Triple.objects.filter(corpus=labelled_corpus).count()
     assert scoring.scored_count == total
-    assert not Triple.objects.filter(corpus=labelled_corpus, score__isnull=True).exists()
-    scores = np.array(Triple.objects.filter(corpus=labelled_corpus).values_list("score", flat=True))
+    assert (
+        not Triple.objects.filter(corpus=labelled_corpus)
+        .with_score(labelled_corpus)
+        .filter(score__isnull=True)
+        .exists()
+    )
+    scores = np.array(
+        Triple.objects.filter(corpus=labelled_corpus)
+        .with_score(labelled_corpus)
+        .values_list("score", flat=True)
+    )
     assert scores.min() >= 0.0 and scores.max() <= 1.0
     assert sum(sum(counts) for counts in scoring.histogram.values()) == total
     # Rescoring again is idempotent.
@@ -67,7 +76,7 @@ def test_threshold_report_matches_a_direct_computation(labelled_corpus):
     report = selectors.threshold_report(
         corpus=labelled_corpus, version=version, threshold=threshold
     )
-    triples = Triple.objects.filter(corpus=labelled_corpus)
+    triples = Triple.objects.filter(corpus=labelled_corpus).with_score(labelled_corpus)
     assert report.total == triples.count()
     assert report.kept == triples.filter(score__gte=threshold).count()
     for row in report.relations:
@@ -192,7 +201,7 @@ def test_preset_export_keeps_what_the_dashboard_counts_and_writes_a_card(labelle
         stdout=stdout,
     )
     lines = [orjson.loads(line) for line in out.read_bytes().splitlines()]
-    triples = Triple.objects.filter(corpus=labelled_corpus)
+    triples = Triple.objects.filter(corpus=labelled_corpus).with_score(labelled_corpus)
     expected = triples.filter(score__gte=0.4).exclude(relation__name="xNeed").count()
     expected += triples.filter(relation__name="xNeed", score__gte=0.7).count()
     assert len(lines) == expected == preset.estimates["kept"]

@@ -51,12 +51,22 @@ def test_a_run_trains_on_the_cut_of_its_preset_and_its_loss_falls(preset, tiny_g
 
     run = services.student_train(run=run)
 
-    kept = Triple.objects.filter(corpus=preset.corpus, split="train", score__gte=0.5).count()
+    kept = (
+        Triple.objects.filter(corpus=preset.corpus)
+        .with_score(preset.corpus)
+        .filter(split="train", score__gte=0.5)
+        .count()
+    )
     assert 0 < kept < Triple.objects.filter(corpus=preset.corpus, split="train").count()
     snapshot = pq.read_table(services.run_folder(run) / "train.parquet")
     assert run.train_examples == snapshot.num_rows == kept
     # Validation is the same cut of the val split.
-    val_kept = Triple.objects.filter(corpus=preset.corpus, split="val", score__gte=0.5).count()
+    val_kept = (
+        Triple.objects.filter(corpus=preset.corpus)
+        .with_score(preset.corpus)
+        .filter(split="val", score__gte=0.5)
+        .count()
+    )
     assert run.val_examples == val_kept > 0
     assert run.is_trained and run.steps == 24 and run.eval_loss is not None
     losses = [loss for _, loss in run.loss_history]

@@ -28,7 +28,12 @@ def test_researcher_moves_the_threshold_saves_a_preset_and_downloads_the_cut(
     page.evaluate("window.stillTheSamePage = true")  # gone if anything reloads the page
 
     # The slider asks the server for the panel (htmx); counts come from the histograms.
-    kept = Triple.objects.filter(corpus=labelled_corpus, score__gte=0.9).count()
+    kept = (
+        Triple.objects.filter(corpus=labelled_corpus)
+        .with_score(labelled_corpus)
+        .filter(score__gte=0.9)
+        .count()
+    )
     page.locator("#threshold-slider").fill("0.9")
     panel = page.locator("#threshold-panel")
     expect(panel).to_contain_text(f"{kept} (")

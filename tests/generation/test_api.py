@@ -5,6 +5,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from generation.models import Corpus, Relation
+from generation.scores import score_set_write
 from generation.services import corpus_export_job_run, corpus_import, corpus_import_job_run
 from jobs.models import Job
 
@@ -58,8 +59,8 @@ def test_triples_filter_by_relation_split_head_and_score(api, corpus):
         "flour",
         "skilled",
     ]
-    corpus.triple_set.filter(tail="flour").update(score=0.8)
-    corpus.triple_set.filter(tail="a rod").update(score=0.3)
+    tails = dict(corpus.triple_set.values_list("tail", "pk"))
+    score_set_write(corpus=corpus, scores={tails["flour"]: 0.8, tails["a rod"]: 0.3})
     got = api.get(url, {"min_score": 0.5}).json()["results"]
     assert [(t["tail"], t["score"]) for t in got] == [("flour", 0.8)]
     got = api.get(url, {"max_score": 0.5}).json()["results"]

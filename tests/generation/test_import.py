@@ -7,6 +7,7 @@ from django.core.management import CommandError, call_command
 from generation.exporting import ExportFilter
 from generation.importing import CorpusImportError
 from generation.models import Corpus, Event, Relation, Triple
+from generation.scores import score_set_write
 from generation.services import corpus_export, corpus_import
 
 pytestmark = pytest.mark.django_db
@@ -284,9 +285,9 @@ def test_export_filters(tmp_path):
         '{"head": "PersonX runs", "relation": "xNeed", "tail": "legs", "split": "test"}\n',
     )
     corpus_import(path=path, corpus_name="f")
-    Triple.objects.filter(tail="legs").update(score=0.9)
-    Triple.objects.filter(tail="shoes").update(score=0.2)
     corpus = Corpus.objects.get(name="f")
+    tails = dict(Triple.objects.values_list("tail", "pk"))
+    score_set_write(corpus=corpus, scores={tails["legs"]: 0.9, tails["shoes"]: 0.2})
 
     def run(**kw):
         out = tmp_path / "o.jsonl"

@@ -1,0 +1,171 @@
+"""Writing the critic's scores of a corpus as score sets (see models.TripleScore).
+
+A rescoring writes a whole new set beside the one in force and swaps the corpus over
+in one short transaction; the older sets are dropped after. On PostgreSQL a set is its
+own partition: loaded by binary COPY into a bare table, indexed once it is full, then
+attached, which costs a fraction of updating millions of wide triple rows in place.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable
+
+import numpy as np
+from django.db import connection, transaction
+
+from .models import Corpus, ScoreSet, TripleScore
+
+TABLE = TripleScore._meta.db_table
+
+_COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack("!ii", 0, 0)
+_COPY_ROW = np.dtype(
+    [
+        ("fields", ">i2"),
+        ("set_len", ">i4"),
+        ("set", ">i8"),
+        ("triple_len", ">i4"),
+        ("triple", ">i8"),
+        ("score_len", ">i4"),
+        ("score", ">f8"),
+    ]
+)
+
+
+def _copy_payload(score_set_id: int, ids: np.ndarray, scores: np.ndarray) -> bytes:
+    """COPY's binary format built by numpy: no Python work per row."""
+    rows = np.empty(len(ids), dtype=_COPY_ROW)
+    rows["fields"], rows["set_len"], rows["triple_len"], rows["score_len"] = 3, 8, 8, 8
+    rows["set"], rows["triple"], rows["score"] = score_set_id, ids, scores
+    return _COPY_HEADER + rows.tobytes() + struct.pack("!h", -1)
+
+
+def score_join(corpus_id: int, triple_alias: str = "t") -> str:
+    """SQL joining each triple to its score in the corpus's set in force, as `s.score`
+    (NULL when unscored). The set's id is written into the SQL so that PostgreSQL reads
+    only that set's partition."""
+    score_set = Corpus.objects.filter(pk=corpus_id).values_list("score_set", flat=True)
+    return (
+        f" LEFT JOIN {TABLE} s ON s.triple_id = {triple_alias}.id"
+        f" AND s.score_set_id = {int(score_set.first() or 0)}"
+    )
+
+
+def _partition(score_set_id: int) -> str:
+    return f"{TABLE}_{int(score_set_id)}"
+
+
+class ScoreSetWriter:
+    """Writes one new score set of a corpus: `write` chunk by chunk (from any one
+    thread at a time), then `commit` to put it in force, or `discard`."""
+
+    def __init__(self, corpus_id: int) -> None:
+        self.corpus_id = corpus_id
+        self.score_set = ScoreSet.objects.create(corpus_id=corpus_id)
+        self.postgresql = connection.vendor == "postgresql"
+        if self.postgresql:
+            with connection.cursor() as cursor:
+                cursor.execute(f"CREATE TABLE {self.table} (LIKE {TABLE})")
+
+    @property
+    def table(self) -> str:
+        return _partition(self.score_set.pk)
+
+    def write(self, ids: np.ndarray, scores: np.ndarray) -> None:
+        if not len(ids):
+            return
+        ids = np.asarray(ids, dtype=np.int64)
+        scores = np.asarray(scores, dtype=np.float64)
+        with connection.cursor() as cursor:
+            if self.postgresql:
+                with cursor.cursor.copy(f"COPY {self.table} FROM STDIN (FORMAT binary)") as copy:
+                    copy.write(_copy_payload(self.score_set.pk, ids, scores))
+            else:
+                key = self.score_set.pk
+                cursor.executemany(
+                    f"INSERT INTO {TABLE} (score_set_id, triple_id, score) VALUES (%s, %s, %s)",
+                    [(key, i, s) for i, s in zip(ids.tolist(), scores.tolist(), strict=True)],
+                )
+
+    def commit(self, before_swap: Callable[[], bool] = lambda: True) -> ScoreSet | None:
+        """Put the set in force and drop the older sets. `before_swap` runs inside the
+        swapping transaction (it may lock, check and record); False cancels the swap."""
+        if self.postgresql:
+            key = self.score_set.pk
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f"ALTER TABLE {self.table} ADD PRIMARY KEY (score_set_id, triple_id)"
+                )
+                cursor.execute(f"CREATE INDEX ON {self.table} (score_set_id, score)")
+                cursor.execute(
+                    f"ALTER TABLE {self.table} ADD CONSTRAINT {self.table}_set "
+                    f"CHECK (score_set_id = {key})"
+                )
+                cursor.execute(f"ANALYZE {self.table}")
+        with transaction.atomic():
+            if not before_swap():
+                swapped = False
+            else:
+                if self.postgresql:
+                    with connection.cursor() as cursor:
+                        cursor.execute(
+                            f"ALTER TABLE {TABLE} ATTACH PARTITION {self.table} "
+                            f"FOR VALUES IN ({self.score_set.pk})"
+                        )
+                Corpus.objects.filter(pk=self.corpus_id).update(score_set=self.score_set)
+                swapped = True
+        if not swapped:
+            self.discard()
+            return None
+        score_sets_drop(self.corpus_id, older_than=self.score_set.pk)
+        return self.score_set
+
+    def discard(self) -> None:
+        if self.postgresql:
+            with connection.cursor() as cursor:
+                cursor.execute(f"DROP TABLE IF EXISTS {self.table}")
+        else:
+            TripleScore.objects.filter(score_set=self.score_set).delete()
+        ScoreSet.objects.filter(pk=self.score_set.pk).delete()
+
+
+def score_set_write(*, corpus: Corpus, scores: dict[int, float]) -> ScoreSet:
+    """Put a whole set of scores (triple id -> score) in force for the corpus."""
+    writer = ScoreSetWriter(corpus.pk)
+    writer.write(np.fromiter(scores, np.int64), np.fromiter(scores.values(), np.float64))
+    score_set = writer.commit()
+    corpus.score_set = score_set
+    return score_set
+
+
+def score_sets_drop(corpus_id: int, *, older_than: int | None = None) -> None:
+    """Drop the corpus's score sets below `older_than` (every set when None). A set that
+    is newer than the one in force may still be being written, so it is left alone."""
+    sets = ScoreSet.objects.filter(corpus_id=corpus_id)
+    if older_than is not None:
+        sets = sets.filter(pk__lt=older_than)
+    for score_set_id in sets.values_list("pk", flat=True):
+        if connection.vendor == "postgresql":
+            _partition_drop(_partition(score_set_id))
+        else:
+            TripleScore.objects.filter(score_set_id=score_set_id).delete()
+        ScoreSet.objects.filter(pk=score_set_id).delete()
+
+
+def _partition_drop(table: str) -> None:
+    """Detach (without blocking readers when outside a transaction) and drop."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT i.inhdetachpending FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+            "WHERE c.relname = %s",
+            [table],
+        )
+        attached = cursor.fetchone()
+        if attached is not None:
+            if attached[0]:
+                cursor.execute(f"ALTER TABLE {TABLE} DETACH PARTITION {table} FINALIZE")
+            elif connection.in_atomic_block:
+                cursor.execute(f"ALTER TABLE {TABLE} DETACH PARTITION {table}")
+            else:
+                cursor.execute(f"ALTER TABLE {TABLE} DETACH PARTITION {table} CONCURRENTLY")
+        cursor.execute(f"DROP TABLE IF EXISTS {table}")
