@@ -3,6 +3,8 @@ pagination). Scores go back as score sets (generation.scores)."""
 
 from __future__ import annotations
 
+import queue
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -64,21 +66,126 @@ def _chunk(rows) -> TripleChunk:
     )
 
 
-def corpus_chunks(
-    *, corpus_id: int, chunk_size: int = 100_000, after: int = 0
-) -> Iterator[TripleChunk]:
-    """The corpus's triples with ids above `after`, in id order, chunk by chunk (keyset)."""
-    while True:
+def _event_texts(event_ids: list[int]) -> dict[int, str]:
+    found: dict[int, str] = {}
+    for start in range(0, len(event_ids), 5000):
+        part = event_ids[start : start + 5000]
         with connection.cursor() as cursor:
             cursor.execute(
-                _SELECT + "WHERE t.corpus_id = %s AND t.id > %s ORDER BY t.id LIMIT %s",
-                [corpus_id, after, chunk_size],
+                f"SELECT id, text FROM {Event._meta.db_table} "
+                f"WHERE id IN ({', '.join(['%s'] * len(part))})",
+                part,
             )
-            chunk = _chunk(cursor.fetchall())
-        if not len(chunk):
+            found.update(cursor.fetchall())
+    return found
+
+
+# Head texts remembered across chunks (a head has rows under many relations), bounded.
+HEAD_CACHE_SIZE = 200_000
+
+
+def _rows_postgresql(corpus_id: int, after: int, size: int):
+    """One chunk as four texts that numpy and str.split take apart, instead of a Python
+    tuple per row (half the client time). Each aggregate sees the rows in the same
+    order, so the columns line up; None when a tail holds a newline (never, after an
+    import's whitespace folding) so that the caller reads row by row."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*), string_agg(id::text, ' '), string_agg(relation_id::text, ' '), "
+            "string_agg(head_id::text, ' '), string_agg(tail, E'\\n') FROM ("
+            f"SELECT id, relation_id, head_id, tail FROM {Triple._meta.db_table} "
+            "WHERE corpus_id = %s AND id > %s ORDER BY id LIMIT %s) chunk",
+            [corpus_id, after, size],
+        )
+        count, ids, relation_ids, head_ids, tails = cursor.fetchone()
+    if not count:
+        return np.empty(0, np.int64), np.empty(0, np.int64), [], []
+    tails = tails.split("\n")
+    if len(tails) != count:
+        return None
+    return (
+        np.array(ids.split(), dtype=np.int64),
+        np.array(relation_ids.split(), dtype=np.int64),
+        np.array(head_ids.split(), dtype=np.int64).tolist(),
+        tails,
+    )
+
+
+def _rows(corpus_id: int, after: int, size: int):
+    if connection.vendor == "postgresql":
+        found = _rows_postgresql(corpus_id, after, size)
+        if found is not None:
+            return found
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT id, relation_id, head_id, tail FROM {Triple._meta.db_table} "
+            "WHERE corpus_id = %s AND id > %s ORDER BY id LIMIT %s",
+            [corpus_id, after, size],
+        )
+        rows = cursor.fetchall()
+    return (
+        np.fromiter((row[0] for row in rows), np.int64, len(rows)),
+        np.fromiter((row[1] for row in rows), np.int64, len(rows)),
+        [row[2] for row in rows],
+        [row[3] for row in rows],
+    )
+
+
+def corpus_chunks(
+    *, corpus_id: int, chunk_size: int = 25_000, after: int = 0
+) -> Iterator[TripleChunk]:
+    """The corpus's triples with ids above `after`, chunk by chunk (keyset, in id order
+    from chunk to chunk). Head texts are looked up once per head, not joined into every
+    row."""
+    head_texts: dict[int, str] = {}
+    while True:
+        ids, relation_ids, head_ids, tails = _rows(corpus_id, after, chunk_size)
+        if not len(ids):
             return
-        yield chunk
-        after = int(chunk.ids[-1])
+        if len(head_texts) > HEAD_CACHE_SIZE:
+            head_texts.clear()
+        head_texts.update(_event_texts(list(set(head_ids).difference(head_texts))))
+        yield TripleChunk(ids, relation_ids, [head_texts[h] for h in head_ids], tails)
+        after = int(ids.max())
+
+
+def read_ahead(items: Iterator) -> Iterator:
+    """The items, each produced in a thread (on its own database connection) while the
+    caller works on the one before. Only on PostgreSQL outside a transaction: elsewhere
+    another connection would not see what this one has written, so items come inline."""
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
+        yield from items
+        return
+    done = object()
+    ahead: queue.Queue = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if stop.is_set():
+                    return
+                ahead.put(item)
+            ahead.put(done)
+        except BaseException as exc:  # handed to the consumer
+            ahead.put(exc)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=produce, name="read-ahead", daemon=True)
+    thread.start()
+    try:
+        while (item := ahead.get()) is not done:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while thread.is_alive():  # unblock a producer waiting to put
+            try:
+                ahead.get(timeout=0.1)
+            except queue.Empty:
+                pass
 
 
 def triples_by_id(triple_ids: np.ndarray) -> TripleChunk:

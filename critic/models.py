@@ -96,7 +96,7 @@ class CriticVersion(models.Model):
 
 
 class CorpusScoring(models.Model):
-    """Which version's scores the corpus's Triple.score column holds, and their histogram.
+    """Which version scored the corpus's score set in force, and the scores' histogram.
 
     The histogram (per relation, HISTOGRAM_BINS equal bins over [0, 1]) lets the
     dashboard count the triples kept at any threshold without a scan.

@@ -9,6 +9,7 @@ attached, which costs a fraction of updating millions of wide triple rows in pla
 from __future__ import annotations
 
 import struct
+import threading
 from collections.abc import Callable
 
 import numpy as np
@@ -65,7 +66,11 @@ class ScoreSetWriter:
         self.postgresql = connection.vendor == "postgresql"
         if self.postgresql:
             with connection.cursor() as cursor:
-                cursor.execute(f"CREATE TABLE {self.table} (LIKE {TABLE})")
+                # The CHECK lets ATTACH skip scanning the set.
+                cursor.execute(
+                    f"CREATE TABLE {self.table} (LIKE {TABLE}, CONSTRAINT {self.table}_set "
+                    f"CHECK (score_set_id = {self.score_set.pk}))"
+                )
 
     @property
     def table(self) -> str:
@@ -91,17 +96,7 @@ class ScoreSetWriter:
         """Put the set in force and drop the older sets. `before_swap` runs inside the
         swapping transaction (it may lock, check and record); False cancels the swap."""
         if self.postgresql:
-            key = self.score_set.pk
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    f"ALTER TABLE {self.table} ADD PRIMARY KEY (score_set_id, triple_id)"
-                )
-                cursor.execute(f"CREATE INDEX ON {self.table} (score_set_id, score)")
-                cursor.execute(
-                    f"ALTER TABLE {self.table} ADD CONSTRAINT {self.table}_set "
-                    f"CHECK (score_set_id = {key})"
-                )
-                cursor.execute(f"ANALYZE {self.table}")
+            self._index()
         with transaction.atomic():
             if not before_swap():
                 swapped = False
@@ -120,6 +115,25 @@ class ScoreSetWriter:
         score_sets_drop(self.corpus_id, older_than=self.score_set.pk)
         return self.score_set
 
+    def _index(self) -> None:
+        """The set's indexes (matching the partitioned table's, so ATTACH adopts them)
+        and statistics. Outside a transaction the score index is built on a second
+        connection while this one builds the key's (both take only a SHARE lock)."""
+        table = self.table
+        score_index = f"CREATE INDEX ON {table} (score)"
+        side = None if connection.in_atomic_block else _Statement(score_index)
+        with connection.cursor() as cursor:
+            cursor.execute(f"CREATE UNIQUE INDEX {table}_pkey ON {table} (score_set_id, triple_id)")
+            if side is None:
+                cursor.execute(score_index)
+            else:
+                side.wait()
+            cursor.execute(
+                f"ALTER TABLE {table} ADD CONSTRAINT {table}_pkey "
+                f"PRIMARY KEY USING INDEX {table}_pkey"
+            )
+            cursor.execute(f"ANALYZE {table}")
+
     def discard(self) -> None:
         if self.postgresql:
             with connection.cursor() as cursor:
@@ -127,6 +141,29 @@ class ScoreSetWriter:
         else:
             TripleScore.objects.filter(score_set=self.score_set).delete()
         ScoreSet.objects.filter(pk=self.score_set.pk).delete()
+
+
+class _Statement:
+    """One SQL statement run on its own connection in a thread."""
+
+    def __init__(self, sql: str) -> None:
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, args=(sql,), daemon=True)
+        self.thread.start()
+
+    def _run(self, sql: str) -> None:
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute(sql)
+        except BaseException as exc:  # handed to the caller
+            self.error = exc
+        finally:
+            connection.close()
+
+    def wait(self) -> None:
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
 
 
 def score_set_write(*, corpus: Corpus, scores: dict[int, float]) -> ScoreSet:

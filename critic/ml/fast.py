@@ -38,8 +38,15 @@ class FastCritic:
         self.n_relations = n_relations
 
     def predict(self, u, v, relation_index) -> np.ndarray:
-        """P(acceptable), computed from the linear model's weights block by block: the same
-        numbers as predict_proba on build_features, without building the wide matrix."""
+        """P(acceptable) of each row's pair (u, v)."""
+        rows = np.arange(len(u))
+        return self.predict_indexed(u, rows, v, rows, relation_index)
+
+    def predict_indexed(self, firsts, first_of_row, seconds, second_of_row, relation_index):
+        """P(acceptable) of each row's pair (firsts[first_of_row], seconds[second_of_row]):
+        the same numbers as predict_proba on build_features, computed from the linear
+        model's weights block by block, without building the wide matrix. Terms of one
+        side alone are computed once per distinct text."""
         n = self.n_relations
         weights = self.model.coef_[0].astype(np.float32)
         dim = (len(weights) - 2 * n - 1) // 4
@@ -47,23 +54,31 @@ class FastCritic:
         w_relation = weights[4 * dim : 4 * dim + n]
         w_cosine = weights[4 * dim + n]
         w_cosine_relation = weights[4 * dim + n + 1 :]
-        bias = float(self.model.intercept_[0])
+        # (u∘v)·w_uv and the plain u·v (the cosine) from one product matrix.
+        w_product = np.stack([w_uv, np.ones_like(w_uv)], axis=1)
+        firsts = np.asarray(firsts, dtype=np.float32)
+        seconds = np.asarray(seconds, dtype=np.float32)
+        first_terms = firsts @ w_u
+        second_terms = seconds @ w_v
         relation_index = np.minimum(np.asarray(relation_index), n - 1)
-        out = np.empty(len(u), dtype=np.float32)
-        for start in range(0, len(u), CHUNK):
+        constant = w_relation + float(self.model.intercept_[0])
+        cosine_weight = w_cosine + w_cosine_relation
+        out = np.empty(len(first_of_row), dtype=np.float32)
+        for start in range(0, len(out), CHUNK):
             end = start + CHUNK
-            uu = np.asarray(u[start:end], dtype=np.float32)
-            vv = np.asarray(v[start:end], dtype=np.float32)
-            rr = relation_index[start:end]
-            product = uu * vv
+            f, s, r = first_of_row[start:end], second_of_row[start:end], relation_index[start:end]
+            uu = np.take(firsts, f, axis=0)
+            vv = np.take(seconds, s, axis=0)
+            products = (uu * vv) @ w_product
+            np.subtract(uu, vv, out=uu)
+            np.abs(uu, out=uu)
             logit = (
-                uu @ w_u
-                + vv @ w_v
-                + product @ w_uv
-                + np.abs(uu - vv) @ w_abs
-                + w_relation[rr]
-                + product.sum(axis=1) * (w_cosine + w_cosine_relation[rr])
-                + bias
+                first_terms[f]
+                + second_terms[s]
+                + products[:, 0]
+                + uu @ w_abs
+                + constant[r]
+                + products[:, 1] * cosine_weight[r]
             )
             out[start:end] = expit(logit)
         return out

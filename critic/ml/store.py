@@ -3,6 +3,7 @@ append-only shards (a sorted keys .npy beside a vectors .npy, loaded with mmap).
 
 from __future__ import annotations
 
+import mmap
 import os
 import uuid
 from collections.abc import Sequence
@@ -92,12 +93,26 @@ class EmbeddingStore:
         if not found.all():
             raise KeyError(f"{int((~found).sum())} of {len(keys)} texts have no cached embedding")
         where = self._where[positions]
+        shards = np.unique(where[:, 0])
+        if len(shards) == 1:
+            return np.take(self._vectors[shards[0]], where[:, 1], axis=0)
         dim = self._vectors[0].shape[1] if self._vectors else 0
         out = np.empty((len(keys), dim), dtype=np.float16)
-        for shard in np.unique(where[:, 0]):
+        for shard in shards:
             mine = where[:, 0] == shard
-            out[mine] = self._vectors[shard][where[mine, 1]]
+            out[mine] = np.take(self._vectors[shard], where[mine, 1], axis=0)
         return out
+
+    def prefault(self) -> None:
+        """Map every shard's pages now, in one call per shard, before a pass that reads
+        most vectors: on a virtual machine a page fault per 4 KB page read at random cost
+        ~10x more (measured: 0.32 s against 0.04 s for 100k random rows of 254 MB)."""
+        populate = getattr(mmap, "MADV_POPULATE_READ", 22)  # Linux 5.14+
+        for vectors in self._vectors:
+            try:
+                vectors._mmap.madvise(populate)
+            except (AttributeError, OSError, ValueError):
+                return  # another system or an older kernel: pages fault in as read
 
     def size_bytes(self) -> int:
         return sum(p.stat().st_size for p in self.root.glob("*.npy"))

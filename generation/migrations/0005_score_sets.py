@@ -16,8 +16,13 @@ CREATE TABLE generation_triplescore (
     PRIMARY KEY (score_set_id, triple_id)
 ) PARTITION BY LIST (score_set_id);
 """
-# (Django creates the model's index, triplescore_set_score, at the end of the migration:
-# on the partitioned table it becomes every partition's index.)
+
+
+def create_score_index(apps, schema_editor):
+    """The model's (score_set, score) index; on PostgreSQL every partition holds one
+    set, so the index there is on the score alone (a third faster to build)."""
+    columns = "score" if schema_editor.connection.vendor == "postgresql" else "score_set_id, score"
+    schema_editor.execute(f"CREATE INDEX triplescore_set_score ON generation_triplescore ({columns})")
 
 
 def partition_on_postgresql(apps, schema_editor):
@@ -120,13 +125,19 @@ class Migration(migrations.Migration):
                 ),
                 ("score", models.FloatField()),
             ],
-            options={
-                "indexes": [
-                    models.Index(fields=["score_set", "score"], name="triplescore_set_score")
-                ],
-            },
         ),
         migrations.RunPython(partition_on_postgresql, migrations.RunPython.noop),
+        migrations.SeparateDatabaseAndState(
+            state_operations=[
+                migrations.AddIndex(
+                    model_name="triplescore",
+                    index=models.Index(fields=["score_set", "score"], name="triplescore_set_score"),
+                )
+            ],
+            database_operations=[
+                migrations.RunPython(create_score_index, migrations.RunPython.noop)
+            ],
+        ),
         migrations.RunPython(keep_written_scores, migrations.RunPython.noop),
         migrations.RemoveIndex(model_name="triple", name="triple_corpus_score"),
         migrations.RemoveField(model_name="triple", name="score"),

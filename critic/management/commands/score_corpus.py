@@ -6,7 +6,10 @@ from critic import services
 
 
 class Command(BaseCommand):
-    help = "Score every triple of a corpus with its active critic version (writes Triple.score)."
+    help = (
+        "Score every triple of a corpus with its active critic version "
+        "(a new score set, put in force when complete)."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("corpus", help="Corpus name.")
