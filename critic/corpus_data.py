@@ -85,14 +85,16 @@ HEAD_CACHE_SIZE = 200_000
 
 
 def _rows_postgresql(corpus_id: int, after: int, size: int):
-    """One chunk as four texts that numpy and str.split take apart, instead of a Python
-    tuple per row (half the client time). Each aggregate sees the rows in the same
-    order, so the columns line up; None when a tail holds a newline (never, after an
-    import's whitespace folding) so that the caller reads row by row."""
+    """One chunk as three packed arrays of big-endian integers and one text of tails,
+    which numpy and str.split take apart, instead of a Python tuple per row (half the
+    client's time). Each aggregate sees the rows in the same order, so the columns line
+    up. None when a tail holds a newline (never, after an import's whitespace folding),
+    so that the caller reads row by row."""
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT count(*), string_agg(id::text, ' '), string_agg(relation_id::text, ' '), "
-            "string_agg(head_id::text, ' '), string_agg(tail, E'\\n') FROM ("
+            "SELECT count(*), string_agg(int8send(id), ''), "
+            "string_agg(int8send(relation_id), ''), string_agg(int8send(head_id), ''), "
+            "string_agg(tail, E'\\n') FROM ("
             f"SELECT id, relation_id, head_id, tail FROM {Triple._meta.db_table} "
             "WHERE corpus_id = %s AND id > %s ORDER BY id LIMIT %s) chunk",
             [corpus_id, after, size],
@@ -104,9 +106,9 @@ def _rows_postgresql(corpus_id: int, after: int, size: int):
     if len(tails) != count:
         return None
     return (
-        np.array(ids.split(), dtype=np.int64),
-        np.array(relation_ids.split(), dtype=np.int64),
-        np.array(head_ids.split(), dtype=np.int64).tolist(),
+        np.frombuffer(ids, dtype=">i8").astype(np.int64),
+        np.frombuffer(relation_ids, dtype=">i8").astype(np.int64),
+        np.frombuffer(head_ids, dtype=">i8").astype(np.int64).tolist(),
         tails,
     )
 
