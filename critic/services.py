@@ -750,10 +750,11 @@ def corpus_rescore(
     total = corpus.triple_count
     done = 0
     writer = _ScoreWriter(corpus.pk, version.pk)
-    # One BLAS/OpenMP thread: the pipeline below already keeps the cores busy, and idle
-    # BLAS threads spinning between small products took half the CPU (7.5 s against
-    # 5.8 s wall for 1M triples here).
-    limits = threadpool_limits(limits=1)
+    # The fast head on one BLAS/OpenMP thread: the pipeline below already keeps the cores
+    # busy, and idle BLAS threads spinning between small products took half the CPU
+    # (7.5 s against 5.8 s wall for 1M triples here). A cross-encoder keeps its threads.
+    fast = critic.tier == CriticConfig.Tier.FAST
+    limits = threadpool_limits(limits=1) if fast else None
     try:
         # Reading the next chunk and looking up its embeddings (mostly Python) overlaps
         # scoring this one (mostly numpy, which lets other threads run).
@@ -777,7 +778,8 @@ def corpus_rescore(
         writer.abandon()
         raise
     finally:
-        limits.restore_original_limits()
+        if limits is not None:
+            limits.restore_original_limits()
     scoring = None
 
     def record() -> None:
