@@ -28,9 +28,12 @@ class TripleChunk:
 
     def until(self, last_id: int) -> TripleChunk:
         """The part of the chunk with ids up to last_id."""
-        keep = int(np.searchsorted(self.ids, last_id, side="right"))
+        keep = self.ids <= last_id
         return TripleChunk(
-            self.ids[:keep], self.relation_ids[:keep], self.heads[:keep], self.tails[:keep]
+            self.ids[keep],
+            self.relation_ids[keep],
+            [h for h, k in zip(self.heads, keep.tolist(), strict=True) if k],
+            [t for t, k in zip(self.tails, keep.tolist(), strict=True) if k],
         )
 
 

@@ -167,15 +167,15 @@ def corpus_embed(
     verbalizations = relation_verbalizations()
     done = 0
     for chunk in corpus_chunks(corpus_id=corpus.pk, chunk_size=20_000, after=first_id - 1):
-        if last_id is not None:
+        last = last_id is not None and int(chunk.ids.max()) >= last_id
+        if last:
             chunk = chunk.until(last_id)
-        if not len(chunk):
-            break
-        chunk_embeddings(encoder, store, chunk, verbalizations)
-        done += len(chunk)
-        if progress:
-            progress(done, None)
-        if last_id is not None and chunk.ids[-1] >= last_id:
+        if len(chunk):
+            chunk_embeddings(encoder, store, chunk, verbalizations)
+            done += len(chunk)
+            if progress:
+                progress(done, None)
+        if last:
             break
     return done
 
