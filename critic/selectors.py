@@ -251,16 +251,13 @@ def triples_near_threshold(
 ) -> tuple[list, list]:
     """The triples just above and just below the cut (two index range scans)."""
     score_set = Corpus.objects.filter(pk=corpus.pk).values_list("score_set", flat=True).first()
-    base = TripleScore.objects.filter(score_set=score_set).select_related(
-        "triple__head", "triple__relation"
+    base = TripleScore.objects.filter(score_set=score_set).values_list(
+        "triple__head__text", "triple__relation__name", "triple__tail", "score"
     )
     above = base.filter(score__gte=threshold).order_by("score")[:count]
     below = base.filter(score__lt=threshold).order_by("-score")[:count]
 
     def near(rows):
-        return [
-            NearTriple(s.triple.head.text, s.triple.relation.name, s.triple.tail, s.score)
-            for s in rows
-        ]
+        return [NearTriple(*row) for row in rows]
 
     return near(above), near(below)

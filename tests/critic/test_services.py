@@ -69,6 +69,27 @@ def test_rescore_writes_every_score_and_histogram_counts(labelled_corpus):
     assert again.histogram == scoring.histogram
 
 
+def test_triples_near_the_line_are_the_closest_on_each_side(labelled_corpus):
+    services.critic_train(corpus=labelled_corpus, queue_rescore=False)
+    services.corpus_rescore(corpus=labelled_corpus)
+    rows = Triple.objects.filter(corpus=labelled_corpus).with_score(labelled_corpus)
+    score_of = {
+        (head, relation, tail): score
+        for head, relation, tail, score in rows.values_list(
+            "head__text", "relation__name", "tail", "score"
+        )
+    }
+    scores = sorted(score_of.values())
+    threshold = float(np.median(scores))
+    above, below = selectors.triples_near_threshold(
+        corpus=labelled_corpus, threshold=threshold, count=3
+    )
+    assert [t.score for t in above] == [s for s in scores if s >= threshold][:3]
+    assert [t.score for t in below] == [s for s in reversed(scores) if s < threshold][:3]
+    for near in above + below:
+        assert score_of[(near.head, near.relation, near.tail)] == near.score
+
+
 def test_threshold_report_matches_a_direct_computation(labelled_corpus):
     version = services.critic_train(corpus=labelled_corpus, queue_rescore=False)
     services.corpus_rescore(corpus=labelled_corpus)
