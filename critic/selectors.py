@@ -250,8 +250,7 @@ def triples_near_threshold(
     *, corpus: Corpus, threshold: float, count: int = 5
 ) -> tuple[list, list]:
     """The triples just above and just below the cut (two index range scans)."""
-    score_set = Corpus.objects.filter(pk=corpus.pk).values_list("score_set", flat=True).first()
-    base = TripleScore.objects.filter(score_set=score_set).values_list(
+    base = TripleScore.objects.filter(score_set=Corpus.score_set_in_force(corpus.pk)).values_list(
         "triple__head__text", "triple__relation__name", "triple__tail", "score"
     )
     above = base.filter(score__gte=threshold).order_by("score")[:count]

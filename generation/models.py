@@ -74,6 +74,13 @@ class Corpus(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    @staticmethod
+    def score_set_in_force(corpus_id: int) -> int | None:
+        """The id of the corpus's score set in force, read fresh (a rescoring may have
+        swapped it since the corpus object was loaded)."""
+        found = Corpus.objects.filter(pk=corpus_id).values_list("score_set", flat=True)
+        return found.first()
+
 
 class Event(models.Model):
     """A head event, shared by every corpus that has triples about it."""
@@ -89,10 +96,10 @@ class TripleQuerySet(models.QuerySet):
         """Annotate `score`: the critic's score of each triple in the corpus's set in
         force (None for triples it has not scored). Filter on it like a field."""
         corpus_id = corpus if isinstance(corpus, int) else corpus.pk
-        score_set_id = Corpus.objects.filter(pk=corpus_id).values_list("score_set", flat=True)
+        score_set_id = Corpus.score_set_in_force(corpus_id) or 0
         return self.annotate(
             scored=models.FilteredRelation(
-                "scores", condition=models.Q(scores__score_set=score_set_id.first() or 0)
+                "scores", condition=models.Q(scores__score_set=score_set_id)
             ),
             score=models.F("scored__score"),
         )

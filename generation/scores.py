@@ -45,10 +45,9 @@ def score_join(corpus_id: int, triple_alias: str = "t") -> str:
     """SQL joining each triple to its score in the corpus's set in force, as `s.score`
     (NULL when unscored). The set's id is written into the SQL so that PostgreSQL reads
     only that set's partition."""
-    score_set = Corpus.objects.filter(pk=corpus_id).values_list("score_set", flat=True)
     return (
         f" LEFT JOIN {TABLE} s ON s.triple_id = {triple_alias}.id"
-        f" AND s.score_set_id = {int(score_set.first() or 0)}"
+        f" AND s.score_set_id = {int(Corpus.score_set_in_force(corpus_id) or 0)}"
     )
 
 
@@ -98,17 +97,15 @@ class ScoreSetWriter:
         if self.postgresql:
             self._index()
         with transaction.atomic():
-            if not before_swap():
-                swapped = False
-            else:
-                if self.postgresql:
-                    with connection.cursor() as cursor:
-                        cursor.execute(
-                            f"ALTER TABLE {TABLE} ATTACH PARTITION {self.table} "
-                            f"FOR VALUES IN ({self.score_set.pk})"
-                        )
+            swapped = before_swap()
+            if swapped and self.postgresql:
+                with connection.cursor() as cursor:
+                    cursor.execute(
+                        f"ALTER TABLE {TABLE} ATTACH PARTITION {self.table} "
+                        f"FOR VALUES IN ({self.score_set.pk})"
+                    )
+            if swapped:
                 Corpus.objects.filter(pk=self.corpus_id).update(score_set=self.score_set)
-                swapped = True
         if not swapped:
             self.discard()
             return None
