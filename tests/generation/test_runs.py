@@ -93,6 +93,9 @@ def test_a_run_through_429s_500s_and_malformed_bodies_writes_each_triple_once(po
 
 def test_a_restarted_run_continues_where_it_stopped_and_writes_nothing_twice(pool):
     with OpenAIServer() as server:
+        # Slow answers, so the stop lands while requests are still to be sent (with
+        # instant ones a busy machine could finish all 24 before the stop is looked at).
+        server.state.delay = 0.05
         teacher = _teacher(server.url)
         run = run_create(
             teacher=teacher,
