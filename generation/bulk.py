@@ -8,10 +8,9 @@ stage table and merges them into the corpus with INSERT ... ON CONFLICT:
 rows the corpus already has only add to `occurrences`.
 
 PostgreSQL: COPY into the stage; everything inside the caller's transaction.
-Into a corpus that was empty when the import began (the caller holds the
-corpus row's lock), rows go straight into the triple table with COPY; only
-rows that may repeat an earlier block's (a Bloom filter says so) take the
-stage and ON CONFLICT. Index upkeep is then the database's main cost.
+A corpus that is empty when its import begins is filled by PartitionLoader
+instead: COPY into a bare table of its own, indexed once full and attached
+as the corpus's partition, so no index is kept up to date row by row.
 SQLite: the rows are staged first (a temp table does not take the main
 database's write lock) and merged in one short write transaction, so
 other writers wait only for the merge, not for the parsing.
@@ -19,10 +18,28 @@ other writers wait only for the merge, not for the parsing.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import secrets
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from typing import TypeVar
 
 import numpy as np
-from django.db import connection, transaction
+import psycopg
+from django.db import DatabaseError, OperationalError, connection, transaction
+from psycopg.copy import QueuedLibpqWriter
+
+from .partitions import (
+    indexes_build,
+    partition_attached,
+    partition_detach,
+    partition_drop,
+    triple_partition,
+)
+
+T = TypeVar("T")
+
+# How long an import waits to swap out a corpus's empty partition (see swap_in).
+SWAP_LOCK_TIMEOUT = "5s"
 
 STAGE = "skd_import_stage"
 # Without fresh statistics after a bulk load the planner takes a big corpus
@@ -135,27 +152,66 @@ class _MaybeSeen:
         return maybe
 
 
+_TEXT_COLUMNS = "head_id, relation_id, tail, tail_key, split, occurrences, source_fields"
+
+
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _escaped(values: list[str]) -> list[str] | Iterator[str]:
+    """Values as COPY's text format writes them. Imported tails are whitespace-collapsed
+    and source fields are JSON, so mostly nothing needs escaping; one look at the whole
+    column says so."""
+    joined = "".join(values)
+    if not any(char in joined for char in "\\\t\n\r"):
+        return values
+    return (value.translate(_COPY_ESCAPES) for value in values)
+
+
+def _copy_text(head_ids: list[int], block) -> str:
+    """The block's rows as COPY text (_TEXT_COLUMNS), built in C-level loops."""
+    rows = zip(
+        map(str, head_ids),
+        map(str, block.relation_ids),
+        _escaped(block.tails),
+        map(str, block.keys),
+        block.splits,
+        map(str, block.counts),
+        _escaped(block.fields),
+        strict=True,
+    )
+    return "\n".join(map("\t".join, rows)) + "\n"
+
+
 _STAGE_TYPES = ["int4", "int8", "int8", "text", "int8", "text", "text", "int4"]
-_DIRECT_COLUMNS = (
-    "corpus_id, head_id, relation_id, tail, tail_key, split, origin, import_job_id,"
-    " occurrences, source_fields"
-)
-_DIRECT_TYPES = ["int8", "int8", "int8", "text", "int8", "text", "text", "int8", "int4", "text"]
+
+
+def _pg_event_ids(cursor, heads: list[str]) -> dict[str, int]:
+    """Find or create the events of these distinct heads (PostgreSQL)."""
+    event = _event_table()
+    # Sorted, so concurrent imports meeting the same new heads take their
+    # locks in one order and cannot deadlock each other.
+    cursor.execute(
+        f"INSERT INTO {event} (text)"
+        ' SELECT h FROM unnest(%s::text[]) AS u(h) ORDER BY h COLLATE "C"'
+        " ON CONFLICT (text) DO NOTHING",
+        (heads,),
+    )
+    # A join on unnest() probes the unique index once per head.
+    cursor.execute(
+        f"SELECT e.text, e.id FROM unnest(%s::text[]) AS u(h) JOIN {event} e ON e.text = u.h",
+        (heads,),
+    )
+    return dict(cursor.fetchall())
 
 
 class PostgresLoader(_Loader):
-    """Used inside `transaction.atomic()`; the stage table is dropped at commit.
-
-    `into_empty_corpus`: the caller holds the corpus row's lock and found the corpus
-    empty, so a row no earlier block had cannot conflict and is copied straight in."""
+    """Used inside `transaction.atomic()`; the stage table is dropped at commit."""
 
     rows_added = 0
 
-    def __init__(self, *, into_empty_corpus: bool = False, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.seen = _MaybeSeen() if into_empty_corpus else None
-
     def open(self) -> None:
+        triple_partition_ensure(self.params[0])
         with connection.cursor() as cursor:
             cursor.execute(f"DROP TABLE IF EXISTS pg_temp.{STAGE}")
             cursor.execute(
@@ -165,58 +221,20 @@ class PostgresLoader(_Loader):
             )
 
     def _event_ids(self, cursor, heads: list[str]) -> dict[str, int]:
-        event = _event_table()
-        # Sorted, so concurrent imports meeting the same new heads take their
-        # locks in one order and cannot deadlock each other.
-        cursor.execute(
-            f"INSERT INTO {event} (text)"
-            ' SELECT h FROM unnest(%s::text[]) AS u(h) ORDER BY h COLLATE "C"'
-            " ON CONFLICT (text) DO NOTHING",
-            (heads,),
-        )
-        # A join on unnest() probes the unique index once per head.
-        cursor.execute(
-            f"SELECT e.text, e.id FROM unnest(%s::text[]) AS u(h) JOIN {event} e ON e.text = u.h",
-            (heads,),
-        )
-        return dict(cursor.fetchall())
+        return _pg_event_ids(cursor, heads)
 
     def add(self, block) -> None:
         with connection.cursor() as cursor:
-            head_ids = self._head_id_list(cursor, block.heads)
-            if self.seen is None:
-                self._merge(cursor, self._stage_rows(cursor, block, head_ids))
-            else:
-                maybe = self.seen.check_and_add(head_ids, block.relation_ids, block.keys)
-                rows = self._stage_rows(cursor, block, head_ids)
-                if not maybe.any():
-                    self._copy_in(cursor, rows)
-                else:
-                    rows, flags = list(rows), maybe.tolist()
-                    self._copy_in(cursor, (r for r, m in zip(rows, flags, strict=True) if not m))
-                    self._merge(cursor, (r for r, m in zip(rows, flags, strict=True) if m))
+            rows = self._stage_rows(cursor, block, self._head_id_list(cursor, block.heads))
+            cursor.execute(f"TRUNCATE {STAGE}")
+            with cursor.cursor.copy(
+                f"COPY {STAGE} ({STAGE_COLUMNS}) FROM STDIN (FORMAT BINARY)"
+            ) as copy:
+                copy.set_types(_STAGE_TYPES)
+                for row in rows:
+                    copy.write_row(row)
+            cursor.execute(_merge_sql(), self.params)
         self.rows_added += len(block.heads)
-
-    def _merge(self, cursor, staged: Iterable[tuple]) -> None:
-        cursor.execute(f"TRUNCATE {STAGE}")
-        with cursor.cursor.copy(
-            f"COPY {STAGE} ({STAGE_COLUMNS}) FROM STDIN (FORMAT BINARY)"
-        ) as copy:
-            copy.set_types(_STAGE_TYPES)
-            for row in staged:
-                copy.write_row(row)
-        cursor.execute(_merge_sql(), self.params)
-
-    def _copy_in(self, cursor, staged: Iterable[tuple]) -> None:
-        corpus_id, origin, job_id = self.params
-        with cursor.cursor.copy(
-            f"COPY {_triple_table()} ({_DIRECT_COLUMNS}) FROM STDIN (FORMAT BINARY)"
-        ) as copy:
-            copy.set_types(_DIRECT_TYPES)
-            for _seq, head_id, relation_id, tail, key, split, fields, n in staged:
-                copy.write_row(
-                    (corpus_id, head_id, relation_id, tail, key, split, origin, job_id, n, fields)
-                )
 
     def finish(self) -> None:
         """Everything is merged already; refresh planner statistics after a large load."""
@@ -226,6 +244,226 @@ class PostgresLoader(_Loader):
 
     def close(self) -> None:
         """Nothing to do: the stage is dropped at commit."""
+
+
+class CorpusNotEmpty(Exception):
+    """Another writer added rows to the corpus that PartitionLoader was filling."""
+
+
+class PartitionLoader(_Loader):
+    """Fills a corpus that is empty (PostgreSQL): `open`, `add` blocks, `finish`, then
+    `swap_in` (or `discard` on failure).
+
+    Rows go by COPY into a bare table, unseen by readers. `finish` folds the rows that
+    repeat an earlier block's (a Bloom filter names the few candidates; the first row
+    in file order keeps them), then builds the indexes, statistics and counts; `swap_in`
+    attaches the table as the corpus's partition. Outside a transaction each
+    step commits on its own, the indexes are built side by side, and only the swap
+    holds locks; inside one, everything is part of the caller's transaction.
+    """
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        corpus_id = self.params[0]
+        self.partition = triple_partition(corpus_id)
+        self.table = f"{self.partition}_load_{secrets.token_hex(4)}"
+        self.seen = _MaybeSeen()
+        self.repeats: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self.rows_added = 0
+        self.counts: list[tuple[int, str, int, int]] = []
+        self._side = self._copying = self._copy = None
+
+    def _event_ids(self, cursor, heads: list[str]) -> dict[str, int]:
+        return _pg_event_ids(cursor, heads)
+
+    def open(self) -> None:
+        parent, corpus_id = _triple_table(), self.params[0]
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_get_serial_sequence(%s, 'id')", [parent])
+            sequence = cursor.fetchone()[0]
+            # Tables left by an import of this corpus that died midway.
+            cursor.execute(
+                "SELECT c.relname FROM pg_class c LEFT JOIN pg_inherits i ON i.inhrelid = c.oid"
+                " WHERE c.relname LIKE %s AND c.relkind = 'r' AND i.inhrelid IS NULL",
+                [f"{self.partition}_load_%"],
+            )
+            for (stale,) in cursor.fetchall():
+                cursor.execute(f"DROP TABLE IF EXISTS {stale}")
+            # The CHECK lets ATTACH skip scanning the rows; ids come from the parent's
+            # sequence, in file order.
+            cursor.execute(
+                f"CREATE TABLE {self.table} (LIKE {parent} INCLUDING DEFAULTS"
+                f" INCLUDING CONSTRAINTS, CONSTRAINT {self.table}_corpus"
+                f" CHECK (corpus_id = {int(corpus_id)}))"
+            )
+            # What every row shares comes from defaults, so COPY carries less.
+            corpus_id, origin, job_id = self.params
+            cursor.execute(
+                f"ALTER TABLE {self.table} ALTER COLUMN id SET DEFAULT nextval('{sequence}'),"
+                f" ALTER COLUMN corpus_id SET DEFAULT {int(corpus_id)},"
+                " ALTER COLUMN origin SET DEFAULT %s,"
+                f" ALTER COLUMN import_job_id SET DEFAULT {int(job_id) if job_id else 'NULL'}",
+                [origin],
+            )
+
+    def add(self, block) -> None:
+        with connection.cursor() as cursor:
+            head_ids = self._head_id_list(cursor, block.heads)
+        maybe = self.seen.check_and_add(head_ids, block.relation_ids, block.keys)
+        if maybe.any():
+            self.repeats.append(
+                tuple(
+                    np.asarray(column, dtype=np.int64)[maybe]
+                    for column in (head_ids, block.relation_ids, block.keys)
+                )
+            )
+        with self._stream() as copy:
+            copy.write(_copy_text(head_ids, block))
+        self.rows_added += len(block.heads)
+
+    @contextmanager
+    def _stream(self) -> Iterator:
+        """A COPY into the table. Outside a transaction, one COPY on a connection of its
+        own stays open across blocks and sends from a thread, so that this one never
+        waits for PostgreSQL between blocks; inside one, a COPY per block."""
+        sql = f"COPY {self.table} ({_TEXT_COLUMNS}) FROM STDIN"
+        if connection.in_atomic_block:
+            with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
+                yield copy
+            return
+        if self._copy is None:
+            self._side = connection.get_new_connection(connection.get_connection_params())
+            cursor = self._side.cursor()
+            self._copying = cursor.copy(sql, writer=QueuedLibpqWriter(cursor))
+            self._copy = self._copying.__enter__()
+        yield self._copy
+
+    def _stream_end(self, error: BaseException | None = None) -> None:
+        if self._copy is None:
+            return
+        try:
+            if error is None:
+                self._copying.__exit__(None, None, None)
+                self._side.commit()
+            else:
+                self._copying.__exit__(type(error), error, error.__traceback__)
+        finally:
+            self._copy = self._copying = None
+            self._side.close()
+
+    def finish(self) -> None:
+        """Fold repeats across blocks, then index and analyze the table."""
+        self._stream_end()
+        table = self.table
+        if self.repeats:
+            self._fold_repeats()
+        indexes_build(
+            [
+                f"CREATE UNIQUE INDEX {table}_pkey ON {table} (id, corpus_id)",
+                f"CREATE UNIQUE INDEX {table}_unique ON {table}"
+                " (corpus_id, head_id, relation_id, tail_key)",
+            ]
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"ALTER TABLE {table} ALTER COLUMN id DROP DEFAULT, ALTER COLUMN corpus_id DROP"
+                " DEFAULT, ALTER COLUMN origin DROP DEFAULT, ALTER COLUMN import_job_id DROP"
+                " DEFAULT"
+            )
+            # As constraints, so that ATTACH adopts them for the parent's.
+            cursor.execute(
+                f"ALTER TABLE {table} ADD CONSTRAINT {table}_pkey PRIMARY KEY USING INDEX"
+                f" {table}_pkey, ADD CONSTRAINT {table}_unique UNIQUE USING INDEX {table}_unique"
+            )
+            cursor.execute(f"ANALYZE {table}")
+        self.counts = corpus_counts(self.params[0], table=table)
+
+    def _fold_repeats(self) -> None:
+        """Rows with the same (head, relation, tail key) become the first of them, with
+        their occurrences summed. Only keys a Bloom filter flagged are looked at."""
+        head_ids, relation_ids, keys = (np.concatenate(c) for c in zip(*self.repeats, strict=True))
+        table = self.table
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(
+                "CREATE TEMP TABLE skd_repeat_keys (head_id bigint, relation_id bigint,"
+                " tail_key bigint) ON COMMIT DROP"
+            )
+            with cursor.cursor.copy("COPY skd_repeat_keys FROM STDIN (FORMAT BINARY)") as copy:
+                copy.set_types(["int8", "int8", "int8"])
+                for row in np.stack([head_ids, relation_ids, keys], axis=1).tolist():
+                    copy.write_row(row)
+            # One scan finds the groups that really repeat; rows are then reached by
+            # their physical address, as the table has no index yet.
+            cursor.execute(
+                "SELECT array_agg(l.ctid::text ORDER BY l.id), sum(l.occurrences)"
+                f" FROM {table} l JOIN (SELECT DISTINCT * FROM skd_repeat_keys) k"
+                " USING (head_id, relation_id, tail_key)"
+                " GROUP BY l.head_id, l.relation_id, l.tail_key HAVING count(*) > 1"
+            )
+            groups = cursor.fetchall()
+            if groups:
+                cursor.execute(
+                    f"UPDATE {table} SET occurrences = g.total"
+                    " FROM unnest(%s::tid[], %s::int[]) AS g(row, total) WHERE ctid = g.row",
+                    [[rows[0] for rows, _ in groups], [total for _, total in groups]],
+                )
+                cursor.execute(
+                    f"DELETE FROM {table} WHERE ctid = ANY(%s::tid[])",
+                    [[row for rows, _ in groups for row in rows[1:]]],
+                )
+
+    def swap_in(self, in_swap: Callable[[], T]) -> T:
+        """Attach the table as the corpus's partition and return `in_swap()`, run in the
+        same transaction. A corpus that an import creates has no partition until then
+        (see `deferred_partition`). One made beforehand has an empty one, which is
+        detached and dropped in the same transaction: that waits for the queries on the
+        triple table to finish and holds up new ones meanwhile, so it gives up after
+        SWAP_LOCK_TIMEOUT. Raises CorpusNotEmpty, having changed nothing, when the corpus
+        got rows meanwhile or the lock could not be had."""
+        parent, corpus_id, old = _triple_table(), self.params[0], self.partition
+        try:
+            with transaction.atomic(), connection.cursor() as cursor:
+                attached = partition_attached(old)
+                if attached:
+                    # Detached first, then looked at: once detached nothing can be
+                    # written into it, and a refusal rolls the detach back.
+                    cursor.execute("SELECT current_setting('lock_timeout')")
+                    (lock_timeout,) = cursor.fetchone()
+                    cursor.execute(
+                        "SELECT set_config('lock_timeout', %s, true)", [SWAP_LOCK_TIMEOUT]
+                    )
+                    partition_detach(parent, old)
+                    cursor.execute("SELECT set_config('lock_timeout', %s, true)", [lock_timeout])
+                    if self._has_rows(old):
+                        raise CorpusNotEmpty(corpus_id)
+                if attached is not None:
+                    cursor.execute(f"DROP TABLE {old}")
+                cursor.execute(f"ALTER TABLE {self.table} RENAME TO {old}")
+                cursor.execute(
+                    f"ALTER TABLE {parent} ATTACH PARTITION {old} FOR VALUES IN ({int(corpus_id)})"
+                )
+                return in_swap()
+        except OperationalError as exc:
+            if isinstance(exc.__cause__, psycopg.errors.LockNotAvailable):
+                raise CorpusNotEmpty(corpus_id) from exc
+            raise
+
+    @staticmethod
+    def _has_rows(table: str) -> bool:
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT EXISTS (SELECT 1 FROM {table})")
+            return cursor.fetchone()[0]
+
+    def discard(self) -> None:
+        try:
+            self._stream_end(error=RuntimeError("import abandoned"))
+        except psycopg.Error:
+            pass  # the COPY is abandoned either way
+        try:
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute(f"DROP TABLE IF EXISTS {self.table}")
+        except DatabaseError:
+            pass  # the caller's transaction failed: its rollback removes the table
 
 
 class SqliteLoader(_Loader):
@@ -296,27 +534,20 @@ class SqliteLoader(_Loader):
             cursor.execute(f"DROP TABLE IF EXISTS temp.{STAGE}")
 
 
-def make_loader(
-    *, corpus_id: int, origin: str, job_id: int | None, into_empty_corpus: bool = False
-):
-    """`into_empty_corpus`: see PostgresLoader (other databases ignore it)."""
+def make_loader(*, corpus_id: int, origin: str, job_id: int | None):
     if connection.vendor == "postgresql":
-        return PostgresLoader(
-            corpus_id=corpus_id,
-            origin=origin,
-            job_id=job_id,
-            into_empty_corpus=into_empty_corpus,
-        )
+        return PostgresLoader(corpus_id=corpus_id, origin=origin, job_id=job_id)
     if connection.vendor == "sqlite":
         return SqliteLoader(corpus_id=corpus_id, origin=origin, job_id=job_id)
     raise NotImplementedError(f"bulk import is not supported on {connection.vendor}")
 
 
-def corpus_counts(corpus_id: int) -> list[tuple[int, str, int, int]]:
-    """(relation_id, split, triples, occurrences) for one corpus."""
+def corpus_counts(corpus_id: int, table: str | None = None) -> list[tuple[int, str, int, int]]:
+    """(relation_id, split, triples, occurrences) for one corpus (read from `table`, a
+    corpus's table not attached yet, when given)."""
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT relation_id, split, count(*), sum(occurrences) FROM {_triple_table()}"
+            f"SELECT relation_id, split, count(*), sum(occurrences) FROM {table or _triple_table()}"
             " WHERE corpus_id = %s GROUP BY relation_id, split",
             (corpus_id,),
         )
@@ -327,3 +558,36 @@ def corpus_delete_triples(corpus_id: int) -> None:
     """Delete a corpus's triples with one statement (the ORM would load them all)."""
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(f"DELETE FROM {_triple_table()} WHERE corpus_id = %s", (corpus_id,))
+
+
+def corpus_drop_triples(corpus_id: int) -> None:
+    """Remove a corpus's triples for good, as the corpus is deleted: on PostgreSQL its
+    partition is dropped (see partition_detach for the locks)."""
+    if connection.vendor == "postgresql":
+        partition_drop(_triple_table(), triple_partition(corpus_id))
+    else:
+        corpus_delete_triples(corpus_id)
+
+
+@contextmanager
+def deferred_partition() -> Iterator[None]:
+    """Corpora created inside this block get no partition of the triple table yet: the
+    import that creates one attaches its loaded table instead (PartitionLoader). Use
+    inside `transaction.atomic()`; outside PostgreSQL it does nothing."""
+    if connection.vendor != "postgresql":
+        yield
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL skd.defer_triple_partition = 'on'")
+        try:
+            yield
+        finally:
+            cursor.execute("SET LOCAL skd.defer_triple_partition = 'off'")
+
+
+def triple_partition_ensure(corpus_id: int) -> None:
+    """Give the corpus its partition if it has none (PostgreSQL): one whose import was cut
+    short before attaching its table."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT generation_triple_partition_create(%s)", [corpus_id])

@@ -288,80 +288,175 @@ def read_jsonl(stream: Iterable[bytes], *, skd: bool = False) -> Iterator[Parsed
 def _jsonl_blocks(stream: Iterable[bytes], *, skd: bool) -> Iterator[Block]:
     """read_jsonl's rows as blocks, built without a per-row object: the import's hot path.
 
-    A line that is anything but plain (bad JSON, a field to clean or to complain about)
-    goes through `_jsonl_row`, so the rules live there."""
+    A block whose lines are all plain is checked column by column (`_plain_block`);
+    any other goes line by line, where a line that is anything but plain (bad JSON, a
+    field to clean or to complain about) goes through `_jsonl_row`, so the rules live
+    there."""
+    lines = enumerate(stream, 1)
+    # Lines are looked at PLAIN_ROWS at a time, which keeps a piece's objects in the
+    # processor's cache (three times bigger pieces were half again as slow).
+    step = max(1, min(BLOCK_ROWS, PLAIN_ROWS))
+    while True:
+        pieces = []
+        for _ in range(-(-BLOCK_ROWS // step)):
+            chunk = list(itertools.islice(lines, step))
+            if not chunk:
+                break
+            pieces.append(_plain_block(chunk, skd) or _lines_block(chunk, skd))
+        if not pieces:
+            return
+        block = pieces[0] if len(pieces) == 1 else _joined(pieces)
+        if block.lines or block.errors:
+            yield block
+
+
+def _joined(blocks: list[Block]) -> Block:
+    joined = Block([], [], [], [], [], [], [])
+    for block in blocks:
+        joined.lines.extend(block.lines)
+        joined.heads.extend(block.heads)
+        joined.relations.extend(block.relations)
+        joined.tails.extend(block.tails)
+        joined.splits.extend(block.splits)
+        joined.fields.extend(block.fields)
+        joined.errors.extend(block.errors)
+    return joined
+
+
+_OTHER_SPACE = re.compile(r"[^\S \n]")  # whitespace but the space and the newline
+_OTHER_ASCII_SPACE = "\t\x0b\x0c\r\x1c\x1d\x1e\x1f"
+
+
+def _all_plain_text(values: list, max_length: int = MAX_TEXT_LENGTH) -> bool:
+    """Every value is text, not empty, not too long and already clean (no whitespace
+    but single inner spaces): checked over the whole column at once."""
+    if set(map(type, values)) != {str} or min(map(len, values)) == 0:
+        return False
+    if max(map(len, values)) > max_length:
+        return False
+    joined = "\n".join(values)
+    if joined.count("\n") != len(values) - 1:
+        return False  # a value holds a newline
+    if (
+        "  " in joined
+        or "\n " in joined
+        or " \n" in joined
+        or joined[0] == " "
+        or joined[-1] == " "
+    ):
+        return False
+    if joined.isascii():
+        return not any(space in joined for space in _OTHER_ASCII_SPACE)
+    return not _OTHER_SPACE.search(joined)
+
+
+def _plain_block(chunk: list[tuple[int, bytes]], skd: bool) -> Block | None:
+    """The block when every line is a plain, valid row, else None."""
+    loads = orjson.loads
+    try:
+        objs = [loads(line) for _, line in chunk]
+    except orjson.JSONDecodeError:
+        return None
+    if set(map(type, objs)) != {dict}:
+        return None
+    pop, get = dict.pop, dict.get
+    heads = list(map(pop, objs, itertools.repeat("head"), itertools.repeat(None)))
+    relations = list(map(pop, objs, itertools.repeat("relation"), itertools.repeat(None)))
+    tails = list(map(pop, objs, itertools.repeat("tail"), itertools.repeat(None)))
+    splits = list(map(pop, objs, itertools.repeat("split"), itertools.repeat(DEFAULT_SPLIT)))
+    plain = (
+        _all_plain_text(heads)
+        and _all_plain_text(tails)
+        and _all_plain_text(relations, max_length=10**9)
+        and all(type(split) is str and _SPLIT_RE.match(split) for split in set(splits))
+    )
+    if plain and skd:
+        valids = set(map(get, objs, itertools.repeat("valid")))
+        valids.discard(None)
+        ps = set(map(get, objs, itertools.repeat("p_valid_model")))
+        ps.discard(None)
+        plain = (
+            set(map(type, valids)) <= {int}
+            and valids <= SKD_VALID_VALUES
+            and set(map(type, ps)) <= {int, float}
+            and (not ps or (min(ps) >= 0 and max(ps) <= 1))
+        )
+    if not plain:
+        return None
+    fields = list(map(bytes.decode, map(orjson.dumps, objs)))
+    if "{}" in fields:
+        fields = [f if f != "{}" else "" for f in fields]
+    first = chunk[0][0]
+    return Block(range(first, first + len(chunk)), heads, relations, tails, splits, fields, [])
+
+
+def _lines_block(chunk: list[tuple[int, bytes]], skd: bool) -> Block:
+    """The block read line by line (see _jsonl_blocks)."""
     loads = orjson.loads
     dumps = orjson.dumps
     decode_error = orjson.JSONDecodeError
     split_ok = _SPLIT_RE.match
     valid_values = SKD_VALID_VALUES
     numbers = (int, float)
-    lines = enumerate(stream, 1)
-    while True:
-        block = Block([], [], [], [], [], [], [])
-        add_line, add_head = block.lines.append, block.heads.append
-        add_relation, add_tail = block.relations.append, block.tails.append
-        add_split, add_fields = block.splits.append, block.fields.append
-        read = 0
-        for line_no, line_bytes in itertools.islice(lines, BLOCK_ROWS):
-            read += 1
-            try:
-                obj = loads(line_bytes)
-            except decode_error:
-                obj = None
-            if type(obj) is dict:
-                head = obj.pop("head", None)
-                relation = obj.pop("relation", None)
-                tail = obj.pop("tail", None)
-                split = obj.pop("split", DEFAULT_SPLIT)
-                if (
-                    type(head) is str
-                    and type(relation) is str
-                    and type(tail) is str
-                    and type(split) is str
-                    and 0 < len(head) <= MAX_TEXT_LENGTH
-                    and 0 < len(tail) <= MAX_TEXT_LENGTH
-                    and relation
-                    and split_ok(split)
-                    and (head := _tidy(head))
-                    and (tail := _tidy(tail))
-                    and (
-                        not skd
-                        or (
-                            (
-                                (valid := obj.get("valid")) is None
-                                or (type(valid) is int and valid in valid_values)
-                            )
-                            and (
-                                (p := obj.get("p_valid_model")) is None
-                                or (type(p) in numbers and 0 <= p <= 1)
-                            )
+    block = Block([], [], [], [], [], [], [])
+    add_line, add_head = block.lines.append, block.heads.append
+    add_relation, add_tail = block.relations.append, block.tails.append
+    add_split, add_fields = block.splits.append, block.fields.append
+    for line_no, line_bytes in chunk:
+        try:
+            obj = loads(line_bytes)
+        except decode_error:
+            obj = None
+        if type(obj) is dict:
+            head = obj.pop("head", None)
+            relation = obj.pop("relation", None)
+            tail = obj.pop("tail", None)
+            split = obj.pop("split", DEFAULT_SPLIT)
+            if (
+                type(head) is str
+                and type(relation) is str
+                and type(tail) is str
+                and type(split) is str
+                and 0 < len(head) <= MAX_TEXT_LENGTH
+                and 0 < len(tail) <= MAX_TEXT_LENGTH
+                and relation
+                and split_ok(split)
+                and (head := _tidy(head))
+                and (tail := _tidy(tail))
+                and (
+                    not skd
+                    or (
+                        (
+                            (valid := obj.get("valid")) is None
+                            or (type(valid) is int and valid in valid_values)
+                        )
+                        and (
+                            (p := obj.get("p_valid_model")) is None
+                            or (type(p) in numbers and 0 <= p <= 1)
                         )
                     )
-                ):
-                    add_line(line_no)
-                    add_head(head)
-                    add_relation(relation)
-                    add_tail(tail)
-                    add_split(split)
-                    add_fields(dumps(obj).decode() if obj else "")
-                    continue
-            item = _jsonl_row(line_no, line_bytes, skd)
-            if item is None:
-                continue
-            if type(item) is RowError:
-                block.errors.append(item)
-            else:
+                )
+            ):
                 add_line(line_no)
-                add_head(item.head)
-                add_relation(item.relation)
-                add_tail(item.tail)
-                add_split(item.split)
-                add_fields(item.source_fields)
-        if not read:
-            return
-        if block.lines or block.errors:
-            yield block
+                add_head(head)
+                add_relation(relation)
+                add_tail(tail)
+                add_split(split)
+                add_fields(dumps(obj).decode() if obj else "")
+                continue
+        item = _jsonl_row(line_no, line_bytes, skd)
+        if item is None:
+            continue
+        if type(item) is RowError:
+            block.errors.append(item)
+        else:
+            add_line(line_no)
+            add_head(item.head)
+            add_relation(item.relation)
+            add_tail(item.tail)
+            add_split(item.split)
+            add_fields(item.source_fields)
+    return block
 
 
 def read_comet(stream: BinaryIO) -> Iterator[ParsedRow | RowError]:
@@ -487,6 +582,7 @@ def read_rows(stream: BinaryIO, fmt: str) -> Iterator[ParsedRow | RowError]:
 # --- Blocks: rows as columns, for the bulk loaders ---------------------------
 
 BLOCK_ROWS = 20_000
+PLAIN_ROWS = 2_000
 
 
 @dataclass

@@ -9,13 +9,13 @@ attached, which costs a fraction of updating millions of wide triple rows in pla
 from __future__ import annotations
 
 import struct
-import threading
 from collections.abc import Callable
 
 import numpy as np
 from django.db import connection, transaction
 
 from .models import Corpus, ScoreSet, TripleScore
+from .partitions import indexes_build, partition_drop
 
 TABLE = TripleScore._meta.db_table
 
@@ -114,17 +114,15 @@ class ScoreSetWriter:
 
     def _index(self) -> None:
         """The set's indexes (matching the partitioned table's, so ATTACH adopts them)
-        and statistics. Outside a transaction the score index is built on a second
-        connection while this one builds the key's (both take only a SHARE lock)."""
+        and statistics."""
         table = self.table
-        score_index = f"CREATE INDEX ON {table} (score)"
-        side = None if connection.in_atomic_block else _Statement(score_index)
+        indexes_build(
+            [
+                f"CREATE UNIQUE INDEX {table}_pkey ON {table} (score_set_id, triple_id)",
+                f"CREATE INDEX ON {table} (score)",
+            ]
+        )
         with connection.cursor() as cursor:
-            cursor.execute(f"CREATE UNIQUE INDEX {table}_pkey ON {table} (score_set_id, triple_id)")
-            if side is None:
-                cursor.execute(score_index)
-            else:
-                side.wait()
             cursor.execute(
                 f"ALTER TABLE {table} ADD CONSTRAINT {table}_pkey "
                 f"PRIMARY KEY USING INDEX {table}_pkey"
@@ -138,29 +136,6 @@ class ScoreSetWriter:
         else:
             TripleScore.objects.filter(score_set=self.score_set).delete()
         ScoreSet.objects.filter(pk=self.score_set.pk).delete()
-
-
-class _Statement:
-    """One SQL statement run on its own connection in a thread."""
-
-    def __init__(self, sql: str) -> None:
-        self.error: BaseException | None = None
-        self.thread = threading.Thread(target=self._run, args=(sql,), daemon=True)
-        self.thread.start()
-
-    def _run(self, sql: str) -> None:
-        try:
-            with connection.cursor() as cursor:
-                cursor.execute(sql)
-        except BaseException as exc:  # handed to the caller
-            self.error = exc
-        finally:
-            connection.close()
-
-    def wait(self) -> None:
-        self.thread.join()
-        if self.error is not None:
-            raise self.error
 
 
 def score_set_write(*, corpus: Corpus, scores: dict[int, float]) -> ScoreSet:
@@ -180,26 +155,7 @@ def score_sets_drop(corpus_id: int, *, older_than: int | None = None) -> None:
         sets = sets.filter(pk__lt=older_than)
     for score_set_id in sets.values_list("pk", flat=True):
         if connection.vendor == "postgresql":
-            _partition_drop(_partition(score_set_id))
+            partition_drop(TABLE, _partition(score_set_id))
         else:
             TripleScore.objects.filter(score_set_id=score_set_id).delete()
         ScoreSet.objects.filter(pk=score_set_id).delete()
-
-
-def _partition_drop(table: str) -> None:
-    """Detach (without blocking readers when outside a transaction) and drop."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT i.inhdetachpending FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
-            "WHERE c.relname = %s",
-            [table],
-        )
-        attached = cursor.fetchone()
-        if attached is not None:
-            if attached[0]:
-                cursor.execute(f"ALTER TABLE {TABLE} DETACH PARTITION {table} FINALIZE")
-            elif connection.in_atomic_block:
-                cursor.execute(f"ALTER TABLE {TABLE} DETACH PARTITION {table}")
-            else:
-                cursor.execute(f"ALTER TABLE {TABLE} DETACH PARTITION {table} CONCURRENTLY")
-        cursor.execute(f"DROP TABLE IF EXISTS {table}")

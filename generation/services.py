@@ -14,7 +14,7 @@ from django.utils.text import get_valid_filename, slugify
 from jobs.models import Job
 from jobs.services import job_create, job_enqueue, job_run
 
-from .bulk import corpus_counts, corpus_delete_triples
+from .bulk import corpus_counts, corpus_drop_triples
 from .exporting import ExportFilter, ExportSummary, corpus_export_file
 from .importing import ImportSummary, corpus_import_file
 from .models import Corpus, Relation
@@ -29,13 +29,18 @@ class CorpusTotals:
     occurrences: int
 
 
-def corpus_refresh_counts(*, corpus: Corpus) -> CorpusTotals:
-    """Recount a corpus by relation and split and store the counts on it."""
+def corpus_refresh_counts(
+    *, corpus: Corpus, counts: list[tuple[int, str, int, int]] | None = None
+) -> CorpusTotals:
+    """Recount a corpus by relation and split (or take `counts`, as corpus_counts gives
+    them) and store the counts on it."""
     names = dict(Relation.objects.values_list("id", "name"))
     by_relation: dict[str, dict[str, int]] = {}
     by_split: dict[str, int] = {}
     triples = occurrences = 0
-    for relation_id, split, count, occ in corpus_counts(corpus.pk):
+    for relation_id, split, count, occ in (
+        counts if counts is not None else corpus_counts(corpus.pk)
+    ):
         name = names.get(relation_id, str(relation_id))
         by_relation.setdefault(name, {})[split] = count
         by_split[split] = by_split.get(split, 0) + count
@@ -61,7 +66,7 @@ def corpus_delete(*, corpus: Corpus) -> None:
 
     Corpus.objects.filter(pk=corpus.pk).update(score_set=None)
     score_sets_drop(corpus.pk)
-    corpus_delete_triples(corpus.pk)
+    corpus_drop_triples(corpus.pk)
     corpus.delete()
 
 

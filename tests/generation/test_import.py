@@ -426,12 +426,17 @@ def test_maybe_seen_never_misses_a_row_it_was_given():
         assert seen.check_and_add(head_ids, relation_ids, keys).all()
 
 
-def test_block_reader_and_row_reader_agree_on_every_kind_of_line():
-    """The import's JSON-lines fast path gives what the careful row reader gives."""
+@pytest.mark.parametrize("block_rows", [20_000, 1])
+def test_block_reader_and_row_reader_agree_on_every_kind_of_line(monkeypatch, block_rows):
+    """The import's JSON-lines fast paths give what the careful row reader gives. In one
+    block of mixed lines every line is looked at alone; in blocks of one line, each plain
+    line is checked as a whole column (formats._plain_block)."""
     import io
 
+    from generation import formats
     from generation.formats import RowError, _jsonl_blocks, read_jsonl
 
+    monkeypatch.setattr(formats, "BLOCK_ROWS", block_rows)
     lines = [
         {"head": "PersonX eats", "relation": "xNeed", "tail": "a fork", "valid": 2},
         {"head": "  PersonX   eats ", "relation": "xNeed", "tail": "a\tspoon", "x": [1]},
@@ -445,6 +450,13 @@ def test_block_reader_and_row_reader_agree_on_every_kind_of_line():
         {"head": "PersonX eats", "relation": "xNeed", "tail": "ok", "split": "a b"},
         {"relation": "xNeed", "tail": "no head"},
         ["not", "an", "object"],
+        {"head": "PersonX eats", "relation": "xNeed", "tail": "a\u00a0spoon"},
+        {"head": "PersonX eats", "relation": "xNeed", "tail": "a spoon "},
+        {"head": "PersonX eats\nlunch", "relation": "xNeed", "tail": "a spoon"},
+        {"head": "PersonX eats", "relation": "xNeed", "tail": "a spoon", "split": None},
+        {"head": "Personne mange", "relation": "xNeed", "tail": "un café", "p_valid_model": 0},
+        {"head": "PersonX eats", "relation": "xNeed", "tail": "rice", "valid": None, "y": "z"},
+        {"head": "PersonX naps", "relation": "xWant", "tail": "a bed"},
     ]
     data = b"".join(orjson.dumps(line) + b"\n" for line in lines) + b"\n{broken\n"
     rows = list(read_jsonl(io.BytesIO(data), skd=True))
@@ -470,7 +482,7 @@ def test_block_reader_and_row_reader_agree_on_every_kind_of_line():
     assert [(e.line, e.field, e.message) for e in got_errors] == [
         (e.line, e.field, e.message) for e in expected_errors
     ]
-    assert len(expected_rows) == 3 and len(expected_errors) == 10
+    assert len(expected_rows) == 10 and len(expected_errors) == 10
 
 
 def test_every_kind_of_whitespace_is_collapsed_so_such_tails_fold_together(tmp_path):
