@@ -305,22 +305,9 @@ def _jsonl_blocks(stream: Iterable[bytes], *, skd: bool) -> Iterator[Block]:
             pieces.append(_plain_block(chunk, skd) or _lines_block(chunk, skd))
         if not pieces:
             return
-        block = pieces[0] if len(pieces) == 1 else _joined(pieces)
+        block = pieces[0] if len(pieces) == 1 else Block.joined(pieces)
         if block.lines or block.errors:
             yield block
-
-
-def _joined(blocks: list[Block]) -> Block:
-    joined = Block([], [], [], [], [], [], [])
-    for block in blocks:
-        joined.lines.extend(block.lines)
-        joined.heads.extend(block.heads)
-        joined.relations.extend(block.relations)
-        joined.tails.extend(block.tails)
-        joined.splits.extend(block.splits)
-        joined.fields.extend(block.fields)
-        joined.errors.extend(block.errors)
-    return joined
 
 
 _OTHER_SPACE = re.compile(r"[^\S \n]")  # whitespace but the space and the newline
@@ -599,6 +586,20 @@ class Block:
 
     def __len__(self) -> int:
         return len(self.heads)
+
+    @classmethod
+    def joined(cls, blocks: list[Block]) -> Block:
+        """One block holding these consecutive blocks' rows and errors."""
+        joined = cls([], [], [], [], [], [], [])
+        for block in blocks:
+            joined.lines.extend(block.lines)
+            joined.heads.extend(block.heads)
+            joined.relations.extend(block.relations)
+            joined.tails.extend(block.tails)
+            joined.splits.extend(block.splits)
+            joined.fields.extend(block.fields)
+            joined.errors.extend(block.errors)
+        return joined
 
 
 def _block_from_rows(items: Iterable[ParsedRow | RowError]) -> Block:

@@ -405,7 +405,7 @@ def _import(
     progress: ProgressCallback | None,
     copy_into_empty: bool,
 ) -> ImportSummary:
-    from .models import Corpus, Triple
+    from .models import Corpus
     from .services import corpus_refresh_counts
 
     started = time.perf_counter()
@@ -459,42 +459,15 @@ def _import(
             finally:
                 loader.close()
         else:
-            with _import_turn(corpus.pk):
-                if copy_into_empty and not Triple.objects.filter(corpus_id=corpus.pk).exists():
-                    # Parsed in this thread: the loader's COPY is sent from a thread of
-                    # its own and never waits, so a parsing thread would only contend
-                    # with this one for the GIL.
-                    loader = PartitionLoader(corpus_id=corpus.pk, origin=origin, job_id=job_id)
-                    loader.open()
-                    try:
-                        consume(loader, chunks)
-                        _raise_if_rejected(sink, path, skip_invalid, rows_read)
-                        loader.finish()
-                        totals = loader.swap_in(
-                            lambda: corpus_refresh_counts(corpus=corpus, counts=loader.counts)
-                        )
-                    except CorpusNotEmpty as exc:
-                        loader.discard()
-                        raise _CopyConflict from exc
-                    except BaseException:
-                        loader.discard()
-                        raise
-                else:
-                    # Parsing overlaps with the merges, where this thread waits for
-                    # PostgreSQL on the other core.
-                    ahead = _InThread(chunks)
-                    try:
-                        with transaction.atomic():
-                            Corpus.objects.select_for_update().filter(pk=corpus.pk).first()
-                            loader = make_loader(corpus_id=corpus.pk, origin=origin, job_id=job_id)
-                            loader.open()
-                            consume(loader, ahead)
-                            _raise_if_rejected(sink, path, skip_invalid, rows_read)
-                            loader.finish()
-                            totals = corpus_refresh_counts(corpus=corpus)
-                            loader.close()
-                    finally:
-                        ahead.close()
+            totals = _load_postgres(
+                corpus,
+                chunks,
+                consume,
+                lambda: _raise_if_rejected(sink, path, skip_invalid, rows_read),
+                origin=origin,
+                job_id=job_id,
+                copy_into_empty=copy_into_empty,
+            )
     except BaseException:
         if corpus_created:
             _forget_empty_corpus(corpus_name)
@@ -517,6 +490,59 @@ def _import(
         rejected_path=str(sink.rejected_path) if sink.rejected_path else None,
         errors=sink.messages,
     )
+
+
+def _load_postgres(
+    corpus,
+    chunks: Iterator[StageBlock],
+    consume: Callable,
+    check: Callable[[], None],
+    *,
+    origin: str,
+    job_id: int | None,
+    copy_into_empty: bool,
+):
+    """Load the blocks into the corpus, whole into an empty one (PartitionLoader), else
+    merged block by block; `check` raises, before anything is kept, if rows were
+    rejected."""
+    from .models import Corpus, Triple
+    from .services import corpus_refresh_counts
+
+    with _import_turn(corpus.pk):
+        if copy_into_empty and not Triple.objects.filter(corpus_id=corpus.pk).exists():
+            # Parsed in this thread: the loader's COPY is sent from a thread of its own
+            # and never waits, so a parsing thread would only contend for the GIL.
+            loader = PartitionLoader(corpus_id=corpus.pk, origin=origin, job_id=job_id)
+            loader.open()
+            try:
+                consume(loader, chunks)
+                check()
+                loader.finish()
+                return loader.swap_in(
+                    lambda: corpus_refresh_counts(corpus=corpus, counts=loader.counts)
+                )
+            except CorpusNotEmpty as exc:
+                loader.discard()
+                raise _CopyConflict from exc
+            except BaseException:
+                loader.discard()
+                raise
+        # Parsing overlaps with the merges, where this thread waits for PostgreSQL on
+        # the other core.
+        ahead = _InThread(chunks)
+        try:
+            with transaction.atomic():
+                Corpus.objects.select_for_update().filter(pk=corpus.pk).first()
+                loader = make_loader(corpus_id=corpus.pk, origin=origin, job_id=job_id)
+                loader.open()
+                consume(loader, ahead)
+                check()
+                loader.finish()
+                totals = corpus_refresh_counts(corpus=corpus)
+                loader.close()
+                return totals
+        finally:
+            ahead.close()
 
 
 def _raise_if_rejected(sink: _RejectSink, path: Path, skip_invalid: bool, rows_read: int) -> None:
