@@ -97,10 +97,10 @@ class _Loader:
             cache.update(self._event_ids(cursor, missing))
         return [cache[h] for h in heads]
 
-    def _stage_rows(self, cursor, block, head_ids: list[int] | None = None) -> Iterable[tuple]:
-        """The block's rows in the stage's column order, heads replaced by event ids."""
-        if head_ids is None:
-            head_ids = self._head_id_list(cursor, block.heads)
+    def _stage_rows(self, cursor, block) -> Iterable[tuple]:
+        """The block's rows in the stage's column order, heads replaced by event ids
+        (looked up now, so the rows can be written while a COPY is open)."""
+        head_ids = self._head_id_list(cursor, block.heads)
         return zip(
             block.seqs,
             head_ids,
@@ -225,7 +225,7 @@ class PostgresLoader(_Loader):
 
     def add(self, block) -> None:
         with connection.cursor() as cursor:
-            rows = self._stage_rows(cursor, block, self._head_id_list(cursor, block.heads))
+            rows = self._stage_rows(cursor, block)  # looks heads up before the COPY
             cursor.execute(f"TRUNCATE {STAGE}")
             with cursor.cursor.copy(
                 f"COPY {STAGE} ({STAGE_COLUMNS}) FROM STDIN (FORMAT BINARY)"
