@@ -8,6 +8,7 @@ time so an encoding error still has a line number.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import gzip
 import io
 import itertools
@@ -592,13 +593,8 @@ class Block:
         """One block holding these consecutive blocks' rows and errors."""
         joined = cls([], [], [], [], [], [], [])
         for block in blocks:
-            joined.lines.extend(block.lines)
-            joined.heads.extend(block.heads)
-            joined.relations.extend(block.relations)
-            joined.tails.extend(block.tails)
-            joined.splits.extend(block.splits)
-            joined.fields.extend(block.fields)
-            joined.errors.extend(block.errors)
+            for column in dataclasses.fields(cls):
+                getattr(joined, column.name).extend(getattr(block, column.name))
         return joined
 
 
