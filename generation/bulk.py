@@ -95,7 +95,7 @@ class _Loader:
                 cache.clear()
                 missing = list(distinct)
             cache.update(self._event_ids(cursor, missing))
-        return [cache[h] for h in heads]
+        return list(map(cache.__getitem__, heads))
 
     def _stage_rows(self, cursor, block) -> Iterable[tuple]:
         """The block's rows in the stage's column order, heads replaced by event ids

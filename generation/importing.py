@@ -169,7 +169,7 @@ def _stage_blocks(
     seq = 0  # row ordinal: keeps file order even where one line gives several rows
     for block in blocks:
         heads, tails, splits, fields = block.heads, block.tails, block.splits, block.fields
-        rel_ids = [relation_ids.get(r) for r in block.relations]
+        rel_ids = list(map(relation_ids.get, block.relations))
         errors = list(block.errors)
         if None in rel_ids:
             keep = []
@@ -244,7 +244,7 @@ def _tail_keys(tails: list[str]) -> list[int]:
 def _rows_that_may_repeat(heads: list[str], relation_ids: list[int], keys: list[int]) -> list[int]:
     """Rows (in order) whose (head, relation, tail key) may occur twice in the block: one
     64-bit hash per row is compared, so a rare collision only adds a suspect."""
-    h = np.array([hash(head) for head in heads], dtype=np.int64).view(np.uint64)
+    h = np.fromiter(map(hash, heads), dtype=np.int64, count=len(heads)).view(np.uint64)
     h = (h * np.uint64(0x9E3779B97F4A7C15)) ^ np.array(relation_ids, dtype=np.uint64)
     h = (h * np.uint64(0xBF58476D1CE4E5B9)) ^ np.array(keys, dtype=np.int64).view(np.uint64)
     _, inverse, counts = np.unique(h, return_inverse=True, return_counts=True)
