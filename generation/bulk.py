@@ -29,11 +29,13 @@ from django.db import DatabaseError, OperationalError, connection, transaction
 from psycopg.copy import QueuedLibpqWriter
 
 from .partitions import (
+    bare_partition_create,
     indexes_build,
     partition_attached,
     partition_detach,
     partition_drop,
     triple_partition,
+    triple_partition_ensure,
 )
 
 T = TypeVar("T")
@@ -220,8 +222,7 @@ class PostgresLoader(_Loader):
                 " ON COMMIT DROP"
             )
 
-    def _event_ids(self, cursor, heads: list[str]) -> dict[str, int]:
-        return _pg_event_ids(cursor, heads)
+    _event_ids = staticmethod(_pg_event_ids)
 
     def add(self, block) -> None:
         with connection.cursor() as cursor:
@@ -273,11 +274,11 @@ class PartitionLoader(_Loader):
         self.counts: list[tuple[int, str, int, int]] = []
         self._side = self._copying = self._copy = None
 
-    def _event_ids(self, cursor, heads: list[str]) -> dict[str, int]:
-        return _pg_event_ids(cursor, heads)
+    _event_ids = staticmethod(_pg_event_ids)
 
     def open(self) -> None:
-        parent, corpus_id = _triple_table(), self.params[0]
+        parent = _triple_table()
+        corpus_id, origin, job_id = self.params
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_get_serial_sequence(%s, 'id')", [parent])
             sequence = cursor.fetchone()[0]
@@ -289,15 +290,9 @@ class PartitionLoader(_Loader):
             )
             for (stale,) in cursor.fetchall():
                 cursor.execute(f"DROP TABLE IF EXISTS {stale}")
-            # The CHECK lets ATTACH skip scanning the rows; ids come from the parent's
-            # sequence, in file order.
-            cursor.execute(
-                f"CREATE TABLE {self.table} (LIKE {parent} INCLUDING DEFAULTS"
-                f" INCLUDING CONSTRAINTS, CONSTRAINT {self.table}_corpus"
-                f" CHECK (corpus_id = {int(corpus_id)}))"
-            )
-            # What every row shares comes from defaults, so COPY carries less.
-            corpus_id, origin, job_id = self.params
+            bare_partition_create(parent, self.table, column="corpus_id", value=corpus_id)
+            # Ids come from the parent's sequence, in file order; what every row shares
+            # comes from defaults, so COPY carries less.
             cursor.execute(
                 f"ALTER TABLE {self.table} ALTER COLUMN id SET DEFAULT nextval('{sequence}'),"
                 f" ALTER COLUMN corpus_id SET DEFAULT {int(corpus_id)},"
@@ -567,27 +562,3 @@ def corpus_drop_triples(corpus_id: int) -> None:
         partition_drop(_triple_table(), triple_partition(corpus_id))
     else:
         corpus_delete_triples(corpus_id)
-
-
-@contextmanager
-def deferred_partition() -> Iterator[None]:
-    """Corpora created inside this block get no partition of the triple table yet: the
-    import that creates one attaches its loaded table instead (PartitionLoader). Use
-    inside `transaction.atomic()`; outside PostgreSQL it does nothing."""
-    if connection.vendor != "postgresql":
-        yield
-        return
-    with connection.cursor() as cursor:
-        cursor.execute("SET LOCAL skd.defer_triple_partition = 'on'")
-        try:
-            yield
-        finally:
-            cursor.execute("SET LOCAL skd.defer_triple_partition = 'off'")
-
-
-def triple_partition_ensure(corpus_id: int) -> None:
-    """Give the corpus its partition if it has none (PostgreSQL): one whose import was cut
-    short before attaching its table."""
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT generation_triple_partition_create(%s)", [corpus_id])

@@ -19,7 +19,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from .bulk import CorpusNotEmpty, PartitionLoader, deferred_partition, make_loader
+from .bulk import CorpusNotEmpty, PartitionLoader, make_loader
 from .formats import (
     FORMATS,
     TAIL_END_CHARS,
@@ -31,6 +31,7 @@ from .formats import (
     open_binary,
     read_blocks,
 )
+from .partitions import deferred_partition
 
 CHUNK_ROWS = 50_000
 MAX_REPORTED_ERRORS = 20

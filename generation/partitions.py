@@ -7,6 +7,8 @@ scores.ScoreSetWriter), which costs a fraction of keeping indexes up to date row
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from django.db import connection
 
@@ -17,6 +19,16 @@ def triple_partition(corpus_id: int) -> str:
     from .models import Triple
 
     return f"{Triple._meta.db_table}_{int(corpus_id)}"
+
+
+def bare_partition_create(parent: str, table: str, *, column: str, value: int) -> None:
+    """A table shaped like `parent`, with no index, to be filled and then attached as the
+    partition for `column = value`; its CHECK lets ATTACH skip scanning the rows."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"CREATE TABLE {table} (LIKE {parent} INCLUDING DEFAULTS INCLUDING CONSTRAINTS,"
+            f" CONSTRAINT {table}_{column} CHECK ({column} = {int(value)}))"
+        )
 
 
 def indexes_build(statements: list[str]) -> None:
@@ -99,3 +111,27 @@ def partition_drop(parent: str, table: str) -> None:
     partition_detach(parent, table)
     with connection.cursor() as cursor:
         cursor.execute(f"DROP TABLE IF EXISTS {table}")
+
+
+@contextmanager
+def deferred_partition() -> Iterator[None]:
+    """Corpora created inside this block get no partition of the triple table yet: the
+    import that creates one attaches its loaded table instead (PartitionLoader). Use
+    inside `transaction.atomic()`; outside PostgreSQL it does nothing."""
+    if connection.vendor != "postgresql":
+        yield
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL skd.defer_triple_partition = 'on'")
+        try:
+            yield
+        finally:
+            cursor.execute("SET LOCAL skd.defer_triple_partition = 'off'")
+
+
+def triple_partition_ensure(corpus_id: int) -> None:
+    """Give the corpus its partition if it has none (PostgreSQL): one whose import was cut
+    short before attaching its table."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT generation_triple_partition_create(%s)", [corpus_id])

@@ -15,7 +15,7 @@ import numpy as np
 from django.db import connection, transaction
 
 from .models import Corpus, ScoreSet, TripleScore
-from .partitions import indexes_build, partition_drop
+from .partitions import bare_partition_create, indexes_build, partition_drop
 
 TABLE = TripleScore._meta.db_table
 
@@ -64,12 +64,7 @@ class ScoreSetWriter:
         self.score_set = ScoreSet.objects.create(corpus_id=corpus_id)
         self.postgresql = connection.vendor == "postgresql"
         if self.postgresql:
-            with connection.cursor() as cursor:
-                # The CHECK lets ATTACH skip scanning the set.
-                cursor.execute(
-                    f"CREATE TABLE {self.table} (LIKE {TABLE}, CONSTRAINT {self.table}_set "
-                    f"CHECK (score_set_id = {self.score_set.pk}))"
-                )
+            bare_partition_create(TABLE, self.table, column="score_set_id", value=self.score_set.pk)
 
     @property
     def table(self) -> str:

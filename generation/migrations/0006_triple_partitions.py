@@ -10,7 +10,7 @@ date row by row; deleting a corpus drops its partition.
   index there and is not built.
 - A trigger on the corpus table creates a corpus's partition when the corpus is
   created (whatever creates it; an import that creates the corpus attaches its own
-  loaded table instead, see bulk.deferred_partition) and drops it when the corpus is
+  loaded table instead, see partitions.deferred_partition) and drops it when the corpus is
   deleted.
 
 Django's model state does not change; SQLite keeps the plain table.
