@@ -28,6 +28,11 @@ import psycopg
 from django.db import DatabaseError, OperationalError, connection, transaction
 from psycopg.copy import QueuedLibpqWriter
 
+try:
+    from skd_native import bloom_check_and_add, copy_text
+except ImportError:  # optional speed-ups in C (see native/)
+    bloom_check_and_add = copy_text = None
+
 from .partitions import (
     bare_partition_create,
     indexes_build,
@@ -137,6 +142,9 @@ class _MaybeSeen:
         return x ^ (x >> np.uint64(31))
 
     def check_and_add(self, head_ids: list[int], relation_ids: list[int], keys: list[int]):
+        if bloom_check_and_add is not None:
+            maybe = bloom_check_and_add(self.bits, head_ids, relation_ids, keys)
+            return np.frombuffer(maybe, dtype=bool)
         h = np.array(keys, dtype=np.int64).view(np.uint64)
         pair = np.array(head_ids, dtype=np.uint64) * np.uint64(1 << 16) + np.array(
             relation_ids, dtype=np.uint64
@@ -170,19 +178,22 @@ def _escaped(values: list[str]) -> list[str] | Iterator[str]:
     return (value.translate(_COPY_ESCAPES) for value in values)
 
 
-def _copy_text(head_ids: list[int], block) -> str:
-    """The block's rows as COPY text (_TEXT_COLUMNS), built in C-level loops."""
-    rows = zip(
-        map(str, head_ids),
-        map(str, block.relation_ids),
-        _escaped(block.tails),
-        map(str, block.keys),
-        block.splits,
-        map(str, block.counts),
-        _escaped(block.fields),
-        strict=True,
-    )
-    return "\n".join(map("\t".join, rows)) + "\n"
+def _copy_text(ids: list[int] | None, head_ids: list[int], block) -> str | bytes:
+    """The block's rows as COPY text (_TEXT_COLUMNS, after `id` when `ids` are given):
+    built in C where the native module is installed, else in C-level loops of Python's."""
+    columns = [head_ids, block.relation_ids, block.tails, block.keys, block.splits]
+    columns += [block.counts, block.fields]
+    kinds = "iititit"
+    if ids is not None:
+        columns.insert(0, ids)
+        kinds = "i" + kinds
+    if copy_text is not None:
+        return copy_text(tuple(columns), kinds)
+    texts = [
+        _escaped(column) if kind == "t" and column is not block.splits else map(str, column)
+        for column, kind in zip(columns, kinds, strict=True)
+    ]
+    return "\n".join(map("\t".join, zip(*texts, strict=True))) + "\n"
 
 
 _STAGE_TYPES = ["int4", "int8", "int8", "text", "int8", "text", "text", "int4"]
@@ -191,18 +202,24 @@ _STAGE_TYPES = ["int4", "int8", "int8", "text", "int8", "text", "text", "int4"]
 def _pg_event_ids(cursor, heads: list[str]) -> dict[str, int]:
     """Find or create the events of these distinct heads (PostgreSQL)."""
     event = _event_table()
+    # Heads are whitespace-collapsed text, so they travel as one newline-joined value:
+    # quoting each as an array element cost more than the queries.
+    joined = "\n".join(heads)
+    if joined.count("\n") == len(heads) - 1:
+        param, texts = joined, "string_to_table(%s, E'\\n')"
+    else:
+        param, texts = heads, "unnest(%s::text[])"
     # Sorted, so concurrent imports meeting the same new heads take their
     # locks in one order and cannot deadlock each other.
     cursor.execute(
         f"INSERT INTO {event} (text)"
-        ' SELECT h FROM unnest(%s::text[]) AS u(h) ORDER BY h COLLATE "C"'
+        f' SELECT h FROM {texts} AS u(h) ORDER BY h COLLATE "C"'
         " ON CONFLICT (text) DO NOTHING",
-        (heads,),
+        (param,),
     )
-    # A join on unnest() probes the unique index once per head.
+    # A join probes the unique index once per head.
     cursor.execute(
-        f"SELECT e.text, e.id FROM unnest(%s::text[]) AS u(h) JOIN {event} e ON e.text = u.h",
-        (heads,),
+        f"SELECT e.text, e.id FROM {texts} AS u(h) JOIN {event} e ON e.text = u.h", (param,)
     )
     return dict(cursor.fetchall())
 
@@ -247,6 +264,40 @@ class PostgresLoader(_Loader):
         """Nothing to do: the stage is dropped at commit."""
 
 
+class _ReservedIds:
+    """Ids taken from a sequence a range at a time, each range in one short transaction
+    of its own (so call it outside any other): ALTER SEQUENCE holds up other sessions'
+    nextval() until the range is set aside, then they carry on past it. Ids left over
+    at the end are never used."""
+
+    RANGE = 100_000
+
+    def __init__(self, sequence: str) -> None:
+        self.sequence = sequence
+        self.left = range(0)
+
+    def take(self, count: int) -> list[int]:
+        if len(self.left) < count:
+            self.left = self._reserve(max(count, self.RANGE))
+        ids, self.left = self.left[:count], self.left[count:]
+        return list(ids)
+
+    def _reserve(self, count: int) -> range:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT seqincrement FROM pg_sequence WHERE seqrelid = %s::regclass",
+                [self.sequence],
+            )
+            (step,) = cursor.fetchone()
+            # Changes nothing, but takes the lock that keeps nextval() out meanwhile.
+            cursor.execute(f"ALTER SEQUENCE {self.sequence} INCREMENT BY {int(step)}")
+            cursor.execute(f"SELECT last_value, is_called FROM {self.sequence}")
+            last, called = cursor.fetchone()
+            ids = range(last + step if called else last, last + step * (count + called), step)
+            cursor.execute("SELECT setval(%s, %s)", [self.sequence, ids[-1]])
+            return ids
+
+
 class CorpusNotEmpty(Exception):
     """Another writer added rows to the corpus that PartitionLoader was filling."""
 
@@ -273,6 +324,7 @@ class PartitionLoader(_Loader):
         self.rows_added = 0
         self.counts: list[tuple[int, str, int, int]] = []
         self._side = self._copying = self._copy = None
+        self._ids: _ReservedIds | None = None
 
     _event_ids = staticmethod(_pg_event_ids)
 
@@ -291,8 +343,12 @@ class PartitionLoader(_Loader):
             for (stale,) in cursor.fetchall():
                 cursor.execute(f"DROP TABLE IF EXISTS {stale}")
             bare_partition_create(parent, self.table, column="corpus_id", value=corpus_id)
-            # Ids come from the parent's sequence, in file order; what every row shares
+            # Ids come from the parent's sequence, in file order: outside a transaction
+            # in ranges reserved ahead (a default calling nextval() once a row was a
+            # third of COPY's work), inside one from the default. What every row shares
             # comes from defaults, so COPY carries less.
+            if not connection.in_atomic_block:
+                self._ids = _ReservedIds(sequence)
             cursor.execute(
                 f"ALTER TABLE {self.table} ALTER COLUMN id SET DEFAULT nextval('{sequence}'),"
                 f" ALTER COLUMN corpus_id SET DEFAULT {int(corpus_id)},"
@@ -312,8 +368,9 @@ class PartitionLoader(_Loader):
                     for column in (head_ids, block.relation_ids, block.keys)
                 )
             )
+        ids = self._ids.take(len(block.heads)) if self._ids else None
         with self._stream() as copy:
-            copy.write(_copy_text(head_ids, block))
+            copy.write(_copy_text(ids, head_ids, block))
         self.rows_added += len(block.heads)
 
     @contextmanager
@@ -321,7 +378,8 @@ class PartitionLoader(_Loader):
         """A COPY into the table. Outside a transaction, one COPY on a connection of its
         own stays open across blocks and sends from a thread, so that this one never
         waits for PostgreSQL between blocks; inside one, a COPY per block."""
-        sql = f"COPY {self.table} ({_TEXT_COLUMNS}) FROM STDIN"
+        columns = f"id, {_TEXT_COLUMNS}" if self._ids else _TEXT_COLUMNS
+        sql = f"COPY {self.table} ({columns}) FROM STDIN"
         if connection.in_atomic_block:
             with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
                 yield copy

@@ -21,6 +21,11 @@ from typing import BinaryIO, NamedTuple
 
 import orjson
 
+try:
+    from skd_native import plain_jsonl_piece
+except ImportError:  # the C reader is an optional speed-up (see native/)
+    plain_jsonl_piece = None
+
 FORMATS = ("skd", "jsonl", "atomic-tsv", "csv", "comet")
 MAX_TEXT_LENGTH = 500
 SKD_VALID_VALUES = frozenset({2, 1, -1, -2, -9})
@@ -293,22 +298,31 @@ def _jsonl_blocks(stream: Iterable[bytes], *, skd: bool) -> Iterator[Block]:
     any other goes line by line, where a line that is anything but plain (bad JSON, a
     field to clean or to complain about) goes through `_jsonl_row`, so the rules live
     there."""
-    lines = enumerate(stream, 1)
-    # Lines are looked at PLAIN_ROWS at a time, which keeps a piece's objects in the
-    # processor's cache (three times bigger pieces were half again as slow).
+    # In Python, lines are looked at PLAIN_ROWS at a time, which keeps a piece's objects
+    # in the processor's cache (three times bigger pieces were half again as slow).
     step = max(1, min(BLOCK_ROWS, PLAIN_ROWS))
-    while True:
-        pieces = []
-        for _ in range(-(-BLOCK_ROWS // step)):
-            chunk = list(itertools.islice(lines, step))
-            if not chunk:
-                break
-            pieces.append(_plain_block(chunk, skd) or _lines_block(chunk, skd))
-        if not pieces:
-            return
-        block = pieces[0] if len(pieces) == 1 else Block.joined(pieces)
+    first = 1  # the line number of the block's first line
+    while raw := list(itertools.islice(stream, BLOCK_ROWS)):
+        if plain_jsonl_piece is not None and (columns := plain_jsonl_piece(raw, skd)):
+            block = Block(range(first, first + len(raw)), *columns, [])
+        else:
+            pieces = [
+                _piece_block(raw[start : start + step], first + start, skd)
+                for start in range(0, len(raw), step)
+            ]
+            block = pieces[0] if len(pieces) == 1 else Block.joined(pieces)
+        first += len(raw)
         if block.lines or block.errors:
             yield block
+
+
+def _piece_block(raw: list[bytes], first: int, skd: bool) -> Block:
+    """A piece of lines as a block: read in C when the native reader is installed and
+    finds every line plain, else column by column, else line by line."""
+    if plain_jsonl_piece is not None and (columns := plain_jsonl_piece(raw, skd)) is not None:
+        return Block(range(first, first + len(raw)), *columns, [])
+    chunk = list(enumerate(raw, first))
+    return _plain_block(chunk, skd) or _lines_block(chunk, skd)
 
 
 _OTHER_SPACE = re.compile(r"[^\S \n]")  # whitespace but the space and the newline

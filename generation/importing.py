@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
+from itertools import compress
 from operator import methodcaller
 from pathlib import Path
 
@@ -157,8 +158,9 @@ class StageBlock:
         return sum(self.counts)
 
 
-def _pick(column: list, indexes: list[int]) -> list:
-    return [column[i] for i in indexes]
+def _pick(column: list, keep: bytearray) -> list:
+    """The values whose `keep` byte is not zero."""
+    return list(compress(column, keep))
 
 
 def _stage_blocks(
@@ -173,7 +175,7 @@ def _stage_blocks(
         rel_ids = list(map(relation_ids.get, block.relations))
         errors = list(block.errors)
         if None in rel_ids:
-            keep = []
+            keep = bytearray(len(rel_ids))
             for i, relation in enumerate(block.relations):
                 if rel_ids[i] is None:
                     rel_ids[i] = relation_ids.get("\0" + relation.strip().lower())
@@ -188,7 +190,7 @@ def _stage_blocks(
                         )
                     )
                 else:
-                    keep.append(i)
+                    keep[i] = 1
             heads, tails = _pick(heads, keep), _pick(tails, keep)
             splits, fields = _pick(splits, keep), _pick(fields, keep)
             rel_ids = _pick(rel_ids, keep)
@@ -211,8 +213,9 @@ def _stage_blocks(
                     counts[j] += 1
                     dropped.append(i)
             if dropped:
-                gone = set(dropped)
-                keep = [i for i in range(len(heads)) if i not in gone]
+                keep = bytearray(b"\x01") * len(heads)
+                for i in dropped:
+                    keep[i] = 0
                 heads, tails, keys = _pick(heads, keep), _pick(tails, keep), _pick(keys, keep)
                 splits, fields = _pick(splits, keep), _pick(fields, keep)
                 rel_ids, counts = _pick(rel_ids, keep), _pick(counts, keep)

@@ -427,16 +427,20 @@ def test_maybe_seen_never_misses_a_row_it_was_given():
 
 
 @pytest.mark.parametrize("block_rows", [20_000, 1])
-def test_block_reader_and_row_reader_agree_on_every_kind_of_line(monkeypatch, block_rows):
+@pytest.mark.parametrize("in_c", [True, False])
+def test_block_reader_and_row_reader_agree_on_every_kind_of_line(monkeypatch, block_rows, in_c):
     """The import's JSON-lines fast paths give what the careful row reader gives. In one
     block of mixed lines every line is looked at alone; in blocks of one line, each plain
-    line is checked as a whole column (formats._plain_block)."""
+    line is read in C (native/), or without it checked as a whole column
+    (formats._plain_block)."""
     import io
 
     from generation import formats
     from generation.formats import RowError, _jsonl_blocks, read_jsonl
 
     monkeypatch.setattr(formats, "BLOCK_ROWS", block_rows)
+    if not in_c:
+        monkeypatch.setattr(formats, "plain_jsonl_piece", None)
     lines = [
         {"head": "PersonX eats", "relation": "xNeed", "tail": "a fork", "valid": 2},
         {"head": "  PersonX   eats ", "relation": "xNeed", "tail": "a\tspoon", "x": [1]},

@@ -212,3 +212,30 @@ def test_an_import_does_not_wait_long_behind_a_reader_to_swap(
         reader.join(timeout=60)
     assert (summary.imported, summary.duplicates) == (5, 2)
     assert partition_oid(corpus) == partition_before  # merged into, not swapped
+
+
+def test_ids_reserved_ahead_are_never_handed_out_again(transactional_db, monkeypatch):
+    """An import into an empty corpus takes its ids in ranges; other sessions' nextval()
+    carries on past each range, whether the sequence was used before or not."""
+    monkeypatch.setattr(bulk._ReservedIds, "RANGE", 5)
+    other = connections.create_connection("default")
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("DROP SEQUENCE IF EXISTS skd_test_ids")
+            cursor.execute("CREATE SEQUENCE skd_test_ids")
+        ids = bulk._ReservedIds("skd_test_ids")
+        taken = ids.take(3) + ids.take(1)
+        with other.cursor() as cursor:
+            cursor.execute("SELECT nextval('skd_test_ids')")
+            elsewhere = cursor.fetchone()[0]
+        taken += ids.take(1) + ids.take(7)
+        assert taken[:4] == [1, 2, 3, 4]
+        assert elsewhere == 6
+        assert taken[4:] == [5, *range(7, 14)]
+        with other.cursor() as cursor:
+            cursor.execute("SELECT nextval('skd_test_ids')")
+            assert cursor.fetchone()[0] == 14
+    finally:
+        other.close()
+        with connection.cursor() as cursor:
+            cursor.execute("DROP SEQUENCE IF EXISTS skd_test_ids")

@@ -1,0 +1,258 @@
+"""The import's C loops (native/skd_native.c) against the Python code they stand in for.
+
+`make install` builds the module, so these tests import it outright: a build that
+broke would otherwise leave the import silently on its slower Python path."""
+
+from __future__ import annotations
+
+import json
+import random
+import sys
+
+import numpy as np
+import orjson
+import pytest
+import skd_native
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+from generation import bulk
+from generation.formats import Block, _jsonl_row
+
+PYTHON_WHITESPACE = [chr(c) for c in range(sys.maxunicode + 1) if chr(c).isspace()]
+
+
+def careful(line: bytes, skd: bool):
+    """What the careful row reader makes of one line: the row's columns, or None."""
+    row = _jsonl_row(1, line, skd)
+    if row is None or not hasattr(row, "head"):
+        return None
+    return (row.head, row.relation, row.tail, row.split, row.source_fields)
+
+
+def native(line: bytes, skd: bool):
+    columns = skd_native.plain_jsonl_piece([line], skd)
+    return None if columns is None else tuple(column[0] for column in columns)
+
+
+text_alphabet = st.sampled_from(
+    ["a", "b", "Z", "0", " ", "  ", ".", "é", "日", "\\", '"', "\t", "\n", "\x00", "\x7f"]
+    + PYTHON_WHITESPACE[:8]
+    + ["\u2028", "\u3000", "\u180e", "\ufeff", "\U0001f600"]
+)
+messy_texts = st.lists(text_alphabet, max_size=12).map("".join) | st.sampled_from(
+    ["x" * 500, "x" * 501, "é" * 500, "é" * 501]
+)
+clean_texts = st.lists(
+    st.sampled_from(
+        ["a", "PersonX", "eats", "é", "日本", "\U0001f600", "\x7f", "'", "/", "x" * 50]
+    ),
+    min_size=1,
+    max_size=5,
+).map(" ".join)
+texts = st.one_of(clean_texts, clean_texts, messy_texts)
+
+
+class Raw(str):
+    """A number written into the line as it stands."""
+
+
+numbers = (
+    st.integers(min_value=-(10**17), max_value=10**17)
+    | st.floats(0, 1).map(lambda f: round(f, 3))
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.decimals(allow_nan=False, allow_infinity=False).map(str).map(Raw)
+    | st.sampled_from(["0.0", "-0.0", "1.0", "0.50", "1e-06", "0.00001", "-0", "1E5", "2.0"]).map(
+        Raw
+    )
+)
+literals = st.sampled_from([True, False, None])
+nested = st.lists(st.integers(), max_size=2) | st.dictionaries(st.text(max_size=2), st.integers())
+values = st.one_of(clean_texts, messy_texts, numbers, literals, literals, nested)
+keys = st.sampled_from(
+    ["head", "relation", "tail", "split", "valid", "p_valid_model", "rec_0.5", "x", "", "é"]
+)
+
+
+def as_line(members: list[tuple[str, object]], style: int) -> bytes:
+    """JSON text for these members (repeats kept), in one of several spellings."""
+    parts = []
+    for key, value in members:
+        text = value if isinstance(value, Raw) else json.dumps(value, ensure_ascii=style == 1)
+        parts.append(json.dumps(key, ensure_ascii=style == 1) + (": " if style else ":") + text)
+    line = "{" + (", " if style else ",").join(parts) + "}"
+    return (line + ("\r\n" if style == 2 else "\n")).encode("utf-8", "surrogatepass")
+
+
+@settings(max_examples=3000, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    head=st.tuples(st.just("head"), texts),
+    relation=st.tuples(
+        st.just("relation"), st.sampled_from(["xNeed", "xNeed", "xNeed", " xNeed", "x  Need", ""])
+    ),
+    tail=st.tuples(st.just("tail"), texts),
+    extra=st.lists(st.tuples(keys, values), max_size=3),
+    order=st.randoms(use_true_random=False),
+    style=st.integers(0, 2),
+    skd=st.booleans(),
+)
+@example(
+    head=("head", "PersonX eats"),
+    relation=("relation", "xNeed"),
+    tail=("tail", "a fork"),
+    extra=[("p_valid_model", "0.50")],
+    order=random.Random(0),
+    style=0,
+    skd=True,
+)
+def test_a_line_read_in_c_reads_as_the_careful_reader_reads_it(
+    head, relation, tail, extra, order, style, skd
+):
+    members = [head, relation, tail, *extra]
+    order.shuffle(members)
+    line = as_line(members, style)
+    got = native(line, skd)
+    if got is not None:
+        assert got == careful(line, skd), line
+
+
+@settings(max_examples=500, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    head=clean_texts,
+    tail=clean_texts,
+    split=st.sampled_from([None, "train", "dev", "test_1"]),
+    extra=st.dictionaries(
+        st.sampled_from(["p_valid_model", "rec_0.5", "x", "", "é", "note"]),
+        st.one_of(
+            clean_texts, st.floats(0, 1).map(lambda f: round(f, 3)), st.integers(-99, 99), literals
+        ),
+        max_size=4,
+    ),
+    style=st.sampled_from([0, 2]),
+)
+def test_every_plain_line_is_read_in_c(head, tail, split, extra, style):
+    """Lines as a clean release writes them are never handed back to Python."""
+    members = [("head", head), ("relation", "xNeed"), ("tail", tail)]
+    members += [("split", split)] if split else []
+    line = as_line(members + list(extra.items()), style)
+    got = native(line, skd=False)
+    assert got is not None, line
+    assert got == careful(line, skd=False)
+
+
+@pytest.mark.parametrize(
+    "number",
+    ["0", "7", "-3", "0.5", "0.25", "1.0", "-0.0", "0.0001", "123456789012345", "3.14159265358979"]
+    + [
+        f"{random.Random(i).uniform(-1e6, 1e6):.{i % 8 + 1}f}".rstrip("0") + "1" for i in range(200)
+    ],
+)
+def test_numbers_it_keeps_as_they_came_are_the_ones_orjson_writes_back_unchanged(number):
+    line = b'{"head":"h","relation":"r","tail":"t","n":' + number.encode() + b"}"
+    got = native(line, False)
+    assert got is not None, number
+    assert got[4] == orjson.dumps({"n": orjson.loads(number)}).decode() == '{"n":' + number + "}"
+
+
+@pytest.mark.parametrize(
+    "number", ["1e-06", "1E5", "0.50", "-0", "0.00001", "1234567890123456", "1.0000000000000002"]
+)
+def test_numbers_orjson_would_respell_send_the_line_to_the_careful_reader(number):
+    line = b'{"head":"h","relation":"r","tail":"t","n":' + number.encode() + b"}"
+    assert native(line, False) is None
+
+
+def test_plain_lines_of_the_skd_release_are_read_in_c():
+    """The case the C reader exists for: it must take these, not hand them back."""
+    lines = [
+        orjson.dumps(
+            {
+                "head": f"PersonX eats {i}",
+                "relation": "xNeed",
+                "tail": "a fork",
+                "split": "train",
+                "p_valid_model": 0.913,
+                "rec_0.5": True,
+                "valid": [2, 1, -1, -2, -9][i % 5],
+            }
+        )
+        + b"\n"
+        for i in range(50)
+    ] + [b'{"head": "Personne mange", "relation": "xWant", "tail": "un caf\xc3\xa9", "x": null}\n']
+    heads, relations, tails, splits, fields = skd_native.plain_jsonl_piece(lines, True)
+    assert heads[0] == "PersonX eats 0" and tails[-1] == "un café" and splits[-1] == "train"
+    assert fields[0] == '{"p_valid_model":0.913,"rec_0.5":true,"valid":2}'
+    assert fields[-1] == '{"x":null}'
+    assert [careful(line, True) for line in lines] == list(
+        zip(heads, relations, tails, splits, fields, strict=True)
+    )
+
+
+def test_a_piece_with_one_odd_line_is_handed_back_whole():
+    plain = b'{"head":"h","relation":"r","tail":"t"}\n'
+    assert skd_native.plain_jsonl_piece([plain, b"\n", plain], False) is None
+    assert skd_native.plain_jsonl_piece([plain, b'{"head":"h\\u0041"}', plain], False) is None
+    assert skd_native.plain_jsonl_piece([plain, b"\xff", plain], False) is None
+    raw_tab = b'{"head":"h\tx","relation":"r","tail":"t"}'
+    assert skd_native.plain_jsonl_piece([plain, raw_tab], False) is None
+    assert skd_native.plain_jsonl_piece([plain] * 3, False) is not None
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    rows=st.lists(
+        st.tuples(
+            st.integers(-(2**63), 2**63 - 1),
+            st.text(alphabet=st.sampled_from("ab\\\t\n\r é\x00")),
+            st.sampled_from(["train", "dev"]),
+        ),
+        min_size=1,
+        max_size=20,
+    ),
+    with_ids=st.booleans(),
+)
+def test_copy_text_in_c_is_the_python_copy_text(rows, with_ids):
+    block = Block(
+        range(len(rows)),
+        [],
+        [],
+        [text for _, text, _ in rows],
+        [split for _, _, split in rows],
+        [text[::-1] for _, text, _ in rows],
+        [],
+    )
+    block.relation_ids = [n % 50 for n, _, _ in rows]
+    block.keys = [n for n, _, _ in rows]
+    block.counts = [1 + n % 3 for n, _, _ in rows]
+    head_ids = [abs(n) // 7 for n, _, _ in rows]
+    ids = [n // 3 for n, _, _ in rows] if with_ids else None
+    in_c = bulk._copy_text(ids, head_ids, block)
+    saved, bulk.copy_text = bulk.copy_text, None
+    try:
+        in_python = bulk._copy_text(ids, head_ids, block)
+    finally:
+        bulk.copy_text = saved
+    assert in_c.decode() == in_python
+
+
+def test_the_bloom_filter_in_c_sets_and_answers_as_the_numpy_one(monkeypatch):
+    rng = random.Random(3)
+    in_c, in_numpy = bulk._MaybeSeen(), bulk._MaybeSeen()
+    previous = None
+    for _ in range(4):
+        rows = [
+            [rng.randrange(1, 10**6) for _ in range(5000)],
+            [rng.randrange(1, 40) for _ in range(5000)],
+            [rng.randrange(-(2**63), 2**63) for _ in range(5000)],
+        ]
+        if previous:
+            for column, before in zip(rows, previous, strict=True):
+                column[:100] = before[:100]
+        previous = rows
+        answer_c = in_c.check_and_add(*rows)
+        with monkeypatch.context() as patch:
+            patch.setattr(bulk, "bloom_check_and_add", None)
+            answer_numpy = in_numpy.check_and_add(*rows)
+        assert np.array_equal(answer_c, answer_numpy)
+        assert np.array_equal(in_c.bits, in_numpy.bits)
+    assert answer_c[:100].all()
