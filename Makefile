@@ -20,7 +20,11 @@ $(VENV)/.installed: requirements-torch.txt requirements.txt requirements-dev.txt
 
 # The import's hot loops in C (native/), built with the machine's compiler; without
 # them the import falls back to the same work in Python, two to three times slower.
+# Tail keys need xxhash.h (Debian's libxxhash-dev), installed here when root may.
 $(VENV)/.native: $(VENV)/.installed native/skd_native.c native/setup.py native/pyproject.toml
+	@test -f /usr/include/xxhash.h || { test "$$(id -u)" = 0 && command -v apt-get >/dev/null \
+		&& (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libxxhash-dev >/dev/null) ; } \
+		|| echo "NOTE: xxhash.h is missing; tail keys will be hashed in Python."
 	$(BIN)/pip install --quiet --no-build-isolation --force-reinstall --no-deps ./native
 	touch $@
 

@@ -19,8 +19,10 @@ other writers wait only for the merge, not for the parsing.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Iterable, Iterator
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from itertools import compress
 from typing import TypeVar
 
 import numpy as np
@@ -29,9 +31,9 @@ from django.db import DatabaseError, OperationalError, connection, transaction
 from psycopg.copy import QueuedLibpqWriter
 
 try:
-    from skd_native import bloom_check_and_add, copy_text
+    from skd_native import bloom_check_and_add, copy_text, count_pairs
 except ImportError:  # optional speed-ups in C (see native/)
-    bloom_check_and_add = copy_text = None
+    bloom_check_and_add = copy_text = count_pairs = None
 
 from .partitions import (
     bare_partition_create,
@@ -162,7 +164,7 @@ class _MaybeSeen:
         return maybe
 
 
-_TEXT_COLUMNS = "head_id, relation_id, tail, tail_key, split, occurrences, source_fields"
+_COPY_COLUMNS = "id, head_id, relation_id, tail, tail_key, split, occurrences, source_fields"
 
 
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
@@ -178,22 +180,25 @@ def _escaped(values: list[str]) -> list[str] | Iterator[str]:
     return (value.translate(_COPY_ESCAPES) for value in values)
 
 
-def _copy_text(ids: list[int] | None, head_ids: list[int], block) -> str | bytes:
-    """The block's rows as COPY text (_TEXT_COLUMNS, after `id` when `ids` are given):
-    built in C where the native module is installed, else in C-level loops of Python's."""
-    columns = [head_ids, block.relation_ids, block.tails, block.keys, block.splits]
+def _copy_text(
+    ids: list[int], head_ids: list[int], block, held: np.ndarray | None = None, want: bool = False
+) -> str | bytes:
+    """The block's rows as COPY text (_COPY_COLUMNS), only those whose `held` flag is
+    `want` when flags are given: built in C where the native module is installed, else
+    in C-level loops of Python's."""
+    columns = [ids, head_ids, block.relation_ids, block.tails, block.keys, block.splits]
     columns += [block.counts, block.fields]
-    kinds = "iititit"
-    if ids is not None:
-        columns.insert(0, ids)
-        kinds = "i" + kinds
+    kinds = "iiititit"
     if copy_text is not None:
-        return copy_text(tuple(columns), kinds)
+        return copy_text(tuple(columns), kinds, held, want)
+    if held is not None:
+        chosen = (held == want).tobytes()
+        columns = [list(compress(column, chosen)) for column in columns]
     texts = [
-        _escaped(column) if kind == "t" and column is not block.splits else map(str, column)
+        map(str, column) if kind == "i" else _escaped(column)
         for column, kind in zip(columns, kinds, strict=True)
     ]
-    return "\n".join(map("\t".join, zip(*texts, strict=True))) + "\n"
+    return "".join(line + "\n" for line in map("\t".join, zip(*texts, strict=True)))
 
 
 _STAGE_TYPES = ["int4", "int8", "int8", "text", "int8", "text", "text", "int4"]
@@ -265,24 +270,33 @@ class PostgresLoader(_Loader):
 
 
 class _ReservedIds:
-    """Ids taken from a sequence a range at a time, each range in one short transaction
-    of its own (so call it outside any other): ALTER SEQUENCE holds up other sessions'
-    nextval() until the range is set aside, then they carry on past it. Ids left over
-    at the end are never used."""
+    """Ids taken from a sequence in order, a range at a time, each range in one short
+    transaction of its own: ALTER SEQUENCE holds up other sessions' nextval() until the
+    range is set aside, then they carry on past it. Ids left over at the end are never
+    used. Inside a transaction, one nextval() per id."""
 
     RANGE = 100_000
 
     def __init__(self, sequence: str) -> None:
         self.sequence = sequence
-        self.left = range(0)
+        self.left: Sequence[int] = range(0)
 
     def take(self, count: int) -> list[int]:
         if len(self.left) < count:
-            self.left = self._reserve(max(count, self.RANGE))
+            in_range = count if connection.in_atomic_block else max(count, self.RANGE)
+            self.left = self._reserve(in_range)
         ids, self.left = self.left[:count], self.left[count:]
         return list(ids)
 
-    def _reserve(self, count: int) -> range:
+    def _reserve(self, count: int) -> Sequence[int]:
+        if connection.in_atomic_block:
+            # Locking the sequence would stall every other writer until the caller's
+            # transaction ends: one nextval() per id instead.
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT nextval(%s) FROM generate_series(1, %s)", [self.sequence, count]
+                )
+                return [value for (value,) in cursor.fetchall()]
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute(
                 "SELECT seqincrement FROM pg_sequence WHERE seqrelid = %s::regclass",
@@ -306,23 +320,34 @@ class PartitionLoader(_Loader):
     """Fills a corpus that is empty (PostgreSQL): `open`, `add` blocks, `finish`, then
     `swap_in` (or `discard` on failure).
 
-    Rows go by COPY into a bare table, unseen by readers. `finish` folds the rows that
-    repeat an earlier block's (a Bloom filter names the few candidates; the first row
-    in file order keeps them), then builds the indexes, statistics and counts; `swap_in`
-    attaches the table as the corpus's partition. Outside a transaction each
-    step commits on its own, the indexes are built side by side, and only the swap
-    holds locks; inside one, everything is part of the caller's transaction.
+    Rows go by COPY into a bare table, unseen by readers, except those that may repeat
+    an earlier block's (a Bloom filter names them): these are held back in a temporary
+    table. `finish` builds the indexes, then merges the held rows in, so that the first
+    row of each (head, relation, tail key) in file order keeps its repeats' occurrences,
+    then takes statistics; `swap_in` attaches the table as the corpus's partition.
+    Outside a transaction each step commits on its own, the indexes are built side by
+    side, and only the swap holds locks; inside one, everything is part of the caller's
+    transaction.
     """
+
+    HELD_BYTES = 16 << 20  # held rows kept in memory before they are written out
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         corpus_id = self.params[0]
         self.partition = triple_partition(corpus_id)
-        self.table = f"{self.partition}_load_{secrets.token_hex(4)}"
+        token = secrets.token_hex(4)
+        self.table = f"{self.partition}_load_{token}"
+        self.held_table = f"skd_held_{token}"
         self.seen = _MaybeSeen()
-        self.repeats: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         self.rows_added = 0
         self.counts: list[tuple[int, str, int, int]] = []
+        # Triples and occurrences by (relation id, split) of the rows copied so far.
+        self._triples: Counter[tuple[int, str]] = Counter()
+        self._occurrences: Counter[tuple[int, str]] = Counter()
+        self._held: list[bytes | str] = []
+        self._held_bytes = 0
+        self._held_written = False
         self._side = self._copying = self._copy = None
         self._ids: _ReservedIds | None = None
 
@@ -333,7 +358,7 @@ class PartitionLoader(_Loader):
         corpus_id, origin, job_id = self.params
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_get_serial_sequence(%s, 'id')", [parent])
-            sequence = cursor.fetchone()[0]
+            self._ids = _ReservedIds(cursor.fetchone()[0])
             # Tables left by an import of this corpus that died midway.
             cursor.execute(
                 "SELECT c.relname FROM pg_class c LEFT JOIN pg_inherits i ON i.inhrelid = c.oid"
@@ -343,15 +368,9 @@ class PartitionLoader(_Loader):
             for (stale,) in cursor.fetchall():
                 cursor.execute(f"DROP TABLE IF EXISTS {stale}")
             bare_partition_create(parent, self.table, column="corpus_id", value=corpus_id)
-            # Ids come from the parent's sequence, in file order: outside a transaction
-            # in ranges reserved ahead (a default calling nextval() once a row was a
-            # third of COPY's work), inside one from the default. What every row shares
-            # comes from defaults, so COPY carries less.
-            if not connection.in_atomic_block:
-                self._ids = _ReservedIds(sequence)
+            # What every row shares comes from defaults, so COPY carries less.
             cursor.execute(
-                f"ALTER TABLE {self.table} ALTER COLUMN id SET DEFAULT nextval('{sequence}'),"
-                f" ALTER COLUMN corpus_id SET DEFAULT {int(corpus_id)},"
+                f"ALTER TABLE {self.table} ALTER COLUMN corpus_id SET DEFAULT {int(corpus_id)},"
                 " ALTER COLUMN origin SET DEFAULT %s,"
                 f" ALTER COLUMN import_job_id SET DEFAULT {int(job_id) if job_id else 'NULL'}",
                 [origin],
@@ -360,26 +379,62 @@ class PartitionLoader(_Loader):
     def add(self, block) -> None:
         with connection.cursor() as cursor:
             head_ids = self._head_id_list(cursor, block.heads)
-        maybe = self.seen.check_and_add(head_ids, block.relation_ids, block.keys)
-        if maybe.any():
-            self.repeats.append(
-                tuple(
-                    np.asarray(column, dtype=np.int64)[maybe]
-                    for column in (head_ids, block.relation_ids, block.keys)
-                )
-            )
-        ids = self._ids.take(len(block.heads)) if self._ids else None
+        # Ids in file order, held rows' too.
+        ids = self._ids.take(len(block.heads))
+        held = self.seen.check_and_add(head_ids, block.relation_ids, block.keys)
+        if held.any():
+            self._hold(_copy_text(ids, head_ids, block, held, want=True))
+        else:
+            held = None
         with self._stream() as copy:
-            copy.write(_copy_text(ids, head_ids, block))
+            copy.write(_copy_text(ids, head_ids, block, held, want=False))
+        self._count(block, held)
         self.rows_added += len(block.heads)
+
+    def _count(self, block, held: np.ndarray | None) -> None:
+        """Count the block's copied rows (those not held) by relation and split."""
+        if count_pairs is not None:
+            pairs = count_pairs(block.relation_ids, block.splits, block.counts, held, False)
+        else:
+            rows = zip(block.relation_ids, block.splits, block.counts, strict=True)
+            if held is not None:
+                rows = compress(rows, (~held).tobytes())
+            totals: dict[tuple[int, str], list[int]] = {}
+            for relation_id, split, count in rows:
+                total = totals.setdefault((relation_id, split), [0, 0])
+                total[0] += 1
+                total[1] += count
+            pairs = [(r, s, n, o) for (r, s), (n, o) in totals.items()]
+        for relation_id, split, rows_copied, occurrences in pairs:
+            self._triples[relation_id, split] += rows_copied
+            self._occurrences[relation_id, split] += occurrences
+
+    def _hold(self, text: bytes | str) -> None:
+        self._held.append(text)
+        self._held_bytes += len(text)
+        if self._held_bytes > self.HELD_BYTES:
+            self._write_held()
+
+    def _write_held(self) -> None:
+        with connection.cursor() as cursor:
+            if not self._held_written:
+                cursor.execute(
+                    f"CREATE TEMP TABLE {self.held_table} (id bigint, head_id bigint,"
+                    " relation_id bigint, tail text, tail_key bigint, split varchar(16),"
+                    " occurrences int, source_fields text)"
+                )
+                self._held_written = True
+            with cursor.cursor.copy(f"COPY {self.held_table} FROM STDIN") as copy:
+                for text in self._held:
+                    copy.write(text)
+        self._held, self._held_bytes = [], 0
 
     @contextmanager
     def _stream(self) -> Iterator:
         """A COPY into the table. Outside a transaction, one COPY on a connection of its
         own stays open across blocks and sends from a thread, so that this one never
         waits for PostgreSQL between blocks; inside one, a COPY per block."""
-        columns = f"id, {_TEXT_COLUMNS}" if self._ids else _TEXT_COLUMNS
-        sql = f"COPY {self.table} ({columns}) FROM STDIN"
+        sql = f"COPY {self.table} ({_COPY_COLUMNS}) FROM STDIN"
         if connection.in_atomic_block:
             with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
                 yield copy
@@ -405,11 +460,11 @@ class PartitionLoader(_Loader):
             self._side.close()
 
     def finish(self) -> None:
-        """Fold repeats across blocks, then index and analyze the table."""
+        """Index the table, merge the held rows in, take statistics and counts."""
         self._stream_end()
+        if self._held:
+            self._write_held()
         table = self.table
-        if self.repeats:
-            self._fold_repeats()
         indexes_build(
             [
                 f"CREATE UNIQUE INDEX {table}_pkey ON {table} (id, corpus_id)",
@@ -417,11 +472,11 @@ class PartitionLoader(_Loader):
                 " (corpus_id, head_id, relation_id, tail_key)",
             ]
         )
+        merged = self._merge_held() if self._held_written else []
         with connection.cursor() as cursor:
             cursor.execute(
-                f"ALTER TABLE {table} ALTER COLUMN id DROP DEFAULT, ALTER COLUMN corpus_id DROP"
-                " DEFAULT, ALTER COLUMN origin DROP DEFAULT, ALTER COLUMN import_job_id DROP"
-                " DEFAULT"
+                f"ALTER TABLE {table} ALTER COLUMN corpus_id DROP DEFAULT,"
+                " ALTER COLUMN origin DROP DEFAULT, ALTER COLUMN import_job_id DROP DEFAULT"
             )
             # As constraints, so that ATTACH adopts them for the parent's.
             cursor.execute(
@@ -429,41 +484,44 @@ class PartitionLoader(_Loader):
                 f" {table}_pkey, ADD CONSTRAINT {table}_unique UNIQUE USING INDEX {table}_unique"
             )
             cursor.execute(f"ANALYZE {table}")
-        self.counts = corpus_counts(self.params[0], table=table)
+        triples, occurrences = self._triples, self._occurrences
+        for relation_id, split, new, added in merged:
+            triples[relation_id, split] += new
+            occurrences[relation_id, split] += added
+        self.counts = [(r, s, n, occurrences[r, s]) for (r, s), n in triples.items() if n]
 
-    def _fold_repeats(self) -> None:
-        """Rows with the same (head, relation, tail key) become the first of them, with
-        their occurrences summed. Only keys a Bloom filter flagged are looked at."""
-        head_ids, relation_ids, keys = (np.concatenate(c) for c in zip(*self.repeats, strict=True))
-        table = self.table
+    def _merge_held(self) -> list[tuple[int, str, int, int]]:
+        """Merge the held rows into the indexed table: those repeating a row there add
+        to its occurrences, the others come in, each repeat group as its first row in
+        file order. Returns what that adds to the counts: (relation id, split, new
+        triples, occurrences)."""
+        table, held = self.table, self.held_table
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute(
-                "CREATE TEMP TABLE skd_repeat_keys (head_id bigint, relation_id bigint,"
-                " tail_key bigint) ON COMMIT DROP"
-            )
-            with cursor.cursor.copy("COPY skd_repeat_keys FROM STDIN (FORMAT BINARY)") as copy:
-                copy.set_types(["int8", "int8", "int8"])
-                for row in np.stack([head_ids, relation_ids, keys], axis=1).tolist():
-                    copy.write_row(row)
-            # One scan finds the groups that really repeat; rows are then reached by
-            # their physical address, as the table has no index yet.
-            cursor.execute(
-                "SELECT array_agg(l.ctid::text ORDER BY l.id), sum(l.occurrences)"
-                f" FROM {table} l JOIN (SELECT DISTINCT * FROM skd_repeat_keys) k"
-                " USING (head_id, relation_id, tail_key)"
-                " GROUP BY l.head_id, l.relation_id, l.tail_key HAVING count(*) > 1"
-            )
-            groups = cursor.fetchall()
-            if groups:
-                cursor.execute(
-                    f"UPDATE {table} SET occurrences = g.total"
-                    " FROM unnest(%s::tid[], %s::int[]) AS g(row, total) WHERE ctid = g.row",
-                    [[rows[0] for rows, _ in groups], [total for _, total in groups]],
+                f"""
+                WITH grouped AS (
+                    SELECT DISTINCT ON (head_id, relation_id, tail_key) id, head_id,
+                        relation_id, tail, tail_key, split, source_fields,
+                        sum(occurrences) OVER (PARTITION BY head_id, relation_id, tail_key)
+                            AS total
+                    FROM {held} ORDER BY head_id, relation_id, tail_key, id
+                ), merged AS (
+                    INSERT INTO {table} AS t ({_COPY_COLUMNS})
+                    SELECT id, head_id, relation_id, tail, tail_key, split, total, source_fields
+                    FROM grouped
+                    ON CONFLICT (corpus_id, head_id, relation_id, tail_key)
+                    DO UPDATE SET occurrences = t.occurrences + excluded.occurrences
+                    RETURNING t.id, t.head_id, t.relation_id, t.tail_key, t.split
                 )
-                cursor.execute(
-                    f"DELETE FROM {table} WHERE ctid = ANY(%s::tid[])",
-                    [[row for rows, _ in groups for row in rows[1:]]],
-                )
+                SELECT m.relation_id, m.split, count(*) FILTER (WHERE m.id = g.id), sum(g.total)
+                FROM merged m JOIN grouped g USING (head_id, relation_id, tail_key)
+                GROUP BY m.relation_id, m.split
+                """
+            )
+            merged = [(r, s, int(n), int(o)) for r, s, n, o in cursor.fetchall()]
+            cursor.execute(f"DROP TABLE {held}")
+        self._held_written = False
+        return merged
 
     def swap_in(self, in_swap: Callable[[], T]) -> T:
         """Attach the table as the corpus's partition and return `in_swap()`, run in the
@@ -514,7 +572,7 @@ class PartitionLoader(_Loader):
             pass  # the COPY is abandoned either way
         try:
             with transaction.atomic(), connection.cursor() as cursor:
-                cursor.execute(f"DROP TABLE IF EXISTS {self.table}")
+                cursor.execute(f"DROP TABLE IF EXISTS {self.table}, pg_temp.{self.held_table}")
         except DatabaseError:
             pass  # the caller's transaction failed: its rollback removes the table
 

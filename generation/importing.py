@@ -34,6 +34,11 @@ from .formats import (
 )
 from .partitions import deferred_partition
 
+try:
+    from skd_native import tail_keys as native_tail_keys
+except ImportError:  # an optional speed-up in C (see native/), there when xxhash.h was
+    native_tail_keys = None
+
 CHUNK_ROWS = 50_000
 MAX_REPORTED_ERRORS = 20
 MAX_COUNTED_ERRORS = 1000
@@ -234,7 +239,10 @@ def _stage_blocks(
 
 def _tail_keys(tails: list[str]) -> list[int]:
     """tail_key of each tail, which arrives whitespace-collapsed (so without newlines):
-    lower-cased all at once and hashed in C-level loops, not a Python loop per row."""
+    in C where the native module has xxh3, else lower-cased all at once and hashed in
+    C-level loops, not a Python loop per row."""
+    if native_tail_keys is not None:
+        return native_tail_keys(tails, tail_key)
     joined = "\n".join(tails)
     if joined.count("\n") != len(tails) - 1:
         return [tail_key(t) for t in tails]

@@ -16,6 +16,12 @@
 #include <stdint.h>
 #include <string.h>
 
+#if __has_include(<xxhash.h>)
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+#define HAVE_XXH3 1
+#endif
+
 #define MAX_TEXT_CHARS 500
 #define MAX_SPLIT_CHARS 16
 #define MAX_EXTRA_KEYS 32
@@ -434,12 +440,26 @@ static int put_text(Buffer *b, PyObject *value) {
     return 0;
 }
 
-/* copy_text(columns, kinds): the rows of these equally long lists as COPY text, one
- * line per row; kinds has one letter per column, "i" for integers, "t" for text. */
+static PyObject *copy_rows(PyObject *columns, const char *kinds, Py_buffer *mask,
+                           unsigned char want);
+
+/* copy_text(columns, kinds, mask=None, want=0): the rows of these equally long lists
+ * as COPY text, one line per row; kinds has one letter per column, "i" for integers,
+ * "t" for text. With a mask (one byte per row), only the rows whose byte is `want`. */
 static PyObject *copy_text(PyObject *module, PyObject *args) {
     PyObject *columns;
     const char *kinds;
-    if (!PyArg_ParseTuple(args, "O!s", &PyTuple_Type, &columns, &kinds)) return NULL;
+    Py_buffer mask = {NULL, NULL};
+    int want = 0;
+    if (!PyArg_ParseTuple(args, "O!s|z*i", &PyTuple_Type, &columns, &kinds, &mask, &want))
+        return NULL;
+    PyObject *out = copy_rows(columns, kinds, mask.buf ? &mask : NULL, (unsigned char)want);
+    if (mask.obj) PyBuffer_Release(&mask);
+    return out;
+}
+
+static PyObject *copy_rows(PyObject *columns, const char *kinds, Py_buffer *mask,
+                           unsigned char want) {
     Py_ssize_t width = PyTuple_GET_SIZE(columns);
     if ((Py_ssize_t)strlen(kinds) != width || width == 0) {
         PyErr_SetString(PyExc_ValueError, "one kind per column");
@@ -462,9 +482,15 @@ static PyObject *copy_text(PyObject *module, PyObject *args) {
             return NULL;
         }
     }
+    if (mask && mask->len != rows) {
+        PyErr_SetString(PyExc_ValueError, "the mask has one byte per row");
+        return NULL;
+    }
+    const unsigned char *selected = mask ? mask->buf : NULL;
     Buffer b = {NULL, 0, 0};
     if (buffer_reserve(&b, (size_t)rows * 64 + 16) < 0) return NULL;
     for (Py_ssize_t r = 0; r < rows; r++) {
+        if (selected && selected[r] != want) continue;
         for (Py_ssize_t c = 0; c < width; c++) {
             PyObject *value = PyList_GET_ITEM(PyTuple_GET_ITEM(columns, c), r);
             int failed = kinds[c] == 'i' ? put_int(&b, value) : put_text(&b, value);
@@ -549,13 +575,141 @@ done:
     return result;
 }
 
+/* --- Counts by (relation id, split) --------------------------------------- */
+
+#define MAX_PAIRS 256
+
+/* count_pairs(relation_ids, splits, counts, mask=None, want=0) -> list of
+ * (relation_id, split, rows, occurrences): the rows (of those whose mask byte is
+ * `want`, when a mask is given) counted by relation and split, `counts` summed. */
+static PyObject *count_pairs(PyObject *module, PyObject *args) {
+    PyObject *relations, *splits, *counts;
+    Py_buffer mask = {NULL, NULL};
+    int want = 0;
+    if (!PyArg_ParseTuple(args, "O!O!O!|z*i", &PyList_Type, &relations, &PyList_Type, &splits,
+                          &PyList_Type, &counts, &mask, &want))
+        return NULL;
+    PyObject *result = NULL;
+    PyObject *pair_relation[MAX_PAIRS], *pair_split[MAX_PAIRS];
+    long long pair_rows[MAX_PAIRS], pair_total[MAX_PAIRS];
+    int pairs = 0, last = -1;
+    Py_ssize_t n = PyList_GET_SIZE(relations);
+    if (PyList_GET_SIZE(splits) != n || PyList_GET_SIZE(counts) != n ||
+        (mask.buf && mask.len != n)) {
+        PyErr_SetString(PyExc_ValueError, "columns (and the mask) must be equally long");
+        goto done;
+    }
+    const unsigned char *selected = mask.buf;
+    for (Py_ssize_t k = 0; k < n; k++) {
+        if (selected && selected[k] != (unsigned char)want) continue;
+        PyObject *relation = PyList_GET_ITEM(relations, k), *split = PyList_GET_ITEM(splits, k);
+        long long count = PyLong_AsLongLong(PyList_GET_ITEM(counts, k));
+        if (count == -1 && PyErr_Occurred()) goto done;
+        int found = -1;
+        /* Rows come in runs of one relation and split: try the last pair first, then
+         * the others, by identity and then by value. */
+        if (last >= 0 && pair_relation[last] == relation && pair_split[last] == split) found = last;
+        for (int p = 0; found < 0 && p < pairs; p++) {
+            int same = (pair_relation[p] == relation) ? 1
+                       : PyObject_RichCompareBool(pair_relation[p], relation, Py_EQ);
+            if (same < 0) goto done;
+            if (same) {
+                same = (pair_split[p] == split) ? 1
+                       : PyObject_RichCompareBool(pair_split[p], split, Py_EQ);
+                if (same < 0) goto done;
+            }
+            if (same) found = p;
+        }
+        if (found < 0) {
+            if (pairs == MAX_PAIRS) {
+                PyErr_SetString(PyExc_ValueError, "too many (relation, split) pairs");
+                goto done;
+            }
+            found = pairs++;
+            pair_relation[found] = relation;
+            pair_split[found] = split;
+            pair_rows[found] = pair_total[found] = 0;
+        }
+        pair_rows[found] += 1;
+        pair_total[found] += count;
+        last = found;
+    }
+    result = PyList_New(pairs);
+    for (int p = 0; result && p < pairs; p++) {
+        PyObject *item = Py_BuildValue("(OOLL)", pair_relation[p], pair_split[p], pair_rows[p],
+                                       pair_total[p]);
+        if (!item) {
+            Py_CLEAR(result);
+            break;
+        }
+        PyList_SET_ITEM(result, p, item);
+    }
+done:
+    if (mask.obj) PyBuffer_Release(&mask);
+    return result;
+}
+
+#ifdef HAVE_XXH3
+/* --- Tail keys ---------------------------------------------------------------- */
+
+static inline int is_tail_end(char c) {
+    return c == '.' || c == '!' || c == '?' || c == ';' || c == ',' || c == ' ';
+}
+
+/* tail_keys(tails, tail_key) -> list of int: importing.tail_key of each tail (the
+ * signed xxh3-64 of its normalized form). Clean ASCII tails are normalized here;
+ * any other goes to `tail_key`, the Python function. */
+static PyObject *tail_keys(PyObject *module, PyObject *args) {
+    PyObject *tails, *slow;
+    if (!PyArg_ParseTuple(args, "O!O", &PyList_Type, &tails, &slow)) return NULL;
+    Py_ssize_t n = PyList_GET_SIZE(tails);
+    PyObject *keys = PyList_New(n);
+    if (!keys) return NULL;
+    char small[512];
+    for (Py_ssize_t k = 0; k < n; k++) {
+        PyObject *tail = PyList_GET_ITEM(tails, k), *key = NULL;
+        int fast = PyUnicode_Check(tail) && PyUnicode_IS_ASCII(tail) &&
+                   PyUnicode_GET_LENGTH(tail) <= (Py_ssize_t)sizeof(small);
+        if (fast) {
+            const unsigned char *s = PyUnicode_1BYTE_DATA(tail);
+            Py_ssize_t len = PyUnicode_GET_LENGTH(tail);
+            unsigned char odd = len == 0 || s[0] == ' ' || s[len - 1] == ' ';
+            for (Py_ssize_t i = 0; i < len; i++) {
+                unsigned char c = s[i];
+                odd |= (c < 0x20) | (i + 1 < len && c == ' ' && s[i + 1] == ' ');
+                small[i] = (c >= 'A' && c <= 'Z') ? (char)(c + 32) : (char)c;
+            }
+            if (!odd) {
+                while (len > 0 && is_tail_end(small[len - 1])) len--;
+                uint64_t hash = XXH3_64bits(small, (size_t)len);
+                key = PyLong_FromLongLong((long long)(hash ^ 0x8000000000000000ULL));
+            } else {
+                fast = 0;
+            }
+        }
+        if (!fast) key = PyObject_CallOneArg(slow, tail);
+        if (!key) {
+            Py_DECREF(keys);
+            return NULL;
+        }
+        PyList_SET_ITEM(keys, k, key);
+    }
+    return keys;
+}
+#endif
+
 static PyMethodDef methods[] = {
+    {"count_pairs", count_pairs, METH_VARARGS,
+     "count_pairs(relation_ids, splits, counts, mask=None, want=0) -> [(relation, split, rows, total)]"},
+#ifdef HAVE_XXH3
+    {"tail_keys", tail_keys, METH_VARARGS, "tail_keys(tails, tail_key) -> list of int"},
+#endif
     {"bloom_check_and_add", bloom_check_and_add, METH_VARARGS,
      "bloom_check_and_add(bits, head_ids, relation_ids, keys) -> bytes of 0/1"},
     {"plain_jsonl_piece", plain_jsonl_piece, METH_VARARGS,
      "plain_jsonl_piece(lines, skd) -> (heads, relations, tails, splits, fields) or None"},
     {"copy_text", copy_text, METH_VARARGS,
-     "copy_text(columns, kinds) -> bytes: rows as PostgreSQL COPY text"},
+     "copy_text(columns, kinds, mask=None, want=0) -> bytes: rows as PostgreSQL COPY text"},
     {NULL, NULL, 0, NULL},
 };
 

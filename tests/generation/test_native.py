@@ -205,34 +205,32 @@ def test_a_piece_with_one_odd_line_is_handed_back_whole():
             st.integers(-(2**63), 2**63 - 1),
             st.text(alphabet=st.sampled_from("ab\\\t\n\r é\x00")),
             st.sampled_from(["train", "dev"]),
+            st.booleans(),
         ),
         min_size=1,
         max_size=20,
     ),
-    with_ids=st.booleans(),
+    flagged=st.sampled_from([None, True, False]),
 )
-def test_copy_text_in_c_is_the_python_copy_text(rows, with_ids):
-    block = Block(
-        range(len(rows)),
-        [],
-        [],
-        [text for _, text, _ in rows],
-        [split for _, _, split in rows],
-        [text[::-1] for _, text, _ in rows],
-        [],
-    )
-    block.relation_ids = [n % 50 for n, _, _ in rows]
-    block.keys = [n for n, _, _ in rows]
-    block.counts = [1 + n % 3 for n, _, _ in rows]
-    head_ids = [abs(n) // 7 for n, _, _ in rows]
-    ids = [n // 3 for n, _, _ in rows] if with_ids else None
-    in_c = bulk._copy_text(ids, head_ids, block)
+def test_copy_text_in_c_is_the_python_copy_text(rows, flagged):
+    """The rows as COPY text: all of them, or only the held (or the other) ones."""
+    block = Block(range(len(rows)), [], [], [r[1] for r in rows], [r[2] for r in rows], [], [])
+    block.fields = [text[::-1] for text in block.tails]
+    block.relation_ids = [n % 50 for n, *_ in rows]
+    block.keys = [n for n, *_ in rows]
+    block.counts = [1 + n % 3 for n, *_ in rows]
+    head_ids = [abs(n) // 7 for n, *_ in rows]
+    ids = [n // 3 for n, *_ in rows]
+    held = None if flagged is None else np.array([r[3] for r in rows], dtype=bool)
+    in_c = bulk._copy_text(ids, head_ids, block, held, want=bool(flagged))
     saved, bulk.copy_text = bulk.copy_text, None
     try:
-        in_python = bulk._copy_text(ids, head_ids, block)
+        in_python = bulk._copy_text(ids, head_ids, block, held, want=bool(flagged))
     finally:
         bulk.copy_text = saved
     assert in_c.decode() == in_python
+    chosen = len(rows) if held is None else int((held == bool(flagged)).sum())
+    assert in_python.count("\n") == chosen  # text's own newlines arrive escaped
 
 
 def test_the_bloom_filter_in_c_sets_and_answers_as_the_numpy_one(monkeypatch):
@@ -256,3 +254,34 @@ def test_the_bloom_filter_in_c_sets_and_answers_as_the_numpy_one(monkeypatch):
         assert np.array_equal(answer_c, answer_numpy)
         assert np.array_equal(in_c.bits, in_numpy.bits)
     assert answer_c[:100].all()
+
+
+@settings(max_examples=500, deadline=None)
+@given(tails=st.lists(messy_texts | clean_texts | st.sampled_from(["A Fork.", "ΑΣ", "İ!", " "])))
+def test_tail_keys_in_c_are_tail_key(tails):
+    from generation.importing import tail_key
+
+    assert skd_native.tail_keys(tails, tail_key) == [tail_key(tail) for tail in tails]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    rows=st.lists(
+        st.tuples(st.integers(1, 4), st.sampled_from(["train", "dev"]), st.integers(1, 3)),
+        max_size=30,
+    ),
+    held=st.lists(st.booleans(), min_size=30, max_size=30),
+)
+def test_pairs_counted_in_c_are_the_rows_counted_in_python(rows, held):
+    relation_ids, splits, counts = ([row[i] for row in rows] for i in range(3))
+    # Equal splits that are different objects, as Python's reader makes them.
+    splits = ["".join(list(split)) for split in splits]
+    mask = np.array(held[: len(rows)], dtype=bool)
+    expected: dict = {}
+    for relation_id, split, count, is_held in zip(relation_ids, splits, counts, mask, strict=True):
+        if not is_held:
+            total = expected.setdefault((relation_id, split), [0, 0])
+            total[0] += 1
+            total[1] += count
+    got = skd_native.count_pairs(relation_ids, splits, counts, mask, False)
+    assert {(r, s): [n, o] for r, s, n, o in got} == expected

@@ -5,6 +5,7 @@ left behind."""
 
 import threading
 
+import numpy as np
 import orjson
 import pytest
 from django.db import connection, connections
@@ -239,3 +240,57 @@ def test_ids_reserved_ahead_are_never_handed_out_again(transactional_db, monkeyp
         other.close()
         with connection.cursor() as cursor:
             cursor.execute("DROP SEQUENCE IF EXISTS skd_test_ids")
+
+
+@pytest.mark.parametrize("all_held", [False, True])
+@pytest.mark.parametrize("in_c", [True, False])
+def test_counts_taken_while_loading_match_a_recount(
+    transactional_db, tmp_path, monkeypatch, all_held, in_c
+):
+    """Repeats across blocks (held back, then merged) and within a block, under other
+    splits than their first row's: the counts by relation and split that the import
+    stores are those a full recount gives. With every row held (as a Bloom filter's
+    false alarms would be), the rows still arrive in file order. Without the native
+    module, Python does the same."""
+    from generation import formats, importing
+    from generation.services import corpus_refresh_counts
+
+    monkeypatch.setattr(formats, "BLOCK_ROWS", 3)
+    if not in_c:
+        monkeypatch.setattr(formats, "plain_jsonl_piece", None)
+        monkeypatch.setattr(importing, "native_tail_keys", None)
+        for name in ("bloom_check_and_add", "copy_text", "count_pairs"):
+            monkeypatch.setattr(bulk, name, None)
+    if all_held:
+        monkeypatch.setattr(
+            bulk._MaybeSeen, "check_and_add", lambda self, heads, *_: np.ones(len(heads), bool)
+        )
+    rows = [
+        ("PersonX fishes", "xNeed", "a rod", "train"),
+        ("PersonX fishes", "xNeed", "bait", "dev"),
+        ("PersonX fishes", "xNeed", "A rod", "dev"),  # within the block, other split
+        ("PersonX swims", "xWant", "to rest", "test"),
+        ("PersonX fishes", "xNeed", "a rod.", "test"),  # a block later, other split
+        ("PersonX swims", "xWant", "to rest", "test"),
+        ("PersonX swims", "xNeed", "a towel", "dev"),
+        ("PersonX fishes", "xNeed", "bait", "train"),
+    ]
+    path = tmp_path / "splits.jsonl"
+    path.write_text(
+        "".join(
+            orjson.dumps({"head": h, "relation": r, "tail": t, "split": s}).decode() + "\n"
+            for h, r, t, s in rows
+        )
+    )
+    summary = corpus_import(path=path, corpus_name="splits")
+    assert (summary.imported, summary.duplicates) == (4, 4)
+    corpus = Corpus.objects.get(name="splits")
+    assert list(
+        Triple.objects.filter(corpus=corpus)
+        .order_by("id")
+        .values_list("tail", "split", "occurrences")
+    ) == [("a rod", "train", 3), ("bait", "dev", 2), ("to rest", "test", 2), ("a towel", "dev", 1)]
+    loaded = (corpus.triple_count, corpus.occurrence_count, corpus.stats)
+    corpus_refresh_counts(corpus=corpus)
+    assert loaded == (4, 8, corpus.stats)
+    assert corpus.stats["by_split"] == {"train": 1, "dev": 2, "test": 1}
