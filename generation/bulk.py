@@ -31,9 +31,9 @@ from django.db import DatabaseError, OperationalError, connection, transaction
 from psycopg.copy import QueuedLibpqWriter
 
 try:
-    from skd_native import bloom_check_and_add, copy_text, count_pairs
+    from skd_native import bloom_check_and_add, copy_binary, count_pairs
 except ImportError:  # optional speed-ups in C (see native/)
-    bloom_check_and_add = copy_text = count_pairs = None
+    bloom_check_and_add = copy_binary = count_pairs = None
 
 from .partitions import (
     bare_partition_create,
@@ -180,22 +180,36 @@ def _escaped(values: list[str]) -> list[str] | Iterator[str]:
     return (value.translate(_COPY_ESCAPES) for value in values)
 
 
-def _copy_text(
+# Binary COPY where the native module writes it: PostgreSQL reads it with a fifth less
+# work than text. Around the tuples, a COPY's binary data has a header and a trailer.
+_BINARY_HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)
+_BINARY_TRAILER = b"\xff\xff"
+
+
+def _copy_framing() -> tuple[str, bytes, bytes]:
+    """The COPY statement's options, and what comes before and after the rows that
+    _copy_rows makes."""
+    if copy_binary is None:
+        return "", b"", b""
+    return " (FORMAT BINARY)", _BINARY_HEADER, _BINARY_TRAILER
+
+
+def _copy_rows(
     ids: list[int], head_ids: list[int], block, held: np.ndarray | None = None, want: bool = False
 ) -> str | bytes:
-    """The block's rows as COPY text (_COPY_COLUMNS), only those whose `held` flag is
-    `want` when flags are given: built in C where the native module is installed, else
-    in C-level loops of Python's."""
+    """The block's rows (_COPY_COLUMNS) for COPY, only those whose `held` flag is `want`
+    when flags are given: binary tuples built in C where the native module is installed,
+    else text built in C-level loops of Python's."""
     columns = [ids, head_ids, block.relation_ids, block.tails, block.keys, block.splits]
     columns += [block.counts, block.fields]
-    kinds = "iiititit"
-    if copy_text is not None:
-        return copy_text(tuple(columns), kinds, held, want)
+    kinds = "qqqtqtlt"
+    if copy_binary is not None:
+        return copy_binary(tuple(columns), kinds, held, want)
     if held is not None:
         chosen = (held == want).tobytes()
         columns = [list(compress(column, chosen)) for column in columns]
     texts = [
-        map(str, column) if kind == "i" else _escaped(column)
+        _escaped(column) if kind == "t" else map(str, column)
         for column, kind in zip(columns, kinds, strict=True)
     ]
     return "".join(line + "\n" for line in map("\t".join, zip(*texts, strict=True)))
@@ -350,6 +364,7 @@ class PartitionLoader(_Loader):
         self._held_written = False
         self._side = self._copying = self._copy = None
         self._ids: _ReservedIds | None = None
+        self._framing = _copy_framing()
 
     _event_ids = staticmethod(_pg_event_ids)
 
@@ -383,11 +398,11 @@ class PartitionLoader(_Loader):
         ids = self._ids.take(len(block.heads))
         held = self.seen.check_and_add(head_ids, block.relation_ids, block.keys)
         if held.any():
-            self._hold(_copy_text(ids, head_ids, block, held, want=True))
+            self._hold(_copy_rows(ids, head_ids, block, held, want=True))
         else:
             held = None
         with self._stream() as copy:
-            copy.write(_copy_text(ids, head_ids, block, held, want=False))
+            copy.write(_copy_rows(ids, head_ids, block, held, want=False))
         self._count(block, held)
         self.rows_added += len(block.heads)
 
@@ -424,9 +439,12 @@ class PartitionLoader(_Loader):
                     " occurrences int, source_fields text)"
                 )
                 self._held_written = True
-            with cursor.cursor.copy(f"COPY {self.held_table} FROM STDIN") as copy:
-                for text in self._held:
-                    copy.write(text)
+            options, header, trailer = self._framing
+            with cursor.cursor.copy(f"COPY {self.held_table} FROM STDIN{options}") as copy:
+                copy.write(header)
+                for rows in self._held:
+                    copy.write(rows)
+                copy.write(trailer)
         self._held, self._held_bytes = [], 0
 
     @contextmanager
@@ -434,16 +452,20 @@ class PartitionLoader(_Loader):
         """A COPY into the table. Outside a transaction, one COPY on a connection of its
         own stays open across blocks and sends from a thread, so that this one never
         waits for PostgreSQL between blocks; inside one, a COPY per block."""
-        sql = f"COPY {self.table} ({_COPY_COLUMNS}) FROM STDIN"
+        options, header, trailer = self._framing
+        sql = f"COPY {self.table} ({_COPY_COLUMNS}) FROM STDIN{options}"
         if connection.in_atomic_block:
             with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
+                copy.write(header)
                 yield copy
+                copy.write(trailer)
             return
         if self._copy is None:
             self._side = connection.get_new_connection(connection.get_connection_params())
             cursor = self._side.cursor()
             self._copying = cursor.copy(sql, writer=QueuedLibpqWriter(cursor))
             self._copy = self._copying.__enter__()
+            self._copy.write(header)
         yield self._copy
 
     def _stream_end(self, error: BaseException | None = None) -> None:
@@ -451,6 +473,7 @@ class PartitionLoader(_Loader):
             return
         try:
             if error is None:
+                self._copy.write(self._framing[2])
                 self._copying.__exit__(None, None, None)
                 self._side.commit()
             else:

@@ -440,71 +440,109 @@ static int put_text(Buffer *b, PyObject *value) {
     return 0;
 }
 
-static PyObject *copy_rows(PyObject *columns, const char *kinds, Py_buffer *mask,
-                           unsigned char want);
+/* PostgreSQL's binary COPY: each field is its length (4 bytes, big-endian), then
+ * int8 as 8 bytes, int4 as 4 bytes, both big-endian, text as its UTF-8 bytes. */
+static inline void put_be(Buffer *b, uint64_t v, int bytes) {
+    for (int k = bytes - 1; k >= 0; k--) b->data[b->len++] = (char)((v >> (8 * k)) & 0xFF);
+}
 
-/* copy_text(columns, kinds, mask=None, want=0): the rows of these equally long lists
- * as COPY text, one line per row; kinds has one letter per column, "i" for integers,
- * "t" for text. With a mask (one byte per row), only the rows whose byte is `want`. */
-static PyObject *copy_text(PyObject *module, PyObject *args) {
+static int put_binary(Buffer *b, PyObject *value, char kind) {
+    if (kind == 't') {
+        Py_ssize_t n;
+        const char *s = PyUnicode_AsUTF8AndSize(value, &n);
+        if (!s) return -1;
+        if (n > INT32_MAX) {
+            PyErr_SetString(PyExc_ValueError, "text too long for COPY");
+            return -1;
+        }
+        if (buffer_reserve(b, 4 + (size_t)n) < 0) return -1;
+        put_be(b, (uint64_t)n, 4);
+        buffer_put(b, s, n);
+        return 0;
+    }
+    long long v = PyLong_AsLongLong(value);
+    if (v == -1 && PyErr_Occurred()) return -1;
+    int bytes = kind == 'q' ? 8 : 4;
+    if (bytes == 4 && (v < INT32_MIN || v > INT32_MAX)) {
+        PyErr_SetString(PyExc_OverflowError, "value out of range for an int4 column");
+        return -1;
+    }
+    if (buffer_reserve(b, 4 + bytes) < 0) return -1;
+    put_be(b, (uint64_t)bytes, 4);
+    put_be(b, (uint64_t)v, bytes);
+    return 0;
+}
+
+/* The rows of equally long lists (columns) for COPY, as text or binary tuples (with
+ * no header or trailer); kinds has one letter per column: "q" for bigint, "l" for
+ * integer, "t" for text. With a mask (one byte per row), only rows whose byte is
+ * `want`. */
+static PyObject *copy_rows(PyObject *args, int binary) {
     PyObject *columns;
     const char *kinds;
     Py_buffer mask = {NULL, NULL};
     int want = 0;
     if (!PyArg_ParseTuple(args, "O!s|z*i", &PyTuple_Type, &columns, &kinds, &mask, &want))
         return NULL;
-    PyObject *out = copy_rows(columns, kinds, mask.buf ? &mask : NULL, (unsigned char)want);
-    if (mask.obj) PyBuffer_Release(&mask);
-    return out;
-}
-
-static PyObject *copy_rows(PyObject *columns, const char *kinds, Py_buffer *mask,
-                           unsigned char want) {
+    PyObject *out = NULL;
+    Buffer b = {NULL, 0, 0};
     Py_ssize_t width = PyTuple_GET_SIZE(columns);
-    if ((Py_ssize_t)strlen(kinds) != width || width == 0) {
-        PyErr_SetString(PyExc_ValueError, "one kind per column");
-        return NULL;
-    }
     Py_ssize_t rows = -1;
+    if ((Py_ssize_t)strlen(kinds) != width || width == 0 || width > INT16_MAX) {
+        PyErr_SetString(PyExc_ValueError, "one kind per column");
+        goto done;
+    }
     for (Py_ssize_t c = 0; c < width; c++) {
         PyObject *column = PyTuple_GET_ITEM(columns, c);
         if (!PyList_Check(column)) {
             PyErr_SetString(PyExc_TypeError, "columns must be lists");
-            return NULL;
+            goto done;
         }
         if (rows >= 0 && PyList_GET_SIZE(column) != rows) {
             PyErr_SetString(PyExc_ValueError, "columns differ in length");
-            return NULL;
+            goto done;
         }
         rows = PyList_GET_SIZE(column);
-        if (kinds[c] != 'i' && kinds[c] != 't') {
-            PyErr_SetString(PyExc_ValueError, "kinds are 'i' or 't'");
-            return NULL;
+        if (kinds[c] != 'q' && kinds[c] != 'l' && kinds[c] != 't') {
+            PyErr_SetString(PyExc_ValueError, "kinds are 'q', 'l' or 't'");
+            goto done;
         }
     }
-    if (mask && mask->len != rows) {
+    if (mask.buf && mask.len != rows) {
         PyErr_SetString(PyExc_ValueError, "the mask has one byte per row");
-        return NULL;
+        goto done;
     }
-    const unsigned char *selected = mask ? mask->buf : NULL;
-    Buffer b = {NULL, 0, 0};
-    if (buffer_reserve(&b, (size_t)rows * 64 + 16) < 0) return NULL;
+    const unsigned char *selected = mask.buf;
+    if (buffer_reserve(&b, (size_t)rows * 80 + 16) < 0) goto done;
     for (Py_ssize_t r = 0; r < rows; r++) {
-        if (selected && selected[r] != want) continue;
+        if (selected && selected[r] != (unsigned char)want) continue;
+        if (binary) {
+            if (buffer_reserve(&b, 2) < 0) goto done;
+            put_be(&b, (uint64_t)width, 2);
+        }
         for (Py_ssize_t c = 0; c < width; c++) {
             PyObject *value = PyList_GET_ITEM(PyTuple_GET_ITEM(columns, c), r);
-            int failed = kinds[c] == 'i' ? put_int(&b, value) : put_text(&b, value);
-            if (failed || buffer_reserve(&b, 1) < 0) {
-                PyMem_Free(b.data);
-                return NULL;
+            if (binary) {
+                if (put_binary(&b, value, kinds[c]) < 0) goto done;
+                continue;
             }
+            if ((kinds[c] == 't' ? put_text(&b, value) : put_int(&b, value)) < 0) goto done;
+            if (buffer_reserve(&b, 1) < 0) goto done;
             b.data[b.len++] = c + 1 < width ? '\t' : '\n';
         }
     }
-    PyObject *out = PyBytes_FromStringAndSize(b.data, b.len);
+    out = PyBytes_FromStringAndSize(b.data, b.len);
+done:
     PyMem_Free(b.data);
+    if (mask.obj) PyBuffer_Release(&mask);
     return out;
 }
+
+/* copy_text(columns, kinds, mask=None, want=0) -> bytes: COPY's text format. */
+static PyObject *copy_text(PyObject *module, PyObject *args) { return copy_rows(args, 0); }
+
+/* copy_binary(columns, kinds, mask=None, want=0) -> bytes: COPY's binary tuples. */
+static PyObject *copy_binary(PyObject *module, PyObject *args) { return copy_rows(args, 1); }
 
 /* --- An approximate set (Bloom filter) of (head id, relation id, tail key) ------ */
 
@@ -708,6 +746,8 @@ static PyMethodDef methods[] = {
      "bloom_check_and_add(bits, head_ids, relation_ids, keys) -> bytes of 0/1"},
     {"plain_jsonl_piece", plain_jsonl_piece, METH_VARARGS,
      "plain_jsonl_piece(lines, skd) -> (heads, relations, tails, splits, fields) or None"},
+    {"copy_binary", copy_binary, METH_VARARGS,
+     "copy_binary(columns, kinds, mask=None, want=0) -> bytes: rows as binary COPY tuples"},
     {"copy_text", copy_text, METH_VARARGS,
      "copy_text(columns, kinds, mask=None, want=0) -> bytes: rows as PostgreSQL COPY text"},
     {NULL, NULL, 0, NULL},

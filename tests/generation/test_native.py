@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import random
+import re
+import struct
 import sys
 
 import numpy as np
@@ -212,8 +214,9 @@ def test_a_piece_with_one_odd_line_is_handed_back_whole():
     ),
     flagged=st.sampled_from([None, True, False]),
 )
-def test_copy_text_in_c_is_the_python_copy_text(rows, flagged):
-    """The rows as COPY text: all of them, or only the held (or the other) ones."""
+def test_copy_rows_in_c_are_the_python_copy_text(rows, flagged):
+    """The rows for COPY (binary in C, text in Python): all of them, or only the held
+    (or the other) ones. psycopg reads the binary tuples back as the text's rows."""
     block = Block(range(len(rows)), [], [], [r[1] for r in rows], [r[2] for r in rows], [], [])
     block.fields = [text[::-1] for text in block.tails]
     block.relation_ids = [n % 50 for n, *_ in rows]
@@ -222,15 +225,61 @@ def test_copy_text_in_c_is_the_python_copy_text(rows, flagged):
     head_ids = [abs(n) // 7 for n, *_ in rows]
     ids = [n // 3 for n, *_ in rows]
     held = None if flagged is None else np.array([r[3] for r in rows], dtype=bool)
-    in_c = bulk._copy_text(ids, head_ids, block, held, want=bool(flagged))
-    saved, bulk.copy_text = bulk.copy_text, None
+    in_c = bulk._copy_rows(ids, head_ids, block, held, want=bool(flagged))
+    saved, bulk.copy_binary = bulk.copy_binary, None
     try:
-        in_python = bulk._copy_text(ids, head_ids, block, held, want=bool(flagged))
+        in_python = bulk._copy_rows(ids, head_ids, block, held, want=bool(flagged))
     finally:
-        bulk.copy_text = saved
-    assert in_c.decode() == in_python
-    chosen = len(rows) if held is None else int((held == bool(flagged)).sum())
-    assert in_python.count("\n") == chosen  # text's own newlines arrive escaped
+        bulk.copy_binary = saved
+    chosen = [
+        (i, hi, r, t, k, s, n, f)
+        for i, hi, r, t, k, s, n, f, is_held in zip(
+            ids,
+            head_ids,
+            block.relation_ids,
+            block.tails,
+            block.keys,
+            block.splits,
+            block.counts,
+            block.fields,
+            [False] * len(rows) if held is None else held,
+            strict=True,
+        )
+        if held is None or is_held == bool(flagged)
+    ]
+    assert binary_rows(in_c, "qqqtqtlt") == chosen
+    assert text_rows(in_python, "qqqtqtlt") == chosen
+
+
+def binary_rows(data: bytes, kinds: str) -> list[tuple]:
+    """Binary COPY tuples read back, as PostgreSQL reads them."""
+    rows, at = [], 0
+    while at < len(data):
+        (width,) = struct.unpack_from("!h", data, at)
+        at += 2
+        assert width == len(kinds)
+        row = []
+        for kind in kinds:
+            (length,) = struct.unpack_from("!i", data, at)
+            field = data[at + 4 : at + 4 + length]
+            at += 4 + length
+            if kind == "t":
+                row.append(field.decode())
+            else:
+                assert length == (8 if kind == "q" else 4)
+                row.append(int.from_bytes(field, "big", signed=True))
+        rows.append(tuple(row))
+    return rows
+
+
+def text_rows(text: str, kinds: str) -> list[tuple]:
+    """COPY text read back, as PostgreSQL reads it."""
+    escapes = {"\\\\": "\\", "\\t": "\t", "\\n": "\n", "\\r": "\r"}
+    rows = []
+    for line in text.split("\n")[:-1]:
+        fields = [re.sub(r"\\.", lambda m: escapes[m.group()], f) for f in line.split("\t")]
+        rows.append(tuple(f if k == "t" else int(f) for f, k in zip(fields, kinds, strict=True)))
+    return rows
 
 
 def test_the_bloom_filter_in_c_sets_and_answers_as_the_numpy_one(monkeypatch):
