@@ -126,12 +126,14 @@ class _Loader:
 class _MaybeSeen:
     """An approximate set of (head id, relation id, tail key) in 16 MB: a Bloom filter.
 
-    `check_and_add` answers for each row whether it may have been added before. A false
-    "maybe" (about 0.3% of rows at 6.5M rows) only sends a row down the slower, exact
-    path; a row added before is never missed."""
+    `check_and_add` answers for each row whether it may have been added before: by an
+    earlier call, or by an earlier row of the same call. A false "maybe" (about 0.3% of
+    rows at 6.5M rows) only sends a row down the slower, exact path; a row added before
+    is never missed. Each row's three bits lie in one 64-byte line (one cache miss a
+    row). The same in C where the native module is installed."""
 
     BITS = 1 << 27
-    _MASK = np.uint64(BITS - 1)
+    _LINES = np.uint64(BITS // 512 - 1)
 
     def __init__(self) -> None:
         self.bits = np.zeros(self.BITS // 8, dtype=np.uint8)
@@ -153,11 +155,16 @@ class _MaybeSeen:
         )
         h = self._mix(h ^ self._mix(pair))
         g = self._mix(h)
-        positions = (h & self._MASK, (h >> np.uint64(32)) & self._MASK, g & self._MASK)
+        line = (h & self._LINES) * np.uint64(512)
+        positions = [line + ((g >> np.uint64(shift)) & np.uint64(511)) for shift in (0, 9, 18)]
         maybe = np.ones(len(keys), dtype=bool)
         for position in positions:
             byte, bit = position >> np.uint64(3), (position & np.uint64(7)).astype(np.uint8)
             maybe &= (self.bits[byte] >> bit) & np.uint8(1) == 1
+        _, first = np.unique(h, return_index=True)
+        repeat = np.ones(len(keys), dtype=bool)
+        repeat[first] = False
+        maybe |= repeat
         for position in positions:
             byte, bit = position >> np.uint64(3), (position & np.uint64(7)).astype(np.uint8)
             np.bitwise_or.at(self.bits, byte, np.left_shift(np.uint8(1), bit))

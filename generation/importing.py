@@ -169,10 +169,10 @@ def _pick(column: list, keep: bytearray) -> list:
 
 
 def _stage_blocks(
-    blocks: Iterator[Block], relation_ids: dict[str, int], sink: _RejectSink
+    blocks: Iterator[Block], relation_ids: dict[str, int], sink: _RejectSink, *, fold: bool
 ) -> Iterator[StageBlock]:
-    """Resolve relations (case-insensitively), hash tails, fold repeats within a block;
-    invalid rows go to the sink."""
+    """Resolve relations (case-insensitively), hash tails, and, when asked, fold repeats
+    within a block; invalid rows go to the sink."""
     known = ", ".join(sorted(name for name in relation_ids if not name.startswith("\0")))
     seq = 0  # row ordinal: keeps file order even where one line gives several rows
     for block in blocks:
@@ -207,7 +207,7 @@ def _stage_blocks(
             continue  # nothing left, or the import is failing: only count errors now
         keys = _tail_keys(tails)
         counts = [1] * len(heads)
-        suspects = _rows_that_may_repeat(heads, rel_ids, keys)
+        suspects = _rows_that_may_repeat(heads, rel_ids, keys) if fold else None
         if suspects:
             # Exact comparison among the few rows whose hash repeats.
             first: dict[tuple, int] = {}
@@ -457,13 +457,16 @@ def _import(
             name=corpus_name, defaults={"created_by": created_by, "description": description}
         )
         triples_before = corpus.triple_count
-    chunks = _stage_blocks(read_blocks(opened.stream, fmt), relation_ids, sink)
+
+    def stage(*, fold: bool) -> Iterator[StageBlock]:
+        return _stage_blocks(read_blocks(opened.stream, fmt), relation_ids, sink, fold=fold)
+
     try:
         if connection.vendor == "sqlite":
             loader = make_loader(corpus_id=corpus.pk, origin=origin, job_id=job_id)
             loader.open()
             try:
-                consume(loader, chunks)
+                consume(loader, stage(fold=True))
                 _raise_if_rejected(sink, path, skip_invalid, rows_read)
                 with transaction.atomic():
                     loader.finish()
@@ -473,7 +476,7 @@ def _import(
         else:
             totals = _load_postgres(
                 corpus,
-                chunks,
+                stage,
                 consume,
                 lambda: _raise_if_rejected(sink, path, skip_invalid, rows_read),
                 origin=origin,
@@ -506,7 +509,7 @@ def _import(
 
 def _load_postgres(
     corpus,
-    chunks: Iterator[StageBlock],
+    stage: Callable[..., Iterator[StageBlock]],
     consume: Callable,
     check: Callable[[], None],
     *,
@@ -514,9 +517,9 @@ def _load_postgres(
     job_id: int | None,
     copy_into_empty: bool,
 ):
-    """Load the blocks into the corpus, whole into an empty one (PartitionLoader), else
-    merged block by block; `check` raises, before anything is kept, if rows were
-    rejected."""
+    """Load the blocks `stage` reads into the corpus, whole into an empty one
+    (PartitionLoader, which folds repeats itself), else merged block by block; `check`
+    raises, before anything is kept, if rows were rejected."""
     from .models import Corpus, Triple
     from .services import corpus_refresh_counts
 
@@ -527,7 +530,7 @@ def _load_postgres(
             loader = PartitionLoader(corpus_id=corpus.pk, origin=origin, job_id=job_id)
             loader.open()
             try:
-                consume(loader, chunks)
+                consume(loader, stage(fold=False))
                 check()
                 loader.finish()
                 return loader.swap_in(
@@ -541,7 +544,7 @@ def _load_postgres(
                 raise
         # Parsing overlaps with the merges, where this thread waits for PostgreSQL on
         # the other core.
-        ahead = _InThread(chunks)
+        ahead = _InThread(stage(fold=True))
         try:
             with transaction.atomic():
                 Corpus.objects.select_for_update().filter(pk=corpus.pk).first()

@@ -560,9 +560,12 @@ static int int64_at(PyObject *column, Py_ssize_t k, uint64_t *out) {
 }
 
 /* bloom_check_and_add(bits, head_ids, relation_ids, keys) -> bytes: for each row, 1
- * when it may have been added before (all its bits were set), else 0; then adds the
- * rows. `bits` is a writable buffer whose size in bits is a power of two. The rows of
- * one call are checked before any of them is added, as bulk._MaybeSeen does. */
+ * when it may have been added before, else 0; then adds the rows. "Before" is an
+ * earlier call (all of the row's three bits were set) or an earlier row of this call
+ * with the same 64-bit hash, so a repeat within the rows given is flagged too. `bits`
+ * is a writable buffer of 64-byte lines, a power of two of them: each row's three bits
+ * lie in one line, so that a row costs one cache miss. bulk._MaybeSeen does the same
+ * with numpy. */
 static PyObject *bloom_check_and_add(PyObject *module, PyObject *args) {
     Py_buffer bits;
     PyObject *heads, *relations, *keys;
@@ -570,24 +573,28 @@ static PyObject *bloom_check_and_add(PyObject *module, PyObject *args) {
                           &relations, &PyList_Type, &keys))
         return NULL;
     PyObject *result = NULL;
-    uint64_t *positions = NULL;
+    uint64_t *positions = NULL, *seen = NULL;
     Py_ssize_t n = PyList_GET_SIZE(keys);
-    uint64_t size = (uint64_t)bits.len * 8;
-    if (size == 0 || (size & (size - 1)) || PyList_GET_SIZE(heads) != n ||
-        PyList_GET_SIZE(relations) != n) {
-        PyErr_SetString(PyExc_ValueError, "bits must be a power of two; columns equally long");
+    uint64_t lines = (uint64_t)bits.len / 64;
+    if (lines == 0 || (lines & (lines - 1)) || (uint64_t)bits.len != lines * 64 ||
+        PyList_GET_SIZE(heads) != n || PyList_GET_SIZE(relations) != n) {
+        PyErr_SetString(PyExc_ValueError,
+                        "bits must be a power of two of 64-byte lines; columns equally long");
         goto done;
     }
-    uint64_t mask = size - 1;
+    uint64_t slots = 2;
+    while (slots < 2 * (uint64_t)n) slots <<= 1;
     unsigned char *bytes = bits.buf;
     positions = PyMem_Malloc(sizeof(uint64_t) * 3 * (n ? n : 1));
+    seen = PyMem_Calloc(slots, sizeof(uint64_t));
     result = PyBytes_FromStringAndSize(NULL, n);
-    if (!positions || !result) {
-        if (!positions) PyErr_NoMemory();
+    if (!positions || !seen || !result) {
+        if (result) PyErr_NoMemory();
         Py_CLEAR(result);
         goto done;
     }
     unsigned char *maybe = (unsigned char *)PyBytes_AS_STRING(result);
+    int seen_zero = 0;
     for (Py_ssize_t k = 0; k < n; k++) {
         uint64_t head, relation, key;
         if (int64_at(heads, k, &head) || int64_at(relations, k, &relation) ||
@@ -597,18 +604,31 @@ static PyObject *bloom_check_and_add(PyObject *module, PyObject *args) {
         }
         uint64_t h = mix64(key ^ mix64(head * 65536 + relation));
         uint64_t g = mix64(h);
+        uint64_t line = (h & (lines - 1)) * 512;
         uint64_t *p = positions + 3 * k;
-        p[0] = h & mask;
-        p[1] = (h >> 32) & mask;
-        p[2] = g & mask;
+        p[0] = line + (g & 511);
+        p[1] = line + ((g >> 9) & 511);
+        p[2] = line + ((g >> 18) & 511);
         unsigned char all = 1;
         for (int j = 0; j < 3; j++) all &= (bytes[p[j] >> 3] >> (p[j] & 7)) & 1;
-        maybe[k] = all;
+        /* An earlier row with the same hash: open addressing, 0 standing for empty. */
+        unsigned char repeat = 0;
+        if (h == 0) {
+            repeat = (unsigned char)seen_zero;
+            seen_zero = 1;
+        } else {
+            uint64_t slot = g & (slots - 1);
+            while (seen[slot] && seen[slot] != h) slot = (slot + 1) & (slots - 1);
+            repeat = seen[slot] == h;
+            seen[slot] = h;
+        }
+        maybe[k] = all | repeat;
     }
     for (Py_ssize_t k = 0; k < 3 * n; k++)
         bytes[positions[k] >> 3] |= (unsigned char)(1u << (positions[k] & 7));
 done:
     PyMem_Free(positions);
+    PyMem_Free(seen);
     PyBuffer_Release(&bits);
     return result;
 }
