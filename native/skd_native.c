@@ -1,7 +1,6 @@
-/* The corpus import's hot loops in C: reading plain JSON lines into columns, and
- * writing rows as COPY text. Both are optional speed-ups of Python code in
- * generation/formats.py and generation/bulk.py, which stay the reference: a piece
- * of input this code is not sure about is handed back (None) to the Python path.
+/* The corpus import's hot loops in C. Each is an optional speed-up of Python code in
+ * generation/ that stays the reference (tests/generation/test_native.py holds them
+ * to it), and the import falls back to that code when this module is missing.
  *
  * plain_jsonl_piece(lines, skd) reads a list of JSON lines (bytes) into
  * (heads, relations, tails, splits, fields) only when every line is "plain": an
@@ -9,7 +8,10 @@
  * writes back as they came, with head, relation and tail already clean text and
  * split (when present) a clean split name. `fields` is the object less those four
  * keys as compact JSON, exactly as orjson.dumps writes it ("" when nothing is
- * left). Anything else returns None.
+ * left). Anything else returns None, and formats.py reads the lines in Python.
+ *
+ * tail_keys (importing._tail_keys), bloom_check_and_add (bulk._MaybeSeen),
+ * count_pairs and copy_binary / copy_text (bulk.PartitionLoader) follow.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
