@@ -11,7 +11,7 @@
  * left). Anything else returns None, and formats.py reads the lines in Python.
  *
  * tail_keys (importing._tail_keys), bloom_check_and_add (bulk._MaybeSeen),
- * count_pairs and copy_binary / copy_text (bulk.PartitionLoader) follow.
+ * count_pairs and copy_binary (bulk.PartitionLoader) follow.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -395,52 +395,7 @@ done:
     return result;
 }
 
-/* --- COPY text ------------------------------------------------------------ */
-
-static int put_int(Buffer *b, PyObject *value) {
-    long long v = PyLong_AsLongLong(value);
-    if (v == -1 && PyErr_Occurred()) return -1;
-    if (buffer_reserve(b, 21) < 0) return -1;
-    char digits[20];
-    int n = 0;
-    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
-    do {
-        digits[n++] = (char)('0' + u % 10);
-        u /= 10;
-    } while (u);
-    if (v < 0) b->data[b->len++] = '-';
-    while (n) b->data[b->len++] = digits[--n];
-    return 0;
-}
-
-/* Text as COPY's text format writes it: backslash, tab, newline and carriage return
- * escaped. */
-static int put_text(Buffer *b, PyObject *value) {
-    Py_ssize_t n;
-    const char *s = PyUnicode_AsUTF8AndSize(value, &n);
-    if (!s) return -1;
-    unsigned char special = 0;
-    for (Py_ssize_t k = 0; k < n; k++) {
-        unsigned char c = (unsigned char)s[k];
-        special |= (c == '\\') | (c == '\t') | (c == '\n') | (c == '\r');
-    }
-    if (buffer_reserve(b, special ? 2 * (size_t)n : (size_t)n) < 0) return -1;
-    if (!special) {
-        buffer_put(b, s, n);
-        return 0;
-    }
-    for (Py_ssize_t k = 0; k < n; k++) {
-        char c = s[k];
-        switch (c) {
-            case '\\': buffer_put(b, "\\\\", 2); break;
-            case '\t': buffer_put(b, "\\t", 2); break;
-            case '\n': buffer_put(b, "\\n", 2); break;
-            case '\r': buffer_put(b, "\\r", 2); break;
-            default: b->data[b->len++] = c;
-        }
-    }
-    return 0;
-}
+/* --- COPY ----------------------------------------------------------------- */
 
 /* PostgreSQL's binary COPY: each field is its length (4 bytes, big-endian), then
  * int8 as 8 bytes, int4 as 4 bytes, both big-endian, text as its UTF-8 bytes. */
@@ -475,11 +430,11 @@ static int put_binary(Buffer *b, PyObject *value, char kind) {
     return 0;
 }
 
-/* The rows of equally long lists (columns) for COPY, as text or binary tuples (with
- * no header or trailer); kinds has one letter per column: "q" for bigint, "l" for
- * integer, "t" for text. With a mask (one byte per row), only rows whose byte is
- * `want`. */
-static PyObject *copy_rows(PyObject *args, int binary) {
+/* copy_binary(columns, kinds, mask=None, want=0) -> bytes: the rows of equally long
+ * lists (columns) as binary COPY tuples (with no header or trailer); kinds has one
+ * letter per column: "q" for bigint, "l" for integer, "t" for text. With a mask (one
+ * byte per row), only rows whose byte is `want`. */
+static PyObject *copy_binary(PyObject *module, PyObject *args) {
     PyObject *columns;
     const char *kinds;
     Py_buffer mask = {NULL, NULL};
@@ -518,19 +473,11 @@ static PyObject *copy_rows(PyObject *args, int binary) {
     if (buffer_reserve(&b, (size_t)rows * 80 + 16) < 0) goto done;
     for (Py_ssize_t r = 0; r < rows; r++) {
         if (selected && selected[r] != (unsigned char)want) continue;
-        if (binary) {
-            if (buffer_reserve(&b, 2) < 0) goto done;
-            put_be(&b, (uint64_t)width, 2);
-        }
+        if (buffer_reserve(&b, 2) < 0) goto done;
+        put_be(&b, (uint64_t)width, 2);
         for (Py_ssize_t c = 0; c < width; c++) {
             PyObject *value = PyList_GET_ITEM(PyTuple_GET_ITEM(columns, c), r);
-            if (binary) {
-                if (put_binary(&b, value, kinds[c]) < 0) goto done;
-                continue;
-            }
-            if ((kinds[c] == 't' ? put_text(&b, value) : put_int(&b, value)) < 0) goto done;
-            if (buffer_reserve(&b, 1) < 0) goto done;
-            b.data[b.len++] = c + 1 < width ? '\t' : '\n';
+            if (put_binary(&b, value, kinds[c]) < 0) goto done;
         }
     }
     out = PyBytes_FromStringAndSize(b.data, b.len);
@@ -539,12 +486,6 @@ done:
     if (mask.obj) PyBuffer_Release(&mask);
     return out;
 }
-
-/* copy_text(columns, kinds, mask=None, want=0) -> bytes: COPY's text format. */
-static PyObject *copy_text(PyObject *module, PyObject *args) { return copy_rows(args, 0); }
-
-/* copy_binary(columns, kinds, mask=None, want=0) -> bytes: COPY's binary tuples. */
-static PyObject *copy_binary(PyObject *module, PyObject *args) { return copy_rows(args, 1); }
 
 /* --- An approximate set (Bloom filter) of (head id, relation id, tail key) ------ */
 
@@ -770,8 +711,6 @@ static PyMethodDef methods[] = {
      "plain_jsonl_piece(lines, skd) -> (heads, relations, tails, splits, fields) or None"},
     {"copy_binary", copy_binary, METH_VARARGS,
      "copy_binary(columns, kinds, mask=None, want=0) -> bytes: rows as binary COPY tuples"},
-    {"copy_text", copy_text, METH_VARARGS,
-     "copy_text(columns, kinds, mask=None, want=0) -> bytes: rows as PostgreSQL COPY text"},
     {NULL, NULL, 0, NULL},
 };
 
