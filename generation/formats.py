@@ -22,9 +22,9 @@ from typing import BinaryIO, NamedTuple
 import orjson
 
 try:
-    from skd_native import plain_jsonl_piece
+    from skd_native import jsonl_columns
 except ImportError:  # the C reader is an optional speed-up (see native/)
-    plain_jsonl_piece = None
+    jsonl_columns = None
 
 FORMATS = ("skd", "jsonl", "atomic-tsv", "csv", "comet")
 MAX_TEXT_LENGTH = 500
@@ -294,35 +294,52 @@ def read_jsonl(stream: Iterable[bytes], *, skd: bool = False) -> Iterator[Parsed
 def _jsonl_blocks(stream: Iterable[bytes], *, skd: bool) -> Iterator[Block]:
     """read_jsonl's rows as blocks, built without a per-row object: the import's hot path.
 
-    A block whose lines are all plain is checked column by column (`_plain_block`);
-    any other goes line by line, where a line that is anything but plain (bad JSON, a
-    field to clean or to complain about) goes through `_jsonl_row`, so the rules live
-    there."""
+    Where the native module is installed, plain lines are read in C and the others
+    line by line in Python (`_native_block`). Without it, a piece whose lines are all
+    plain is checked column by column (`_plain_block`) and any other goes line by
+    line. Either way a line that is anything but plain (bad JSON, a field to clean or
+    to complain about) goes through `_jsonl_row`, so the rules live there."""
     # In Python, lines are looked at PLAIN_ROWS at a time, which keeps a piece's objects
     # in the processor's cache (three times bigger pieces were half again as slow).
     step = max(1, min(BLOCK_ROWS, PLAIN_ROWS))
     first = 1  # the line number of the block's first line
     while raw := list(itertools.islice(stream, BLOCK_ROWS)):
-        if plain_jsonl_piece is not None and (columns := plain_jsonl_piece(raw, skd)):
-            block = Block(range(first, first + len(raw)), *columns, [])
+        if jsonl_columns is not None:
+            block = _native_block(raw, first, skd)
         else:
-            pieces = [
-                _piece_block(raw[start : start + step], first + start, skd)
-                for start in range(0, len(raw), step)
-            ]
+            pieces = []
+            for start in range(0, len(raw), step):
+                chunk = list(enumerate(raw[start : start + step], first + start))
+                pieces.append(_plain_block(chunk, skd) or _lines_block(chunk, skd))
             block = pieces[0] if len(pieces) == 1 else Block.joined(pieces)
         first += len(raw)
         if block.lines or block.errors:
             yield block
 
 
-def _piece_block(raw: list[bytes], first: int, skd: bool) -> Block:
-    """A piece of lines as a block: read in C when the native reader is installed and
-    finds every line plain, else column by column, else line by line."""
-    if plain_jsonl_piece is not None and (columns := plain_jsonl_piece(raw, skd)) is not None:
+def _native_block(raw: list[bytes], first: int, skd: bool) -> Block:
+    """Lines read in C, but for those it leaves to `_lines_block` (odd ones: an escape,
+    a number orjson would respell, something to clean or to complain about)."""
+    *columns, odd = jsonl_columns(raw, skd)
+    if not odd:
         return Block(range(first, first + len(raw)), *columns, [])
-    chunk = list(enumerate(raw, first))
-    return _plain_block(chunk, skd) or _lines_block(chunk, skd)
+    careful = _lines_block([(first + i, raw[i]) for i in odd], skd)
+    values = (careful.heads, careful.relations, careful.tails, careful.splits, careful.fields)
+    rows = dict(zip(careful.lines, zip(*values, strict=True), strict=True))
+    keep = bytearray(b"\x01") * len(raw)
+    for i in odd:
+        if (row := rows.get(first + i)) is None:  # an error or a blank line
+            keep[i] = 0
+            continue
+        for column, value in zip(columns, row, strict=True):
+            column[i] = value
+    if not all(keep):
+        return Block(
+            list(itertools.compress(range(first, first + len(raw)), keep)),
+            *(list(itertools.compress(column, keep)) for column in columns),
+            careful.errors,
+        )
+    return Block(range(first, first + len(raw)), *columns, careful.errors)
 
 
 _OTHER_SPACE = re.compile(r"[^\S \n]")  # whitespace but the space and the newline

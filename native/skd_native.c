@@ -2,13 +2,14 @@
  * generation/ that stays the reference (tests/generation/test_native.py holds them
  * to it), and the import falls back to that code when this module is missing.
  *
- * plain_jsonl_piece(lines, skd) reads a list of JSON lines (bytes) into
- * (heads, relations, tails, splits, fields) only when every line is "plain": an
- * object of strings without escapes, simple literals and numbers that orjson
- * writes back as they came, with head, relation and tail already clean text and
- * split (when present) a clean split name. `fields` is the object less those four
- * keys as compact JSON, exactly as orjson.dumps writes it ("" when nothing is
- * left). Anything else returns None, and formats.py reads the lines in Python.
+ * jsonl_columns(lines, skd) reads a list of JSON lines (bytes) into columns
+ * (heads, relations, tails, splits, fields, odd). A line is read here when it is
+ * "plain": an object of strings without escapes, simple literals and numbers that
+ * orjson writes back as they came, with head, relation and tail already clean text
+ * and split (when present) a clean split name. `fields` is the object less those
+ * four keys as compact JSON, exactly as orjson.dumps writes it ("" when nothing is
+ * left). Any other line is left to Python's careful reader: its index is in `odd`
+ * and its entries in the columns are None.
  *
  * tail_keys (importing._tail_keys), bloom_check_and_add (bulk._MaybeSeen),
  * count_pairs and copy_binary (bulk.PartitionLoader) follow.
@@ -317,19 +318,19 @@ typedef struct {
     Py_ssize_t n;
 } Run;
 
-static PyObject *plain_jsonl_piece(PyObject *module, PyObject *args) {
+static PyObject *jsonl_columns(PyObject *module, PyObject *args) {
     PyObject *lines;
     int skd;
     if (!PyArg_ParseTuple(args, "O!p", &PyList_Type, &lines, &skd)) return NULL;
     Py_ssize_t count = PyList_GET_SIZE(lines);
-    PyObject *columns[5] = {NULL, NULL, NULL, NULL, NULL};
-    Run runs[4] = {{NULL, NULL, 0}, {NULL, NULL, 0}, {NULL, NULL, 0}, {NULL, NULL, 0}};
+    PyObject *columns[6] = {NULL, NULL, NULL, NULL, NULL, NULL};
+    Run runs[3] = {{NULL, NULL, 0}, {NULL, NULL, 0}, {NULL, NULL, 0}};
     Buffer fields = {NULL, 0, 0};
     PyObject *result = NULL, *empty = NULL, *train = NULL;
-    int plain = 1;
 
     for (int c = 0; c < 5; c++)
         if (!(columns[c] = PyList_New(count))) goto done;
+    if (!(columns[5] = PyList_New(0))) goto done; /* the lines left to Python */
     empty = PyUnicode_FromStringAndSize("", 0);
     train = PyUnicode_FromString("train");
     if (!empty || !train) goto done;
@@ -344,51 +345,44 @@ static PyObject *plain_jsonl_piece(PyObject *module, PyObject *args) {
         fields.len = 0;
         int ok = read_line(PyBytes_AS_STRING(item), PyBytes_GET_SIZE(item), skd, &line, &fields);
         if (ok < 0) goto done;
-        if (!ok) {
-            plain = 0;
-            break;
-        }
-        PyObject *values[5];
-        values[0] = text_of(&line.head, &runs[0].last, &runs[0].p, &runs[0].n);
-        values[1] = values[0] ? text_of(&line.relation, &runs[1].last, &runs[1].p, &runs[1].n) : NULL;
-        values[2] = values[1] ? PyUnicode_DecodeUTF8(line.tail.p, line.tail.n, NULL) : NULL;
-        if (values[2]) {
-            values[3] = line.has_split ? text_of(&line.split, &runs[2].last, &runs[2].p, &runs[2].n)
-                                       : Py_NewRef(train);
-        } else {
-            values[3] = NULL;
-        }
-        if (values[3]) {
-            values[4] = fields.len ? PyUnicode_DecodeUTF8(fields.data, fields.len, NULL)
-                                   : Py_NewRef(empty);
-        } else {
-            values[4] = NULL;
-        }
-        if (!values[4]) {
-            for (int c = 0; c < 4; c++) Py_XDECREF(values[c]);
-            if (PyErr_ExceptionMatches(PyExc_UnicodeDecodeError)) {
+        PyObject *values[5] = {NULL, NULL, NULL, NULL, NULL};
+        if (ok) {
+            values[0] = text_of(&line.head, &runs[0].last, &runs[0].p, &runs[0].n);
+            if (values[0]) values[1] = text_of(&line.relation, &runs[1].last, &runs[1].p, &runs[1].n);
+            if (values[1]) values[2] = PyUnicode_DecodeUTF8(line.tail.p, line.tail.n, NULL);
+            if (values[2])
+                values[3] = line.has_split
+                                ? text_of(&line.split, &runs[2].last, &runs[2].p, &runs[2].n)
+                                : Py_NewRef(train);
+            if (values[3])
+                values[4] = fields.len ? PyUnicode_DecodeUTF8(fields.data, fields.len, NULL)
+                                       : Py_NewRef(empty);
+            if (!values[4]) {
+                for (int c = 0; c < 4; c++) Py_XDECREF(values[c]);
+                if (!PyErr_ExceptionMatches(PyExc_UnicodeDecodeError)) goto done;
                 PyErr_Clear(); /* not UTF-8: the Python path names the line */
-                plain = 0;
-                break;
+                ok = 0;
             }
-            goto done;
+        }
+        if (!ok) {
+            PyObject *index = PyLong_FromSsize_t(k);
+            int failed = !index || PyList_Append(columns[5], index) < 0;
+            Py_XDECREF(index);
+            if (failed) goto done;
+            for (int c = 0; c < 5; c++) values[c] = Py_NewRef(Py_None);
         }
         for (int c = 0; c < 5; c++) PyList_SET_ITEM(columns[c], k, values[c]);
     }
-    if (!plain) {
-        result = Py_NewRef(Py_None);
-        goto done;
-    }
-    result = PyTuple_New(5);
+    result = PyTuple_New(6);
     if (!result) goto done;
-    for (int c = 0; c < 5; c++) {
+    for (int c = 0; c < 6; c++) {
         PyTuple_SET_ITEM(result, c, columns[c]);
         columns[c] = NULL;
     }
 
 done:
-    for (int c = 0; c < 5; c++) Py_XDECREF(columns[c]);
-    for (int r = 0; r < 4; r++) Py_XDECREF(runs[r].last);
+    for (int c = 0; c < 6; c++) Py_XDECREF(columns[c]);
+    for (int r = 0; r < 3; r++) Py_XDECREF(runs[r].last);
     Py_XDECREF(empty);
     Py_XDECREF(train);
     PyMem_Free(fields.data);
@@ -707,8 +701,8 @@ static PyMethodDef methods[] = {
 #endif
     {"bloom_check_and_add", bloom_check_and_add, METH_VARARGS,
      "bloom_check_and_add(bits, head_ids, relation_ids, keys) -> bytes of 0/1"},
-    {"plain_jsonl_piece", plain_jsonl_piece, METH_VARARGS,
-     "plain_jsonl_piece(lines, skd) -> (heads, relations, tails, splits, fields) or None"},
+    {"jsonl_columns", jsonl_columns, METH_VARARGS,
+     "jsonl_columns(lines, skd) -> (heads, relations, tails, splits, fields, odd)"},
     {"copy_binary", copy_binary, METH_VARARGS,
      "copy_binary(columns, kinds, mask=None, want=0) -> bytes: rows as binary COPY tuples"},
     {NULL, NULL, 0, NULL},

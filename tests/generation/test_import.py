@@ -440,7 +440,7 @@ def test_block_reader_and_row_reader_agree_on_every_kind_of_line(monkeypatch, bl
 
     monkeypatch.setattr(formats, "BLOCK_ROWS", block_rows)
     if not in_c:
-        monkeypatch.setattr(formats, "plain_jsonl_piece", None)
+        monkeypatch.setattr(formats, "jsonl_columns", None)
     lines = [
         {"head": "PersonX eats", "relation": "xNeed", "tail": "a fork", "valid": 2},
         {"head": "  PersonX   eats ", "relation": "xNeed", "tail": "a\tspoon", "x": [1]},

@@ -33,8 +33,10 @@ def careful(line: bytes, skd: bool):
 
 
 def native(line: bytes, skd: bool):
-    columns = skd_native.plain_jsonl_piece([line], skd)
-    return None if columns is None else tuple(column[0] for column in columns)
+    """What the C reader makes of one line: the row's columns, or None when it leaves
+    the line to Python."""
+    *columns, odd = skd_native.jsonl_columns([line], skd)
+    return None if odd else tuple(column[0] for column in columns)
 
 
 text_alphabet = st.sampled_from(
@@ -181,7 +183,8 @@ def test_plain_lines_of_the_skd_release_are_read_in_c():
         + b"\n"
         for i in range(50)
     ] + [b'{"head": "Personne mange", "relation": "xWant", "tail": "un caf\xc3\xa9", "x": null}\n']
-    heads, relations, tails, splits, fields = skd_native.plain_jsonl_piece(lines, True)
+    heads, relations, tails, splits, fields, odd = skd_native.jsonl_columns(lines, True)
+    assert odd == []
     assert heads[0] == "PersonX eats 0" and tails[-1] == "un café" and splits[-1] == "train"
     assert fields[0] == '{"p_valid_model":0.913,"rec_0.5":true,"valid":2}'
     assert fields[-1] == '{"x":null}'
@@ -190,14 +193,46 @@ def test_plain_lines_of_the_skd_release_are_read_in_c():
     )
 
 
-def test_a_piece_with_one_odd_line_is_handed_back_whole():
+def test_odd_lines_are_left_to_python_and_the_others_read():
     plain = b'{"head":"h","relation":"r","tail":"t"}\n'
-    assert skd_native.plain_jsonl_piece([plain, b"\n", plain], False) is None
-    assert skd_native.plain_jsonl_piece([plain, b'{"head":"h\\u0041"}', plain], False) is None
-    assert skd_native.plain_jsonl_piece([plain, b"\xff", plain], False) is None
-    raw_tab = b'{"head":"h\tx","relation":"r","tail":"t"}'
-    assert skd_native.plain_jsonl_piece([plain, raw_tab], False) is None
-    assert skd_native.plain_jsonl_piece([plain] * 3, False) is not None
+    odd_lines = [b"\n", b'{"head":"h\\u0041","relation":"r","tail":"t"}', b"\xff", b"{broken"]
+    odd_lines.append(b'{"head":"h\tx","relation":"r","tail":"t"}')  # a raw tab
+    lines = [plain]
+    for line in odd_lines:
+        lines += [line, plain]
+    heads, relations, tails, splits, fields, odd = skd_native.jsonl_columns(lines, False)
+    assert odd == [1, 3, 5, 7, 9]
+    assert all(heads[i] is None and fields[i] is None for i in odd)
+    assert heads[::2] == ["h"] * 6 and splits[::2] == ["train"] * 6 and fields[0] == ""
+
+
+def test_blocks_with_odd_lines_keep_file_order_and_name_the_bad_lines(monkeypatch):
+    """One odd line among plain ones is read by Python, in its place; bad and blank
+    lines drop out with their errors."""
+    import io
+
+    from generation import formats
+
+    monkeypatch.setattr(formats, "BLOCK_ROWS", 6)
+    lines = [
+        b'{"head":"A","relation":"xNeed","tail":"one"}',
+        b'{"head":"B","relation":"xNeed","tail":"two \\"quoted\\""}',
+        b"",
+        b'{"head":"C","relation":"xNeed","tail":"three","valid":7}',
+        b'{"head":"D","relation":"xNeed","tail":"  four "}',
+        b'{"head":"E","relation":"xNeed","tail":"five"}',
+        b'{"head":"F","relation":"xNeed","tail":"six"}',
+    ]
+    blocks = list(formats._jsonl_blocks(io.BytesIO(b"\n".join(lines) + b"\n"), skd=True))
+    rows = [(n, h, t) for b in blocks for n, h, t in zip(b.lines, b.heads, b.tails, strict=True)]
+    assert rows == [
+        (1, "A", "one"),
+        (2, "B", 'two "quoted"'),
+        (5, "D", "four"),
+        (6, "E", "five"),
+        (7, "F", "six"),
+    ]
+    assert [(e.line, e.field) for b in blocks for e in b.errors] == [(4, "valid")]
 
 
 @settings(max_examples=300, deadline=None)

@@ -257,7 +257,7 @@ def test_counts_taken_while_loading_match_a_recount(
 
     monkeypatch.setattr(formats, "BLOCK_ROWS", 3)
     if not in_c:
-        monkeypatch.setattr(formats, "plain_jsonl_piece", None)
+        monkeypatch.setattr(formats, "jsonl_columns", None)
         monkeypatch.setattr(importing, "native_tail_keys", None)
         for name in ("bloom_check_and_add", "copy_binary", "count_pairs"):
             monkeypatch.setattr(bulk, name, None)
