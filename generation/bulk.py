@@ -499,7 +499,7 @@ class PartitionLoader(_Loader):
             [
                 f"CREATE UNIQUE INDEX {table}_pkey ON {table} (id, corpus_id)",
                 f"CREATE UNIQUE INDEX {table}_unique ON {table}"
-                " (corpus_id, head_id, relation_id, tail_key)",
+                " (head_id, relation_id, tail_key, corpus_id)",  # as the model's constraint
             ]
         )
         merged = self._merge_held() if self._held_written else []

@@ -109,6 +109,16 @@ def fill_empty_corpus(tmp_path, monkeypatch):
     ]
     assert corpus.triple_count == 5
     assert partitions(corpus) == {f"generation_triple_{corpus.pk}": True}
+    # The loaded table's two indexes became the parent's: ATTACH built no others.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT i.inhparent::regclass::text FROM pg_index x"
+            " LEFT JOIN pg_inherits i ON i.inhrelid = x.indexrelid"
+            " WHERE x.indrelid = %s::regclass ORDER BY 1",
+            [f"generation_triple_{corpus.pk}"],
+        )
+        parents = [row[0] for row in cursor.fetchall()]
+    assert parents == ["generation_triple_pkey", "triple_unique_in_corpus"]
     # The swapped-in partition carries the parent's keys: a second import merges.
     again = corpus_import(path=jsonl(tmp_path / "d.jsonl", ROWS[:3]), corpus_name="fish")
     assert (again.imported, again.duplicates) == (0, 3)
