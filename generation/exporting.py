@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import select
 import sys
 import time
 from collections.abc import Iterator
@@ -12,10 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
+from psycopg import pq
 
 EXPORT_FORMATS = ("jsonl", "tsv", "csv", "parquet")
 FETCH_ROWS = 20_000
+PROGRESS_ROWS = 20_000
 # A cell starting with one of these is read as a formula by spreadsheets.
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
@@ -168,17 +171,13 @@ def _write_lines_from_database(
     if connection.vendor == "postgresql":
         # COPY streams the lines; a CSV quote character that never occurs in
         # the text makes COPY pass each line through unescaped.
-        with transaction.atomic(), connection.cursor() as cursor:
+        with transaction.atomic():
             query = connection.ops.compose_sql(sql, params)
-            with cursor.cursor.copy(
-                f"COPY ({query}) TO STDOUT (FORMAT csv, QUOTE E'\\x01', DELIMITER E'\\x02')"
-            ) as copy:
-                for data in copy:
-                    out.write(data)
-                    count += bytes(data).count(b"\n")
-                    if progress:
-                        progress(count, None)
-        return count
+            return _copy_out(
+                f"COPY ({query}) TO STDOUT (FORMAT csv, QUOTE E'\\x01', DELIMITER E'\\x02')",
+                out,
+                progress,
+            )
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         while rows := cursor.fetchmany(FETCH_ROWS):
@@ -187,6 +186,63 @@ def _write_lines_from_database(
             if progress:
                 progress(count, None)
     return count
+
+
+def _copy_out(sql: str, out: BinaryIO, progress=None) -> int:
+    """Run a COPY … TO STDOUT on the connection and write what it sends to `out`; the
+    rows it sent.
+
+    Drives libpq through psycopg's `pq` layer: PostgreSQL sends a message per row,
+    and psycopg's Copy object takes a trip through its wait loop for each, which made
+    Python, not the query, the slow end of an export (3 µs a row against 0.5 µs)."""
+    connection.ensure_connection()
+    pgconn = connection.connection.pgconn
+    pgconn.send_query(sql.encode())
+    _result(pgconn, pq.ExecStatus.COPY_OUT)
+    rows = 0
+    try:
+        while True:
+            size, data = pgconn.get_copy_data(1)
+            if size > 0:
+                out.write(data)
+                rows += 1
+                if progress and not rows % PROGRESS_ROWS:
+                    progress(rows, None)
+            elif size == 0:  # nothing buffered: wait for the server
+                select.select([pgconn.socket], [], [])
+                pgconn.consume_input()
+            else:
+                break
+    except BaseException:
+        connection.connection.cancel()
+        while pgconn.get_copy_data(0)[0] >= 0:  # what was sent before the cancel
+            pass
+        _drain(pgconn)
+        raise
+    _result(pgconn, pq.ExecStatus.COMMAND_OK)
+    if progress:
+        progress(rows, None)
+    return rows
+
+
+def _result(pgconn, expected) -> None:
+    """Wait for the next result; raise DatabaseError (the server's message) unless its
+    status is `expected`."""
+    while pgconn.is_busy():
+        select.select([pgconn.socket], [], [])
+        pgconn.consume_input()
+    result = pgconn.get_result()
+    if result is None or result.status != expected:
+        message = (result.error_message if result else pgconn.error_message) or b""
+        _drain(pgconn)
+        raise DatabaseError(message.decode(errors="replace").strip() or "COPY failed")
+    if expected == pq.ExecStatus.COMMAND_OK:
+        _drain(pgconn)
+
+
+def _drain(pgconn) -> None:
+    while pgconn.get_result() is not None:
+        pass
 
 
 @contextmanager

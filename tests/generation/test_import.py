@@ -3,6 +3,7 @@ import gzip
 import orjson
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import connection
 
 from generation.exporting import ExportFilter
 from generation.importing import CorpusImportError
@@ -503,3 +504,34 @@ def test_every_kind_of_whitespace_is_collapsed_so_such_tails_fold_together(tmp_p
     assert list(
         Triple.objects.filter(corpus__name="spaces").values_list("tail", "occurrences")
     ) == [("a fork", 5)]
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="COPY is PostgreSQL's")
+def test_a_failing_copy_out_raises_and_leaves_the_connection_usable(tmp_path):
+    """The export's COPY reader drives libpq itself: a server error is raised with the
+    server's message, and an error on our side (a full disk) cancels the COPY; either
+    way the connection serves the next query."""
+    import io
+
+    from django.db import DatabaseError, transaction
+
+    from generation.exporting import _copy_out
+
+    with pytest.raises(DatabaseError, match="division by zero"), transaction.atomic():
+        _copy_out("COPY (SELECT 1 / (g - 3) FROM generate_series(1, 5) g) TO STDOUT", io.BytesIO())
+
+    class FullDisk(io.BytesIO):
+        def write(self, data):
+            if self.tell() > 1000:
+                raise OSError("No space left on device")
+            return super().write(data)
+
+    with pytest.raises(OSError, match="No space"), transaction.atomic():
+        _copy_out("COPY (SELECT g FROM generate_series(1, 2000000) g) TO STDOUT", FullDisk())
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 41 + 1")
+        assert cursor.fetchone() == (42,)
+    out = io.BytesIO()
+    with transaction.atomic():
+        assert _copy_out("COPY (SELECT g FROM generate_series(1, 3) g) TO STDOUT", out) == 3
+    assert out.getvalue() == b"1\n2\n3\n"
