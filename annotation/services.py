@@ -476,19 +476,7 @@ def _claim_item_from(
     }
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            cursor.execute(_CLAIM_POSTGRES.format(skip="SKIP LOCKED", **parts), params)
-            row = cursor.fetchone()
-            if row is None and _claimable_exists(campaign, annotator, after):
-                # Every item left is locked by another transaction at this instant
-                # (SKIP LOCKED passed it over): wait for it rather than say "nothing left".
-                try:
-                    with transaction.atomic():
-                        cursor.execute(f"SET LOCAL lock_timeout = '{CLAIM_LOCK_WAIT}'")
-                        cursor.execute(_CLAIM_POSTGRES.format(skip="", **parts), params)
-                        row = cursor.fetchone()
-                        cursor.execute("SET LOCAL lock_timeout = 0")
-                except OperationalError:
-                    row = None
+            row = _claim_postgres(cursor, parts, params, campaign, annotator, after)
             if row is None:
                 return None
             assignment_id, item_id, *shown = row
@@ -513,6 +501,38 @@ def _claim_item_from(
     )
     assignment.shown = tuple(shown)  # (head, tail, relation id): item_view needs no query
     return assignment
+
+
+CLAIM_TRIES = 3
+
+
+def _claim_postgres(cursor, parts: dict, params: dict, campaign, annotator, after) -> tuple | None:
+    """The claim statement's row (PostgreSQL), or None when nothing is left."""
+    for _ in range(CLAIM_TRIES):
+        try:
+            # A savepoint only inside a caller's transaction: alone, the statement is
+            # its own transaction and a failure leaves nothing to undo.
+            with transaction.atomic() if connection.in_atomic_block else nullcontext():
+                cursor.execute(_CLAIM_POSTGRES.format(skip="SKIP LOCKED", **parts), params)
+                row = cursor.fetchone()
+            if row is None and _claimable_exists(campaign, annotator, after):
+                # Every item left is locked by another transaction at this instant
+                # (SKIP LOCKED passed it over): wait for it rather than say "nothing left".
+                try:
+                    with transaction.atomic():
+                        cursor.execute(f"SET LOCAL lock_timeout = '{CLAIM_LOCK_WAIT}'")
+                        cursor.execute(_CLAIM_POSTGRES.format(skip="", **parts), params)
+                        row = cursor.fetchone()
+                        cursor.execute("SET LOCAL lock_timeout = 0")
+                except OperationalError:
+                    row = None
+            return row
+        except IntegrityError:
+            # The same annotator claiming in two tabs at once: the other tab leased
+            # this item after this statement began, which its check for items already
+            # seen could not see (it reads the statement's snapshot). Look again.
+            continue
+    return None
 
 
 def _claimable_exists(campaign: Campaign, annotator, after: int | None = None) -> bool:

@@ -206,3 +206,36 @@ def test_nothing_left_is_not_answered_while_an_item_is_only_locked(transactional
         release.set()
         holder.join(timeout=30)
     assert lease is not None  # the item has 3 free slots
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's claim statement")
+def test_two_tabs_claiming_the_last_item_at_once_get_it_once_and_no_error(transactional_db):
+    """Tab A's claim holds the campaign's one item locked; tab B (same annotator) waits
+    for it, and when A commits, B's statement, which began before, cannot see A's lease
+    and tried to lease the item again (a unique-key error). B must answer "nothing
+    left for you" instead."""
+    corpus = make_corpus(4)
+    campaign = services.campaign_create(
+        corpus=corpus, name="last", size=1, judgments_per_item=K, lease_seconds=600, seed=3
+    )
+    user = UserFactory(role="annotator")
+    services._standing(campaign, user)  # made beforehand, so that B does not wait on it
+    got: dict = {}
+    a_holds_the_item = threading.Event()
+
+    def tab_a() -> None:
+        try:
+            with transaction.atomic():
+                got["a"] = services.assignment_next(campaign=campaign, annotator=user)
+                a_holds_the_item.set()
+                time.sleep(0.5)  # B is waiting on the item's lock meanwhile
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=tab_a)
+    thread.start()
+    assert a_holds_the_item.wait(10)
+    got["b"] = services.assignment_next(campaign=campaign, annotator=user)
+    thread.join(10)
+    assert got["a"] is not None and got["b"] is None
+    assert Assignment.objects.filter(campaign=campaign, annotator=user).count() == 1
