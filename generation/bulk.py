@@ -342,8 +342,8 @@ class PartitionLoader(_Loader):
     `swap_in` (or `discard` on failure).
 
     Rows go by COPY into a bare table, unseen by readers, except those that may repeat
-    an earlier block's (a Bloom filter names them): these are held back in a temporary
-    table. `finish` builds the indexes, then merges the held rows in, so that the first
+    an earlier row, in their block or before (a Bloom filter names them): these are
+    held back, in memory and then a temporary table. `finish` builds the indexes, then merges the held rows in, so that the first
     row of each (head, relation, tail key) in file order keeps its repeats' occurrences,
     then takes statistics; `swap_in` attaches the table as the corpus's partition.
     Outside a transaction each step commits on its own, the indexes are built side by
