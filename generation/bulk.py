@@ -343,12 +343,12 @@ class PartitionLoader(_Loader):
 
     Rows go by COPY into a bare table, unseen by readers, except those that may repeat
     an earlier row, in their block or before (a Bloom filter names them): these are
-    held back, in memory and then a temporary table. `finish` builds the indexes, then merges the held rows in, so that the first
-    row of each (head, relation, tail key) in file order keeps its repeats' occurrences,
-    then takes statistics; `swap_in` attaches the table as the corpus's partition.
-    Outside a transaction each step commits on its own, the indexes are built side by
-    side, and only the swap holds locks; inside one, everything is part of the caller's
-    transaction.
+    held back, in memory and then a temporary table. `finish` builds the indexes, then
+    merges the held rows in, so that the first row of each (head, relation, tail key)
+    in file order keeps its repeats' occurrences, then takes statistics; `swap_in`
+    attaches the table as the corpus's partition. Outside a transaction each step
+    commits on its own, the indexes are built side by side, and only the swap holds
+    locks; inside one, everything is part of the caller's transaction.
     """
 
     HELD_BYTES = 16 << 20  # held rows kept in memory before they are written out
