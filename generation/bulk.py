@@ -683,12 +683,11 @@ def make_loader(*, corpus_id: int, origin: str, job_id: int | None):
     raise NotImplementedError(f"bulk import is not supported on {connection.vendor}")
 
 
-def corpus_counts(corpus_id: int, table: str | None = None) -> list[tuple[int, str, int, int]]:
-    """(relation_id, split, triples, occurrences) for one corpus (read from `table`, a
-    corpus's table not attached yet, when given)."""
+def corpus_counts(corpus_id: int) -> list[tuple[int, str, int, int]]:
+    """(relation_id, split, triples, occurrences) for one corpus."""
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT relation_id, split, count(*), sum(occurrences) FROM {table or _triple_table()}"
+            f"SELECT relation_id, split, count(*), sum(occurrences) FROM {_triple_table()}"
             " WHERE corpus_id = %s GROUP BY relation_id, split",
             (corpus_id,),
         )
