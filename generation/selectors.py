@@ -50,8 +50,11 @@ def corpus_splits(*, corpus: Corpus) -> list[str]:
 
 
 def triple_queryset(*, corpus: Corpus, flt: TripleFilter | None = None) -> QuerySet[Triple]:
-    flt = flt or TripleFilter()
     qs = Triple.objects.filter(corpus=corpus).with_score(corpus).select_related("head", "relation")
+    return _filtered(qs, flt or TripleFilter()).order_by("id")
+
+
+def _filtered(qs: QuerySet[Triple], flt: TripleFilter) -> QuerySet[Triple]:
     if flt.relation:
         qs = qs.filter(relation__name=flt.relation)
     if flt.split:
@@ -64,26 +67,82 @@ def triple_queryset(*, corpus: Corpus, flt: TripleFilter | None = None) -> Query
         qs = qs.filter(score__gte=flt.min_score)
     if flt.max_score is not None:
         qs = qs.filter(score__lte=flt.max_score)
-    return qs.order_by("id")
+    return qs
 
 
 @dataclass(frozen=True)
 class TriplePage:
     triples: list[Triple]
-    next_after: int | None
+    next_after: int | None  # the `after` of the next page, None on the last
     after: int | None
+    prev_before: int | None = None  # the `before` of the previous page, None on the first
+    before: int | None = None
 
 
 def triple_page(
-    *, corpus: Corpus, flt: TripleFilter | None = None, after: int | None = None, size: int = 50
+    *,
+    corpus: Corpus,
+    flt: TripleFilter | None = None,
+    after: int | None = None,
+    before: int | None = None,
+    size: int = 50,
 ) -> TriplePage:
-    """One page of triples after the id `after` (keyset pagination: no OFFSET scans)."""
+    """One page of triples after the id `after`, or the page before the id `before`
+    (keyset pagination both ways: no OFFSET scans)."""
     qs = triple_queryset(corpus=corpus, flt=flt)
-    if after:
-        qs = qs.filter(id__gt=after)
-    rows = list(qs[: size + 1])
+    if before and not after:
+        rows = list(qs.filter(id__lt=before).order_by("-id")[: size + 1])
+        if rows:  # else nothing comes before: the first page
+            has_previous = len(rows) > size
+            rows = rows[:size][::-1]
+            has_next = qs.filter(id__gt=rows[-1].id).exists()
+            return TriplePage(
+                triples=rows,
+                next_after=rows[-1].id if has_next else None,
+                after=None,
+                prev_before=rows[0].id if has_previous else None,
+                before=before,
+            )
+    rows = list((qs.filter(id__gt=after) if after else qs)[: size + 1])
     next_after = rows[size - 1].id if len(rows) > size else None
-    return TriplePage(triples=rows[:size], next_after=next_after, after=after)
+    rows = rows[:size]
+    prev_before = None
+    if after and qs.filter(id__lte=after).exists():
+        prev_before = rows[0].id if rows else after + 1
+    return TriplePage(triples=rows, next_after=next_after, after=after, prev_before=prev_before)
+
+
+@dataclass(frozen=True)
+class MatchCount:
+    """How many triples match a filter: exact, or at least `value` when counting stopped
+    at the bound."""
+
+    value: int
+    exact: bool
+
+
+def triple_match_count(
+    *, corpus: Corpus, flt: TripleFilter | None = None, bound: int = 10_000
+) -> MatchCount:
+    """Exact from the corpus's stored counts when the filter is by relation and split
+    only (no scan); otherwise counted up to `bound` + 1 rows, so a head search over a
+    corpus of millions costs no more than reading that many index entries."""
+    flt = flt or TripleFilter()
+    if not (flt.head_contains or flt.min_score is not None or flt.max_score is not None):
+        by_relation = corpus.stats.get("by_relation", {})
+        relations = [flt.relation] if flt.relation else list(by_relation)
+        total = sum(
+            count
+            for name in relations
+            for split, count in by_relation.get(name, {}).items()
+            if not flt.split or split == flt.split
+        )
+        return MatchCount(value=total, exact=True)
+    qs = Triple.objects.filter(corpus=corpus)
+    if flt.min_score is not None or flt.max_score is not None:
+        qs = qs.with_score(corpus)
+    found = _filtered(qs, flt).values("id")[: bound + 1].count()
+    return MatchCount(value=min(found, bound), exact=found <= bound)
 
 
 def triple_sample(*, corpus: Corpus, size: int = 10) -> list[Triple]:

@@ -18,6 +18,8 @@ from .forms import CorpusExportForm, CorpusImportForm, RelationForm, TripleFilte
 from .models import Corpus
 
 TRIPLES_PER_PAGE = 50
+# A head search is counted up to this many matches ("more than 10,000" beyond).
+COUNT_BOUND = 10_000
 SAMPLE_SIZE = 6
 
 
@@ -75,16 +77,21 @@ def _filter_choices(corpus: Corpus) -> tuple[list[str], list[str]]:
 
 def _triple_table_context(request: HttpRequest, corpus: Corpus) -> dict:
     relations, splits = _filter_choices(corpus)
-    filter_form = TripleFilterForm(request.GET, relations=relations, splits=splits)
+    # Ids of their own: the export form on the same page has a `split` field too.
+    filter_form = TripleFilterForm(
+        request.GET, relations=relations, splits=splits, auto_id="triples-%s"
+    )
     filters = filter_form.valid_values()
+    flt = selectors.TripleFilter(
+        relation=filters.get("relation"),
+        split=filters.get("split"),
+        head_contains=filters.get("q"),
+    )
     page = selectors.triple_page(
         corpus=corpus,
-        flt=selectors.TripleFilter(
-            relation=filters.get("relation"),
-            split=filters.get("split"),
-            head_contains=filters.get("q"),
-        ),
+        flt=flt,
         after=_triple_id_or_none(request.GET.get("after")),
+        before=_triple_id_or_none(request.GET.get("before")),
         size=TRIPLES_PER_PAGE,
     )
     return {
@@ -93,6 +100,7 @@ def _triple_table_context(request: HttpRequest, corpus: Corpus) -> dict:
         "filters_query": urlencode(filters),
         "is_filtered": bool(filters),
         "page": page,
+        "matches": selectors.triple_match_count(corpus=corpus, flt=flt, bound=COUNT_BOUND),
     }
 
 
