@@ -171,6 +171,17 @@ CRITIC_RETRAIN_EVERY = int(os.environ.get("CRITIC_RETRAIN_EVERY", "200"))
 # Corpus uploads go to disk, not memory: a 6.5M-triple file is ~1 GB.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+# Corpus imports. What reading one file may cost (generation.formats.ReadLimits): the
+# longest line, the bytes read once decompressed, the compression ratio, the blank lines
+# in a row. The largest upload taken (a 413 beyond it; DATA_UPLOAD_MAX_MEMORY_SIZE leaves
+# files out), and how many days a failed import's upload is kept for "Import the valid
+# lines" (a succeeded import's upload is deleted at once).
+IMPORT_MAX_LINE_BYTES = int(os.environ.get("SKD_IMPORT_MAX_LINE_BYTES", str(1 << 20)))
+IMPORT_MAX_BYTES = int(os.environ.get("SKD_IMPORT_MAX_BYTES", str(16 << 30)))
+IMPORT_MAX_RATIO = int(os.environ.get("SKD_IMPORT_MAX_RATIO", "100"))
+IMPORT_MAX_BLANK_LINES = int(os.environ.get("SKD_IMPORT_MAX_BLANK_LINES", "100000"))
+IMPORT_MAX_UPLOAD_BYTES = int(os.environ.get("SKD_IMPORT_MAX_UPLOAD_BYTES", str(8 << 30)))
+IMPORT_UPLOAD_RETENTION_DAYS = float(os.environ.get("SKD_IMPORT_UPLOAD_RETENTION_DAYS", "7"))
 
 # --- API ----------------------------------------------------------------------
 REST_FRAMEWORK = {

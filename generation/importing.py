@@ -23,9 +23,12 @@ from django.utils import timezone
 from .bulk import CorpusNotEmpty, PartitionLoader, make_loader
 from .formats import (
     FORMATS,
+    MAX_RAW_CHARS,
     TAIL_END_CHARS,
     Block,
     FormatError,
+    OpenedFile,
+    ReadLimits,
     RowError,
     detect_format,
     normalize_tail,
@@ -53,6 +56,27 @@ def tail_key(tail: str) -> int:
     return xxhash.xxh3_64_intdigest(normalize_tail(tail).encode()) - _SIGN
 
 
+# ATOMIC writes "none" where a relation has no inference for a head; such rows are not
+# triples. Their tail key, for dropping them at import and leaving them out of campaigns.
+NONE_TAIL = "none"
+NONE_TAIL_KEY = tail_key(NONE_TAIL)
+
+
+def drops_none_by_default(fmt: str) -> bool:
+    """Whether an import drops "none" tails when not told: for ATOMIC TSV only."""
+    return fmt == "atomic-tsv"
+
+
+def read_limits() -> ReadLimits:
+    """The limits on what reading one corpus file may cost, from settings."""
+    return ReadLimits(
+        max_line_bytes=settings.IMPORT_MAX_LINE_BYTES,
+        max_bytes=settings.IMPORT_MAX_BYTES,
+        max_ratio=settings.IMPORT_MAX_RATIO,
+        max_blank_lines=settings.IMPORT_MAX_BLANK_LINES,
+    )
+
+
 @dataclass
 class ImportSummary:
     corpus: str
@@ -64,16 +88,18 @@ class ImportSummary:
     seconds: float
     rejected_path: str | None = None
     errors: list[str] = field(default_factory=list)
+    dropped_none: int = 0
 
     @property
     def rows_per_second(self) -> float:
         return self.rows_read / self.seconds if self.seconds else 0.0
 
     def line(self) -> str:
+        dropped = f", dropped {self.dropped_none:,} 'none' tails" if self.dropped_none else ""
         text = (
             f"{self.corpus}: imported {self.imported:,}, duplicates {self.duplicates:,}, "
-            f"rejected {self.rejected:,} ({self.rows_read:,} rows in {self.seconds:.1f} s, "
-            f"{self.rows_per_second:,.0f} rows/s)"
+            f"rejected {self.rejected:,}{dropped} ({self.rows_read:,} rows in "
+            f"{self.seconds:.1f} s, {self.rows_per_second:,.0f} rows/s)"
         )
         if self.rejected_path:
             text += f"; rejected lines written to {self.rejected_path}"
@@ -93,7 +119,8 @@ class CorpusImportError(Exception):
 
 
 class _RejectSink:
-    """Where invalid rows go: kept for the error message, or written to a file."""
+    """Where invalid rows go: kept for the error message, or written to a file, each
+    with at most MAX_RAW_CHARS of its line (marked "truncated" when it had more)."""
 
     def __init__(self, path: Path, *, skip_invalid: bool) -> None:
         self.path = path
@@ -111,17 +138,15 @@ class _RejectSink:
             if self._file is None:
                 self.rejected_path = _rejected_path_for(self.path)
                 self._file = open(self.rejected_path, "wb")  # noqa: SIM115
-            self._file.write(
-                orjson.dumps(
-                    {
-                        "line": error.line,
-                        "field": error.field,
-                        "error": error.message,
-                        "raw": error.raw,
-                    }
-                )
-                + b"\n"
-            )
+            entry = {
+                "line": error.line,
+                "field": error.field,
+                "error": error.message,
+                "raw": error.raw[:MAX_RAW_CHARS],
+            }
+            if error.truncated or len(error.raw) > MAX_RAW_CHARS:
+                entry["truncated"] = True
+            self._file.write(orjson.dumps(entry) + b"\n")
 
     @property
     def full(self) -> bool:
@@ -130,6 +155,14 @@ class _RejectSink:
     def close(self) -> None:
         if self._file is not None:
             self._file.close()
+            self._file = None
+
+    def discard(self) -> None:
+        """The import failed: its rejected file goes too."""
+        self.close()
+        if self.rejected_path is not None:
+            self.rejected_path.unlink(missing_ok=True)
+            self.rejected_path = None
 
 
 def _rejected_path_for(path: Path) -> Path:
@@ -168,11 +201,25 @@ def _pick(column: list, keep: bytearray) -> list:
     return list(compress(column, keep))
 
 
+@dataclass
+class _Dropped:
+    """Valid rows left out on purpose."""
+
+    none_tails: int = 0
+
+
 def _stage_blocks(
-    blocks: Iterator[Block], relation_ids: dict[str, int], sink: _RejectSink, *, fold: bool
+    blocks: Iterator[Block],
+    relation_ids: dict[str, int],
+    sink: _RejectSink,
+    *,
+    fold: bool,
+    drop_none: bool = False,
+    dropped: _Dropped | None = None,
 ) -> Iterator[StageBlock]:
-    """Resolve relations (case-insensitively), hash tails, and, when asked, fold repeats
-    within a block; invalid rows go to the sink."""
+    """Resolve relations (case-insensitively), hash tails, drop "none" tails when asked
+    (counted in `dropped`), and, when asked, fold repeats within a block; invalid rows
+    go to the sink."""
     known = ", ".join(sorted(name for name in relation_ids if not name.startswith("\0")))
     seq = 0  # row ordinal: keeps file order even where one line gives several rows
     for block in blocks:
@@ -206,6 +253,17 @@ def _stage_blocks(
         if not heads or (sink.count and not sink.skip_invalid):
             continue  # nothing left, or the import is failing: only count errors now
         keys = _tail_keys(tails)
+        if drop_none and NONE_TAIL_KEY in keys:
+            keep = bytearray(b"\x01") * len(keys)
+            for i, key in enumerate(keys):
+                if key == NONE_TAIL_KEY and normalize_tail(tails[i]) == NONE_TAIL:
+                    keep[i] = 0
+            if dropped is not None:
+                dropped.none_tails += len(keep) - sum(keep)
+            heads, tails, keys = _pick(heads, keep), _pick(tails, keep), _pick(keys, keep)
+            splits, fields, rel_ids = _pick(splits, keep), _pick(fields, keep), _pick(rel_ids, keep)
+            if not heads:
+                continue
         counts = [1] * len(heads)
         suspects = _rows_that_may_repeat(heads, rel_ids, keys) if fold else None
         if suspects:
@@ -361,6 +419,7 @@ def corpus_import_file(
     corpus_name: str,
     fmt: str = "auto",
     skip_invalid: bool = False,
+    drop_none: bool | None = None,
     origin: str = "import",
     job_id: int | None = None,
     created_by=None,
@@ -368,12 +427,15 @@ def corpus_import_file(
     progress: ProgressCallback | None = None,
 ) -> ImportSummary:
     """Import a corpus file. Raises CorpusImportError, having imported nothing, on bad input
-    unless `skip_invalid`, in which case invalid lines go to a `.rejected.jsonl` file."""
+    unless `skip_invalid`, in which case invalid lines go to a `.rejected.jsonl` file.
+    `drop_none` leaves out rows whose tail is "none" (ATOMIC's "no inference"); by
+    default (None) for ATOMIC TSV only."""
     options = {
         "path": path,
         "corpus_name": corpus_name,
         "fmt": fmt,
         "skip_invalid": skip_invalid,
+        "drop_none": drop_none,
         "origin": origin,
         "job_id": job_id,
         "created_by": created_by,
@@ -404,12 +466,24 @@ def _collector_paused() -> Iterator[None]:
             gc.enable()
 
 
+def _named(path: Path, exc: BaseException) -> str:
+    """The message of a reading error, with the file's name in front."""
+    text = str(exc) or exc.__class__.__name__
+    return text if path.name in text else f"{path.name}: {text}"
+
+
+# A corpus that an import job creates carries this in its stats until the import
+# succeeds (which replaces the stats): the cleanup removes it if the job died.
+IMPORTING_JOB = "created_by_import_job"
+
+
 def _import(
     *,
     path: str | Path,
     corpus_name: str,
     fmt: str,
     skip_invalid: bool,
+    drop_none: bool | None,
     origin: str,
     job_id: int | None,
     created_by,
@@ -422,18 +496,19 @@ def _import(
 
     started = time.perf_counter()
     path = Path(path)
+    limits = read_limits()
     try:
-        fmt = detect_format(path) if fmt == "auto" else fmt
+        fmt = detect_format(path, limits) if fmt == "auto" else fmt
         if fmt not in FORMATS:
             raise FormatError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
-        opened = open_binary(path)
+        opened = open_binary(path, limits)
     except FormatError as exc:
-        raise CorpusImportError(
-            f"{path.name}: {exc}" if path.name not in str(exc) else str(exc)
-        ) from exc
+        raise CorpusImportError(_named(path, exc)) from exc
+    drop = drops_none_by_default(fmt) if drop_none is None else drop_none
 
     relation_ids = _relation_ids()
     sink = _RejectSink(path, skip_invalid=skip_invalid)
+    dropped = _Dropped()
     rows_read = 0
 
     def report(force: bool = False) -> None:
@@ -450,16 +525,30 @@ def _import(
                 rows_read += block.rows_read
                 report()
         except (FormatError, UnicodeDecodeError, OSError, EOFError) as exc:
-            raise CorpusImportError(f"{path.name}: {exc}") from exc
+            raise CorpusImportError(_named(path, exc)) from exc
+
+    def check() -> None:
+        _raise_if_rejected(sink, path, skip_invalid, rows_read, dropped, opened)
 
     with transaction.atomic(), deferred_partition():
         corpus, corpus_created = Corpus.objects.get_or_create(
-            name=corpus_name, defaults={"created_by": created_by, "description": description}
+            name=corpus_name,
+            defaults={
+                "created_by": created_by,
+                "description": description,
+                "stats": {IMPORTING_JOB: job_id} if job_id else {},
+            },
         )
-        triples_before = corpus.triple_count
 
     def stage(*, fold: bool) -> Iterator[StageBlock]:
-        return _stage_blocks(read_blocks(opened.stream, fmt), relation_ids, sink, fold=fold)
+        return _stage_blocks(
+            read_blocks(opened.reader, fmt),
+            relation_ids,
+            sink,
+            fold=fold,
+            drop_none=drop,
+            dropped=dropped,
+        )
 
     try:
         if connection.vendor == "sqlite":
@@ -467,44 +556,61 @@ def _import(
             loader.open()
             try:
                 consume(loader, stage(fold=True))
-                _raise_if_rejected(sink, path, skip_invalid, rows_read)
+                check()
+                # The write lock is taken here: what the corpus held before is read under
+                # it, so that two imports at once each count what they added.
                 with transaction.atomic():
+                    before = _triples_now(corpus)
                     loader.finish()
                     totals = corpus_refresh_counts(corpus=corpus)
             finally:
                 loader.close()
         else:
-            totals = _load_postgres(
+            totals, before = _load_postgres(
                 corpus,
                 stage,
                 consume,
-                lambda: _raise_if_rejected(sink, path, skip_invalid, rows_read),
+                check,
                 origin=origin,
                 job_id=job_id,
                 copy_into_empty=copy_into_empty,
             )
     except BaseException:
+        sink.discard()
         if corpus_created:
-            _forget_empty_corpus(corpus_name)
+            _forget_empty_corpus(corpus.pk, job_id)
         raise
     finally:
         sink.close()
         opened.close()
     report(force=True)
     seconds = time.perf_counter() - started
-    imported = totals.triples - triples_before
+    imported = totals.triples - before
     _record_import(corpus.pk, path, fmt, rows_read, imported, job_id)
     return ImportSummary(
         corpus=corpus_name,
         format=fmt,
-        rows_read=rows_read,
+        rows_read=rows_read + dropped.none_tails,
         imported=imported,
         duplicates=rows_read - imported,
         rejected=sink.count,
         seconds=seconds,
         rejected_path=str(sink.rejected_path) if sink.rejected_path else None,
         errors=sink.messages,
+        dropped_none=dropped.none_tails,
     )
+
+
+def _triples_now(corpus) -> int:
+    """The corpus's triple count as stored now (read under the import's lock)."""
+    from .models import Corpus
+
+    count = Corpus.objects.filter(pk=corpus.pk).values_list("triple_count", flat=True).first()
+    if count is None:
+        raise CorpusImportError(
+            f"corpus {corpus.name!r} was deleted while the file was read; nothing was imported"
+        )
+    return count
 
 
 def _load_postgres(
@@ -519,7 +625,8 @@ def _load_postgres(
 ):
     """Load the blocks `stage` reads into the corpus, whole into an empty one
     (PartitionLoader, which folds repeats itself), else merged block by block; `check`
-    raises, before anything is kept, if rows were rejected."""
+    raises, before anything is kept, if rows were rejected. Returns the corpus's totals
+    after and its triple count before, read while holding the corpus's import turn."""
     from .models import Corpus, Triple
     from .services import corpus_refresh_counts
 
@@ -533,9 +640,10 @@ def _load_postgres(
                 consume(loader, stage(fold=False))
                 check()
                 loader.finish()
-                return loader.swap_in(
+                totals = loader.swap_in(
                     lambda: corpus_refresh_counts(corpus=corpus, counts=loader.counts)
                 )
+                return totals, 0
             except CorpusNotEmpty as exc:
                 loader.discard()
                 raise _CopyConflict from exc
@@ -548,6 +656,7 @@ def _load_postgres(
         try:
             with transaction.atomic():
                 Corpus.objects.select_for_update().filter(pk=corpus.pk).first()
+                before = _triples_now(corpus)
                 loader = make_loader(corpus_id=corpus.pk, origin=origin, job_id=job_id)
                 loader.open()
                 consume(loader, ahead)
@@ -555,12 +664,19 @@ def _load_postgres(
                 loader.finish()
                 totals = corpus_refresh_counts(corpus=corpus)
                 loader.close()
-                return totals
+                return totals, before
         finally:
             ahead.close()
 
 
-def _raise_if_rejected(sink: _RejectSink, path: Path, skip_invalid: bool, rows_read: int) -> None:
+def _raise_if_rejected(
+    sink: _RejectSink,
+    path: Path,
+    skip_invalid: bool,
+    rows_read: int,
+    dropped: _Dropped,
+    opened: OpenedFile,
+) -> None:
     if sink.count and not skip_invalid:
         more = "+" if sink.full else ""
         shown = "\n".join(f"  {m}" for m in sink.messages)
@@ -569,20 +685,41 @@ def _raise_if_rejected(sink: _RejectSink, path: Path, skip_invalid: bool, rows_r
         raise CorpusImportError(
             f"{path.name}: {sink.count}{more} invalid line(s); nothing was imported.\n"
             f"{shown}{tail}\n"
-            'Fix them, or import only the valid lines (--skip-invalid, or "Skip invalid '
-            'lines" on the upload page); the rejected ones are then written to a file.',
+            'Fix them, or import only the valid lines (--skip-invalid, or "Import the valid '
+            'lines" on the job page); the rejected ones are then written to a file.',
             errors=sink.messages,
             total=sink.count,
         )
     if rows_read == 0:
+        if not sink.count and not opened.reader.nonblank_lines:
+            if opened.reader.lines_read:
+                raise CorpusImportError(f"{path.name} has only blank lines: nothing to import")
+            raise CorpusImportError(f"{path.name} is empty: it has no lines to import")
+        if dropped.none_tails and not sink.count:
+            raise CorpusImportError(
+                f"{path.name}: no triples left once its {dropped.none_tails:,} 'none' tails "
+                "were dropped (keep them with --keep-none, or untick \"Drop 'none' tails\")"
+            )
         raise CorpusImportError(
             f"{path.name}: no valid triples found"
             + (f" ({sink.count} invalid line(s) rejected)" if sink.count else "")
         )
 
 
-def _forget_empty_corpus(name: str) -> None:
-    """A corpus created by an import that failed is removed again (all-or-nothing)."""
-    from .models import Corpus
+def _forget_empty_corpus(corpus_id: int, job_id: int | None) -> None:
+    """A corpus created by an import that failed is removed again (all-or-nothing),
+    unless it got rows meanwhile or another import job is now filling it."""
+    from jobs.models import Job
 
-    Corpus.objects.filter(name=name, triple_count=0).delete()
+    from .models import Corpus, Triple
+    from .services import IMPORT_JOB
+
+    with transaction.atomic():
+        corpus = Corpus.objects.select_for_update().filter(pk=corpus_id, triple_count=0).first()
+        if corpus is None or Triple.objects.filter(corpus_id=corpus_id).exists():
+            return
+        others = Job.objects.filter(
+            kind=IMPORT_JOB, status__in=Job.ACTIVE_STATUSES, params__corpus=corpus.name
+        ).exclude(pk=job_id)
+        if not others.exists():
+            corpus.delete()

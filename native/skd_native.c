@@ -4,12 +4,12 @@
  *
  * jsonl_columns(lines, skd) reads a list of JSON lines (bytes) into columns
  * (heads, relations, tails, splits, fields, odd). A line is read here when it is
- * "plain": an object of strings without escapes, simple literals and numbers that
- * orjson writes back as they came, with head, relation and tail already clean text
- * and split (when present) a clean split name. `fields` is the object less those
- * four keys as compact JSON, exactly as orjson.dumps writes it ("" when nothing is
- * left). Any other line is left to Python's careful reader: its index is in `odd`
- * and its entries in the columns are None.
+ * "plain": an object of strings without escapes or control characters, simple
+ * literals and numbers that orjson writes back as they came, with head, relation and
+ * tail already clean text and split (when present) a clean split name. `fields` is
+ * the object less those four keys as compact JSON, exactly as orjson.dumps writes it
+ * ("" when nothing is left). Any other line is left to Python's careful reader: its
+ * index is in `odd` and its entries in the columns are None.
  *
  * tail_keys (importing._tail_keys), bloom_check_and_add (bulk._MaybeSeen),
  * count_pairs and copy_binary (bulk.PartitionLoader) follow.
@@ -65,7 +65,9 @@ typedef struct {
 
 static inline int is_ws(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 
-/* A JSON string starting at s[*i] == '"', without escapes or control characters. */
+/* A JSON string starting at s[*i] == '"', without escapes or control characters: C0,
+ * DEL and C1 (U+0080-U+009F, in UTF-8 0xC2 0x80-0x9F), which Python refuses with the
+ * line and the field (formats._CONTROL). */
 static int scan_string(const char *s, Py_ssize_t n, Py_ssize_t *i, Span *out) {
     const unsigned char *start = (const unsigned char *)s + *i + 1;
     const unsigned char *end = memchr(start, '"', (size_t)(n - *i - 1));
@@ -75,10 +77,15 @@ static int scan_string(const char *s, Py_ssize_t n, Py_ssize_t *i, Span *out) {
     unsigned char bad = 0, high = 0;
     for (Py_ssize_t k = 0; k < len; k++) {
         unsigned char c = start[k];
-        bad |= (c == '\\') | (c < 0x20);
+        bad |= (c == '\\') | (c < 0x20) | (c == 0x7F);
         high |= c;
     }
     if (bad) return 0;
+    if (high & 0x80) {
+        /* 0xC2 is always a lead byte in UTF-8, so this finds C1 and nothing else. */
+        for (Py_ssize_t k = 0; k + 1 < len; k++)
+            if (start[k] == 0xC2 && start[k + 1] >= 0x80 && start[k + 1] <= 0x9F) return 0;
+    }
     out->p = (const char *)start;
     out->n = len;
     out->high = (high & 0x80) != 0;

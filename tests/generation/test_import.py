@@ -232,7 +232,7 @@ def test_skip_invalid_imports_the_rest_and_writes_rejected_lines_beside_input(tm
 
 
 def test_empty_file_is_an_error(tmp_path):
-    with pytest.raises(CorpusImportError, match="no valid triples"):
+    with pytest.raises(CorpusImportError, match="e.tsv has only blank lines"):
         corpus_import(path=write(tmp_path / "e.tsv", "\n\n"), corpus_name="empty")
 
 

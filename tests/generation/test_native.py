@@ -39,17 +39,30 @@ def native(line: bytes, skd: bool):
     return None if odd else tuple(column[0] for column in columns)
 
 
+CONTROL_CHARACTERS = [
+    "\x00",
+    "\x01",
+    "\x08",
+    "\x0b",
+    "\x1b",
+    "\x1f",
+    "\x7f",
+    "\x80",
+    "\x85",
+    "\x9f",
+]
 text_alphabet = st.sampled_from(
-    ["a", "b", "Z", "0", " ", "  ", ".", "é", "日", "\\", '"', "\t", "\n", "\x00", "\x7f"]
+    ["a", "b", "Z", "0", " ", "  ", ".", "é", "日", "\\", '"', "\t", "\n", "\r"]
+    + CONTROL_CHARACTERS
     + PYTHON_WHITESPACE[:8]
-    + ["\u2028", "\u3000", "\u180e", "\ufeff", "\U0001f600"]
+    + ["\u2028", "\u3000", "\u180e", "\ufeff", "\U0001f600", "\xa0", "\xa9"]
 )
 messy_texts = st.lists(text_alphabet, max_size=12).map("".join) | st.sampled_from(
     ["x" * 500, "x" * 501, "é" * 500, "é" * 501]
 )
 clean_texts = st.lists(
     st.sampled_from(
-        ["a", "PersonX", "eats", "é", "日本", "\U0001f600", "\x7f", "'", "/", "x" * 50]
+        ["a", "PersonX", "eats", "é", "日本", "\U0001f600", "\xa1", "'", "/", "x" * 50]
     ),
     min_size=1,
     max_size=5,
@@ -142,6 +155,40 @@ def test_every_plain_line_is_read_in_c(head, tail, split, extra, style):
     got = native(line, skd=False)
     assert got is not None, line
     assert got == careful(line, skd=False)
+
+
+@settings(max_examples=800, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    where=st.sampled_from(["head", "relation", "tail", "split", "note", "note.inner", "key"]),
+    control=st.sampled_from(CONTROL_CHARACTERS),
+    position=st.integers(0, 3),
+    escaped=st.booleans(),
+    skd=st.booleans(),
+)
+def test_a_control_character_anywhere_is_refused_with_its_field_and_never_read_in_c(
+    where, control, position, escaped, skd
+):
+    """C0 (but tab and line breaks), DEL and C1, raw or escaped as \\u00XX, in the core
+    fields or in any field kept as source_fields: the careful reader names the field,
+    and the C reader leaves the line to it."""
+    text = "abc"[:position] + control + "abc"[position:]
+    obj = {"head": "PersonX eats", "relation": "xNeed", "tail": "a fork", "split": "train"}
+    field = where
+    if where in ("head", "relation", "tail", "split"):
+        obj[where] = text
+    elif where == "note":
+        obj["note"] = text
+    elif where == "note.inner":
+        obj["note"] = {"inner": text}
+    else:
+        obj[text] = 1
+        field = text
+    # C0 is always escaped in JSON; DEL and C1 are escaped or written as they are.
+    line = json.dumps(obj, ensure_ascii=escaped).encode("utf-8")
+    assert native(line, skd) is None, line
+    row = _jsonl_row(1, line, skd)
+    assert row.field == field, (line, row)
+    assert f"U+{ord(control):04X}" in row.message
 
 
 @pytest.mark.parametrize(
