@@ -999,7 +999,7 @@ def campaign_aggregate_job_create(*, campaign: Campaign, created_by=None) -> Job
     return job
 
 
-def campaign_aggregate_job_run(*, job_id: int) -> Job | None:
+def campaign_aggregate_job_run(*, job_id: int, attempt: int | None = None) -> Job | None:
     def body(job: Job, progress) -> dict:
         campaign = Campaign.objects.get(pk=job.params["campaign_id"])
         stats = campaign_aggregate(campaign=campaign)
@@ -1009,4 +1009,4 @@ def campaign_aggregate_job_run(*, job_id: int) -> Job | None:
             "items_labelled": stats["items_labelled"],
         }
 
-    return job_run(job_id=job_id, body=body)
+    return job_run(job_id=job_id, attempt=attempt, body=body)

@@ -220,7 +220,7 @@ def _id_ranges(*, corpus_id: int, size: int) -> list[tuple[int, int, int]]:
     ]
 
 
-def corpus_embed_job_run(*, job_id: int) -> Job | None:
+def corpus_embed_job_run(*, job_id: int, attempt: int | None = None) -> Job | None:
     def body(job: Job, progress) -> dict:
         params = job.params
         corpus = Corpus.objects.get(pk=params["corpus_id"])
@@ -235,7 +235,7 @@ def corpus_embed_job_run(*, job_id: int) -> Job | None:
         seconds = time.perf_counter() - started
         return {"triples": done, "seconds": round(seconds, 1)}
 
-    return job_run(job_id=job_id, body=body)
+    return job_run(job_id=job_id, attempt=attempt, body=body)
 
 
 # --- Training --------------------------------------------------------------------
@@ -574,7 +574,7 @@ def critic_train_job_create(*, corpus: Corpus, created_by=None, labels: int | No
     return _queue(TRAIN_JOB, corpus, task, created_by, labels=labels)
 
 
-def critic_train_job_run(*, job_id: int) -> Job | None:
+def critic_train_job_run(*, job_id: int, attempt: int | None = None) -> Job | None:
     def body(job: Job, progress) -> dict:
         corpus = Corpus.objects.get(pk=job.params["corpus_id"])
         progress(0, None, "training", force=True)
@@ -587,7 +587,7 @@ def critic_train_job_run(*, job_id: int) -> Job | None:
             "decision": version.decision,
         }
 
-    return job_run(job_id=job_id, body=body)
+    return job_run(job_id=job_id, attempt=attempt, body=body)
 
 
 def critic_retrain_if_due(*, corpus: Corpus) -> Job | None:
@@ -808,7 +808,7 @@ def corpus_rescore_job_create(*, corpus: Corpus, created_by=None) -> Job:
     return _queue(RESCORE_JOB, corpus, run_rescore_job if fast else run_rescore_job_gpu, created_by)
 
 
-def corpus_rescore_job_run(*, job_id: int) -> Job | None:
+def corpus_rescore_job_run(*, job_id: int, attempt: int | None = None) -> Job | None:
     def body(job: Job, progress) -> dict:
         corpus = Corpus.objects.get(pk=job.params["corpus_id"])
         scoring = corpus_rescore(corpus=corpus, progress=progress)
@@ -820,7 +820,7 @@ def corpus_rescore_job_run(*, job_id: int) -> Job | None:
             "seconds": scoring.seconds,
         }
 
-    return job_run(job_id=job_id, body=body)
+    return job_run(job_id=job_id, attempt=attempt, body=body)
 
 
 # --- Presets --------------------------------------------------------------------

@@ -275,12 +275,11 @@ def _history(folder: Path) -> list:
         return []
 
 
-def student_train_job_run(*, job_id: int) -> Job | None:
+def student_train_job_run(*, job_id: int, attempt: int | None = None) -> Job | None:
     """Train in slices shorter than a task's time limit: when a slice's time is up the run
     saves a checkpoint and the job queues itself again, resuming there (a training of
     GPT-2 XL on millions of triples outlasts any one task)."""
-    from config.celery import app
-    from jobs.services import job_run
+    from jobs.services import job_run, job_send
 
     next_slice = False
 
@@ -304,9 +303,9 @@ def student_train_job_run(*, job_id: int) -> Job | None:
         if not run.is_trained and not checked["cancelled"]:
             # Back in the queue (job_run then leaves it there instead of marking it done).
             next_slice = bool(
-                Job.objects.filter(pk=job.pk, status=Job.Status.RUNNING).update(
-                    status=Job.Status.QUEUED
-                )
+                Job.objects.filter(
+                    pk=job.pk, status=Job.Status.RUNNING, attempts=job.attempts
+                ).update(status=Job.Status.QUEUED)
             )
         return {
             "run": run.pk,
@@ -317,11 +316,11 @@ def student_train_job_run(*, job_id: int) -> Job | None:
             "finished": run.is_trained,
         }
 
-    job = job_run(job_id=job_id, body=body)
+    job = job_run(job_id=job_id, attempt=attempt, body=body)
     if next_slice:
-        # Sent only now, so no worker can claim the next slice before this one is recorded.
-        task_name = Job.objects.get(pk=job_id).task_name
-        transaction.on_commit(lambda: app.send_task(task_name, args=[job_id]))
+        # Sent only now, so no worker can claim the next slice before this one is recorded;
+        # the message is for the next attempt, so no earlier message can start it.
+        job_send(job=Job.objects.get(pk=job_id))
     return job
 
 
@@ -699,7 +698,7 @@ def evaluation_execute(*, evaluation: StudentEvaluation, progress=None) -> Stude
     return evaluation
 
 
-def evaluation_job_run(*, job_id: int) -> Job | None:
+def evaluation_job_run(*, job_id: int, attempt: int | None = None) -> Job | None:
     from jobs.services import job_run
 
     def body(job: Job, progress) -> dict:
@@ -715,7 +714,7 @@ def evaluation_job_run(*, job_id: int) -> Job | None:
             "critic_acceptance": (critic.get("overall") or {}).get("acceptance"),
         }
 
-    return job_run(job_id=job_id, body=body)
+    return job_run(job_id=job_id, attempt=attempt, body=body)
 
 
 def evaluation_send_to_annotation(

@@ -4,21 +4,21 @@ from . import services
 
 
 @shared_task(name="distillation.run_train_job", acks_late=True)
-def run_train_job(job_id: int) -> None:
-    services.student_train_job_run(job_id=job_id)
+def run_train_job(job_id: int, attempt: int | None = None) -> None:
+    services.student_train_job_run(job_id=job_id, attempt=attempt)
 
 
 @shared_task(name="distillation.run_train_job_gpu", acks_late=True)
-def run_train_job_gpu(job_id: int) -> None:
+def run_train_job_gpu(job_id: int, attempt: int | None = None) -> None:
     """Training on a GPU host: routed to the `gpu` queue."""
-    services.student_train_job_run(job_id=job_id)
+    services.student_train_job_run(job_id=job_id, attempt=attempt)
 
 
 @shared_task(name="distillation.run_evaluate_job", acks_late=True)
-def run_evaluate_job(job_id: int) -> None:
-    services.evaluation_job_run(job_id=job_id)
+def run_evaluate_job(job_id: int, attempt: int | None = None) -> None:
+    services.evaluation_job_run(job_id=job_id, attempt=attempt)
 
 
 @shared_task(name="distillation.run_evaluate_job_gpu", acks_late=True)
-def run_evaluate_job_gpu(job_id: int) -> None:
-    services.evaluation_job_run(job_id=job_id)
+def run_evaluate_job_gpu(job_id: int, attempt: int | None = None) -> None:
+    services.evaluation_job_run(job_id=job_id, attempt=attempt)

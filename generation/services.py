@@ -192,7 +192,7 @@ def corpus_import_job_create(
     return job
 
 
-def corpus_import_job_run(*, job_id: int) -> Job | None:
+def corpus_import_job_run(*, job_id: int, attempt: int | None = None) -> Job | None:
     def body(job: Job, progress) -> dict:
         params = job.params
         summary = corpus_import(
@@ -206,7 +206,7 @@ def corpus_import_job_run(*, job_id: int) -> Job | None:
         )
         return summary.as_dict()
 
-    return job_run(job_id=job_id, body=body)
+    return job_run(job_id=job_id, attempt=attempt, body=body)
 
 
 def corpus_export_job_create(
@@ -238,7 +238,7 @@ def corpus_export_job_create(
     return job
 
 
-def corpus_export_job_run(*, job_id: int) -> Job | None:
+def corpus_export_job_run(*, job_id: int, attempt: int | None = None) -> Job | None:
     def body(job: Job, progress) -> dict:
         params = job.params
         corpus = Corpus.objects.get(pk=params["corpus_id"])
@@ -280,4 +280,4 @@ def corpus_export_job_run(*, job_id: int) -> Job | None:
             "format": summary.format,
         }
 
-    return job_run(job_id=job_id, body=body)
+    return job_run(job_id=job_id, attempt=attempt, body=body)

@@ -519,7 +519,7 @@ def run_job_create(*, run: GenerationRun, created_by=None) -> Job:
     return job
 
 
-def run_job_run(*, job_id: int) -> Job | None:
+def run_job_run(*, job_id: int, attempt: int | None = None) -> Job | None:
     from jobs.services import job_run
 
     def body(job: Job, progress) -> dict:
@@ -531,7 +531,7 @@ def run_job_run(*, job_id: int) -> Job | None:
         run = run_execute(run=run, progress=progress, should_stop=cancelled)
         return run_report(run)
 
-    return job_run(job_id=job_id, body=body)
+    return job_run(job_id=job_id, attempt=attempt, body=body)
 
 
 def run_report(run: GenerationRun) -> dict:

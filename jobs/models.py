@@ -30,7 +30,14 @@ class Job(models.Model):
     error = models.TextField(blank=True)
     progress_done = models.BigIntegerField(default=0)
     progress_total = models.BigIntegerField(null=True, blank=True)
-    attempts = models.PositiveIntegerField(default=0)
+    progress_message = models.TextField(
+        blank=True, help_text="The last progress line, kept when the job stops."
+    )
+    attempts = models.PositiveIntegerField(
+        default=0,
+        help_text="How many times a worker started the job; its task's message carries the "
+        "attempt it is for, so only the message for attempts + 1 starts a queued job.",
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
     )

@@ -27,7 +27,9 @@ def job_view(*, job: Job) -> JobView:
     live = progress_read(job.pk) if job.status == Job.Status.RUNNING else None
     if live:
         return JobView(job=job, done=live.done, total=live.total, message=live.message)
-    return JobView(job=job, done=job.progress_done, total=job.progress_total, message="")
+    return JobView(
+        job=job, done=job.progress_done, total=job.progress_total, message=job.progress_message
+    )
 
 
 def jobs_recent(*, limit: int = 50) -> list[Job]:

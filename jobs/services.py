@@ -11,7 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from .models import Job
-from .progress import ProgressReporter, progress_clear, progress_read
+from .progress import LiveProgress, ProgressReporter, progress_clear, progress_read
 
 logger = logging.getLogger(__name__)
 
@@ -20,74 +20,147 @@ def job_create(*, kind: str, params: dict[str, Any], created_by=None) -> Job:
     return Job.objects.create(kind=kind, params=params, created_by=created_by)
 
 
+def job_send(*, job: Job) -> None:
+    """Send the job's task for its next attempt once the current transaction commits.
+
+    The message carries the attempt it is for, so a message the broker delivers again
+    later (a dead worker's, with ``acks_late``) cannot start the job a second time."""
+    from config.celery import app
+
+    task_name, args = job.task_name, [job.pk, job.attempts + 1]
+    transaction.on_commit(lambda: app.send_task(task_name, args=args))
+
+
 def job_enqueue(*, job: Job, task) -> None:
     """Send the job's task once the transaction that created the job commits."""
     if job.task_name != task.name:
         job.task_name = task.name
         job.save(update_fields=["task_name"])
-    transaction.on_commit(lambda: task.delay(job.pk))
+    job_send(job=job)
 
 
 class JobAlreadyFinished(Exception):
     pass
 
 
-def _claim(job_id: int) -> Job | None:
-    """Mark a queued (or retried) job running; None when there is nothing to do."""
+def _refusal(job: Job, attempt: int | None) -> str | None:
+    """Why a message sent for `attempt` must not start `job`; None when it may.
+
+    A job starts only when it is queued and waits for exactly that attempt (the one after
+    its last). A message without a number was sent before messages carried one: it may
+    start a queued job that never ran, and nothing else."""
+    waits_for = job.attempts + 1
+    if job.status == Job.Status.QUEUED:
+        if attempt == waits_for or (attempt is None and job.attempts == 0):
+            return None
+        if attempt is None:
+            return (
+                f"the message carries no attempt number (sent before the upgrade) and the "
+                f"job has run before; it waits for attempt {waits_for}"
+            )
+        return f"the job waits for attempt {waits_for}"
+    state = {
+        Job.Status.RUNNING: "the job is running",
+        Job.Status.SUCCEEDED: "the job succeeded",
+        Job.Status.FAILED: "the job failed",
+        Job.Status.CANCELLED: "the job was cancelled",
+    }[job.status]
+    newer = attempt is not None and attempt < job.attempts
+    return f"{state} ({'on a newer attempt, ' if newer else ''}attempt {job.attempts})"
+
+
+def _claim(job_id: int, attempt: int | None) -> Job | None:
+    """Mark the job running as `attempt`; None (and a log line saying why) when the message
+    is not the one the job waits for."""
     with transaction.atomic():
-        job = Job.objects.select_for_update().get(pk=job_id)
-        if job.status in (Job.Status.SUCCEEDED, Job.Status.CANCELLED):
+        job = Job.objects.select_for_update().filter(pk=job_id).first()
+        if job is None:
+            logger.warning("job %s: message ignored: there is no such job", job_id)
+            return None
+        refusal = _refusal(job, attempt)
+        if refusal:
+            logger.warning(
+                "job %s (%s): message for attempt %s ignored: %s",
+                job.pk,
+                job.kind,
+                "?" if attempt is None else attempt,
+                refusal,
+            )
             return None
         job.status = Job.Status.RUNNING
         job.attempts += 1
         job.error = ""
         job.started_at = job.heartbeat_at = timezone.now()
         job.save(update_fields=["status", "attempts", "error", "started_at", "heartbeat_at"])
-        return job
+    progress_clear(job.pk)  # the last attempt's live progress is not this one's
+    return job
 
 
-def job_run(*, job_id: int, body: Callable[[Job, ProgressReporter], dict[str, Any]]) -> Job | None:
-    """Run `body` for a job: idempotent (a finished job is left alone), records the outcome.
+def job_run(
+    *,
+    job_id: int,
+    attempt: int | None,
+    body: Callable[[Job, ProgressReporter], dict[str, Any]],
+) -> Job | None:
+    """Run `body` as the job's `attempt` (the number its message carries; None for a message
+    sent before messages carried one) and record the outcome. Any other message (the job
+    finished, failed, was cancelled, is running, or waits for another attempt) does
+    nothing and returns None.
 
     `body` does the work and returns the result dict; it raises to fail the job.
     """
-    job = _claim(job_id)
+    job = _claim(job_id, attempt)
     if job is None:
-        logger.info("job %s already finished; nothing to do", job_id)
         return None
+    # Every write below is for this attempt only: a worker that was given up on (reaped,
+    # then retried) must not overwrite the outcome of the attempt that replaced it.
+    this_attempt = Job.objects.filter(pk=job.pk, attempts=job.attempts)
     reporter = ProgressReporter(job.pk)
     try:
         result = body(job, reporter)
     except Exception as exc:  # noqa: BLE001 - every failure must reach the job row
         logger.exception("job %s failed", job.pk)
         live = progress_read(job.pk)
-        Job.objects.filter(pk=job.pk).update(
+        this_attempt.update(
             status=Job.Status.FAILED,
             error=str(exc) or exc.__class__.__name__,
             result={"traceback": traceback.format_exc(limit=5)},
             finished_at=timezone.now(),
-            progress_done=live.done if live else job.progress_done,
+            **_progress_fields(job, live),
         )
         progress_clear(job.pk)
         raise
     live = progress_read(job.pk)
     # A job cancelled while it ran stays cancelled, with what it did as its result.
-    finished = Job.objects.filter(pk=job.pk, status=Job.Status.RUNNING).update(
+    finished = this_attempt.filter(status=Job.Status.RUNNING).update(
         status=Job.Status.SUCCEEDED,
         result=result,
         finished_at=timezone.now(),
         progress_done=live.total or live.done if live else job.progress_done,
         progress_total=live.total if live else job.progress_total,
+        progress_message=live.message if live else job.progress_message,
     )
     if not finished:
-        Job.objects.filter(pk=job.pk).update(result=result)
+        this_attempt.update(result=result, **_progress_fields(job, live))
     progress_clear(job.pk)
     job.refresh_from_db()
     return job
 
 
+def _progress_fields(job: Job, live: LiveProgress | None) -> dict[str, Any]:
+    """The live progress, kept on the row so a stopped job's page shows how far it got."""
+    if live is None:
+        return {}
+    return {
+        "progress_done": live.done,
+        "progress_total": live.total,
+        "progress_message": live.message,
+    }
+
+
 def job_reap_stale(*, now=None) -> int:
-    """Fail running jobs whose heartbeat went quiet, so they can be retried."""
+    """Fail running jobs whose heartbeat went quiet, so they can be retried; each keeps the
+    progress it had."""
     now = now or timezone.now()
     stale_after = timedelta(seconds=settings.JOB_STALE_AFTER_SECONDS)
     reaped = 0
@@ -99,12 +172,17 @@ def job_reap_stale(*, now=None) -> int:
             else job.heartbeat_at or job.started_at
         )
         if last_beat is None or now - last_beat > stale_after:
-            updated = Job.objects.filter(pk=job.pk, status=Job.Status.RUNNING).update(
+            updated = Job.objects.filter(
+                pk=job.pk, status=Job.Status.RUNNING, attempts=job.attempts
+            ).update(
                 status=Job.Status.FAILED,
                 error=f"No heartbeat for over {settings.JOB_STALE_AFTER_SECONDS} s: "
                 "the worker died or was stopped. Retry the job.",
                 finished_at=now,
+                **_progress_fields(job, live),
             )
+            if updated:
+                progress_clear(job.pk)
             reaped += updated
     return reaped
 
@@ -124,9 +202,8 @@ def job_cancel(*, job: Job) -> bool:
 
 def job_retry(*, job: Job) -> Job:
     """Queue a failed (or cancelled) job again; its task starts over (imports are
-    all-or-nothing; generation runs continue where they stopped)."""
-    from config.celery import app
-
+    all-or-nothing; generation runs continue where they stopped). Its message is for the
+    next attempt, so a message of an earlier attempt still in the broker starts nothing."""
     with transaction.atomic():
         job = Job.objects.select_for_update().get(pk=job.pk)  # two clicks, one retry
         if job.status not in (Job.Status.FAILED, Job.Status.CANCELLED) or not job.task_name:
@@ -135,5 +212,5 @@ def job_retry(*, job: Job) -> Job:
             )
         job.status, job.error, job.finished_at = Job.Status.QUEUED, "", None
         job.save(update_fields=["status", "error", "finished_at"])
-        transaction.on_commit(lambda: app.send_task(job.task_name, args=[job.pk]))
+        job_send(job=job)
     return job

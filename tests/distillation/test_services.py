@@ -257,16 +257,18 @@ def test_a_long_training_runs_in_slices_that_queue_themselves_again(
     job = services.student_run_start(run=run)
 
     with django_capture_on_commit_callbacks() as sent:
-        services.student_train_job_run(job_id=job.pk)
+        services.student_train_job_run(job_id=job.pk, attempt=1)
 
     job.refresh_from_db()
     run.refresh_from_db()
     assert job.status == Job.Status.QUEUED and len(sent) == 1  # the next slice's task
     assert not run.is_trained and run.steps == 1
+    # The first slice's message, delivered again, does not start the next slice.
+    assert services.student_train_job_run(job_id=job.pk, attempt=1) is None
 
     settings.STUDENT_TRAIN_SLICE_SECONDS = 3600
     with django_capture_on_commit_callbacks() as sent:
-        services.student_train_job_run(job_id=job.pk)
+        services.student_train_job_run(job_id=job.pk, attempt=2)
 
     job.refresh_from_db()
     run.refresh_from_db()

@@ -22,12 +22,12 @@ def test_a_job_records_its_result_and_a_rerun_does_nothing():
         progress(5, 10, force=True)
         return {"answer": 42}
 
-    job_run(job_id=job.pk, body=body)
+    job_run(job_id=job.pk, attempt=1, body=body)
     job.refresh_from_db()
     assert job.status == Job.Status.SUCCEEDED
     assert job.result == {"answer": 42}
     assert job.attempts == 1
-    assert job_run(job_id=job.pk, body=body) is None  # a redelivered task is a no-op
+    assert job_run(job_id=job.pk, attempt=1, body=body) is None  # a redelivery is a no-op
     assert calls == [job.pk]
 
 
@@ -38,11 +38,13 @@ def test_a_failing_job_keeps_the_error_and_can_run_again():
         raise ValueError("input.tsv, line 3, field 'tail': empty")
 
     with pytest.raises(ValueError):
-        job_run(job_id=job.pk, body=broken)
+        job_run(job_id=job.pk, attempt=1, body=broken)
     job.refresh_from_db()
     assert job.status == Job.Status.FAILED
     assert "line 3" in job.error
-    job_run(job_id=job.pk, body=lambda job, progress: {"ok": True})
+    Job.objects.filter(pk=job.pk).update(task_name="demo.task")
+    job_retry(job=job)
+    job_run(job_id=job.pk, attempt=2, body=lambda job, progress: {"ok": True})
     job.refresh_from_db()
     assert (job.status, job.attempts) == (Job.Status.SUCCEEDED, 2)
 
@@ -70,7 +72,7 @@ def test_import_job_of_a_bad_file_fails_with_the_line_and_imports_nothing(tmp_pa
     path.write_text("PersonX runs\txNeed\tshoes\nPersonX runs\txNeed\n")
     job = corpus_import_job_create(path=path, corpus_name="bad", created_by=researcher)
     with pytest.raises(Exception, match="line 2"):
-        corpus_import_job_run(job_id=job.pk)
+        corpus_import_job_run(job_id=job.pk, attempt=1)
     job.refresh_from_db()
     assert job.status == Job.Status.FAILED
     assert "bad.tsv, line 2" in job.error
@@ -101,13 +103,13 @@ def test_a_failed_import_can_be_retried_after_the_file_is_fixed(
     job = corpus_import_job_create(path=path, corpus_name="fixable", created_by=researcher)
     assert job.task_name == "generation.run_import_job"
     with pytest.raises(Exception, match="line 1"):
-        corpus_import_job_run(job_id=job.pk)
+        corpus_import_job_run(job_id=job.pk, attempt=1)
     path.write_text("PersonX runs\txNeed\tshoes\n")
     with django_capture_on_commit_callbacks() as callbacks:
         job = job_retry(job=job)
     assert job.status == Job.Status.QUEUED
     assert len(callbacks) == 1  # the task is sent again once the retry commits
-    corpus_import_job_run(job_id=job.pk)  # what the worker then does
+    corpus_import_job_run(job_id=job.pk, attempt=2)  # what the worker then does
     job.refresh_from_db()
     assert (job.status, job.attempts, job.error) == (Job.Status.SUCCEEDED, 2, "")
     assert Corpus.objects.get(name="fixable").triple_count == 1
@@ -137,7 +139,7 @@ def test_retry_button_and_api(researcher_client, tmp_path, researcher):
     path.write_text("broken\n")
     job = corpus_import_job_create(path=path, corpus_name="b", created_by=researcher)
     with pytest.raises(Exception, match="line 1"):
-        corpus_import_job_run(job_id=job.pk)
+        corpus_import_job_run(job_id=job.pk, attempt=1)
     page = researcher_client.get(f"/jobs/{job.pk}/")
     assert b"Retry" in page.content
     response = researcher_client.post(f"/jobs/{job.pk}/retry/")
