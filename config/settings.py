@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("SKD_VAR_DIR", BASE_DIR / "var"))
@@ -31,14 +32,25 @@ def env_list(name: str, default: str = "") -> list[str]:
 PRODUCTION = os.environ.get("DJANGO_ENV", "development") == "production"
 
 if PRODUCTION:
-    SECRET_KEY = os.environ["DJANGO_SECRET_KEY"]
+    SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")
+    if not SECRET_KEY.strip():
+        raise ImproperlyConfigured(
+            "DJANGO_SECRET_KEY is not set: production (DJANGO_ENV=production) needs a secret "
+            "key of its own. Make one with\n"
+            "    python -c 'import secrets; print(secrets.token_urlsafe(50))'\n"
+            "and set it in the environment: DJANGO_SECRET_KEY=<that key>."
+        )
 else:
     SECRET_KEY = os.environ.get(
         "DJANGO_SECRET_KEY", "dev-only-insecure-key-do-not-use-in-production-8f3b2c1d9e7a6b5c"
     )
 
 DEBUG = env_bool("DJANGO_DEBUG", default=not PRODUCTION)
-ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
+# Django's test client calls itself "testserver": allowed in development and tests only.
+ALLOWED_HOSTS = env_list(
+    "DJANGO_ALLOWED_HOSTS",
+    "localhost,127.0.0.1,[::1]" if PRODUCTION else "localhost,127.0.0.1,[::1],testserver",
+)
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
 
 INSTALLED_APPS = [
