@@ -5,6 +5,21 @@ from django.utils.functional import lazy
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from accounts.roles import IsResearcher, ResearcherRequiredMixin
+
+
+class SchemaView(SpectacularAPIView):
+    """The OpenAPI schema: for researchers, like the API it describes."""
+
+    permission_classes = [IsResearcher]
+
+
+class DocsView(ResearcherRequiredMixin, SpectacularSwaggerView):
+    """The API docs page: anonymous users go to login, annotators get 403."""
+
+    permission_classes = [IsResearcher]
+
+
 urlpatterns = [
     path("", include("accounts.urls")),
     path("corpora/", include("generation.urls")),
@@ -17,8 +32,8 @@ urlpatterns = [
     path("api/", include("annotation.api_urls")),
     path("api/", include("critic.api_urls")),
     path("api/", include("distillation.api_urls")),
-    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/schema/", SchemaView.as_view(), name="api-schema"),
+    path("api/docs/", DocsView.as_view(url_name="api-schema"), name="api-docs"),
     path("admin/", admin.site.urls),
     # For browsers and tools that ask for /favicon.ico without reading the page's <link>;
     # lazy, as a production static URL needs the manifest that collectstatic writes.
