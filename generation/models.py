@@ -3,7 +3,7 @@ from __future__ import annotations
 import orjson
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import RegexValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 
 MAX_TEXT_LENGTH = 500
@@ -228,7 +228,10 @@ class Teacher(models.Model):
     name = models.CharField(max_length=100, unique=True)
     backend = models.CharField(max_length=20, choices=Backend.choices, default=Backend.OPENAI)
     base_url = models.CharField(
-        max_length=300, blank=True, help_text="e.g. http://127.0.0.1:8000/v1 (HTTP backend)."
+        max_length=300,
+        blank=True,
+        help_text="e.g. http://127.0.0.1:8080/v1 (llama.cpp, vLLM) or "
+        "http://localhost:11434/v1 (Ollama) (HTTP backend).",
     )
     model = models.CharField(
         max_length=300, help_text="Model name on the server, or a local path / hub id."
@@ -247,6 +250,20 @@ class Teacher(models.Model):
     max_tokens = models.PositiveIntegerField(default=32)
     stop = models.JSONField(default=list, blank=True)
     concurrency = models.PositiveIntegerField(default=8)
+    timeout = models.FloatField(
+        default=60.0,
+        validators=[MinValueValidator(0.1), MaxValueValidator(3600)],
+        help_text="Seconds one request may take before it counts as failed and is tried again.",
+    )
+    max_answer_mb = models.FloatField(
+        default=4.0,
+        validators=[MinValueValidator(0.01), MaxValueValidator(1024)],
+        help_text="Largest answer read, in MB; a larger one is a failed attempt, not read on.",
+    )
+    give_up_after = models.PositiveIntegerField(
+        default=20,
+        help_text="Stop a run once this many batches in a row have failed (0: never stop).",
+    )
     prompt_price_per_1k = models.DecimalField(
         max_digits=10, decimal_places=6, null=True, blank=True
     )
@@ -260,6 +277,10 @@ class Teacher(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def max_answer_bytes(self) -> int:
+        return max(1, int(self.max_answer_mb * 2**20))
 
 
 class FewShotPool(models.Model):
@@ -320,6 +341,11 @@ class GenerationRun(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    # Who executes the run now (host:pid:uuid), taken and beaten like a job's heartbeat,
+    # so that two processes never send a run's requests twice (teaching.run_lease_take).
+    lease_owner = models.CharField(max_length=200, blank=True)
+    lease_taken_at = models.DateTimeField(null=True, blank=True)
+    lease_heartbeat_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]

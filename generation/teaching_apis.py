@@ -45,6 +45,9 @@ TEACHER_FIELDS = [
     "top_p",
     "max_tokens",
     "concurrency",
+    "timeout",
+    "max_answer_mb",
+    "give_up_after",
     "prompt_price_per_1k",
     "completion_price_per_1k",
 ]
@@ -261,25 +264,17 @@ class TeacherCheckApi(ResearcherAPIView):
     @extend_schema(
         request=None,
         responses=TeacherCheckOutput,
-        description="Ask the teacher's server whether it answers (and takes the key). "
-        "A teacher that does not answer is reported with ok=false and the reason. "
-        "A transformers teacher is checked by the worker when a run starts.",
+        description="Make one real request of the teacher's endpoint and model (a completion "
+        "of one token), so that a wrong key, base URL or model name shows now. A transformers "
+        "teacher's tokenizer and config are loaded (its weights are left to the worker). A "
+        "teacher that fails is reported with ok=false and the reason.",
     )
     def post(self, request, pk: int):
         teacher = get_object_or_404(Teacher, pk=pk)
-        if teacher.backend == Teacher.Backend.TRANSFORMERS:
-            result = {
-                "ok": False,
-                "detail": "A transformers teacher is loaded and checked by the worker that "
-                "runs it, not by the web server.",
-            }
-        else:
-            try:
-                teacher_check(teacher)
-            except TeacherError as exc:
-                result = {"ok": False, "detail": str(exc)}
-            else:
-                result = {"ok": True, "detail": f"Teacher {teacher.name} answered."}
+        try:
+            result = {"ok": True, "detail": teacher_check(teacher)}
+        except TeacherError as exc:
+            result = {"ok": False, "detail": str(exc)}
         return Response(TeacherCheckOutput(result).data)
 
 

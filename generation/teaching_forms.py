@@ -112,6 +112,9 @@ class TeacherForm(forms.ModelForm):
             "endpoint",
             "api_key_env",
             "concurrency",
+            "timeout",
+            "max_answer_mb",
+            "give_up_after",
             "temperature",
             "top_p",
             "max_tokens",
@@ -122,20 +125,47 @@ class TeacherForm(forms.ModelForm):
         ]
         labels = {
             "base_url": "Base URL",
+            "timeout": "Timeout (seconds)",
+            "max_answer_mb": "Largest answer (MB)",
+            "give_up_after": "Give up after failures in a row",
             "api_key_env": "API key variable",
             "top_p": "Top p",
             "prompt_price_per_1k": "Prompt price per 1k tokens",
             "completion_price_per_1k": "Completion price per 1k tokens",
         }
         widgets = {
+            "base_url": forms.TextInput(attrs={"placeholder": "http://127.0.0.1:8080/v1"}),
             "api_key_env": forms.TextInput(
                 attrs={"placeholder": "OPENAI_API_KEY", "autocomplete": "off"}
             ),
+            "timeout": forms.NumberInput(attrs={"step": "any"}),
+            "max_answer_mb": forms.NumberInput(attrs={"step": "any"}),
             "temperature": forms.NumberInput(attrs={"step": "any"}),
             "top_p": forms.NumberInput(attrs={"step": "any"}),
             "prompt_price_per_1k": forms.NumberInput(attrs={"step": "any"}),
             "completion_price_per_1k": forms.NumberInput(attrs={"step": "any"}),
         }
+
+    # Settings a newcomer may leave as they are: left empty, they keep the model's default.
+    OPTIONAL_WITH_DEFAULT = ("timeout", "max_answer_mb", "give_up_after")
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        for name in self.OPTIONAL_WITH_DEFAULT:
+            self.fields[name].required = False
+
+    def _clean_default(self, name: str):
+        value = self.cleaned_data.get(name)
+        return Teacher._meta.get_field(name).default if value is None else value
+
+    def clean_timeout(self) -> float:
+        return self._clean_default("timeout")
+
+    def clean_max_answer_mb(self) -> float:
+        return self._clean_default("max_answer_mb")
+
+    def clean_give_up_after(self) -> int:
+        return self._clean_default("give_up_after")
 
     def clean_api_key_env(self) -> str:
         value = self.cleaned_data.get("api_key_env", "")

@@ -10,6 +10,7 @@ from django.utils.cache import patch_vary_headers
 from django.views import View
 
 from accounts.roles import ResearcherRequiredMixin
+from jobs.selectors import job_view
 
 from . import selectors
 from .ml.http_teacher import TeacherError
@@ -19,6 +20,7 @@ from .teaching import (
     examples_import,
     run_create,
     run_estimate,
+    run_lease_holder,
     run_report,
     run_start,
     run_start_refusal,
@@ -61,19 +63,12 @@ class TeacherListView(ResearcherRequiredMixin, View):
 class TeacherCheckView(ResearcherRequiredMixin, View):
     def post(self, request: HttpRequest, pk: int) -> HttpResponse:
         teacher = get_object_or_404(Teacher, pk=pk)
-        if teacher.backend == Teacher.Backend.TRANSFORMERS:
-            messages.info(
-                request,
-                f"Teacher {teacher.name} is a model loaded by the worker that runs it; it is "
-                "checked when a run starts, not in the web server.",
-            )
+        try:
+            checked = teacher_check(teacher)
+        except TeacherError as exc:
+            messages.error(request, str(exc))
         else:
-            try:
-                teacher_check(teacher)
-            except TeacherError as exc:
-                messages.error(request, str(exc))
-            else:
-                messages.success(request, f"Teacher {teacher.name} answered at {teacher.base_url}.")
+            messages.success(request, checked)
         return redirect("generation:teacher_list")
 
 
@@ -200,6 +195,8 @@ class RunCreateView(ResearcherRequiredMixin, View):
 
 def _run_live_context(run: GenerationRun) -> dict:
     report = run_report(run)
+    job = run.job
+    live = job_view(job=job) if job is not None and job.is_active else None
     batches = report["batches"]
     failed_errors = (
         run.batches.filter(status=GenerationBatch.Status.FAILED)
@@ -218,6 +215,8 @@ def _run_live_context(run: GenerationRun) -> dict:
         "dropped": sorted(run.dropped.items(), key=lambda item: -item[1]),
         "failed_errors": list(failed_errors),
         "can_start": run_start_refusal(run) is None,
+        "live": live,
+        "executor": run_lease_holder(run),
     }
 
 
@@ -245,4 +244,4 @@ class RunStartView(ResearcherRequiredMixin, View):
             messages.error(request, str(exc))
             return redirect("generation:run_detail", pk=run.pk)
         messages.success(request, f"Run {run.pk} started as job {job.pk}.")
-        return redirect("jobs:job_detail", pk=job.pk)
+        return redirect("generation:run_detail", pk=run.pk)

@@ -13,6 +13,7 @@ from django.views import View
 from accounts.roles import ResearcherRequiredMixin
 from generation.models import Corpus
 from generation.services import EXPORT_JOB, IMPORT_JOB
+from generation.teaching import GENERATION_JOB
 
 from .models import Job
 from .selectors import job_file, job_view, jobs_recent
@@ -22,6 +23,7 @@ RECENT_JOBS = 50
 RESULT_TEMPLATES = {
     IMPORT_JOB: "jobs/results/corpus_import.html",
     EXPORT_JOB: "jobs/results/corpus_export.html",
+    GENERATION_JOB: "jobs/results/generation_run.html",
 }
 
 

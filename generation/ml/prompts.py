@@ -4,6 +4,11 @@ Event generation: K seed events sampled into a numbered list; the teacher contin
 list. Inference generation: a relation's prompt template filled with K example heads and
 their tails, then the new head; the teacher writes the tail. Prompts are reproducible from
 a seed. No Django import here.
+
+Cleaning keeps what the corpus can hold: one line, no control characters, at most
+MAX_TEXT_LENGTH characters and max_words words, and each tail once by the corpus's own
+notion of "the same tail" (formats.normalize_tail), so what cleaning keeps is what the
+corpus gets.
 """
 
 from __future__ import annotations
@@ -15,10 +20,15 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from ..formats import MAX_TEXT_LENGTH, normalize_tail
+
 MAX_TAIL_WORDS = 20
 MAX_EVENT_WORDS = 25
 _NUMBERING = re.compile(r"^\s*(?:\(?\d{1,3}[.):\]]|[-*•])\s*")
 _QUOTES = "\"'`“”‘’"
+# C0 and C1 control characters (tab and newline included: only the first line is kept,
+# and a tab would split a TSV export), DEL, and lone surrogates that UTF-8 cannot encode.
+_UNWRITABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
 def prompt_hash(prompt: str) -> str:
@@ -69,8 +79,9 @@ def parse_numbered_list(text: str) -> list[str]:
 
 
 def normalize(text: str) -> str:
-    """Strip numbering, quotes, whitespace and a final period; keep the first sentence line."""
-    text = first_line(text)
+    """Strip numbering, quotes, whitespace and a final period; keep the first sentence line;
+    control characters become spaces."""
+    text = _UNWRITABLE.sub(" ", first_line(text))
     text = _NUMBERING.sub("", text, count=1).strip()
     text = text.strip(_QUOTES).strip()
     while text.endswith((".", ",", ";")):
@@ -86,23 +97,30 @@ class Cleaned:
 
 
 def clean_outputs(
-    outputs: Sequence[str], *, head: str = "", max_words: int = MAX_TAIL_WORDS, seen=()
+    outputs: Sequence[str],
+    *,
+    head: str = "",
+    max_words: int = MAX_TAIL_WORDS,
+    max_chars: int = MAX_TEXT_LENGTH,
+    seen=(),
 ) -> Cleaned:
-    """Drop empty, over-long, head-copying, 'none' and duplicate outputs, counting why.
+    """Drop empty, over-long (in words or characters), head-copying, 'none' and duplicate
+    outputs, counting why. Two outputs are duplicates when the corpus would merge them
+    (same normalize_tail: case, spacing, final punctuation).
 
     ``seen`` are normalized outputs already kept elsewhere (e.g. earlier batches of the
     same (head, relation)); they count as duplicates too."""
     result = Cleaned()
-    known = {s.lower() for s in seen}
-    head_key = normalize(head).lower()
+    known = {normalize_tail(s) for s in seen}
+    head_key = normalize_tail(normalize(head))
     for index, raw in enumerate(outputs):
         text = normalize(raw)
-        key = text.lower()
-        if not text:
+        key = normalize_tail(text)
+        if not key:
             result.dropped["empty"] += 1
         elif key == "none":
             result.dropped["none"] += 1
-        elif len(text.split()) > max_words:
+        elif len(text) > max_chars or len(text.split()) > max_words:
             result.dropped["too long"] += 1
         elif head_key and (key == head_key or key in head_key and len(key) > 0.8 * len(head_key)):
             result.dropped["copies the head"] += 1

@@ -59,3 +59,22 @@ def test_cleaning_counts_each_reason():
         "copies the head": 1,
         "too long": 1,
     }
+
+
+def test_a_single_word_longer_than_a_tail_may_be_is_dropped_as_too_long():
+    long_word = "x" * 2000
+    cleaned = clean_outputs([long_word, "to rest", "y" * 500, "z" * 501])
+    assert cleaned.kept == ["to rest", "y" * 500]
+    assert cleaned.dropped == {"too long": 2}
+
+
+def test_tails_the_corpus_would_merge_are_duplicates_already_when_cleaning():
+    cleaned = clean_outputs(["to eat", "To  eat!", "to eat?", "to eat ;", "to drink"])
+    assert cleaned.kept == ["to eat", "to drink"]
+    assert cleaned.dropped == {"duplicate": 3}
+
+
+def test_control_characters_become_spaces_and_a_line_of_punctuation_is_empty():
+    cleaned = clean_outputs(["to\x00rest\x07 now", "tab\there", "!!!", "\ud800oops"])
+    assert cleaned.kept == ["to rest now", "tab here", "oops"]
+    assert cleaned.dropped == {"empty": 1}

@@ -63,7 +63,8 @@ def _written(corpus) -> set[tuple[str, str, str]]:
 
 @pytest.mark.parametrize("kind", ["429", "500", "malformed"])
 def test_a_run_through_429s_500s_and_malformed_bodies_writes_each_triple_once(pool, kind):
-    state = ServerState(faults=Faults(first_n=5, kind=kind, share=0.25, seed=3))
+    # The teacher check's request (the first) is answered well; the run's meet the faults.
+    state = ServerState(faults=Faults(skip_first=1, first_n=5, kind=kind, share=0.25, seed=3))
     with OpenAIServer(state) as server:
         teacher = _teacher(server.url)
         run = run_create(
@@ -123,7 +124,7 @@ def test_a_restarted_run_continues_where_it_stopped_and_writes_nothing_twice(poo
 
 
 def test_failed_batches_are_reported_and_retried_on_the_next_execution(pool):
-    with OpenAIServer(ServerState(faults=Faults(share=1.0, kind="500"))) as server:
+    with OpenAIServer(ServerState(faults=Faults(skip_first=1, share=1.0, kind="500"))) as server:
         teacher = _teacher(server.url)
         run = run_create(
             teacher=teacher,

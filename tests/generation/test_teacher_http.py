@@ -90,3 +90,66 @@ def test_stopping_starts_no_new_request():
 
         teacher.run_sync(_requests(50), on_result, should_stop=lambda: len(results) >= 5)
     assert 5 <= len(results) < 20
+
+
+@pytest.mark.parametrize("says_its_length", [False, True])
+def test_an_answer_over_the_size_cap_is_a_failed_attempt_and_is_not_read_to_its_end(
+    says_its_length,
+):
+    state = ServerState(faults=Faults(share=1.0, kind="huge", huge_length_header=says_its_length))
+    with OpenAIServer(state) as server:
+        teacher = OpenAICompatibleTeacher(
+            base_url=server.url,
+            model="m",
+            concurrency=2,
+            max_retries=1,
+            backoff=0.001,
+            max_answer_bytes=2**20,
+        )
+        results = _run(teacher, _requests(3))
+    assert all(isinstance(result, TeacherError) for result in results.values())
+    assert "gave up after 2 attempts" in str(results[0])
+    assert "answer larger than 1 MB" in str(results[0])
+    # Six answers of 50 MB each were started; the client hung up on each early on (what
+    # went out is the cap plus what the sockets' buffers took).
+    assert len(state.huge_sent) == 6
+    assert max(state.huge_sent) < 20 * 2**20, state.huge_sent
+
+
+CLIENT_PEAK = """
+import resource, sys
+sys.path.insert(0, {root!r})
+from generation.ml.http_teacher import CompletionRequest, OpenAICompatibleTeacher
+teacher = OpenAICompatibleTeacher(
+    base_url={url!r}, model="m", concurrency=4, max_retries=1, backoff=0.001
+)
+requests = [CompletionRequest(key=i, prompt=f"PersonX does thing {{i}}.") for i in range(8)]
+teacher.run_sync(requests[:1], lambda r, c: None)  # libraries warmed up
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+failed = []
+teacher.run_sync(requests, lambda r, c: failed.append(str(c)))
+after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print((after - before) // 1024, len(failed), failed[0])
+"""
+
+
+def test_fifty_megabyte_answers_keep_the_client_in_bounded_memory():
+    """Sixteen answers of 50 MB (8 requests, 2 attempts each, 4 at a time): a client that
+    read them whole would grow by hundreds of MB; the default 4 MB cap keeps it small."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = str(Path(__file__).resolve().parents[2])
+    state = ServerState(faults=Faults(skip_first=1, share=1.0, kind="huge"))
+    with OpenAIServer(state) as server:
+        out = subprocess.run(
+            [sys.executable, "-c", CLIENT_PEAK.format(root=root, url=server.url)],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+    assert out.returncode == 0, out.stderr
+    growth_mb, failed, message = out.stdout.split(" ", 2)
+    assert int(failed) == 8 and "answer larger than 4 MB" in message
+    assert int(growth_mb) < 64, f"peak memory grew by {growth_mb} MB"

@@ -69,7 +69,11 @@ def test_create_list_and_check_a_teacher_whose_key_stays_in_the_environment(api,
         assert teacher["backend"] == "openai-compatible" and teacher["temperature"] == 0.9
         checked = api.post(f"/api/teachers/{teacher['id']}/check/")
     assert checked.status_code == 200
-    assert checked.json() == {"ok": True, "detail": "Teacher loopback answered."}
+    assert checked.json() == {
+        "ok": True,
+        "detail": "Teacher loopback answered a test completion of model 'm' at "
+        f"{server.url}/chat/completions.",
+    }
     listed = api.get("/api/teachers/")
     assert [t["name"] for t in listed.json()] == ["loopback"]
     assert "very-secret-key-123" not in created.content.decode() + listed.content.decode()

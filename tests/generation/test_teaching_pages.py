@@ -160,8 +160,31 @@ def test_a_researcher_adds_a_teacher_and_checks_it_without_the_key_ever_shown(
         checked = researcher_client.post(
             reverse("generation:teacher_check", args=[teacher.pk]), follow=True
         )
-    assert messages_of(checked) == [f"Teacher loopback answered at {server.url}."]
+    assert messages_of(checked) == [
+        "Teacher loopback answered a test completion of model 'm' at "
+        f"{server.url}/chat/completions."
+    ]
+    assert server.state.requests["check"] == 1  # one real request of the endpoint
     assert "very-secret-key-123" not in response.text + checked.text
+
+
+def test_a_base_url_without_v1_or_an_unknown_model_fails_the_check(researcher_client):
+    """A 404 is no answer: the check names the URL and says what usually causes it."""
+    with OpenAIServer(ServerState(models={"served-model"})) as server:
+        no_v1 = teacher_create(
+            name="no-v1", base_url=server.url.removesuffix("/v1"), model="served-model"
+        )
+        wrong_model = teacher_create(name="wrong-model", base_url=server.url, model="m")
+        right = teacher_create(name="right", base_url=server.url, model="served-model")
+        said = {}
+        for teacher in (no_v1, wrong_model, right):
+            response = researcher_client.post(
+                reverse("generation:teacher_check", args=[teacher.pk]), follow=True
+            )
+            said[teacher.name] = messages_of(response)[0]
+    assert "answered HTTP 404" in said["no-v1"] and "ends in /v1" in said["no-v1"]
+    assert "The model 'm' does not exist" in said["wrong-model"]
+    assert said["right"].startswith("Teacher right answered a test completion")
 
 
 def test_checking_an_unreachable_teacher_says_it_cannot_be_reached(researcher_client, teacher):
@@ -193,12 +216,45 @@ def test_an_http_teacher_needs_a_base_url(researcher_client):
     assert not Teacher.objects.exists()
 
 
-def test_a_transformers_teacher_is_not_loaded_by_the_web_server(researcher_client):
-    teacher = teacher_create(name="local", backend=Teacher.Backend.TRANSFORMERS, model="/no/model")
+@pytest.fixture
+def tiny_gpt2_folder(tmp_path):
+    """A tiny GPT-2's config and tokenizer (weights are not needed by the check)."""
+    from transformers import AutoTokenizer, GPT2Config
+
+    from critic.ml.encoder import resolve_encoder_path
+
+    tokenizer = AutoTokenizer.from_pretrained(resolve_encoder_path("all-MiniLM-L6-v2"))
+    GPT2Config(
+        vocab_size=tokenizer.vocab_size, n_positions=256, n_embd=32, n_layer=2
+    ).save_pretrained(tmp_path)
+    tokenizer.save_pretrained(tmp_path)
+    return tmp_path
+
+
+def test_checking_a_transformers_teacher_loads_its_tokenizer_and_config(
+    researcher_client, tiny_gpt2_folder
+):
+    teacher = teacher_create(
+        name="local", backend=Teacher.Backend.TRANSFORMERS, model=str(tiny_gpt2_folder)
+    )
     response = researcher_client.post(
         reverse("generation:teacher_check", args=[teacher.pk]), follow=True
     )
-    assert "checked when a run starts" in messages_of(response)[0]
+    [message] = messages_of(response)
+    assert "loaded the tokenizer (30,522 tokens) and config" in message
+    assert "a context of 256 tokens" in message
+    assert "weights are loaded by the worker when a run starts" in message
+    assert 'class="message success"' in response.text
+
+    missing = teacher_create(
+        name="missing", backend=Teacher.Backend.TRANSFORMERS, model=str(tiny_gpt2_folder / "no")
+    )
+    response = researcher_client.post(
+        reverse("generation:teacher_check", args=[missing.pk]), follow=True
+    )
+    [message] = messages_of(response)
+    assert "Teacher 'missing': cannot load the tokenizer and config" in message
+    assert 'class="message error"' in response.text
 
 
 # --- Few-shot pools ------------------------------------------------------------------------
@@ -331,7 +387,8 @@ def test_create_estimate_start_and_execute_a_run_through_the_pages(researcher_cl
 
         started = researcher_client.post(reverse("generation:run_start", args=[run.pk]))
         job = Job.objects.get()
-        assert started["Location"] == reverse("jobs:job_detail", args=[job.pk])
+        # Starting lands on the run's own page, not the generic job page.
+        assert started["Location"] == reverse("generation:run_detail", args=[run.pk])
         run.refresh_from_db()
         assert run.job == job and job.status == Job.Status.QUEUED
 
@@ -368,7 +425,7 @@ def test_a_run_whose_job_failed_can_be_started_again_and_continues(researcher_cl
     response = researcher_client.post(reverse("generation:run_start", args=[run.pk]))
     run.refresh_from_db()
     assert run.job_id != job.pk and run.job.status == Job.Status.QUEUED
-    assert response["Location"] == reverse("jobs:job_detail", args=[run.job_id])
+    assert response["Location"] == reverse("generation:run_detail", args=[run.pk])
 
     twice = researcher_client.post(reverse("generation:run_start", args=[run.pk]), follow=True)
     assert "is already under way" in messages_of(twice)[-1]

@@ -3,7 +3,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from generation.ml.http_teacher import TeacherError
 from generation.models import Teacher
-from generation.teaching import teacher_check, teacher_create
+from generation.teaching import teacher_create
 
 
 class Command(BaseCommand):
@@ -18,7 +18,12 @@ class Command(BaseCommand):
         parser.add_argument(
             "--backend", choices=Teacher.Backend.values, default="openai-compatible"
         )
-        parser.add_argument("--base-url", default="", help="e.g. http://127.0.0.1:8000/v1")
+        parser.add_argument(
+            "--base-url",
+            default="",
+            help="e.g. http://127.0.0.1:8080/v1 (llama.cpp, vLLM) or http://localhost:11434/v1 "
+            "(Ollama)",
+        )
         parser.add_argument("--model", required=True, help="Server's model name, or path/hub id.")
         parser.add_argument("--endpoint", choices=Teacher.Endpoint.values, default="chat")
         parser.add_argument("--api-key-env", default="", help="Name of the key's variable.")
@@ -28,7 +33,23 @@ class Command(BaseCommand):
         parser.add_argument("--top-p", type=float, default=1.0)
         parser.add_argument("--max-tokens", type=int, default=32)
         parser.add_argument("--concurrency", type=int, default=8)
-        parser.add_argument("--check", action="store_true", help="Try the teacher now.")
+        parser.add_argument(
+            "--timeout", type=float, default=60.0, help="Seconds one request may take."
+        )
+        parser.add_argument(
+            "--max-answer-mb", type=float, default=4.0, help="Largest answer read, in MB."
+        )
+        parser.add_argument(
+            "--give-up-after",
+            type=int,
+            default=20,
+            help="Stop a run after this many batches in a row failed (0: never).",
+        )
+        parser.add_argument(
+            "--check",
+            action="store_true",
+            help="Try the teacher first (one real request); save it only if it answers.",
+        )
 
     def handle(self, *args, **o):
         try:
@@ -45,15 +66,17 @@ class Command(BaseCommand):
                 top_p=o["top_p"],
                 max_tokens=o["max_tokens"],
                 concurrency=o["concurrency"],
+                timeout=o["timeout"],
+                max_answer_mb=o["max_answer_mb"],
+                give_up_after=o["give_up_after"],
+                check=o["check"],
             )
         except ValidationError as exc:
             raise CommandError(
                 "; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())
             ) from None
-        self.stdout.write(f"Teacher '{teacher.name}' saved ({teacher.get_backend_display()}).")
+        except TeacherError as exc:
+            raise CommandError(f"{exc} Not saved.") from None
         if o["check"]:
-            try:
-                teacher_check(teacher)
-            except TeacherError as exc:
-                raise CommandError(str(exc)) from None
-            self.stdout.write("It answers.")
+            self.stdout.write("Checked: it answers.")
+        self.stdout.write(f"Teacher '{teacher.name}' saved ({teacher.get_backend_display()}).")

@@ -6,14 +6,22 @@ from tqdm import tqdm
 from generation.ml.http_teacher import TeacherError
 from generation.models import Corpus, FewShotPool, GenerationRun, Teacher
 from generation.relations import SKD_RELATIONS
-from generation.teaching import run_create, run_estimate, run_execute, run_report
+from generation.teaching import (
+    run_create,
+    run_estimate,
+    run_execute,
+    run_report,
+    teacher_check,
+)
 
 
 class Command(BaseCommand):
     help = (
         "Have a teacher write triples into a corpus: inferences for given heads (a file, or a "
         "corpus's events) or for new events it writes first. Runs inline with a progress bar; "
-        "--resume RUN continues a run that stopped (nothing is written twice)."
+        "--resume RUN continues a run that stopped (nothing is written twice). The teacher is "
+        "checked before anything is created; one process at a time executes a run. Exits "
+        "non-zero when batches failed."
     )
 
     def add_arguments(self, parser):
@@ -36,7 +44,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **o):
         try:
-            run = self._run(o)
+            run, checked = self._run(o)
         except (TeacherError, ValueError) as exc:
             raise CommandError(str(exc)) from None
         estimate = run_estimate(run)
@@ -56,8 +64,8 @@ class Command(BaseCommand):
             bar.refresh()
 
         try:
-            run = run_execute(run=run, progress=progress)
-        except TeacherError as exc:
+            run = run_execute(run=run, progress=progress, check=not checked)
+        except (TeacherError, ValueError) as exc:
             raise CommandError(f"{exc} (run {run.pk}: --resume {run.pk} continues it)") from None
         finally:
             bar.close()
@@ -70,11 +78,17 @@ class Command(BaseCommand):
             f"{dropped}; failed batches: {report['batches'].get('failed', 0):,}"
             + (f"; cost ${report['cost']:,.4f}." if report["cost"] is not None else ".")
         )
+        failed = report["batches"].get("failed", 0)
+        if failed:
+            raise CommandError(
+                f"{failed:,} batches failed (run {run.pk}: --resume {run.pk} tries them again)."
+            )
 
-    def _run(self, o) -> GenerationRun:
+    def _run(self, o) -> tuple[GenerationRun, bool]:
+        """The run, and whether its teacher was checked here already."""
         if o["resume"]:
             try:
-                return GenerationRun.objects.get(pk=o["resume"])
+                return GenerationRun.objects.get(pk=o["resume"]), False
             except GenerationRun.DoesNotExist:
                 raise CommandError(f"No generation run {o['resume']}.") from None
         for option in ("teacher", "corpus", "pool"):
@@ -86,7 +100,10 @@ class Command(BaseCommand):
         if o["heads_file"]:
             heads = Path(o["heads_file"]).read_text(encoding="utf-8").splitlines()
         source = _named(Corpus, o["from_corpus"], "import_corpus") if o["from_corpus"] else None
-        return run_create(
+        if not o["estimate_only"]:
+            # Before the run and its corpus exist: a teacher that cannot answer leaves nothing.
+            self.stderr.write(teacher_check(teacher))
+        run = run_create(
             teacher=teacher,
             pool=pool,
             corpus_name=o["corpus"],
@@ -101,6 +118,7 @@ class Command(BaseCommand):
             top_p=o["top_p"],
             max_tokens=o["max_tokens"],
         )
+        return run, not o["estimate_only"]
 
 
 def _named(model, name: str, command: str):
