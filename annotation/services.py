@@ -715,6 +715,10 @@ def judgment_submit(
             existing = Judgment.objects.get(item_id=assignment.item_id, annotator=annotator)
             return SubmitResult(judgment=existing, created=False)
         item, campaign = assignment.item, assignment.campaign
+        if campaign.status != Campaign.Status.OPEN:
+            raise CampaignClosed(
+                f"Campaign '{campaign.name}' is closed: your answer was not stored."
+            )
         if assignment.status == Assignment.Status.LEASED:
             # The lease still holds its slot (even if its time ran out and no
             # one reaped it yet): the slot becomes the judgment's.
@@ -749,15 +753,16 @@ def judgment_submit(
     return SubmitResult(judgment=judgment, created=True, paused=paused)
 
 
-# The common submit in one statement: a regular item, leased to an annotator who is not
-# paused. Anything else (a repeat, an expired or skipped lease, gold) matches no row
-# here and takes judgment_submit's general path.
+# The common submit in one statement: a regular item of an open campaign, leased to an
+# annotator who is not paused. Anything else (a repeat, an expired or skipped lease, gold,
+# a closed campaign) matches no row here and takes judgment_submit's general path.
 _SUBMIT_POSTGRES = """
 WITH lease AS (
     SELECT a.id, a.item_id, a.campaign_id, a.leased_at
     FROM {assignment} a JOIN {item} i ON i.id = a.item_id
     WHERE a.id = %(assignment)s AND a.annotator_id = %(annotator)s AND a.status = 'leased'
       AND NOT i.is_gold {in_campaign}
+      AND EXISTS (SELECT 1 FROM {campaign} o WHERE o.id = a.campaign_id AND o.status = 'open')
       AND NOT EXISTS (
           SELECT 1 FROM {standing} s
           WHERE s.campaign_id = a.campaign_id AND s.annotator_id = a.annotator_id AND s.paused
@@ -832,6 +837,11 @@ def judgment_undo(*, campaign: Campaign, annotator, now: datetime | None = None)
     is leased to them again so they can answer anew."""
     now = now or timezone.now()
     with transaction.atomic():
+        status = Campaign.objects.filter(pk=campaign.pk).values_list("status", flat=True).first()
+        if status != Campaign.Status.OPEN:
+            raise CampaignClosed(
+                f"Campaign '{campaign.name}' is closed: its judgments can no longer be undone."
+            )
         judgment = (
             Judgment.objects.select_for_update(of=("self",))
             .select_related("item", "assignment")
