@@ -260,6 +260,9 @@ CELERY_BEAT_SCHEDULE = {
     "critic-tick": {"task": "critic.tick", "schedule": 15.0},
 }
 JOB_STALE_AFTER_SECONDS = int(os.environ.get("JOB_STALE_AFTER_SECONDS", "300"))
+# Each worker writes a heartbeat into the cache this often (jobs.workers), so a queued job's
+# page can say whether a worker is running.
+WORKER_HEARTBEAT_SECONDS = float(os.environ.get("SKD_WORKER_HEARTBEAT_SECONDS", "10"))
 
 LOGGING = {
     "version": 1,

@@ -1,12 +1,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from django.conf import settings
+from django.utils import timezone
 
 from .models import Job
 from .progress import progress_read
+from .workers import WorkerSeen, workers_seen
 
 
 @dataclass(frozen=True)
@@ -30,6 +33,79 @@ def job_view(*, job: Job) -> JobView:
     return JobView(
         job=job, done=job.progress_done, total=job.progress_total, message=job.progress_message
     )
+
+
+@dataclass(frozen=True)
+class QueueWait:
+    """Where a queued job stands: its queue, the jobs ahead of it there, and the workers."""
+
+    queue: str
+    ahead: int
+    workers: int  # serving this queue and alive
+    last_seen: datetime | None  # the latest beat of any worker serving this queue
+    silent_for: str  # how long ago that was, for people ("45 s", "3 min", "2 h")
+    command: str  # how to start a worker for this queue
+
+
+def task_queue(task_name: str) -> str:
+    """The queue a task's messages go to (CELERY_TASK_ROUTES, else the default queue)."""
+    route = settings.CELERY_TASK_ROUTES.get(task_name) or {}
+    return route.get("queue", settings.CELERY_TASK_DEFAULT_QUEUE)
+
+
+def job_queue_wait(*, job: Job, now: datetime | None = None) -> QueueWait:
+    """For a queued job: how many jobs are ahead of it on its queue (those running there,
+    and those queued before it) and whether a worker serving that queue is alive."""
+    now = now or timezone.now()
+    queue = task_queue(job.task_name)
+    ahead = 0
+    active = Job.objects.filter(status__in=Job.ACTIVE_STATUSES).exclude(pk=job.pk)
+    for pk, status, task_name in active.values_list("pk", "status", "task_name"):
+        if task_queue(task_name) == queue and (status == Job.Status.RUNNING or pk < job.pk):
+            ahead += 1
+    serving = [worker for worker in workers_seen() if queue in worker.queues]
+    default = queue == settings.CELERY_TASK_DEFAULT_QUEUE
+    last_seen = max((worker.last_seen for worker in serving), default=None)
+    return QueueWait(
+        queue=queue,
+        ahead=ahead,
+        workers=sum(worker.is_alive(now) for worker in serving),
+        last_seen=last_seen,
+        silent_for=age((now - last_seen).total_seconds()) if last_seen else "",
+        command="make worker" if default else f".venv/bin/celery -A config worker -Q {queue}",
+    )
+
+
+def age(seconds: float) -> str:
+    """A duration for people: 45 s, 3 min, 2 h, 3 days."""
+    seconds = max(0, int(seconds))
+    if seconds < 90:
+        return f"{seconds} s"
+    if seconds < 90 * 60:
+        return f"{round(seconds / 60)} min"
+    if seconds < 36 * 3600:
+        return f"{round(seconds / 3600)} h"
+    return f"{round(seconds / 86400)} days"
+
+
+@dataclass(frozen=True)
+class WorkerStatus:
+    worker: WorkerSeen
+    alive: bool
+    silent_for: str
+
+
+def workers_recent(*, now: datetime | None = None) -> list[WorkerStatus]:
+    """Workers heard from in the last day, each with whether it is alive now."""
+    now = now or timezone.now()
+    return [
+        WorkerStatus(
+            worker=worker,
+            alive=worker.is_alive(now),
+            silent_for=age((now - worker.last_seen).total_seconds()),
+        )
+        for worker in workers_seen()
+    ]
 
 
 def jobs_recent(*, limit: int = 50) -> list[Job]:

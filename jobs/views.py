@@ -16,7 +16,7 @@ from generation.services import EXPORT_JOB, IMPORT_JOB
 from generation.teaching import GENERATION_JOB
 
 from .models import Job
-from .selectors import job_file, job_view, jobs_recent
+from .selectors import job_file, job_queue_wait, job_view, jobs_recent, workers_recent
 from .services import job_cancel, job_retry
 
 RECENT_JOBS = 50
@@ -45,7 +45,8 @@ def _job_file_or_404(job: Job, key: str) -> Path:
 
 class JobListView(ResearcherRequiredMixin, View):
     def get(self, request: HttpRequest) -> HttpResponse:
-        return render(request, "jobs/job_list.html", {"jobs": jobs_recent(limit=RECENT_JOBS)})
+        context = {"jobs": jobs_recent(limit=RECENT_JOBS), "workers": workers_recent()}
+        return render(request, "jobs/job_list.html", context)
 
 
 class JobDetailView(ResearcherRequiredMixin, View):
@@ -54,6 +55,7 @@ class JobDetailView(ResearcherRequiredMixin, View):
         context = {
             "job": job,
             "progress": job_view(job=job),
+            "wait": job_queue_wait(job=job) if job.status == Job.Status.QUEUED else None,
             "corpus": _job_corpus(job),
             "result_template": RESULT_TEMPLATES.get(job.kind, "jobs/results/generic.html"),
         }
