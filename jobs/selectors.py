@@ -3,6 +3,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 from django.utils import timezone
@@ -106,6 +107,54 @@ def workers_recent(*, now: datetime | None = None) -> list[WorkerStatus]:
         )
         for worker in workers_seen()
     ]
+
+
+# Result keys that are not for people: a failed job's traceback (shown apart), file paths.
+HIDDEN_RESULT_KEYS = ("traceback", "path", "rejected_path")
+
+
+@dataclass(frozen=True)
+class DisplayRow:
+    """One entry of a job's parameters or result, as people read it; a dict value becomes
+    rows of its own."""
+
+    key: str
+    text: str = ""
+    rows: tuple[DisplayRow, ...] = ()
+
+
+def display_value(value: Any) -> str:
+    """A JSON value as text for people: no Python reprs (None, True, {...}, [...])."""
+    if value is None:
+        return "–"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        return f"{value:,.2f}" if abs(value) >= 1 else f"{value:.4g}"
+    if isinstance(value, list | tuple):
+        return ", ".join(display_value(item) for item in value) or "–"
+    if isinstance(value, dict):
+        return ", ".join(f"{key}: {display_value(item)}" for key, item in value.items()) or "–"
+    return str(value)
+
+
+def display_rows(data: dict[str, Any], *, hidden: tuple[str, ...] = ()) -> list[DisplayRow]:
+    rows = []
+    for key, value in data.items():
+        if key in hidden:
+            continue
+        label = str(key).replace("_", " ")
+        if isinstance(value, dict) and value:
+            nested = tuple(
+                DisplayRow(key=str(k).replace("_", " "), text=display_value(v))
+                for k, v in value.items()
+            )
+            rows.append(DisplayRow(key=label, rows=nested))
+        else:
+            rows.append(DisplayRow(key=label, text=display_value(value)))
+    return rows
 
 
 def jobs_recent(*, limit: int = 50) -> list[Job]:

@@ -16,7 +16,15 @@ from generation.services import EXPORT_JOB, IMPORT_JOB
 from generation.teaching import GENERATION_JOB
 
 from .models import Job
-from .selectors import job_file, job_queue_wait, job_view, jobs_recent, workers_recent
+from .selectors import (
+    HIDDEN_RESULT_KEYS,
+    display_rows,
+    job_file,
+    job_queue_wait,
+    job_view,
+    jobs_recent,
+    workers_recent,
+)
 from .services import job_cancel, job_retry
 
 RECENT_JOBS = 50
@@ -56,6 +64,8 @@ class JobDetailView(ResearcherRequiredMixin, View):
             "job": job,
             "progress": job_view(job=job),
             "wait": job_queue_wait(job=job) if job.status == Job.Status.QUEUED else None,
+            "param_rows": display_rows(job.params),
+            "result_rows": display_rows(job.result, hidden=HIDDEN_RESULT_KEYS),
             "corpus": _job_corpus(job),
             "result_template": RESULT_TEMPLATES.get(job.kind, "jobs/results/generic.html"),
         }

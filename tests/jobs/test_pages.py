@@ -108,3 +108,32 @@ def test_rejected_lines_are_404_when_there_are_none(researcher_client):
         kind="corpus_import", status=Job.Status.SUCCEEDED, result={"rejected_path": None}
     )
     assert researcher_client.get(reverse("jobs:job_rejected", args=[job.pk])).status_code == 404
+
+
+def test_results_and_parameters_read_as_text_not_python(researcher_client):
+    job = Job.objects.create(
+        kind="something-new",
+        status=Job.Status.SUCCEEDED,
+        params={"relations": ["xNeed", "xWant"], "min_score": None, "cancellable": True},
+        result={
+            "done": 12345,
+            "cost": None,
+            "dropped": {},
+            "batches": {"done": 4, "failed": 1},
+            "roc_auc": 0.873124,
+            "finished": True,
+            "path": "/somewhere/inside/media.jsonl",
+        },
+    )
+    html = researcher_client.get(reverse("jobs:job_detail", args=[job.pk])).content.decode()
+    status = html[html.index('id="job-status"') :]
+    for python in ("{", "[", "None", "True", "&#x27;"):
+        assert python not in html[html.index("<h1>") : html.index("</main>")], python
+    assert "<dt>done</dt><dd>12,345</dd>" in status
+    assert "<dt>cost</dt><dd>–</dd>" in status and "<dt>dropped</dt><dd>–</dd>" in status
+    assert '<dt>batches</dt><dd><dl class="params nested">' in status
+    assert "<dt>failed</dt><dd>1</dd>" in status
+    assert "<dt>roc auc</dt><dd>0.8731</dd>" in status and "<dt>finished</dt><dd>yes</dd>" in status
+    assert "media.jsonl" not in status
+    assert "<dt>relations</dt><dd>xNeed, xWant</dd>" in html
+    assert "<dt>min score</dt><dd>–</dd>" in html
