@@ -811,7 +811,8 @@ def _execute(run, backend, owner, progress, should_stop, check_every) -> str | N
                         stop.set()
                         gave_up = (
                             f"Run {run.pk} stopped: {streak} batches in a row failed (the "
-                            f"teacher gives up after {give_up}). The last said: {answer.error}"
+                            f"teacher gives up after {give_up}); the last said: "
+                            f"{answer.error.rstrip('.')}."
                         )
                 now = time.monotonic()
                 if now - last_check >= check_every:

@@ -15,6 +15,7 @@ import hashlib
 import random
 import threading
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from aiohttp import web
@@ -53,6 +54,9 @@ class ServerState:
     require_key: str | None = None
     models: set[str] | None = None  # the model names it serves (None: any)
     huge_sent: list[int] = field(default_factory=list)  # bytes of each huge answer sent
+    reply: Callable[[str, int], str] = reply_for  # the i-th completion of a prompt
+    # While set and not yet opened, completion requests (not the check's) wait for it.
+    gate: threading.Event | None = None
 
 
 class OpenAIServer:
@@ -117,6 +121,9 @@ class OpenAIServer:
         if self.state.models is not None and body.get("model") not in self.state.models:
             message = f"The model '{body.get('model')}' does not exist"
             return web.json_response({"error": {"message": message}}, status=404), None
+        if self.state.gate is not None and body.get("max_tokens") != 1:
+            while not self.state.gate.is_set():
+                await asyncio.sleep(0.01)
         if self.state.delay:
             await asyncio.sleep(self.state.delay)
         fault = self._fault()
@@ -192,7 +199,7 @@ class OpenAIServer:
         choices = [
             {
                 "index": i,
-                "message": {"role": "assistant", "content": reply_for(prompt, i)},
+                "message": {"role": "assistant", "content": self.state.reply(prompt, i)},
                 "logprobs": {"content": [{"token": "x", "logprob": -0.5}, {"logprob": -0.25}]},
                 "finish_reason": "stop",
             }
@@ -208,7 +215,11 @@ class OpenAIServer:
         n = int(body.get("n", 1))
         self.state.requests[_counted_as(body, "completions")] += 1
         choices = [
-            {"index": i, "text": reply_for(prompt, i), "logprobs": {"token_logprobs": [-1.0, -0.5]}}
+            {
+                "index": i,
+                "text": self.state.reply(prompt, i),
+                "logprobs": {"token_logprobs": [-1.0, -0.5]},
+            }
             for i in range(n)
         ]
         return self._answer(prompt, "completions", choices, fault)

@@ -249,3 +249,52 @@ def test_estimates_include_cost_when_the_teacher_has_prices(pool):
     estimate = run_estimate(run)
     expected = estimate.prompt_tokens / 1000 * 0.15 + estimate.completion_tokens / 1000 * 0.6
     assert estimate.cost == pytest.approx(expected, abs=1e-4) and estimate.cost > 0
+
+
+def test_the_run_counts_the_triples_the_corpus_got_not_the_ones_it_already_held(pool, tmp_path):
+    """Half of what the teacher will write is in the corpus already: those only count one
+    more occurrence; the run reports the new rows (and says why the rest are not new)."""
+    from generation.services import corpus_import
+
+    with OpenAIServer() as server:
+        run = run_create(
+            teacher=_teacher(server.url),
+            pool=pool,
+            corpus_name="half-known",
+            relations=RELATIONS,
+            heads=HEADS,
+            n_per_pair=2,
+            k_examples=2,
+        )
+        expected = sorted(_expected(run))
+        known = expected[::2]
+        path = tmp_path / "known.tsv"
+        path.write_text("".join(f"{h}\t{r}\t{t}\n" for h, r, t in known), encoding="utf-8")
+        corpus_import(path=path, corpus_name="half-known", fmt="atomic-tsv")
+        run = run_execute(run=run)
+    assert len(expected) == 48 and _written(run.corpus) == set(expected)
+    assert run.triples_written == 48 - len(known) == 24
+    assert run.dropped == {"already in the corpus": 24}
+    assert sum(run.batches.values_list("kept", flat=True)) == 24
+    twice = Triple.objects.filter(corpus=run.corpus, occurrences=2).count()
+    assert twice == 24
+
+
+def test_tails_the_corpus_merges_are_not_counted_twice(pool):
+    """'to eat', 'To eat!' and 'to eat?' are one triple in the corpus (its tail key): the
+    run writes and counts one, and calls the others duplicates."""
+    variants = ["to eat", "To eat!", "to eat?", "to drink"]
+    state = ServerState(reply=lambda prompt, i: variants[i % 4])
+    with OpenAIServer(state) as server:
+        run = run_create(
+            teacher=_teacher(server.url),
+            pool=pool,
+            corpus_name="merged",
+            relations=RELATIONS,
+            heads=HEADS[:3],
+            n_per_pair=4,
+        )
+        run = run_execute(run=run)
+    assert Triple.objects.filter(corpus=run.corpus).count() == 12
+    assert run.triples_written == 12
+    assert run.dropped == {"duplicate": 12}

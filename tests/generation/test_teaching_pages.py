@@ -1,6 +1,8 @@
 """Teachers, few-shot pools and generation runs through the researcher pages."""
 
+import os
 import re
+import time
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -509,3 +511,70 @@ def test_the_admin_lists_teachers_pools_examples_runs_and_batches(client, run):
         assert response.status_code == 200, model
     teacher_page = client.get(reverse("admin:generation_teacher_change", args=[run.teacher_id]))
     assert teacher_page.status_code == 200 and "api_key_env" in teacher_page.text
+
+
+def test_a_running_run_shows_its_rate_and_time_left(transactional_db, client, researcher, pool):
+    """A run executing as a job (in a thread here, against a slow server): its page says how
+    far it is, how fast it goes and how long is left, and polls for more."""
+    import threading
+
+    client.force_login(researcher)
+    with OpenAIServer(ServerState(delay=0.4)) as server:
+        teacher = teacher_create(name="slow", base_url=server.url, model="m", concurrency=1)
+        run = run_create(
+            teacher=teacher, pool=pool, corpus_name="slow", relations=["xNeed"], heads=HEADS
+        )
+        client.post(reverse("generation:run_start", args=[run.pk]))
+        job = Job.objects.get()
+        worker = threading.Thread(target=run_job_run, kwargs={"job_id": job.pk})
+        worker.start()
+        try:
+            seen = ""
+            for _ in range(200):
+                page = client.get(reverse("generation:run_detail", args=[run.pk])).text
+                found = re.search(r'<p class="small" id="run-rate">([^<]*)</p>', page)
+                seen = found.group(1) if found else seen
+                if "batches done" in seen:
+                    break
+                time.sleep(0.05)
+        finally:
+            worker.join(60)
+    assert re.fullmatch(
+        r"\d of 3 batches done · [\d.]+ a second · (under a minute|about \d+ min) left · "
+        r"0 failed",
+        seen,
+    ), seen
+    assert "hx-trigger" in page
+
+
+def test_a_run_executed_from_the_command_line_says_by_whom_and_cannot_be_started(
+    researcher_client, run
+):
+    from generation.teaching import run_lease_take
+
+    run_lease_take(run=run)  # as `generate --resume` does
+    page = researcher_client.get(reverse("generation:run_detail", args=[run.pk]))
+    assert f"is being executed by process {os.getpid()}" in page.text
+    assert ">Start</button>" not in page.text and "hx-trigger" in page.text
+    refused = researcher_client.post(reverse("generation:run_start", args=[run.pk]), follow=True)
+    assert "is being executed by process" in messages_of(refused)[0]
+    assert not Job.objects.exists()
+
+
+def test_the_job_page_of_a_finished_run_speaks_plainly_and_links_the_run_and_corpus(
+    researcher_client, pool
+):
+    with OpenAIServer() as server:
+        teacher = teacher_create(name="loopback", base_url=server.url, model="m")
+        made = run_create(
+            teacher=teacher, pool=pool, corpus_name="plain", relations=["xNeed"], heads=HEADS
+        )
+        researcher_client.post(reverse("generation:run_start", args=[made.pk]))
+        job = Job.objects.get()
+        run_job_run(job_id=job.pk)
+    page = researcher_client.get(reverse("jobs:job_detail", args=[job.pk])).text
+    assert re.search(r"<dt>Triples written</dt><dd>15</dd>", page)
+    assert "the teacher has no prices" in page
+    assert reverse("generation:run_detail", args=[made.pk]) in page
+    assert reverse("generation:corpus_detail", args=[made.corpus_id]) in page
+    assert "{'" not in page and "None" not in page
