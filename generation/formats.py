@@ -25,7 +25,7 @@ import io
 import itertools
 import os
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, NamedTuple
@@ -999,7 +999,10 @@ def read_rows(source: BinaryIO | LineReader, fmt: str) -> Iterator[ParsedRow | R
 # --- Blocks: rows as columns, for the bulk loaders ---------------------------
 
 BLOCK_ROWS = 20_000
-BLOCK_BYTES = 8 << 20  # a block of long lines holds fewer of them
+# Blocks of long lines hold fewer of them: at most about BLOCK_BYTES of lines read, or
+# BLOCK_CHARS of text in rows (up to four bytes each in a Python string).
+BLOCK_BYTES = 8 << 20
+BLOCK_CHARS = 2 << 20
 PLAIN_ROWS = 2_000
 
 
@@ -1028,18 +1031,24 @@ class Block:
         return joined
 
 
-def _block_from_rows(items: Iterable[ParsedRow | RowError]) -> Block:
+def _block_from_rows(rows: Iterator[ParsedRow | RowError]) -> Block:
+    """The next BLOCK_ROWS rows and errors, fewer when their text passes BLOCK_CHARS."""
     block = Block([], [], [], [], [], [], [])
-    for item in items:
+    size = 0
+    for item in itertools.islice(rows, BLOCK_ROWS):
         if type(item) is RowError:
             block.errors.append(item)
-            continue
-        block.lines.append(item.line)  # type: ignore[attr-defined]
-        block.heads.append(item.head)
-        block.relations.append(item.relation)
-        block.tails.append(item.tail)
-        block.splits.append(item.split)
-        block.fields.append(item.source_fields)
+            size += len(item.raw)
+        else:
+            block.lines.append(item.line)  # type: ignore[attr-defined]
+            block.heads.append(item.head)
+            block.relations.append(item.relation)
+            block.tails.append(item.tail)
+            block.splits.append(item.split)
+            block.fields.append(item.source_fields)
+            size += len(item.head) + len(item.tail) + len(item.source_fields)
+        if size >= BLOCK_CHARS:
+            break
     return block
 
 
@@ -1050,7 +1059,7 @@ def read_blocks(source: BinaryIO | LineReader, fmt: str) -> Iterator[Block]:
         return
     rows = read_rows(source, fmt)
     while True:
-        block = _block_from_rows(itertools.islice(rows, BLOCK_ROWS))
+        block = _block_from_rows(rows)
         if not len(block) and not block.errors:
             return
         yield block

@@ -6,6 +6,7 @@ import gc
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -442,7 +443,7 @@ def corpus_import_file(
         "description": description,
         "progress": progress,
     }
-    with _collector_paused():
+    with _collector_paused(), _queries_not_logged():
         try:
             return _import(**options, copy_into_empty=True)
         except _CopyConflict:
@@ -450,6 +451,22 @@ def corpus_import_file(
             # filled whole, or it could not be swapped in: nothing was kept, so load
             # again with the merge that folds such rows.
             return _import(**options, copy_into_empty=False)
+
+
+@contextmanager
+def _queries_not_logged() -> Iterator[None]:
+    """With DEBUG on, Django keeps the text of its last 9,000 queries, parameters filled
+    in: an import's lookups of thousands of heads at a time would keep hundreds of MB.
+    (Left alone while a test captures queries.)"""
+    if connection.force_debug_cursor:
+        yield
+        return
+    log = connection.queries_log
+    connection.queries_log = deque(maxlen=0)
+    try:
+        yield
+    finally:
+        connection.queries_log = log
 
 
 @contextmanager

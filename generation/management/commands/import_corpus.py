@@ -8,6 +8,9 @@ from generation.services import corpus_import
 
 class Command(BaseCommand):
     help = "Import a corpus file (SKD JSONL, JSONL, ATOMIC TSV, CSV, COMET generations; .gz works)."
+    # The system checks load every view and with them pandas and the models' libraries:
+    # a hundred MB an import does not need.
+    requires_system_checks: list[str] = []
 
     def add_arguments(self, parser):
         parser.add_argument("path")
