@@ -7,6 +7,7 @@ from pathlib import Path
 import orjson
 
 from annotation.models import Campaign
+from generation.exporting import EXPORT_FORMATS
 from generation.selectors import corpus_sources
 
 from .models import FilterPreset
@@ -24,8 +25,16 @@ def _interval(low, high) -> str:
     return "" if low is None else f" (95% CI {_pct(low)}–{_pct(high)})"
 
 
+SPLIT_ORDER = {"train": 0, "val": 1, "dev": 1, "validation": 1, "test": 2}
+
+
+def _splits(by_relation: dict[str, dict[str, int]]) -> list[str]:
+    names = {split for splits in by_relation.values() for split in splits}
+    return sorted(names, key=lambda s: (SPLIT_ORDER.get(s, 9), s))
+
+
 def card_data(*, preset: FilterPreset, rows: int) -> dict:
-    from .selectors import threshold_report
+    from .selectors import preset_kept_counts, threshold_report
 
     version = preset.version
     report = threshold_report(
@@ -45,6 +54,12 @@ def card_data(*, preset: FilterPreset, rows: int) -> dict:
         }
         for c in Campaign.objects.filter(corpus=preset.corpus, aggregated_at__isnull=False)
     ]
+    by_relation = preset_kept_counts(preset=preset)
+    by_split: dict[str, int] = {}
+    for splits in by_relation.values():
+        for split, n in splits.items():
+            by_split[split] = by_split.get(split, 0) + n
+    splits = _splits(by_relation)
     return {
         "corpus": preset.corpus.name,
         "preset": preset.name,
@@ -65,6 +80,13 @@ def card_data(*, preset: FilterPreset, rows: int) -> dict:
         "relation_thresholds": preset.relation_thresholds,
         "target_precision": preset.target_precision,
         "estimate": report.as_card(),
+        "counts": {
+            "by_split": {split: by_split[split] for split in splits},
+            "by_relation_and_split": {
+                name: {split: by_relation[name].get(split, 0) for split in splits}
+                for name in sorted(by_relation)
+            },
+        },
         "campaigns": campaigns,
         "sources": corpus_sources(corpus=preset.corpus),
     }
@@ -105,6 +127,7 @@ def card_markdown(data: dict) -> str:
             f"| {row['relation']} | {row['threshold']} | {_count(row['kept'])} "
             f"| {_count(row['total'])} | {_pct(row['precision'])} |"
         )
+    lines += _count_tables(data.get("counts") or {})
     sources = data.get("sources") or {}
     if sources.get("generation_runs") or sources.get("imports"):
         lines += ["", "## Where the corpus came from", ""]
@@ -130,6 +153,38 @@ def card_markdown(data: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _count_tables(counts: dict) -> list[str]:
+    """The exported triples by split, then by relation and split."""
+    by_split = counts.get("by_split") or {}
+    by_relation = counts.get("by_relation_and_split") or {}
+    if not by_split:
+        return []
+    splits = list(by_split)
+    lines = ["", "## Counts by split", "", "| split | triples |", "| --- | --- |"]
+    lines += [f"| {split} | {n:,} |" for split, n in by_split.items()]
+    lines.append(f"| all | {sum(by_split.values()):,} |")
+    lines += [
+        "",
+        "## Counts by relation and split",
+        "",
+        "| relation | " + " | ".join(splits) + " | all |",
+        "| --- | " + " | ".join("---" for _ in splits) + " | --- |",
+    ]
+    for name, row in by_relation.items():
+        cells = " | ".join(f"{row.get(split, 0):,}" for split in splits)
+        lines.append(f"| {name} | {cells} | {sum(row.values()):,} |")
+    return lines
+
+
+def card_paths(export: Path) -> tuple[Path, Path]:
+    """NAME.card.md and NAME.card.json beside the export NAME.<format>[.gz]."""
+    name = export.name.removesuffix(".gz")
+    suffix = Path(name).suffix
+    if suffix.lstrip(".") in EXPORT_FORMATS:
+        name = name.removesuffix(suffix)
+    return export.with_name(f"{name}.card.md"), export.with_name(f"{name}.card.json")
+
+
 def _num(value) -> str:
     """Three decimals; n/a where a measure is undefined (e.g. agreement with one rater)."""
     return "n/a" if value is None else f"{value:.3f}"
@@ -138,10 +193,9 @@ def _num(value) -> str:
 def card_write(*, preset: FilterPreset, summary) -> Path:
     """Write NAME.card.md and NAME.card.json beside the export; returns the Markdown path."""
     data = card_data(preset=preset, rows=summary.rows)
-    out = Path(summary.path)
-    markdown = out.with_name(out.name + ".card.md")
+    markdown, json_path = card_paths(Path(summary.path))
     markdown.write_text(card_markdown(data), encoding="utf-8")
-    out.with_name(out.name + ".card.json").write_bytes(
+    json_path.write_bytes(
         orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY)
     )
     return markdown

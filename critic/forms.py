@@ -16,12 +16,28 @@ class ThresholdForm(forms.Form):
     threshold = forms.FloatField(min_value=0.0, max_value=1.0)
 
 
+def version_choices(versions) -> list[tuple[int, str]]:
+    """Versions as people pick them: number, labels trained on, date, and which is active."""
+    return [
+        (
+            v.number,
+            f"{v.label} · {v.label_count:,} labels · {v.created_at:%Y-%m-%d}"
+            + (" (active)" if v.is_active else ""),
+        )
+        for v in versions
+    ]
+
+
 class TargetPrecisionForm(forms.Form):
-    version = forms.IntegerField(min_value=1)
+    version = forms.TypedChoiceField(coerce=int, choices=())
     target = forms.FloatField(
         min_value=0.0, max_value=1.0, initial=0.9, widget=forms.NumberInput(attrs={"step": "0.01"})
     )
     per_relation = forms.BooleanField(required=False, label="A threshold per relation")
+
+    def __init__(self, *args, versions, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["version"].choices = version_choices(versions)
 
 
 class PresetForm(forms.Form):

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import numpy as np
 from django.conf import settings
-from django.db.models import QuerySet
+from django.db.models import Count, Q, QuerySet
 
-from generation.models import Corpus, Relation, TripleScore
+from generation.models import Corpus, Relation, Triple, TripleScore
 
 from . import thresholds
 from .models import CorpusScoring, CriticVersion, FilterPreset
@@ -35,11 +35,34 @@ def presets(*, corpus: Corpus) -> QuerySet[FilterPreset]:
     return FilterPreset.objects.filter(corpus=corpus).select_related("version")
 
 
+def preset_kept_counts(*, preset: FilterPreset) -> dict[str, dict[str, int]]:
+    """The triples the preset keeps, counted by relation and split ({relation: {split: n}}):
+    one grouped pass over the corpus's scores, for the dataset card of its export."""
+    keep = Q(score__gte=preset.threshold)
+    if preset.relation_thresholds:
+        keep &= ~Q(relation__name__in=list(preset.relation_thresholds))
+        for name, threshold in preset.relation_thresholds.items():
+            keep |= Q(relation__name=name, score__gte=threshold)
+    rows = (
+        Triple.objects.filter(corpus=preset.corpus)
+        .with_score(preset.corpus)
+        .filter(keep)
+        .values_list("relation__name", "split")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    counts: dict[str, dict[str, int]] = {}
+    for relation, split, n in rows:
+        counts.setdefault(relation, {})[split] = n
+    return counts
+
+
 def learning_curve(*, corpus: Corpus) -> list[dict]:
     """Quality against label count, one point per version."""
     return [
         {
             "version": v.number,
+            "tier": v.tier,
             "labels": v.label_count,
             "roc_auc": v.metrics.get("roc_auc"),
             "average_precision": v.metrics.get("average_precision"),

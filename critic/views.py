@@ -68,13 +68,18 @@ class DashboardView(ResearcherRequiredMixin, View):
         if shown:
             start = shown.recall_thresholds.get("rec_80", 0.5)
             context.update(_threshold_context(corpus, shown, start))
-            pr = charts.curve(shown.curves.get("pr", []), "recall", "precision")
-            roc = charts.curve(
-                shown.curves.get("roc", []), "false positive rate", "true positive rate"
+            threshold = context["report"].threshold
+            curves = (
+                ("pr-curve", "Precision and recall", "pr", "recall", "precision"),
+                ("roc-curve", "ROC", "roc", "false positive rate", "true positive rate"),
             )
-            context["curve_charts"] = [chart for chart in (pr, roc) if chart]
+            context["curve_charts"] = [
+                {**chart, "id": chart_id, "title": title}
+                for chart_id, title, key, x_label, y_label in curves
+                if (chart := charts.curve(shown.curves.get(key, []), x_label, y_label, threshold))
+            ]
             context["target_form"] = TargetPrecisionForm(
-                initial={"version": shown.number, "target": 0.9}
+                initial={"version": shown.number, "target": 0.9}, versions=versions
             )
         return render(request, "critic/dashboard.html", context)
 
@@ -100,7 +105,7 @@ class ThresholdView(ResearcherRequiredMixin, View):
 class TargetPrecisionView(ResearcherRequiredMixin, View):
     def get(self, request: HttpRequest, corpus_pk: int) -> HttpResponse:
         corpus = get_object_or_404(Corpus, pk=corpus_pk)
-        form = TargetPrecisionForm(request.GET)
+        form = TargetPrecisionForm(request.GET, versions=selectors.critic_versions(corpus=corpus))
         if not form.is_valid():
             return HttpResponseBadRequest("Give version and a target precision (0 to 1).")
         version = _version(corpus, form.cleaned_data["version"])

@@ -80,6 +80,7 @@ class StudentRunOutput(serializers.ModelSerializer):
 
 
 class StudentRunDetailOutput(StudentRunOutput):
+    eval_history = serializers.SerializerMethodField()
     progress = serializers.SerializerMethodField()
     model = serializers.SerializerMethodField()
 
@@ -98,9 +99,15 @@ class StudentRunDetailOutput(StudentRunOutput):
             "seconds",
             "precision",
             "loss_history",
+            "eval_history",
             "progress",
             "model",
         ]
+
+    @extend_schema_field(serializers.ListField(child=serializers.ListField()))
+    def get_eval_history(self, run: StudentRun) -> list:
+        """Validation loss while training: [[step, loss], ...] (the last on the whole set)."""
+        return selectors.run_eval_history(run=run)
 
     @extend_schema_field(JobOutput(allow_null=True))
     def get_progress(self, run: StudentRun) -> dict | None:

@@ -2,15 +2,29 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import orjson
 
+from .ml.formatting import GEN_TOKEN, source_text
 from .models import StudentRun
 
 
 def _num(value, digits: int = 3) -> str:
     return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def _model_relations(run: StudentRun) -> list[str]:
+    """The relations the trained model has tokens for (written beside its weights)."""
+    from .ml.training import STUDENT_FILE
+    from .services import model_folder
+
+    try:
+        meta = orjson.loads((model_folder(run) / STUDENT_FILE).read_bytes())
+    except (OSError, orjson.JSONDecodeError):
+        return []
+    return list(meta.get("relations") or [])
 
 
 def card_data(*, run: StudentRun) -> dict:
@@ -31,6 +45,7 @@ def card_data(*, run: StudentRun) -> dict:
         "name": run.name,
         "base_model": run.base_model,
         "architecture": run.architecture,
+        "relations": _model_relations(run),
         "parameters": run.parameters,
         "format": "COMET: '<head> <relation> [GEN]' then the tail; loss on the tail only",
         "hyperparameters": run.hyperparameters,
@@ -125,22 +140,58 @@ def card_markdown(data: dict) -> str:
                 f"| {_num(m.get('novelty'))} | {_num(m.get('bleu'), 1)} "
                 f"| {_num(m.get('rouge_l'), 1)} |"
             )
-    lines += [
-        "",
-        "## Use",
-        "",
+    lines += ["", "## Use", "", *usage_snippet(data), ""]
+    return "\n".join(lines)
+
+
+def usage_snippet(data: dict) -> list[str]:
+    """A complete example, from loading the folder to the printed tail, decoding as the
+    studio's evaluations do (the tail is what follows the prompt, up to the end token)."""
+    relations = data.get("relations") or ["xNeed"]
+    relation = "xNeed" if "xNeed" in relations else relations[0]
+    prompt = source_text("PersonX goes fishing", relation)
+    causal = data["architecture"] != "seq2seq"
+    loader = "AutoModelForCausalLM" if causal else "AutoModelForSeq2SeqLM"
+    lines = [
         "```python",
-        "from transformers import AutoModelForCausalLM, AutoTokenizer"
-        if data["architecture"] == "causal"
-        else "from transformers import AutoModelForSeq2SeqLM, AutoTokenizer",
+        f"from transformers import {loader}, AutoTokenizer",
+        "",
+        f"PATH = {json.dumps(data['name'])}  # the folder holding this README.md, unzipped",
         "tokenizer = AutoTokenizer.from_pretrained(PATH)",
-        "model = AutoModelForCausalLM.from_pretrained(PATH)"
-        if data["architecture"] == "causal"
-        else "model = AutoModelForSeq2SeqLM.from_pretrained(PATH)",
-        'inputs = tokenizer("PersonX goes fishing <xNeed> [GEN]", return_tensors="pt")',
+        f"model = {loader}.from_pretrained(PATH)",
+        "",
+        f"# The COMET input: head, the relation's token, {GEN_TOKEN}; the model writes the tail.",
+    ]
+    if causal:
+        lines += [
+            f'inputs = tokenizer("{prompt}", return_tensors="pt", add_special_tokens=False)',
+            "output = model.generate(",
+            "    **inputs,",
+            "    max_new_tokens=24,",
+            "    num_beams=5,",
+            "    eos_token_id=tokenizer.eos_token_id,",
+            "    pad_token_id=tokenizer.pad_token_id,",
+            "    begin_suppress_tokens=[tokenizer.eos_token_id],  # a tail is never empty",
+            ")",
+            'new_tokens = output[0, inputs["input_ids"].shape[1] :]',
+        ]
+    else:
+        lines += [
+            f'inputs = tokenizer("{prompt}", return_tensors="pt")',
+            "output = model.generate(",
+            "    **inputs,",
+            "    max_new_tokens=24,",
+            "    num_beams=5,",
+            "    begin_suppress_tokens=[tokenizer.eos_token_id],  # a tail is never empty",
+            ")",
+            "new_tokens = output[0]",
+        ]
+    lines += [
+        "tail = tokenizer.decode(new_tokens, skip_special_tokens=True)",
+        'print(tail.split("\\n")[0].strip())',
         "```",
     ]
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def model_card_write(*, run: StudentRun) -> Path:

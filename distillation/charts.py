@@ -4,42 +4,62 @@ loss curve and the comparison's acceptance bars."""
 from __future__ import annotations
 
 from annotation.charts import IntervalBar, interval_bars
-from critic.charts import HEIGHT, PAD, WIDTH, _xy
+from critic.charts import Frame, covering_ticks
 
 LABEL_CHARS = 30
 CURVE_POINTS = 600
 
 
-def loss_curve(history: list, total_steps: int = 0) -> dict | None:
-    """Training loss against step; `history` is [[step, loss], ...] (the run's curve)."""
-    points = [(float(p[0]), float(p[1])) for p in history or [] if p and p[1] is not None]
-    if not points:
+def _points(history: list | None) -> list[tuple[float, float]]:
+    return [(float(p[0]), float(p[1])) for p in history or [] if p and p[1] is not None]
+
+
+def loss_curve(
+    history: list, total_steps: int = 0, eval_history: list | None = None
+) -> dict | None:
+    """Training loss and validation loss against step: `history` and `eval_history` are
+    [[step, loss], ...] (the run's curves so far). The x axis spans the planned steps, so a
+    run in progress shows how far it has come."""
+    train, validation = _points(history), _points(eval_history)
+    if not train and not validation:
         return None
-    x_max = max(float(total_steps or 0), max(step for step, _ in points)) or 1.0
-    losses = [loss for _, loss in points]
-    logged = len(points)
-    if len(points) > CURVE_POINTS:  # a long run logs thousands; the plot is 270 px wide
-        every = -(-len(points) // CURVE_POINTS)
-        points = points[::every] + ([points[-1]] if (len(points) - 1) % every else [])
-    low, high = min(losses), max(losses)
-    margin = (high - low) * 0.05 or max(abs(high) * 0.05, 0.01)
-    y_min, y_max = max(0.0, low - margin), high + margin
-    line = " ".join(_xy(step, loss, x_max, y_min, y_max) for step, loss in points)
-    last_step, last_loss = points[-1]
-    return {
-        "width": WIDTH,
-        "height": HEIGHT,
-        "pad": PAD,
-        "line": line,
-        "last": _xy(last_step, last_loss, x_max, y_min, y_max).split(","),
-        "last_title": f"step {int(last_step):,}: loss {last_loss:.4f}",
+    steps = [step for step, _ in train + validation]
+    x_ticks = covering_ticks(0, max(float(total_steps or 0), max(steps)) or 1.0)
+    losses = [loss for _, loss in train + validation]
+    y_ticks = covering_ticks(min(losses), max(losses))
+    frame = Frame(x_ticks[0], x_ticks[-1], y_ticks[0], y_ticks[-1], width=900, height=280)
+    logged = len(train)
+    if len(train) > CURVE_POINTS:  # a long run logs thousands; a few hundred draw the same
+        every = -(-len(train) // CURVE_POINTS)
+        train = train[::every] + ([train[-1]] if (len(train) - 1) % every else [])
+    chart = {
+        "axes": frame.axes("step", "loss", x_ticks, y_ticks),
+        "line": " ".join(frame.xy(step, loss) for step, loss in train),
         "points": logged,
-        "x_max": int(x_max),
-        "y_min": f"{y_min:.3g}",
-        "y_max": f"{y_max:.3g}",
-        "axis_y": HEIGHT - PAD,
-        "axis_x_end": WIDTH - 10,
+        "last": None,
+        "validation_line": " ".join(frame.xy(step, loss) for step, loss in validation),
+        "validation_dots": [
+            {
+                "x": round(frame.px(step), 1),
+                "y": round(frame.py(loss), 1),
+                "title": f"step {int(step):,}: validation loss {loss:.4f}",
+            }
+            for step, loss in validation
+        ],
+        "validation_points": len(validation),
+        "validation_last": None,
     }
+    if train:
+        step, loss = train[-1]
+        chart["last"] = {
+            "x": round(frame.px(step), 1),
+            "y": round(frame.py(loss), 1),
+            "title": f"step {int(step):,}: loss {loss:.4f}",
+        }
+    if validation:
+        step, loss = validation[-1]
+        chart["validation_last"] = f"step {int(step):,}: validation loss {loss:.4f}"
+    return chart
 
 
 def _label(text: str) -> str:

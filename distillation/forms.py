@@ -87,6 +87,8 @@ class StudentRunForm(forms.ModelForm):
             ].help_text += (
                 f" The demo's tiny untrained GPT-2, to try the pipeline: {DEMO_BASE_MODEL}"
             )
+            # Filled in, as the hint names it: a first run can start without looking it up.
+            self.initial.setdefault("base_model", str(DEMO_BASE_MODEL))
 
     def clean_preset(self) -> FilterPreset | None:
         value = self.cleaned_data.get("preset")

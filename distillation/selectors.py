@@ -6,6 +6,7 @@ import random
 from dataclasses import dataclass, field
 
 import numpy as np
+import orjson
 from django.db.models import QuerySet
 
 from annotation.ml.agreement import wilson_interval
@@ -28,6 +29,22 @@ def runs_listed() -> QuerySet[StudentRun]:
 
 def evaluations_of(*, run: StudentRun) -> QuerySet[StudentEvaluation]:
     return run.evaluations.select_related("corpus", "campaign", "job")
+
+
+def run_eval_history(*, run: StudentRun) -> list[list[float]]:
+    """[[step, validation loss], ...] so far: training writes it beside its checkpoints in
+    the run's folder as it evaluates (about 20 points a run), and the whole validation
+    set's loss at the last step."""
+    from .ml.training import EVAL_HISTORY_FILE
+    from .services import run_folder
+
+    if not run.folder:
+        return []
+    try:
+        points = orjson.loads((run_folder(run) / EVAL_HISTORY_FILE).read_bytes())
+    except (OSError, orjson.JSONDecodeError):
+        return []
+    return [[p[0], p[1]] for p in points if isinstance(p, list) and len(p) == 2]
 
 
 # --- Lineage ---------------------------------------------------------------------
@@ -119,7 +136,21 @@ def triple_lineage(*, triple: Triple) -> dict:
     scoring = CorpusScoring.objects.filter(corpus_id=triple.corpus_id).select_related("version")
     scoring = scoring.first()
     if scoring is not None and score is not None:
-        out["critic"] = {"version": scoring.version.number, "version_id": scoring.version_id}
+        out["critic"] = {
+            "version": scoring.version.number,
+            "version_id": scoring.version_id,
+            "corpus_id": triple.corpus_id,
+            "corpus": triple.corpus.name,
+        }
+    elif score is not None and "student" in out:
+        # Scored by the run corpus's critic when the evaluation measured the outputs.
+        run = evaluation.run
+        out["critic"] = {
+            "version": ((evaluation.metrics or {}).get("critic") or {}).get("version"),
+            "corpus_id": run.corpus_id,
+            "corpus": run.corpus.name,
+            "evaluation": evaluation.pk,
+        }
     out["labels"] = [
         {
             "campaign": campaign_name,

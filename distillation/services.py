@@ -590,10 +590,12 @@ def _write_outputs(
 def _critic_estimate(evaluation: StudentEvaluation) -> dict | None:
     """The run corpus's active critic on the student's outputs: mean calibrated
     probability (expected acceptance) with a 95% interval, and the share its preset's
-    threshold would keep, overall and by relation."""
+    threshold would keep, overall and by relation. Each output's score is kept as the
+    output corpus's score set, so its pages (table, a triple's lineage) show it."""
     from critic.corpus_data import corpus_chunks, relation_verbalizations
     from critic.models import CriticVersion
     from critic.services import critic_load
+    from generation.scores import ScoreSetWriter
 
     version = CriticVersion.objects.filter(corpus=evaluation.run.corpus, is_active=True).first()
     if version is None:
@@ -602,11 +604,19 @@ def _critic_estimate(evaluation: StudentEvaluation) -> dict | None:
     verbalizations = relation_verbalizations()
     names = {rel_id: name for rel_id, (name, _) in verbalizations.items()}
     scores, relations = [], []
-    for chunk in corpus_chunks(corpus_id=evaluation.corpus_id, chunk_size=20_000):
-        scores.append(np.asarray(critic.score(chunk, verbalizations), dtype=np.float64))
-        relations.extend(names.get(int(r), str(r)) for r in chunk.relation_ids)
+    writer = ScoreSetWriter(evaluation.corpus_id)
+    try:
+        for chunk in corpus_chunks(corpus_id=evaluation.corpus_id, chunk_size=20_000):
+            scores.append(np.asarray(critic.score(chunk, verbalizations), dtype=np.float64))
+            relations.extend(names.get(int(r), str(r)) for r in chunk.relation_ids)
+            writer.write(chunk.ids, scores[-1])
+    except BaseException:
+        writer.discard()
+        raise
     if not scores:
+        writer.discard()
         return None
+    writer.commit()
     scores_all = np.concatenate(scores)
     relations_all = np.array(relations)
     run = evaluation.run

@@ -116,7 +116,9 @@ def _run_live_context(run: StudentRun) -> dict:
         "run": run,
         "job": job,
         "progress": job_view(job=job) if job else None,
-        "loss_chart": charts.loss_curve(run.loss_history, run.total_steps),
+        "loss_chart": charts.loss_curve(
+            run.loss_history, run.total_steps, selectors.run_eval_history(run=run)
+        ),
         "can_cancel": bool(
             job
             and (
@@ -306,10 +308,15 @@ class ComparisonView(ResearcherRequiredMixin, View):
         table = [
             {"row": row, "cells": [row.relations.get(name) for name in relations]} for row in rows
         ]
+        # The same cells turned a quarter: a row per relation, a column per corpus.
+        by_relation = [
+            {"name": name, "cells": [row.relations.get(name) for row in rows]} for name in relations
+        ]
         context = {
             "corpus": corpus,
             "rows": table,
             "relations": relations,
+            "relation_rows": by_relation,
             "chart": charts.acceptance_bars(rows),
             "diversity_n": max((row.diversity_n for row in rows), default=0) or None,
             "runs": StudentRun.objects.filter(corpus=corpus),

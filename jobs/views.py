@@ -92,11 +92,12 @@ class JobCardView(ResearcherRequiredMixin, View):
     def get(self, request: HttpRequest, pk: int) -> FileResponse:
         job = get_object_or_404(Job, pk=pk, status=Job.Status.SUCCEEDED)
         path = _job_file_or_404(job, "card")
-        # Shown in the browser (Markdown reads fine as text); saving it keeps its name.
+        # A download named as the export (demo.card.md beside demo.jsonl), as Markdown.
         return FileResponse(
             open(path, "rb"),  # noqa: SIM115
+            as_attachment=True,
             filename=path.name,
-            content_type="text/plain; charset=utf-8",
+            content_type="text/markdown; charset=utf-8",
         )
 
 

@@ -25,6 +25,7 @@ No Django import here; nothing is downloaded (models load with ``local_files_onl
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import time
@@ -41,6 +42,7 @@ COLUMNS = ("head", "relation", "tail")
 ARCHITECTURES = ("causal", "seq2seq")
 STUDENT_FILE = "skd_student.json"
 HISTORY_FILE = "loss_history.json"
+EVAL_HISTORY_FILE = "eval_history.json"
 
 
 class StudentError(Exception):
@@ -63,6 +65,13 @@ class StudentConfig:
     device: str = "auto"  # auto | cpu | cuda
     torch_compile: bool = False  # torch.compile the model (GPU; first steps compile)
     group_by_length: bool = False  # batches of rows of similar length: less padding, faster
+    # Validation loss while training (when there are validation rows): about this many
+    # evaluations over the run, each on an evenly spread sample of the validation rows
+    # (a quarter as many rows as were trained on since the last one, within the bounds),
+    # so it costs under a tenth of the training; the full set is evaluated at the end.
+    eval_points: int = 20
+    eval_rows_min: int = 128
+    eval_rows_max: int = 1000
 
 
 @dataclass
@@ -92,6 +101,8 @@ class TrainResult:
     stopped: bool  # should_stop ended it early (a checkpoint was saved)
     loss_history: list[tuple[int, float]] = field(default_factory=list)
     precision: str = "fp32"  # "bf16" (mixed precision) or "fp32"
+    # Validation loss during training, then on the whole validation set at the last step.
+    eval_history: list[tuple[int, float]] = field(default_factory=list)
 
 
 # --- models, devices, precision ---------------------------------------------------------
@@ -210,6 +221,14 @@ class TripleRows(torch.utils.data.Dataset):
 
     def __getitems__(self, indices) -> list[dict]:
         return self.table.take(list(indices)).to_pylist()
+
+    def spread(self, count: int) -> TripleRows:
+        """`count` rows evenly spread over these (all of them when there are no more)."""
+        if count >= len(self):
+            return self
+        sample = object.__new__(TripleRows)
+        sample.table = self.table.take(np.linspace(0, len(self) - 1, count).astype(np.int64))
+        return sample
 
     def lengths(self) -> np.ndarray:
         """Characters of head + tail per row: a free stand-in for token counts."""
@@ -377,6 +396,10 @@ def _loss_history(log_history: list[dict]) -> list[tuple[int, float]]:
     return [(int(e["step"]), float(e["loss"])) for e in log_history if "loss" in e]
 
 
+def _eval_history(log_history: list[dict]) -> list[tuple[int, float]]:
+    return [(int(e["step"]), float(e["eval_loss"])) for e in log_history if "eval_loss" in e]
+
+
 def _write_json(path: Path, data) -> None:
     temporary = path.with_suffix(path.suffix + ".tmp")
     with open(temporary, "w", encoding="utf-8") as handle:
@@ -386,6 +409,17 @@ def _write_json(path: Path, data) -> None:
 
 def _logging_steps(total_steps: int) -> int:
     return max(1, min(50, total_steps // 100))
+
+
+def _eval_plan(config: StudentConfig, planned: int, val_rows: int) -> tuple[int, int]:
+    """(evaluate every N steps, validation rows per evaluation) while training: about
+    `eval_points` evaluations, each on a quarter as many rows as were trained on since the
+    last one (within the bounds), and spaced so that each costs at most a tenth of the
+    training between two (a forward pass costs about a third of a training step)."""
+    every = max(1, planned // max(1, config.eval_points))
+    per_step = config.batch_size * config.grad_accum
+    rows = min(val_rows, config.eval_rows_max, max(config.eval_rows_min, every * per_step // 4))
+    return max(every, math.ceil(rows / (0.3 * per_step))), rows
 
 
 # --- training -----------------------------------------------------------------------------
@@ -403,7 +437,10 @@ def train_student(
     """Fine-tune ``config.base_model`` on the rows of ``train_path``; see the module's
     docstring. ``on_progress`` and ``should_stop`` are called after every optimizer step
     (keep them cheap). The training loss is logged every max(1, min(50, total/100)) steps
-    and at the last step; ``work_dir/loss_history.json`` holds [[step, loss], ...] so far."""
+    and at the last step; ``work_dir/loss_history.json`` holds [[step, loss], ...] so far.
+    With validation rows, the validation loss is measured every so often while training
+    (see StudentConfig.eval_points) and on the whole set at the end;
+    ``work_dir/eval_history.json`` holds [[step, validation loss], ...] so far."""
     from transformers import (
         PrinterCallback,
         Trainer,
@@ -419,6 +456,7 @@ def train_student(
     work_dir.mkdir(parents=True, exist_ok=True)
     checkpoints = work_dir / "checkpoints"
     history_path = work_dir / HISTORY_FILE
+    eval_history_path = work_dir / EVAL_HISTORY_FILE
 
     train_rows = TripleRows(train_path)
     if len(train_rows) == 0:
@@ -443,6 +481,8 @@ def train_student(
     batches = -(-len(train_rows) // config.batch_size)
     per_epoch = max(1, batches // config.grad_accum)
     planned = config.max_steps or max(1, int(per_epoch * config.epochs + 0.999999))
+    validating = val_rows is not None and len(val_rows) > 0
+    eval_every, eval_count = _eval_plan(config, planned, len(val_rows) if validating else 0)
 
     arguments = TrainingArguments(
         output_dir=str(checkpoints),
@@ -462,7 +502,8 @@ def train_student(
         save_strategy="steps" if config.save_every > 0 else "no",
         save_steps=max(1, config.save_every),
         save_total_limit=2,
-        eval_strategy="no",
+        eval_strategy="steps" if validating else "no",
+        eval_steps=eval_every,
         prediction_loss_only=True,
         remove_unused_columns=False,
         report_to=[],
@@ -501,6 +542,7 @@ def train_student(
             self.started = time.perf_counter()
             self.start_step = state.global_step
             _write_json(history_path, _loss_history(state.log_history))
+            _write_json(eval_history_path, _eval_history(state.log_history))
 
         def on_step_end(self, args, state, control, **kwargs):
             if should_stop is not None and state.global_step < state.max_steps and should_stop():
@@ -531,13 +573,15 @@ def train_student(
             if logs and "loss" in logs:
                 self.loss = float(logs["loss"])
                 _write_json(history_path, _loss_history(state.log_history))
+            if logs and "eval_loss" in logs:
+                _write_json(eval_history_path, _eval_history(state.log_history))
 
     progress = Progress()
     trainer = StudentTrainer(
         model=model,
         args=arguments,
         train_dataset=train_rows,
-        eval_dataset=val_rows,
+        eval_dataset=val_rows.spread(eval_count) if validating else None,
         data_collator=collator,
         processing_class=tokenizer,
         callbacks=[progress],
@@ -547,6 +591,7 @@ def train_student(
     state = trainer.state
     history = _loss_history(state.log_history)
     _write_json(history_path, history)
+    eval_history = _eval_history(state.log_history)
 
     eval_loss = None
     if not progress.stopped:
@@ -557,8 +602,12 @@ def train_student(
             model_dir / STUDENT_FILE,
             {"architecture": architecture, "relations": relations, "format": FORMAT},
         )
-        if val_rows is not None and len(val_rows):
-            eval_loss = float(trainer.evaluate()["eval_loss"])
+        if validating:
+            eval_loss = float(trainer.evaluate(eval_dataset=val_rows)["eval_loss"])
+            # The last point is the whole set's loss, not a sample's at the same step.
+            steps = int(state.global_step)
+            eval_history = [p for p in eval_history if p[0] != steps] + [(steps, eval_loss)]
+        _write_json(eval_history_path, eval_history)
     seconds = progress.elapsed
     return TrainResult(
         architecture=architecture,
@@ -574,4 +623,5 @@ def train_student(
         stopped=progress.stopped,
         loss_history=history,
         precision=precision,
+        eval_history=eval_history,
     )

@@ -232,10 +232,10 @@ def test_preset_export_keeps_what_the_dashboard_counts_and_writes_a_card(labelle
         for name, t in version.recall_thresholds.items():
             assert line[name] is (line["score"] >= t)
         assert "valid" in line  # the release's own fields stay
-    card = (tmp_path / "kept.jsonl.card.md").read_text()
+    card = (tmp_path / "kept.card.md").read_text()
     assert "v1" in card and "xNeed" in card and "estimated precision" in card
     assert "imported from demo_corpus.jsonl" in card  # where the corpus came from
-    data = orjson.loads((tmp_path / "kept.jsonl.card.json").read_bytes())
+    data = orjson.loads((tmp_path / "kept.card.json").read_bytes())
     assert data["rows_exported"] == len(lines)
     assert data["critic"]["labels"] == version.label_count
 

@@ -4,19 +4,22 @@ download the model, evaluate, send to annotation, compare, trace a triple's line
 import io
 import re
 import zipfile
+from pathlib import Path
 
 import pytest
 from django.urls import reverse
 from django.utils import timezone
+from rest_framework.test import APIClient
 
 from annotation.models import Campaign
 from critic import services as critic_services
-from distillation import services
+from distillation import forms, services
+from distillation.ml.training import EVAL_HISTORY_FILE
 from distillation.models import StudentEvaluation, StudentRun
 from generation.models import Triple
 from jobs.models import Job
 from jobs.progress import progress_write
-from tests.factories import CorpusFactory
+from tests.factories import CorpusFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -161,8 +164,8 @@ def test_the_live_fragment_shows_progress_and_the_loss_curve(researcher_client, 
     assert 'hx-trigger="every 2s"' in html and "HX-Refresh" not in fragment
     assert "40%" in html and "ETA 1.5 min" in html and "1,234 tokens/s" in html
     assert "<dd>4 / 10</dd>" in html  # the live step, not the row's
-    assert re.search(r'<svg class="curve-chart"[^>]*aria-label="Training loss', html)
-    points = re.search(r'<polyline points="([^"]+)"', html).group(1).split()
+    assert re.search(r'<svg class="curve-chart"[^>]*aria-label="Training and validation loss', html)
+    points = re.search(r'<polyline points="([^"]+)" class="curve train"', html).group(1).split()
     assert len(points) == 3
     assert ">Cancel</button>" in html  # training checks for a cancel between steps
 
@@ -240,6 +243,8 @@ def test_evaluate_send_to_annotation_and_compare(researcher_client, trained):
     queued = researcher_client.get(url)
     assert 'hx-trigger="every 2s"' in queued.text and "Send to annotation" not in queued.text
 
+    # An active critic of the run's corpus measures the outputs (and scores each one).
+    critic_services.critic_train(corpus=trained.corpus, queue_rescore=False)
     services.evaluation_job_run(job_id=evaluation.job_id)
 
     evaluation.refresh_from_db()
@@ -273,6 +278,11 @@ def test_evaluate_send_to_annotation_and_compare(researcher_client, trained):
     html = compare.text
     assert 'class="comparison-teacher"' in html and 'class="comparison-student"' in html
     assert "whole (greedy)" in html and '<svg class="acceptance-chart"' in html
+    # Acceptance by relation: a row per relation, a column per corpus (fits any width).
+    by_relation = html.split('id="relation-table"', 1)[1].split("</table>", 1)[0]
+    relations = compare.context["relations"]
+    assert re.findall(r'<th scope="row">([^<]+)</th>', by_relation) == relations
+    assert by_relation.count('<th class="num wrap') == len(rows)
     teacher = rows[0]["row"]
     assert teacher.acceptance.basis == "human"  # the demo corpus's imported labels
     assert f"{100 * teacher.acceptance.rate:.1f}%" in html
@@ -281,6 +291,16 @@ def test_evaluate_send_to_annotation_and_compare(researcher_client, trained):
     assert lineage.status_code == 200
     assert "Written by a student" in lineage.text and "whole" in lineage.text
     assert reverse("distillation:run_detail", args=[trained.pk]) in lineage.text
+    # The evaluation scored every output with the run corpus's critic: the page says so.
+    score = Triple.objects.with_score(evaluation.corpus_id).get(pk=output.pk).score
+    assert score is not None and "Not scored" not in lineage.text
+    critic = lineage.text.split('id="critic"', 1)[1].split("</section>", 1)[0]
+    assert f"<strong>{score:.3f}</strong>" in critic
+    version = evaluation.metrics["critic"]["version"]
+    assert f"critic v{version} of {trained.corpus.name}" in critic
+    assert reverse("distillation:evaluation_detail", args=[evaluation.pk]) in critic
+    scored = Triple.objects.filter(corpus=evaluation.corpus).with_score(evaluation.corpus_id)
+    assert not scored.filter(score__isnull=True).exists()
 
 
 def test_the_corpus_page_links_to_comparison_and_lineage(researcher_client, labelled_corpus):
@@ -335,3 +355,64 @@ def test_researchers_see_every_page(researcher_client, evaluation):
         response = researcher_client.get(url)
         assert response.status_code == 200, url
         assert 'aria-current="page">Students</a>' in response.text, url
+
+
+def test_the_live_fragment_plots_validation_loss_while_training(researcher_client, run):
+    job = services.student_run_start(run=run)
+    Job.objects.filter(pk=job.pk).update(status=Job.Status.RUNNING)
+    StudentRun.objects.filter(pk=run.pk).update(
+        val_split="val",
+        steps=30,
+        total_steps=40,
+        loss_history=[[step, 5.0 - step / 10] for step in range(1, 31)],
+    )
+    # What training writes beside its checkpoints as it evaluates (distillation.ml.training).
+    folder = services.run_folder(run)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / EVAL_HISTORY_FILE).write_text("[[10, 4.5], [20, 4.2], [30, 4.4]]")
+
+    html = researcher_client.get(
+        reverse("distillation:run_detail", args=[run.pk]), headers={"HX-Request": "true"}
+    ).text
+
+    curve = html.split('id="loss-curve"', 1)[1]
+    validation = re.search(r'<polyline points="([^"]+)" class="curve validation"', curve)
+    assert len(validation.group(1).split()) == 3
+    assert len(re.findall(r'class="dot validation"', curve)) == 3
+    assert "step 20: validation loss 4.2000" in curve  # each point's title
+    assert "Validation loss, 3 evaluations (last: step 30: validation loss 4.4000)" in curve
+    # Both curves share the axes: the x axis runs to the planned 40 steps.
+    x_ticks = re.findall(r'text-anchor="middle">([\d,]+)</text>', curve.split("x-ticks")[1])
+    assert x_ticks[-1] == "40"
+
+    detail = APIClient()
+    detail.force_authenticate(run.created_by or UserFactory(role="researcher"))
+    body = detail.get(f"/api/students/{run.pk}/").json()
+    assert body["eval_history"] == [[10, 4.5], [20, 4.2], [30, 4.4]]
+
+
+def test_the_base_model_is_filled_in_with_the_demo_model(
+    researcher_client, labelled_corpus, tiny_gpt2, monkeypatch
+):
+    monkeypatch.setattr(forms, "DEMO_BASE_MODEL", Path(tiny_gpt2))
+    html = researcher_client.get(reverse("distillation:run_list")).text
+    field = re.search(r'<input type="text" name="base_model"[^>]*>', html).group(0)
+    assert f'value="{tiny_gpt2}"' in field
+    assert f"The demo&#x27;s tiny untrained GPT-2, to try the pipeline: {tiny_gpt2}" in html
+
+    monkeypatch.setattr(forms, "DEMO_BASE_MODEL", Path(tiny_gpt2) / "not-there")
+    html = researcher_client.get(reverse("distillation:run_list")).text
+    field = re.search(r'<input type="text" name="base_model"[^>]*>', html).group(0)
+    assert "value=" not in field
+
+
+def test_the_model_card_shows_how_to_generate_a_tail(trained, capsys):
+    card = (services.model_folder(trained) / "README.md").read_text(encoding="utf-8")
+    code = re.search(r"```python\n(.*?)```", card, re.S).group(1)
+    assert "model.generate(" in code and "print(" in code
+    assert 'PATH = "whole"' in code  # the folder the download unzips to
+    # Runnable as written, once PATH names the folder.
+    code = code.replace('PATH = "whole"', f"PATH = {str(services.model_folder(trained))!r}")
+    exec(compile(code, "README.md", "exec"), {})  # noqa: S102
+    printed = capsys.readouterr().out.strip()
+    assert printed and "[GEN]" not in printed and "<xNeed>" not in printed

@@ -52,6 +52,10 @@ def test_researcher_moves_the_threshold_saves_a_preset_and_downloads_the_cut(
     exported = tmp_path / "strict.jsonl"
     download_info.value.save_as(exported)
     assert len(exported.read_text(encoding="utf-8").splitlines()) == kept
-    page.click("a:has-text('Dataset card')")
-    expect(page.locator("body")).to_contain_text("filtered by preset 'strict'")
-    expect(page.locator("body")).to_contain_text(f"{kept} triples exported")
+    with page.expect_download() as card_info:
+        page.click("a:has-text('Dataset card')")
+    assert card_info.value.suggested_filename == "demo.card.md"
+    card = tmp_path / "demo.card.md"
+    card_info.value.save_as(card)
+    text = card.read_text(encoding="utf-8")
+    assert "filtered by preset 'strict'" in text and f"{kept} triples exported" in text

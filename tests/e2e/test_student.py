@@ -45,7 +45,7 @@ def test_from_a_preset_to_a_judged_student_and_the_comparison(
 
     # The page follows the job on its own and shows the finished run with its curve.
     expect(page.locator("#run-live")).to_contain_text("Trained", timeout=120_000)
-    expect(page.locator("#loss-curve polyline")).to_have_count(1)
+    expect(page.locator("#loss-curve polyline.train")).to_have_count(1)
     run = StudentRun.objects.get(name="tiny-student")
     assert run.steps == 40 and run.preset.name == "keep-most"
     losses = [loss for _, loss in run.loss_history]
@@ -60,7 +60,7 @@ def test_from_a_preset_to_a_judged_student_and_the_comparison(
     expect(page.locator("h1")).to_contain_text("Judge tiny-student · eval 1")
 
     page.goto(f"{live_server.url}/distillation/compare/{labelled_corpus.pk}/")
-    table = page.locator("table")
+    table = page.locator("#comparison-table")
     expect(table).to_contain_text("teacher")
     expect(table).to_contain_text("keep-most")
     expect(table).to_contain_text("tiny-student")
