@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 from django.db import connection
 
+from generation.importing import NONE_TAIL_KEY
 from generation.models import Triple
 from generation.scores import score_join
 
@@ -32,13 +33,15 @@ class Candidates:
 
 
 def corpus_candidates(*, corpus_id: int, exclude_campaign_id: int | None = None) -> Candidates:
+    """The triples a campaign may ask about: all but those whose tail is ATOMIC's "none"
+    (no inference), which an import may have kept."""
     triple_table = Triple._meta.db_table
     ids, relations, scores = [], [], []
     with connection.chunked_cursor() as cursor:
         cursor.execute(
             f"SELECT t.id, t.relation_id, s.score FROM {triple_table} t"
-            f"{score_join(corpus_id)} WHERE t.corpus_id = %s",
-            [corpus_id],
+            f"{score_join(corpus_id)} WHERE t.corpus_id = %s AND t.tail_key <> %s",
+            [corpus_id, NONE_TAIL_KEY],
         )
         while rows := cursor.fetchmany(FETCH_ROWS):
             block = np.array(

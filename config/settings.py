@@ -258,6 +258,8 @@ CELERY_BEAT_SCHEDULE = {
     "reap-stale-jobs": {"task": "jobs.tasks.reap_stale_jobs", "schedule": 60.0},
     # Aggregate campaigns with new judgments and retrain critics that have enough new labels.
     "critic-tick": {"task": "critic.tick", "schedule": 15.0},
+    # Uploads, partial exports, load tables and empty corpora that dead jobs left.
+    "remove-import-leftovers": {"task": "generation.remove_leftovers", "schedule": 900.0},
 }
 JOB_STALE_AFTER_SECONDS = int(os.environ.get("JOB_STALE_AFTER_SECONDS", "300"))
 # Each worker writes a heartbeat into the cache this often (jobs.workers), so a queued job's

@@ -8,6 +8,11 @@ urlpatterns = [
     path("corpora/<int:pk>/triples/", apis.TripleListApi.as_view(), name="api-triple-list"),
     path("corpora/<int:pk>/exports/", apis.ExportApi.as_view(), name="api-corpus-export"),
     path("imports/", apis.ImportApi.as_view(), name="api-import"),
+    path(
+        "imports/<int:pk>/valid-lines/",
+        apis.ImportValidLinesApi.as_view(),
+        name="api-import-valid-lines",
+    ),
     path("relations/", apis.RelationListApi.as_view(), name="api-relation-list"),
     path("teachers/", teaching_apis.TeacherListApi.as_view(), name="api-teacher-list"),
     path(

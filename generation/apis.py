@@ -6,6 +6,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
+from rest_framework.exceptions import APIException
 from rest_framework.pagination import CursorPagination
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
@@ -13,11 +14,13 @@ from rest_framework.views import APIView
 
 from accounts.roles import IsResearcher
 from jobs.apis import JobOutput, job_response
+from jobs.models import Job
 
 from . import selectors, services
 from .exporting import EXPORT_FORMATS, ExportFilter
 from .formats import FORMATS
 from .models import Corpus, Relation
+from .uploads import upload_guard, upload_refused, upload_too_large_message
 
 
 class CorpusOutput(serializers.ModelSerializer):
@@ -85,10 +88,26 @@ class TripleFilterInput(serializers.Serializer):
 
 
 class ImportInput(serializers.Serializer):
-    file = serializers.FileField()
+    file = serializers.FileField(
+        help_text="At most IMPORT_MAX_UPLOAD_BYTES (a 413 beyond); .gz is read as it is."
+    )
     corpus = serializers.CharField(max_length=100, help_text="Corpus name; created if new.")
     format = serializers.ChoiceField(choices=("auto", *FORMATS), default="auto")
     skip_invalid = serializers.BooleanField(default=False)
+    drop_none = serializers.BooleanField(
+        allow_null=True,
+        default=None,
+        help_text='Leave out rows whose tail is "none" (ATOMIC\'s "no inference"). '
+        "Unset: dropped from ATOMIC TSV, kept from other formats.",
+    )
+
+
+class UploadTooLarge(APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_code = "upload_too_large"
+
+    def __init__(self) -> None:
+        super().__init__(upload_too_large_message())
 
 
 class ExportInput(serializers.Serializer):
@@ -178,9 +197,19 @@ class RelationListApi(ResearcherAPIView):
 class ImportApi(ResearcherAPIView):
     parser_classes = [MultiPartParser, FormParser]
 
-    @extend_schema(request={"multipart/form-data": ImportInput}, responses={202: JobOutput})
+    def initial(self, request, *args, **kwargs) -> None:
+        # Before anything reads the body (the session's CSRF check does): see uploads.py.
+        if not upload_guard(request._request):
+            raise UploadTooLarge()
+        super().initial(request, *args, **kwargs)
+
+    @extend_schema(
+        request={"multipart/form-data": ImportInput}, responses={202: JobOutput, 413: None}
+    )
     def post(self, request):
         data = ImportInput(data=request.data)
+        if upload_refused(request._request):
+            raise UploadTooLarge()
         data.is_valid(raise_exception=True)
         v = data.validated_data
         job = services.corpus_import_job_create(
@@ -188,8 +217,23 @@ class ImportApi(ResearcherAPIView):
             corpus_name=v["corpus"],
             fmt=v["format"],
             skip_invalid=v["skip_invalid"],
+            drop_none=v["drop_none"],
             created_by=request.user,
         )
+        return job_response(request, job, status.HTTP_202_ACCEPTED)
+
+
+class ImportValidLinesApi(ResearcherAPIView):
+    """A failed import job's valid lines, imported by a new job (the job page's "Import
+    the valid lines"); 409 when that cannot be (not failed, already done, file gone)."""
+
+    @extend_schema(request=None, responses={202: JobOutput, 409: None})
+    def post(self, request, pk: int):
+        failed = get_object_or_404(Job, pk=pk, kind=services.IMPORT_JOB)
+        try:
+            job = services.corpus_import_valid_lines(job=failed, created_by=request.user)
+        except services.ImportRetryRefused as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
         return job_response(request, job, status.HTTP_202_ACCEPTED)
 
 

@@ -7,6 +7,12 @@ from .formats import FORMATS
 from .models import Corpus, Relation
 
 IMPORT_FORMAT_CHOICES = [("auto", "Detect from the file")] + [(f, f) for f in FORMATS]
+NONE_TAIL_CHOICES = [
+    ("auto", "Drop them from ATOMIC TSV, keep them otherwise"),
+    ("drop", "Drop them"),
+    ("keep", "Keep them"),
+]
+NONE_TAIL_VALUES = {"auto": None, "drop": True, "keep": False}
 EXPORT_FORMAT_CHOICES = [(f, f) for f in EXPORT_FORMATS]
 
 
@@ -31,6 +37,18 @@ class CorpusImportForm(forms.Form):
         help_text="Import the valid lines and keep the rejected ones, with reasons, in a file. "
         "Otherwise one invalid line stops the whole import.",
     )
+    none_tails = forms.ChoiceField(
+        label="'none' tails",
+        choices=NONE_TAIL_CHOICES,
+        initial="auto",
+        required=False,
+        help_text='ATOMIC writes "none" where a relation has no inference for a head; '
+        "such rows are not triples.",
+    )
+
+    def clean_none_tails(self) -> bool | None:
+        """drop_none for the import service: True, False, or None (by format)."""
+        return NONE_TAIL_VALUES[self.cleaned_data["none_tails"] or "auto"]
 
 
 class TripleFilterForm(forms.Form):

@@ -119,15 +119,18 @@ def corpus_import(
     corpus_name: str,
     fmt: str = "auto",
     skip_invalid: bool = False,
+    drop_none: bool | None = None,
     created_by=None,
     progress=None,
     job_id: int | None = None,
 ) -> ImportSummary:
+    """Import a file; `drop_none` leaves out "none" tails (None: for ATOMIC TSV only)."""
     return corpus_import_file(
         path=path,
         corpus_name=corpus_name,
         fmt=fmt,
         skip_invalid=skip_invalid,
+        drop_none=drop_none,
         created_by=created_by,
         progress=progress,
         job_id=job_id,
@@ -147,15 +150,82 @@ def corpus_export(
     )
 
 
+def uploads_root() -> Path:
+    return Path(settings.MEDIA_ROOT) / "uploads"
+
+
 def upload_save(*, uploaded) -> Path:
     """Stream an uploaded file (a Django UploadedFile) to MEDIA_ROOT/uploads/<uuid>/<name>."""
-    folder = Path(settings.MEDIA_ROOT) / "uploads" / uuid.uuid4().hex
+    folder = uploads_root() / uuid.uuid4().hex
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / (get_valid_filename(Path(uploaded.name).name) or "upload")
     with open(path, "wb") as out:
         for chunk in uploaded.chunks():
             out.write(chunk)
     return path
+
+
+def upload_discard(*, path: str | Path) -> bool:
+    """Delete an upload once an import of it succeeded, unless another import job still
+    waits to read it; files outside MEDIA_ROOT/uploads (the CLI's) are never touched.
+    True when it was deleted."""
+    path = Path(path)
+    root = uploads_root().resolve()
+    if not path.resolve().is_relative_to(root) or path.resolve() == root:
+        return False
+    waiting = Job.objects.filter(
+        kind=IMPORT_JOB, status__in=Job.ACTIVE_STATUSES, params__path=str(path)
+    )
+    if waiting.exists():
+        return False
+    path.unlink(missing_ok=True)
+    return True
+
+
+class ImportRetryRefused(Exception):
+    """An import job cannot be run again on its valid lines; the message says why."""
+
+
+def corpus_import_valid_lines(*, job: Job, created_by=None) -> Job:
+    """Queue a new import of a failed import job's upload that skips its invalid lines
+    (they go to a rejected file): the "Import the valid lines" of the job page and the
+    API. Once per failed job: a second request names the job already made."""
+    with transaction.atomic():
+        job = Job.objects.select_for_update().get(pk=job.pk)
+        if job.kind != IMPORT_JOB:
+            raise ImportRetryRefused(f"Job {job.pk} is not a corpus import.")
+        if job.status != Job.Status.FAILED:
+            raise ImportRetryRefused(
+                f"Only a failed import can import its valid lines; job {job.pk} is {job.status}."
+            )
+        if job.params.get("skip_invalid"):
+            raise ImportRetryRefused(
+                f"Job {job.pk} already skipped invalid lines; retry it or fix the file."
+            )
+        earlier = (
+            Job.objects.filter(kind=IMPORT_JOB, params__valid_lines_of=job.pk)
+            .exclude(status__in=(Job.Status.FAILED, Job.Status.CANCELLED))
+            .first()
+        )
+        if earlier is not None:
+            raise ImportRetryRefused(
+                f"The valid lines of job {job.pk} are already imported by job {earlier.pk} "
+                f"({earlier.status})."
+            )
+        if not Path(job.params["path"]).is_file():
+            raise ImportRetryRefused(
+                f"The file of job {job.pk} is gone (uploads of failed imports are kept "
+                f"{settings.IMPORT_UPLOAD_RETENTION_DAYS:g} days); upload it again."
+            )
+        return corpus_import_job_create(
+            path=job.params["path"],
+            corpus_name=job.params["corpus"],
+            fmt=job.params.get("format", "auto"),
+            skip_invalid=True,
+            drop_none=job.params.get("drop_none"),
+            created_by=created_by,
+            valid_lines_of=job.pk,
+        )
 
 
 def export_path_for(*, corpus: Corpus, fmt: str) -> Path:
@@ -173,21 +243,23 @@ def corpus_import_job_create(
     corpus_name: str,
     fmt: str = "auto",
     skip_invalid: bool = False,
+    drop_none: bool | None = None,
     created_by=None,
+    valid_lines_of: int | None = None,
 ) -> Job:
     from .tasks import run_import_job
 
+    params = {
+        "path": str(path),
+        "corpus": corpus_name,
+        "format": fmt,
+        "skip_invalid": skip_invalid,
+        "drop_none": drop_none,
+    }
+    if valid_lines_of is not None:
+        params["valid_lines_of"] = valid_lines_of
     with transaction.atomic():
-        job = job_create(
-            kind=IMPORT_JOB,
-            params={
-                "path": str(path),
-                "corpus": corpus_name,
-                "format": fmt,
-                "skip_invalid": skip_invalid,
-            },
-            created_by=created_by,
-        )
+        job = job_create(kind=IMPORT_JOB, params=params, created_by=created_by)
         job_enqueue(job=job, task=run_import_job)
     return job
 
@@ -200,13 +272,17 @@ def corpus_import_job_run(*, job_id: int, attempt: int | None = None) -> Job | N
             corpus_name=params["corpus"],
             fmt=params.get("format", "auto"),
             skip_invalid=params.get("skip_invalid", False),
+            drop_none=params.get("drop_none"),
             created_by=job.created_by,
             progress=progress,
             job_id=job.pk,
         )
         return summary.as_dict()
 
-    return job_run(job_id=job_id, attempt=attempt, body=body)
+    job = job_run(job_id=job_id, attempt=attempt, body=body)
+    if job is not None and job.status == Job.Status.SUCCEEDED:
+        upload_discard(path=job.params["path"])
+    return job
 
 
 def corpus_export_job_create(

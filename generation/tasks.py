@@ -13,6 +13,14 @@ def run_export_job(job_id: int, attempt: int | None = None) -> None:
     corpus_export_job_run(job_id=job_id, attempt=attempt)
 
 
+@shared_task(name="generation.remove_leftovers")
+def remove_leftovers() -> dict[str, int]:
+    """What dead jobs left: old uploads, partial exports, load tables, empty corpora."""
+    from .leftovers import leftovers_remove
+
+    return leftovers_remove().as_dict()
+
+
 @shared_task(name="generation.run_generation_job", acks_late=True)
 def run_generation_job(job_id: int, attempt: int | None = None) -> None:
     from .teaching import run_job_run

@@ -7,15 +7,19 @@ from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.cache import patch_vary_headers
+from django.utils.decorators import method_decorator
 from django.utils.http import urlencode
 from django.views import View
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
 
 from accounts.roles import ResearcherRequiredMixin
+from jobs.models import Job
 
 from . import selectors, services
 from .exporting import ExportFilter
 from .forms import CorpusExportForm, CorpusImportForm, RelationForm, TripleFilterForm
 from .models import Corpus
+from .uploads import upload_guard, upload_limit, upload_refused, upload_too_large_message
 
 TRIPLES_PER_PAGE = 50
 # A head search is counted up to this many matches ("more than 10,000" beyond).
@@ -42,7 +46,12 @@ class CorpusListView(ResearcherRequiredMixin, View):
         return render(request, "generation/corpus_list.html", {"corpora": selectors.corpus_list()})
 
 
+@method_decorator(csrf_exempt, name="dispatch")
 class CorpusImportView(ResearcherRequiredMixin, View):
+    """The upload page. An upload's size is checked before its body is read
+    (uploads.upload_guard), which the CSRF middleware would read first: the POST
+    checks CSRF itself."""
+
     template_name = "generation/corpus_import.html"
 
     def get(self, request: HttpRequest) -> HttpResponse:
@@ -50,7 +59,14 @@ class CorpusImportView(ResearcherRequiredMixin, View):
         return self._render(request, CorpusImportForm(initial=initial))
 
     def post(self, request: HttpRequest) -> HttpResponse:
+        if not upload_guard(request):
+            return self._too_large(request)  # the body is left unread
+        return csrf_protect(self._upload)(request)
+
+    def _upload(self, request: HttpRequest) -> HttpResponse:
         form = CorpusImportForm(request.POST, request.FILES)
+        if upload_refused(request):
+            return self._too_large(request, corpus_name=request.POST.get("corpus_name", ""))
         if not form.is_valid():
             return self._render(request, form)
         data = form.cleaned_data
@@ -59,14 +75,49 @@ class CorpusImportView(ResearcherRequiredMixin, View):
             corpus_name=data["corpus_name"],
             fmt=data["format"],
             skip_invalid=data["skip_invalid"],
+            drop_none=data["none_tails"],
             created_by=request.user,
         )
-        messages.success(request, f"Upload received; importing into {data['corpus_name']}.")
+        # No banner: the job page says how the import goes, and a "received" banner
+        # would stay on it, green, after a failure.
         return redirect("jobs:job_detail", pk=job.pk)
 
-    def _render(self, request: HttpRequest, form: CorpusImportForm) -> HttpResponse:
-        corpus_names = selectors.corpus_list().values_list("name", flat=True)
-        return render(request, self.template_name, {"form": form, "corpus_names": corpus_names})
+    def _too_large(self, request: HttpRequest, corpus_name: str = "") -> HttpResponse:
+        return self._render(
+            request,
+            CorpusImportForm(initial={"corpus_name": corpus_name}),
+            upload_error=upload_too_large_message(),
+            status=413,
+        )
+
+    def _render(
+        self,
+        request: HttpRequest,
+        form: CorpusImportForm,
+        upload_error: str = "",
+        status: int = 200,
+    ) -> HttpResponse:
+        context = {
+            "form": form,
+            "corpus_names": selectors.corpus_list().values_list("name", flat=True),
+            "upload_error": upload_error,
+            "max_upload_bytes": upload_limit(),
+        }
+        return render(request, self.template_name, context, status=status)
+
+
+class CorpusImportValidLinesView(ResearcherRequiredMixin, View):
+    """A failed import job's "Import the valid lines": a new job on the same upload that
+    skips the invalid lines."""
+
+    def post(self, request: HttpRequest, pk: int) -> HttpResponse:
+        failed = get_object_or_404(Job, pk=pk, kind=services.IMPORT_JOB)
+        try:
+            job = services.corpus_import_valid_lines(job=failed, created_by=request.user)
+        except services.ImportRetryRefused as exc:
+            messages.error(request, str(exc))
+            return redirect("jobs:job_detail", pk=failed.pk)
+        return redirect("jobs:job_detail", pk=job.pk)
 
 
 def _filter_choices(corpus: Corpus) -> tuple[list[str], list[str]]:

@@ -21,9 +21,25 @@ class Command(BaseCommand):
             action="store_true",
             help="Import the valid lines; write the rejected ones, with reasons, beside the file.",
         )
+        none_tails = parser.add_mutually_exclusive_group()
+        none_tails.add_argument(
+            "--drop-none",
+            dest="drop_none",
+            action="store_const",
+            const=True,
+            help='Leave out rows whose tail is "none" (ATOMIC\'s "no inference"); the '
+            "default for ATOMIC TSV.",
+        )
+        none_tails.add_argument(
+            "--keep-none",
+            dest="drop_none",
+            action="store_const",
+            const=False,
+            help='Import "none" tails as triples; the default for other formats.',
+        )
         parser.add_argument("--no-progress", action="store_true")
 
-    def handle(self, *args, path, corpus, format, skip_invalid, no_progress, **options):
+    def handle(self, *args, path, corpus, format, skip_invalid, drop_none, no_progress, **options):
         bar = (
             None
             if no_progress
@@ -45,6 +61,7 @@ class Command(BaseCommand):
                 corpus_name=corpus,
                 fmt=format,
                 skip_invalid=skip_invalid,
+                drop_none=drop_none,
                 progress=progress,
             )
         except CorpusImportError as exc:
