@@ -396,6 +396,9 @@ def _answers(
 
     def on_result(request, result):
         item = prepared(request, result)
+        with contextlib.suppress(queue.Full):
+            answers.put_nowait(item)
+            return None
         if isinstance(backend, OpenAICompatibleTeacher):
             # Waiting for room must not block the client's event loop.
             return asyncio.get_running_loop().run_in_executor(None, deliver, item)
@@ -565,11 +568,13 @@ class _Writer:
         turn = _import_turn if connection.vendor == "postgresql" else _no_turn
         with transaction.atomic(), turn(run.corpus_id):
             _lease_beat(run.pk, self.owner)
-            still = set(
+            # Only batches still pending are written (their attempts read under the lease:
+            # only its holder writes batches).
+            still = dict(
                 GenerationBatch.objects.filter(
                     pk__in=[a.batch_id for a in self.pending],
                     status=GenerationBatch.Status.PENDING,
-                ).values_list("pk", flat=True)
+                ).values_list("pk", "attempts")
             )
             answers = [a for a in self.pending if a.batch_id in still]
             done = [a for a in answers if not a.error]
@@ -579,22 +584,17 @@ class _Writer:
                 dropped.update(answer.dropped)
             new_rows = self._write_triples(done, dropped)
             events = self._add_events(done, dropped)
-            for answer in done:
-                GenerationBatch.objects.filter(
-                    pk=answer.batch_id, status=GenerationBatch.Status.PENDING
-                ).update(
-                    status=GenerationBatch.Status.DONE,
-                    attempts=F("attempts") + answer.attempts,
-                    prompt_hash=answer.digest,
-                    kept=new_rows[answer.batch_id]
-                    if answer.relation_id is not None
-                    else len(answer.texts),
-                    error="",
+            batches = GenerationBatch.objects
+            for a in answers:
+                batches.filter(pk=a.batch_id).update(
+                    status=GenerationBatch.Status.FAILED
+                    if a.error
+                    else GenerationBatch.Status.DONE,
+                    attempts=still[a.batch_id] + a.attempts,
+                    prompt_hash=a.digest,
+                    kept=new_rows[a.batch_id] if a.relation_id is not None else len(a.texts),
+                    error=a.error,
                 )
-            for answer in failed:
-                GenerationBatch.objects.filter(
-                    pk=answer.batch_id, status=GenerationBatch.Status.PENDING
-                ).update(status=GenerationBatch.Status.FAILED, error=answer.error)
             # Read under the lease's row lock (taken by the heartbeat above): added to, not
             # overwritten from this process's copy.
             totals = Counter(

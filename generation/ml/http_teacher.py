@@ -266,12 +266,14 @@ class OpenAICompatibleTeacher:
         shown = f"{limit / 2**20:g} MB" if limit >= 2**20 else f"{limit:,} bytes"
         return _Retry(f"answer larger than {shown} ({size}); not read further")
 
-    async def _read(self, response: aiohttp.ClientResponse) -> bytearray:
+    async def _read(self, response: aiohttp.ClientResponse) -> bytes | bytearray:
         """The body, read in pieces up to ``max_answer_bytes``: a larger answer is a failed
         attempt, and the connection is dropped rather than read to its end."""
         length = response.content_length
-        if length is not None and length > self.max_answer_bytes:
-            raise self._too_large(f"Content-Length {length:,} bytes")
+        if length is not None:
+            if length > self.max_answer_bytes:
+                raise self._too_large(f"Content-Length {length:,} bytes")
+            return await response.read()  # no more than it said (aiohttp holds it to that)
         body = bytearray()
         async for chunk in response.content.iter_chunked(READ_CHUNK):
             body += chunk

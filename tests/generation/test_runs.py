@@ -298,3 +298,29 @@ def test_tails_the_corpus_merges_are_not_counted_twice(pool):
     assert Triple.objects.filter(corpus=run.corpus).count() == 12
     assert run.triples_written == 12
     assert run.dropped == {"duplicate": 12}
+
+
+def test_a_run_that_ends_with_an_error_keeps_the_answers_it_had(pool):
+    """Whatever ends the loop (here an interrupt from the progress callback), the answers
+    already received are written and the run's lease is let go."""
+    with OpenAIServer(ServerState(delay=0.02)) as server:
+        run = run_create(
+            teacher=_teacher(server.url),
+            pool=pool,
+            corpus_name="interrupted",
+            relations=RELATIONS,
+            heads=HEADS,
+            n_per_pair=2,
+        )
+
+        def interrupt(done, total, message):
+            if done >= 3:
+                raise KeyboardInterrupt
+
+        with pytest.raises(KeyboardInterrupt):
+            run_execute(run=run, progress=interrupt, check_every=0)
+    run.refresh_from_db()
+    done = run.batches.filter(status=GenerationBatch.Status.DONE).count()
+    assert 3 <= done < 24 and run.requests_done == done
+    assert Triple.objects.filter(corpus=run.corpus).count() == 2 * done
+    assert run.lease_owner == ""

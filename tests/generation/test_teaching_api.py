@@ -67,6 +67,12 @@ def test_create_list_and_check_a_teacher_whose_key_stays_in_the_environment(api,
         teacher = created.json()
         assert teacher["api_key_env"] == "LOOPBACK_TEACHER_KEY"
         assert teacher["backend"] == "openai-compatible" and teacher["temperature"] == 0.9
+        # The limits a run keeps to, at their defaults.
+        assert (teacher["timeout"], teacher["max_answer_mb"], teacher["give_up_after"]) == (
+            60.0,
+            4.0,
+            20,
+        )
         checked = api.post(f"/api/teachers/{teacher['id']}/check/")
     assert checked.status_code == 200
     assert checked.json() == {
@@ -91,6 +97,8 @@ def test_checking_an_unreachable_teacher_reports_why(api, teacher):
         ({"api_key_env": "sk-proj-abcDEF123456"}, "api_key_env", "never the key itself"),
         ({"base_url": ""}, "base_url", "needs a base URL"),
         ({"name": "offline"}, "name", "already exists"),
+        ({"timeout": 0}, "timeout", "greater than or equal to 0.1"),
+        ({"max_answer_mb": 5000}, "max_answer_mb", "less than or equal to 1024"),
     ],
 )
 def test_bad_teachers_are_refused_with_the_field_named(api, teacher, body, field, words):
