@@ -359,7 +359,8 @@ class OpenAICompatibleTeacher:
 
     def _session(self) -> aiohttp.ClientSession:
         connector = aiohttp.TCPConnector(limit=self.concurrency, limit_per_host=self.concurrency)
-        timeout = aiohttp.ClientTimeout(total=self.timeout)
+        # A host that never answers the connection is given up on sooner than a slow model.
+        timeout = aiohttp.ClientTimeout(total=self.timeout, sock_connect=min(self.timeout, 10))
         return aiohttp.ClientSession(connector=connector, timeout=timeout)
 
     async def run(
