@@ -8,8 +8,9 @@
 Builds each bomb in a temporary folder, then imports it in a fresh process with
 `manage.py import_corpus` (the CLI door of the same service the pages and the API
 call) and prints, per bomb, the outcome (the summary or the error, shortened), wall
-seconds, CPU seconds (user + system) and the child's peak RSS, from os.wait4. The
-limits are the settings' defaults (IMPORT_MAX_*) unless the environment sets them.
+seconds, CPU seconds (user + system, from os.wait4) and the child's peak RSS (its own
+VmHWM, read as it exits: a child's rusage also counts the parent it was forked from).
+The limits are the settings' defaults (IMPORT_MAX_*) unless the environment sets them.
 """
 
 from __future__ import annotations
@@ -147,6 +148,18 @@ def long_heads(folder: Path, scale: float) -> tuple[Path, list[str]]:
     return path, []
 
 
+# manage.py, then the process's peak resident set size written to stderr as it exits.
+WITH_PEAK = (
+    "import runpy, sys\n"
+    "sys.argv = ['manage.py', *sys.argv[1:]]\n"
+    "try:\n"
+    "    runpy.run_path('manage.py', run_name='__main__')\n"
+    "finally:\n"
+    "    with open('/proc/self/status') as status:\n"
+    "        peak = next(line for line in status if line.startswith('VmHWM:'))\n"
+    "    sys.stderr.write('\\n' + peak)\n"
+)
+
 BOMBS: dict[str, Callable[[Path, float], tuple[Path, list[str]]]] = {
     "zeros": zeros,
     "newlines": newlines,
@@ -165,7 +178,7 @@ def run_import(env: dict, path: Path, corpus: str, args: list[str]) -> dict:
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         started = time.perf_counter()
         child = subprocess.Popen(
-            [sys.executable, "manage.py", "import_corpus", str(path), "--corpus", corpus]
+            [sys.executable, "-c", WITH_PEAK, "import_corpus", str(path), "--corpus", corpus]
             + ["--no-progress", *args],
             cwd=ROOT,
             env=env,
@@ -179,6 +192,8 @@ def run_import(env: dict, path: Path, corpus: str, args: list[str]) -> dict:
         err.seek(0)
         stdout = out.read().decode("utf-8", "replace").strip()
         stderr = err.read().decode("utf-8", "replace").strip()
+    stderr, _, peak = stderr.rpartition("VmHWM:")
+    peak_mb = int(peak.split()[0]) / 1024 if peak else float("nan")
     if child.returncode == 0:
         outcome = "imported: " + stdout.splitlines()[-1].split(": ", 1)[-1]
     else:
@@ -191,7 +206,7 @@ def run_import(env: dict, path: Path, corpus: str, args: list[str]) -> dict:
         "exit": child.returncode,
         "wall_s": wall,
         "cpu_s": usage.ru_utime + usage.ru_stime,
-        "peak_rss_mb": usage.ru_maxrss / 1024,
+        "peak_rss_mb": peak_mb,
         "stdout": stdout,
         "stderr": stderr,
     }
