@@ -179,6 +179,10 @@ def upload_discard(*, path: str | Path) -> bool:
     if waiting.exists():
         return False
     path.unlink(missing_ok=True)
+    try:
+        path.parent.rmdir()  # unless it holds the import's rejected lines
+    except OSError:
+        pass
     return True
 
 
