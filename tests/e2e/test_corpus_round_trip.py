@@ -29,9 +29,11 @@ def test_researcher_imports_references_from_the_upload_page_and_exports_them_bac
 
     # The job page polls itself (htmx) until the worker is done.
     expect(page.locator("#job-status .status")).to_have_text("Succeeded", timeout=90_000)
-    expect(page.locator("#job-status")).to_contain_text("12,725")
+    # ATOMIC's "none" tails (no inference) are dropped from ATOMIC TSV by default.
+    expect(page.locator("#job-status")).to_contain_text("11,926")
+    expect(page.locator("#job-status")).to_contain_text("'none' tails dropped801")
     page.click("a:has-text('Open atomic2020-references')")
-    expect(page.locator("body")).to_contain_text("12,725")
+    expect(page.locator("body")).to_contain_text("11,926")
 
     # Searching heads swaps the table in place.
     page.fill("input[name=q]", "things for granted")
@@ -48,7 +50,7 @@ def test_researcher_imports_references_from_the_upload_page_and_exports_them_bac
     exported = tmp_path / "exported.tsv"
     download_info.value.save_as(exported)
     lines = exported.read_text(encoding="utf-8").splitlines()
-    assert len(lines) == 12725
+    assert len(lines) == 11926
     assert lines[0] == "PersonX takes things for granted\txNeed\tto have been lazy at work"
 
 
