@@ -199,9 +199,10 @@ class LineReader:
     # Lines
 
     def _split(
-        self, found: list[bytes], keep_blank: bool, short: bool = False
+        self, found: list[bytes], keep_blank: bool, short: bool = False, text: bytes = b""
     ) -> tuple[list[int], list[bytes]]:
-        """Numbers and lines of these consecutive whole lines, blank ones counted."""
+        """Numbers and lines of these consecutive whole lines (`text`, if given, is them
+        joined), blank ones counted."""
         numbers: list[int] = []
         lines: list[bytes] = []
         # The common case, checked in a C-level loop: no line is only whitespace.
@@ -210,7 +211,7 @@ class LineReader:
             return numbers, lines
         # Runs of blank lines found by a regular expression over the text, not one by one
         # (a megabyte of line feeds is a million lines).
-        work = b"\n" + b"".join(found)
+        work = b"\n" + (text or b"".join(found))
         if not work.endswith(b"\n"):
             work += b"\n"  # the file's last line
         pos = 1
@@ -273,10 +274,11 @@ class LineReader:
             tail = found.pop() if found and not found[-1].endswith(b"\n") else b""
             if found:
                 short = len(pending) + len(data) <= limit
+                text = pending + data[: len(data) - len(tail)] if len(found) > size // 8 else b""
                 if pending:
                     found[0] = pending + found[0]
                 pending = tail
-                more_numbers, more_lines = self._split(found, keep_blank, short)
+                more_numbers, more_lines = self._split(found, keep_blank, short, text)
                 numbers += more_numbers
                 lines += more_lines
             else:

@@ -9,6 +9,8 @@ import io
 import orjson
 import pytest
 from django.core.management import CommandError, call_command
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from generation.importing import CorpusImportError
 from generation.models import Corpus, Triple
@@ -138,6 +140,42 @@ def test_the_line_reader_reads_lines_across_chunks_and_skips_long_ones_unheld(mo
         (6, b"three"),
         (7, ("long", 30, b"MMM")),
     ]
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    parts=st.lists(
+        st.sampled_from([b"x", b"", b"", b"  ", b"\r", b"a,b" * 5, b"L" * 40, b"{}", b"\t\r"]),
+        max_size=80,
+    ),
+    chunk=st.sampled_from([1, 3, 8, 64, 1 << 19]),
+    keep_blank=st.booleans(),
+    last_feed=st.booleans(),
+)
+def test_the_line_reader_numbers_lines_as_a_plain_split_does(parts, chunk, keep_blank, last_feed):
+    """Whatever the chunks, blank runs and long lines: the lines and numbers of a plain
+    split, blank ones left out unless kept, long ones as their length."""
+    from generation import formats
+    from generation.formats import LineReader, LongLine, ReadLimits
+
+    data = b"\n".join(parts) + (b"\n" if last_feed and parts else b"")
+    expected = []
+    for number, line in enumerate(data.split(b"\n"), 1):
+        if number == len(data.split(b"\n")) and line == b"":
+            break  # after the last line feed
+        if not line.strip() and not keep_blank:
+            continue
+        expected.append((number, ("long", len(line)) if len(line) > 30 else line))
+    saved, formats.CHUNK_BYTES = formats.CHUNK_BYTES, chunk
+    try:
+        reader = LineReader(io.BytesIO(data), limits=ReadLimits(max_line_bytes=30))
+        got = [
+            (n, ("long", line.length) if type(line) is LongLine else line.removesuffix(b"\n"))
+            for n, line in reader.lines(keep_blank=keep_blank)
+        ]
+    finally:
+        formats.CHUNK_BYTES = saved
+    assert got == expected
 
 
 def test_a_failed_import_leaves_no_rejected_file(tmp_path):
