@@ -282,12 +282,12 @@ def main() -> None:
             if args.json:
                 print(json.dumps({"bomb": name, "file_mb": size, **result}))
                 continue
-            outcome = " ".join(result["outcome"].split())
+            outcome = " ".join(result["outcome"].split())[:130]
             if "rejected_file_mb" in result:
-                outcome += f" [rejected file {result['rejected_file_mb']:.2f} MB]"
+                outcome += f" [rejected file {result['rejected_file_mb'] * 1024:,.1f} KB]"
             print(
                 f"{name:<18} {size:>9.1f} {result['wall_s']:>7.1f} {result['cpu_s']:>7.1f} "
-                f"{result['peak_rss_mb']:>8.0f}  {outcome[:160]}"
+                f"{result['peak_rss_mb']:>8.0f}  {outcome}"
             )
     finally:
         shutil.rmtree(work, ignore_errors=True)
