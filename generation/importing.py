@@ -414,6 +414,24 @@ def _import_turn(corpus_id: int) -> Iterator[None]:
             cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [_IMPORT_LOCK, corpus_id])
 
 
+@contextmanager
+def import_turn_try(corpus_id: int) -> Iterator[bool]:
+    """Takes the corpus's import turn if no import holds it (PostgreSQL; elsewhere there
+    is none to take) and gives it back after: yields whether it was free."""
+    if connection.vendor != "postgresql":
+        yield True
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [_IMPORT_LOCK, corpus_id])
+        (free,) = cursor.fetchone()
+    try:
+        yield free
+    finally:
+        if free:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [_IMPORT_LOCK, corpus_id])
+
+
 def corpus_import_file(
     *,
     path: str | Path,
@@ -594,8 +612,10 @@ def _import(
             )
     except BaseException:
         sink.discard()
-        if corpus_created:
-            _forget_empty_corpus(corpus.pk, job_id)
+        if corpus_created and not (connection.in_atomic_block and connection.needs_rollback):
+            with import_turn_try(corpus.pk) as free:
+                if free:  # else another import is filling it
+                    _forget_empty_corpus(corpus.pk, job_id)
         raise
     finally:
         sink.close()
@@ -723,9 +743,10 @@ def _raise_if_rejected(
         )
 
 
-def _forget_empty_corpus(corpus_id: int, job_id: int | None) -> None:
+def _forget_empty_corpus(corpus_id: int, job_id: int | None) -> bool:
     """A corpus created by an import that failed is removed again (all-or-nothing),
-    unless it got rows meanwhile or another import job is now filling it."""
+    unless it got rows meanwhile or another import job is now filling it. True when it
+    was removed."""
     from jobs.models import Job
 
     from .models import Corpus, Triple
@@ -734,9 +755,11 @@ def _forget_empty_corpus(corpus_id: int, job_id: int | None) -> None:
     with transaction.atomic():
         corpus = Corpus.objects.select_for_update().filter(pk=corpus_id, triple_count=0).first()
         if corpus is None or Triple.objects.filter(corpus_id=corpus_id).exists():
-            return
+            return False
         others = Job.objects.filter(
             kind=IMPORT_JOB, status__in=Job.ACTIVE_STATUSES, params__corpus=corpus.name
         ).exclude(pk=job_id)
-        if not others.exists():
-            corpus.delete()
+        if others.exists():
+            return False
+        corpus.delete()
+        return True
