@@ -1,5 +1,6 @@
 """An annotator judges triples in a real Chromium with the keyboard alone."""
 
+import os
 import shutil
 from pathlib import Path
 
@@ -76,6 +77,6 @@ def test_an_annotator_judges_five_triples_with_the_keyboard(live_server, page, t
     expect(page.locator("#guidelines")).to_have_attribute("open", "")
     shot = tmp_path / "screenshot-annotate.png"
     page.screenshot(path=str(shot), full_page=True)
-    DOCS_SCREENSHOT.parent.mkdir(exist_ok=True)
-    shutil.copyfile(shot, DOCS_SCREENSHOT)
     assert shot.stat().st_size > 10_000
+    if os.environ.get("SKD_UPDATE_SCREENSHOTS"):  # tests never write into the tree unasked
+        shutil.copyfile(shot, DOCS_SCREENSHOT)
