@@ -4,6 +4,7 @@
     python bench/import_bombs.py --scale 0.1       # a tenth of each
     python bench/import_bombs.py --db postgresql --pg postgres://postgres@127.0.0.1/skd_bombs
     python bench/import_bombs.py --only zeros,newlines
+    python bench/import_bombs.py --as-worker         # peaks as in a Celery worker
 
 Builds each bomb in a temporary folder, then imports it in a fresh process with
 `manage.py import_corpus` (the CLI door of the same service the pages and the API
@@ -149,9 +150,17 @@ def long_heads(folder: Path, scale: float) -> tuple[Path, list[str]]:
 
 
 # manage.py, then the process's peak resident set size written to stderr as it exits.
+# With BOMBS_AS_WORKER set, the process first loads what a Celery worker holds (every
+# task module), so the peak is the one a worker's import would reach.
 WITH_PEAK = (
-    "import runpy, sys\n"
+    "import os, runpy, sys\n"
     "sys.argv = ['manage.py', *sys.argv[1:]]\n"
+    "if os.environ.get('BOMBS_AS_WORKER'):\n"
+    "    import django\n"
+    "    os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'config.settings')\n"
+    "    django.setup()\n"
+    "    from config.celery import app\n"
+    "    app.loader.import_default_modules()\n"
     "try:\n"
     "    runpy.run_path('manage.py', run_name='__main__')\n"
     "finally:\n"
@@ -253,6 +262,11 @@ def main() -> None:
         action="store_true",
         help="import into corpora that already hold a triple (the merging path)",
     )
+    parser.add_argument(
+        "--as-worker",
+        action="store_true",
+        help="load every task module first, as a Celery worker does, so the peak is a worker's",
+    )
     parser.add_argument("--json", action="store_true", help="one JSON object per bomb")
     args = parser.parse_args()
     names = args.only.split(",") if args.only else list(BOMBS)
@@ -262,9 +276,13 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="skd-bombs-"))
     try:
         env = prepare_database(args, work)
+        if args.as_worker:
+            env["BOMBS_AS_WORKER"] = "1"
         into = "corpora holding a triple" if args.existing else "new corpora"
+        process = "a worker's modules loaded" if args.as_worker else "import_corpus alone"
         print(
-            f"database: {args.db}; scale {args.scale}; into {into}; machine: {os.cpu_count()} cores"
+            f"database: {args.db}; scale {args.scale}; into {into}; {process}; "
+            f"machine: {os.cpu_count()} cores"
         )
         print(f"{'bomb':<18} {'file MB':>9} {'wall s':>7} {'CPU s':>7} {'peak MB':>8}  outcome")
         for name in names:

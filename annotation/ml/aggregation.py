@@ -13,7 +13,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 
 Judgment = tuple[int, int, int]
 
@@ -154,6 +153,9 @@ def _dawid_skene(
     """
     if not len(valid) or len(np.unique(valid[:, 1])) < 2 or not (votes >= 2).any():
         return None, None
+    # Imported here, not at the top: pandas would add ~90 MB to every worker process,
+    # including those that only import corpora.
+    import pandas as pd
     from crowdkit.aggregation import DawidSkene
 
     # Sorted input makes the EM deterministic: crowd-kit's groupbys use sort=False, so the
