@@ -5,6 +5,27 @@ import pytest
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "atomic2020"
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true"}
+_DATABASE_FIXTURES = {"db", "transactional_db", "django_db_setup", "live_server"}
+
+
+def pytest_collection_modifyitems(config, items):
+    """On PostgreSQL, leave out the tests that touch no database: they already ran on the
+    SQLite leg and would only give the same answer again (SKD_TEST_EVERYTHING=1 keeps
+    them). pytest-django refuses database access to a test that asks for none, so a test
+    kept out here cannot depend on the database."""
+    if not os.environ.get("DATABASE_URL", "").startswith("postgres") or os.environ.get(
+        "SKD_TEST_EVERYTHING"
+    ):
+        return
+    kept, left_out = [], []
+    for item in items:
+        uses_database = item.get_closest_marker("django_db") is not None or bool(
+            _DATABASE_FIXTURES & set(getattr(item, "fixturenames", ()))
+        )
+        (kept if uses_database else left_out).append(item)
+    if left_out:
+        config.hook.pytest_deselected(items=left_out)
+        items[:] = kept
 
 
 @pytest.fixture(autouse=True)
