@@ -51,7 +51,7 @@ bench: install
 	$(BIN)/python bench/corpus_io.py
 
 worker:
-	$(BIN)/celery -A config worker -B -l info --concurrency 1
+	$(BIN)/celery -A config worker -B -l info --concurrency 1 -Q default,gpu
 
 clean:
 	rm -rf $(VENV) node_modules var
