@@ -215,13 +215,15 @@ def campaign_set_status(*, campaign: Campaign, status: str) -> Campaign:
 
 
 def _reference_triples(path: str | Path) -> list[tuple[str, str, str]]:
+    """The reference file's triples, but for ATOMIC's "none" tails (no inference), which
+    would make gold items that stand out from the campaign's own."""
     fmt = detect_format(path)
     opened = open_binary(path)
     try:
         rows = [
             (row.head, row.relation, row.tail)
             for row in read_rows(opened.stream, fmt)
-            if not hasattr(row, "message")
+            if not hasattr(row, "message") and normalize_tail(row.tail) != "none"
         ]
     finally:
         opened.close()

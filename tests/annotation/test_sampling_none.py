@@ -24,3 +24,29 @@ def test_a_campaign_leaves_none_tails_out(tmp_path):
     )
     tails = set(Item.objects.filter(campaign=campaign).values_list("tail", flat=True))
     assert tails == {f"to get thing {i}" for i in range(5)}
+
+
+def test_gold_from_a_reference_file_leaves_none_tails_out(tmp_path):
+    corpus_path = tmp_path / "corpus.tsv"
+    corpus_path.write_text(
+        "".join(f"PersonX eats {i}\txNeed\tto buy food {i}\n" for i in range(30))
+    )
+    corpus_import(path=corpus_path, corpus_name="c")
+    reference = tmp_path / "reference.tsv"
+    lines = [f"PersonX runs {i}\txNeed\tnone\n" for i in range(40)]
+    lines += [f"PersonX runs {i}\txNeed\tto put on shoes {i}\n" for i in range(4)]
+    reference.write_text("".join(lines))
+    campaign = campaign_create(
+        corpus=Corpus.objects.get(name="c"),
+        name="gold",
+        size=20,
+        gold_share=0.2,
+        gold_reference=reference,
+        gold_count=4,
+        seed=5,
+    )
+    gold_tails = list(
+        Item.objects.filter(campaign=campaign, is_gold=True).values_list("tail", flat=True)
+    )
+    assert gold_tails
+    assert all(tail.lower() != "none" for tail in gold_tails)
