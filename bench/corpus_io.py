@@ -22,6 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchdb import migrated_env
+
 ROOT = Path(__file__).resolve().parents[1]
 RELATIONS = ["xAttr", "xEffect", "xIntent", "xNeed", "xReact", "xWant", "HinderedBy"]
 VERBS = [
@@ -187,24 +189,7 @@ def main() -> None:
     print(f"machine: {os.cpu_count()} cores, python {sys.version.split()[0]}")
     databases = ["sqlite", "postgresql"] if args.db == "both" else [args.db]
     for db in databases:
-        env = {**os.environ, "SKD_VAR_DIR": str(work / "var"), "HF_HUB_OFFLINE": "1"}
-        env.pop("DATABASE_URL", None)
-        if db == "postgresql":
-            import psycopg
-
-            base, name = args.pg.rsplit("/", 1)
-            with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-                conn.execute(f'CREATE DATABASE "{name}"')
-            env["DATABASE_URL"] = args.pg
-        else:
-            env["SQLITE_PATH"] = str(work / "bench.sqlite3")
-        subprocess.run(
-            [sys.executable, "manage.py", "migrate", "-v0", "--skip-checks"],
-            env=env,
-            cwd=ROOT,
-            check=True,
-        )
+        env = migrated_env(db=db, pg_url=args.pg, work=work, sqlite_name="bench.sqlite3")
         imp = run_child(env, "--phase", "import", "--file", str(corpus))
         exp = run_child(env, "--phase", "export", "--file", str(work / f"export-{db}.jsonl"))
         print(

@@ -29,6 +29,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from benchdb import migrated_env
+
 ROOT = Path(__file__).resolve().parents[1]
 MB = 1 << 20
 CHUNK = 8 * MB
@@ -221,29 +223,6 @@ def run_import(env: dict, path: Path, corpus: str, args: list[str]) -> dict:
     }
 
 
-def prepare_database(args: argparse.Namespace, work: Path) -> dict:
-    env = {**os.environ, "SKD_VAR_DIR": str(work / "var"), "HF_HUB_OFFLINE": "1"}
-    env.pop("DATABASE_URL", None)
-    env.pop("CELERY_BROKER_URL", None)
-    if args.db == "postgresql":
-        import psycopg
-
-        base, name = args.pg.rsplit("/", 1)
-        with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-            conn.execute(f'CREATE DATABASE "{name}"')
-        env["DATABASE_URL"] = args.pg
-    else:
-        env["SQLITE_PATH"] = str(work / "bombs.sqlite3")
-    subprocess.run(
-        [sys.executable, "manage.py", "migrate", "-v0", "--skip-checks"],
-        env=env,
-        cwd=ROOT,
-        check=True,
-    )
-    return env
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -275,7 +254,7 @@ def main() -> None:
         parser.error(f"unknown bomb(s): {', '.join(unknown)}")
     work = Path(tempfile.mkdtemp(prefix="skd-bombs-"))
     try:
-        env = prepare_database(args, work)
+        env = migrated_env(db=args.db, pg_url=args.pg, work=work, sqlite_name="bombs.sqlite3")
         if args.as_worker:
             env["BOMBS_AS_WORKER"] = "1"
         into = "corpora holding a triple" if args.existing else "new corpora"
