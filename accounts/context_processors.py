@@ -1,4 +1,4 @@
-from .roles import is_annotator, is_researcher
+from core.roles import is_annotator, is_researcher
 
 
 def roles(request):

@@ -3,15 +3,14 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
 from annotation.selectors import annotator_progress, campaigns_open_for_annotators
-
-from .roles import is_annotator, is_researcher
+from core.roles import is_annotator, is_researcher
 
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
     """Researchers start at their corpora; annotators choose a campaign to judge."""
     if is_researcher(request.user):
-        return redirect("generation:corpus_list")
+        return redirect("corpora:corpus_list")
     campaigns = []
     if is_annotator(request.user):
         for campaign in campaigns_open_for_annotators():

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from generation.admin import CappedCountPaginator
+from core.pagination import CappedCountPaginator
 
 from .models import Campaign, CampaignAnnotator, Judgment
 

@@ -13,7 +13,7 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
-from generation.models import Relation
+from corpora.models import Relation
 
 from .ml.aggregation import ItemLabel, aggregate
 from .ml.agreement import agreement, annotator_agreement, wilson_interval

@@ -31,9 +31,9 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.roles import IsAnnotatorOrResearcher, IsResearcher
-from generation.models import Corpus
-from generation.services import upload_save
+from core.roles import IsAnnotatorOrResearcher, IsResearcher
+from corpora.models import Corpus
+from corpora.services import upload_save
 from jobs.apis import JobOutput, job_response
 
 from . import exporting, selectors, services

@@ -9,7 +9,7 @@ from typing import BinaryIO
 
 import orjson
 
-from generation.exporting import csv_safe
+from corpora.exporting import csv_safe
 
 from .models import Campaign
 from .selectors import (

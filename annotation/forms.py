@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django import forms
 
-from generation.selectors import corpus_list
+from corpora.selectors import corpus_list
 
 from .models import Campaign, JudgmentValue
 

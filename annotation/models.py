@@ -32,7 +32,7 @@ class Campaign(models.Model):
         CLOSED = "closed"
 
     name = models.CharField(max_length=100, unique=True)
-    corpus = models.ForeignKey("generation.Corpus", on_delete=models.PROTECT)
+    corpus = models.ForeignKey("corpora.Corpus", on_delete=models.PROTECT)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -94,7 +94,7 @@ class Item(models.Model):
 
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, db_index=False)
     triple = models.ForeignKey(
-        "generation.Triple",
+        "corpora.Triple",
         null=True,
         blank=True,
         on_delete=models.SET_NULL,
@@ -102,10 +102,10 @@ class Item(models.Model):
         related_name="+",
     )
     head = models.ForeignKey(
-        "generation.Event", on_delete=models.PROTECT, db_constraint=False, related_name="+"
+        "corpora.Event", on_delete=models.PROTECT, db_constraint=False, related_name="+"
     )
     relation = models.ForeignKey(
-        "generation.Relation", on_delete=models.PROTECT, db_constraint=False, related_name="+"
+        "corpora.Relation", on_delete=models.PROTECT, db_constraint=False, related_name="+"
     )
     tail = models.TextField()
     position = models.BigIntegerField(help_text="Order in which items are handed out.")

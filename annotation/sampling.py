@@ -11,9 +11,9 @@ from dataclasses import dataclass
 import numpy as np
 from django.db import connection
 
-from generation.importing import NONE_TAIL_KEY
-from generation.models import Triple
-from generation.scores import score_join
+from corpora.importing import NONE_TAIL_KEY
+from corpora.models import Triple
+from corpora.scores import score_join
 
 from .models import Campaign, Item
 

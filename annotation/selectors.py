@@ -17,7 +17,7 @@ from django.core.cache import cache
 from django.db.models import Count, Q, QuerySet, Sum
 from django.utils import timezone
 
-from generation.models import Relation
+from corpora.models import Relation
 
 from .models import Assignment, Campaign, CampaignAnnotator, Item, Judgment
 

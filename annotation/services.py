@@ -28,8 +28,8 @@ from django.db.models import Exists, F, Max, OuterRef
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
-from generation.formats import FormatError, detect_format, normalize_tail, open_binary, read_rows
-from generation.models import Corpus, Event, Relation, Triple
+from corpora.formats import FormatError, detect_format, normalize_tail, open_binary, read_rows
+from corpora.models import Corpus, Event, Relation, Triple
 from jobs.models import Job
 from jobs.services import job_create, job_enqueue, job_run
 

@@ -25,8 +25,8 @@ from django.utils.text import slugify
 from django.views import View
 from django_htmx.http import HttpResponseClientRedirect
 
-from accounts.roles import ResearcherRequiredMixin, is_annotator, is_researcher
-from generation.services import upload_save
+from core.roles import ResearcherRequiredMixin, is_annotator, is_researcher
+from corpora.services import upload_save
 
 from . import exporting, selectors, services
 from .charts import IntervalBar, interval_bars

@@ -70,8 +70,8 @@ def build_corpus(n: int, seed: int = 13):
     """n triples (heads x 7 relations, unique tails) straight into the table with COPY."""
     from django.db import connection, transaction
 
-    from generation.importing import tail_key
-    from generation.models import Corpus, Event, Relation, Triple
+    from corpora.importing import tail_key
+    from corpora.models import Corpus, Event, Relation, Triple
 
     rng = random.Random(seed)
     corpus = Corpus.objects.create(name="bench", description="synthetic, bench/annotate_load.py")
@@ -113,7 +113,7 @@ def make_annotators(n: int) -> list[tuple[str, str]]:
     from django.contrib.auth.models import Group
     from rest_framework.authtoken.models import Token
 
-    from accounts.roles import ANNOTATOR
+    from core.roles import ANNOTATOR
 
     group, _ = Group.objects.get_or_create(name=ANNOTATOR)
     made = []

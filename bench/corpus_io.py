@@ -127,8 +127,8 @@ def phase(args: argparse.Namespace) -> None:
     import django
 
     django.setup()
-    from generation.models import Corpus
-    from generation.services import corpus_export, corpus_import
+    from corpora.models import Corpus
+    from corpora.services import corpus_export, corpus_import
 
     if args.phase == "import":
         summary = corpus_import(path=args.file, corpus_name="bench")

@@ -127,9 +127,9 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     args = parser.parse_args()
 
+    from corpora.relations import ATOMIC_2020_RELATIONS
     from critic.ml.encoder import set_cpu_threads
     from critic.ml.proxy import SKD_RELATIONS, build_proxy_task
-    from generation.relations import ATOMIC_2020_RELATIONS
 
     threads = set_cpu_threads()
     verbalization = {r["name"]: r["verbalization"] for r in ATOMIC_2020_RELATIONS}

@@ -67,6 +67,7 @@ def comet_triples(path: Path, rows: int) -> list[tuple[str, str, str]]:
 def bench_embed(args: argparse.Namespace) -> None:
     import torch
 
+    from corpora.relations import ATOMIC_2020_RELATIONS
     from critic.ml.encoder import (
         Encoder,
         resolve_encoder_path,
@@ -74,7 +75,6 @@ def bench_embed(args: argparse.Namespace) -> None:
         set_cpu_threads,
     )
     from critic.ml.texts import head_text, tail_text
-    from generation.relations import ATOMIC_2020_RELATIONS
 
     threads = set_cpu_threads()
     verbalization = {r["name"]: r["verbalization"] for r in ATOMIC_2020_RELATIONS}
@@ -198,13 +198,13 @@ def bench_scale(args: argparse.Namespace, workdir: Path) -> dict:
     from django.db import connection
 
     from annotation.services import campaign_import_labels
+    from corpora.models import Corpus
+    from corpora.relations import SKD_RELATIONS
+    from corpora.services import corpus_import
     from critic import services
     from critic.corpus_data import relation_verbalizations
     from critic.ml.encoder import set_cpu_threads
     from critic.ml.store import EmbeddingStore, text_keys
-    from generation.models import Corpus
-    from generation.relations import SKD_RELATIONS
-    from generation.services import corpus_import
 
     set_cpu_threads()
     verbalizations = {name: verb for name, verb in relation_verbalizations().values()}
@@ -272,11 +272,11 @@ def bench_threshold(args: argparse.Namespace, scale: dict) -> None:
     from django.test import Client
     from django.urls import reverse
 
+    from corpora.models import Corpus, Event, Relation, Triple
+    from corpora.relations import SKD_RELATIONS
+    from corpora.scores import ScoreSetWriter
     from critic import selectors, thresholds
     from critic.models import CorpusScoring, CriticVersion
-    from generation.models import Corpus, Event, Relation, Triple
-    from generation.relations import SKD_RELATIONS
-    from generation.scores import ScoreSetWriter
 
     small_version: CriticVersion = scale["version"]
     relations = list(Relation.objects.filter(name__in=SKD_RELATIONS).values_list("id", "name"))

@@ -92,8 +92,9 @@ def bench_run(args) -> None:
         import django
 
         django.setup()
-        from generation.models import FewShotExample, FewShotPool, Relation
-        from generation.teaching import run_create, run_execute, teacher_create
+        from corpora.models import Relation
+        from generation.models import FewShotExample, FewShotPool
+        from generation.services import run_create, run_execute, teacher_create
 
         pool = FewShotPool.objects.create(name="bench")
         relations = list(Relation.objects.filter(is_skd=True))

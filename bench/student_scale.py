@@ -57,10 +57,10 @@ def main() -> None:
 def run_bench(n: int, steps: int, workdir: Path) -> None:
     import torch
 
+    from corpora.models import Corpus, Triple
+    from corpora.services import corpus_import
     from distillation import services
     from distillation.demo import demo_base_model_ensure
-    from generation.models import Corpus, Triple
-    from generation.services import corpus_import
 
     torch.set_num_threads(len(os.sched_getaffinity(0)))
     path = workdir / "corpus.jsonl"

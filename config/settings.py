@@ -71,6 +71,7 @@ INSTALLED_APPS = [
     "core",
     "accounts",
     "jobs",
+    "corpora",
     "generation",
     "annotation",
     "critic",
@@ -184,7 +185,7 @@ CRITIC_RETRAIN_EVERY = int(os.environ.get("CRITIC_RETRAIN_EVERY", "200"))
 # Corpus uploads go to disk, not memory: a 6.5M-triple file is ~1 GB.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
-# Corpus imports. What reading one file may cost (generation.formats.ReadLimits): the
+# Corpus imports. What reading one file may cost (corpora.formats.ReadLimits): the
 # longest line, the bytes read once decompressed, the compression ratio, the blank lines
 # in a row. The largest upload taken (a 413 beyond it; DATA_UPLOAD_MAX_MEMORY_SIZE leaves
 # files out), and how many days a failed import's upload is kept for "Import the valid
@@ -215,7 +216,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
-    "ENUM_NAME_OVERRIDES": {"ExportFormatEnum": "generation.exporting.EXPORT_FORMATS"},
+    "ENUM_NAME_OVERRIDES": {"ExportFormatEnum": "corpora.exporting.EXPORT_FORMATS"},
 }
 
 # --- Celery -------------------------------------------------------------------
@@ -260,7 +261,7 @@ CELERY_BEAT_SCHEDULE = {
     # Aggregate campaigns with new judgments and retrain critics that have enough new labels.
     "critic-tick": {"task": "critic.tick", "schedule": 15.0},
     # Uploads, partial exports, load tables and empty corpora that dead jobs left.
-    "remove-import-leftovers": {"task": "generation.remove_leftovers", "schedule": 900.0},
+    "remove-import-leftovers": {"task": "corpora.remove_leftovers", "schedule": 900.0},
 }
 JOB_STALE_AFTER_SECONDS = int(os.environ.get("JOB_STALE_AFTER_SECONDS", "300"))
 # Each worker writes a heartbeat into the cache this often (jobs.workers), so a queued job's

@@ -1,11 +1,11 @@
 from django.contrib import admin
 from django.templatetags.static import static
-from django.urls import include, path
+from django.urls import include, path, re_path
 from django.utils.functional import lazy
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from accounts.roles import IsResearcher, ResearcherRequiredMixin
+from core.roles import IsResearcher, ResearcherRequiredMixin
 
 
 class SchemaView(SpectacularAPIView):
@@ -22,11 +22,13 @@ class DocsView(ResearcherRequiredMixin, SpectacularSwaggerView):
 
 urlpatterns = [
     path("", include("accounts.urls")),
+    path("corpora/", include("corpora.urls")),
     path("corpora/", include("generation.urls")),
     path("jobs/", include("jobs.urls")),
     path("annotation/", include("annotation.urls")),
     path("critic/", include("critic.urls")),
     path("distillation/", include("distillation.urls")),
+    path("api/", include("corpora.api_urls")),
     path("api/", include("generation.api_urls")),
     path("api/", include("jobs.api_urls")),
     path("api/", include("annotation.api_urls")),
@@ -34,6 +36,11 @@ urlpatterns = [
     path("api/", include("distillation.api_urls")),
     path("api/schema/", SchemaView.as_view(), name="api-schema"),
     path("api/docs/", DocsView.as_view(url_name="api-schema"), name="api-docs"),
+    # The corpus models moved from `generation` to `corpora`; old admin links still work.
+    re_path(
+        r"^admin/generation/(?P<rest>(?:corpus|relation|event|triple)/.*)$",
+        RedirectView.as_view(url="/admin/corpora/%(rest)s", query_string=True, permanent=True),
+    ),
     path("admin/", admin.site.urls),
     # For browsers and tools that ask for /favicon.ico without reading the page's <link>;
     # lazy, as a production static URL needs the manifest that collectstatic writes.

@@ -11,9 +11,9 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.roles import IsResearcher
-from generation.exporting import EXPORT_FORMATS
-from generation.models import Corpus
+from core.roles import IsResearcher
+from corpora.exporting import EXPORT_FORMATS
+from corpora.models import Corpus
 from jobs.apis import JobOutput, job_response
 
 from . import selectors, services

@@ -7,7 +7,7 @@ from pathlib import Path
 import orjson
 
 from annotation.models import Campaign
-from generation.exporting import EXPORT_FORMATS
+from corpora.exporting import EXPORT_FORMATS
 from generation.selectors import corpus_sources
 
 from .models import FilterPreset

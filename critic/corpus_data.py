@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 from django.db import connection
 
-from generation.models import Event, Relation, Triple
+from corpora.models import Event, Relation, Triple
 
 from .ml.texts import head_text, tail_text
 

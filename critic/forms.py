@@ -1,6 +1,6 @@
 from django import forms
 
-from generation.exporting import EXPORT_FORMATS
+from corpora.exporting import EXPORT_FORMATS
 
 from .models import CriticConfig, FilterPreset
 

@@ -13,7 +13,7 @@ class CriticConfig(models.Model):
         CROSS_ENCODER = "cross-encoder", "strong (fine-tuned cross-encoder, GPU queue)"
 
     corpus = models.OneToOneField(
-        "generation.Corpus", on_delete=models.CASCADE, related_name="critic_config"
+        "corpora.Corpus", on_delete=models.CASCADE, related_name="critic_config"
     )
     tier = models.CharField(max_length=16, choices=Tier.choices, default=Tier.FAST)
     encoder = models.CharField(
@@ -43,7 +43,7 @@ class CriticVersion(models.Model):
         FAILED = "failed"
 
     corpus = models.ForeignKey(
-        "generation.Corpus", on_delete=models.CASCADE, related_name="critic_versions"
+        "corpora.Corpus", on_delete=models.CASCADE, related_name="critic_versions"
     )
     number = models.PositiveIntegerField()
     tier = models.CharField(max_length=16, choices=CriticConfig.Tier.choices)
@@ -103,7 +103,7 @@ class CorpusScoring(models.Model):
     """
 
     corpus = models.OneToOneField(
-        "generation.Corpus", on_delete=models.CASCADE, related_name="scoring"
+        "corpora.Corpus", on_delete=models.CASCADE, related_name="scoring"
     )
     version = models.ForeignKey(CriticVersion, on_delete=models.CASCADE, related_name="+")
     scored_count = models.BigIntegerField(default=0)
@@ -119,7 +119,7 @@ class FilterPreset(models.Model):
     """A saved cut of a corpus: a critic version and threshold(s), used by exports."""
 
     corpus = models.ForeignKey(
-        "generation.Corpus", on_delete=models.CASCADE, related_name="filter_presets"
+        "corpora.Corpus", on_delete=models.CASCADE, related_name="filter_presets"
     )
     name = models.CharField(max_length=100)
     version = models.ForeignKey(CriticVersion, on_delete=models.PROTECT, related_name="presets")

@@ -10,7 +10,7 @@ import numpy as np
 from django.conf import settings
 from django.db.models import Count, Q, QuerySet
 
-from generation.models import Corpus, Relation, Triple, TripleScore
+from corpora.models import Corpus, Relation, Triple, TripleScore
 
 from . import thresholds
 from .models import CorpusScoring, CriticVersion, FilterPreset

@@ -17,8 +17,8 @@ from django.db.models import Max
 from django.utils import timezone
 from threadpoolctl import threadpool_limits
 
-from generation.models import Corpus, Relation
-from generation.scores import ScoreSetWriter
+from corpora.models import Corpus, Relation
+from corpora.scores import ScoreSetWriter
 from jobs.models import Job
 from jobs.services import job_create, job_enqueue, job_run
 
@@ -206,7 +206,7 @@ def corpus_embed_jobs_create(*, corpus: Corpus, created_by=None) -> list[Job]:
 def _id_ranges(*, corpus_id: int, size: int) -> list[tuple[int, int, int]]:
     from django.db import connection
 
-    from generation.models import Triple
+    from corpora.models import Triple
 
     with connection.cursor() as cursor:
         cursor.execute(
@@ -882,7 +882,7 @@ def preset_delete(*, preset: FilterPreset) -> None:
 
 def preset_filter(*, preset: FilterPreset):
     """The export filter of a preset, refusing scores from another version."""
-    from generation.exporting import ExportFilter
+    from corpora.exporting import ExportFilter
 
     scoring = CorpusScoring.objects.filter(corpus=preset.corpus).first()
     if scoring is None or scoring.version_id != preset.version_id:
@@ -903,8 +903,8 @@ def preset_filter(*, preset: FilterPreset):
 def preset_export_job_create(*, preset: FilterPreset, fmt: str, created_by=None) -> Job:
     """Queue the preset's filtered export (with its card); CriticError when the corpus holds
     another version's scores."""
-    from generation.exporting import ExportFilter
-    from generation.services import corpus_export_job_create, export_path_for
+    from corpora.exporting import ExportFilter
+    from corpora.services import corpus_export_job_create, export_path_for
 
     preset_filter(preset=preset)
     return corpus_export_job_create(
@@ -919,7 +919,7 @@ def preset_export_job_create(*, preset: FilterPreset, fmt: str, created_by=None)
 
 def preset_export(*, preset: FilterPreset, fmt: str, out_path, progress=None):
     """Export the part of the corpus the preset keeps, and its dataset card beside it."""
-    from generation.services import corpus_export
+    from corpora.services import corpus_export
 
     from .cards import card_write
 

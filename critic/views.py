@@ -9,8 +9,8 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.cache import patch_vary_headers
 from django.views import View
 
-from accounts.roles import ResearcherRequiredMixin
-from generation.models import Corpus
+from core.roles import ResearcherRequiredMixin
+from corpora.models import Corpus
 from jobs.models import Job
 
 from . import charts, selectors, services

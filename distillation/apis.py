@@ -11,10 +11,10 @@ from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
+from core.apis import ResearcherAPIView
+from corpora.models import Corpus, Relation
 from critic.models import FilterPreset
-from generation.apis import ResearcherAPIView
-from generation.models import Corpus, Relation
-from generation.teaching_forms import head_lines
+from generation.forms import head_lines
 from jobs.apis import JobOutput, job_response
 from jobs.models import Job
 from jobs.selectors import job_view

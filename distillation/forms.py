@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from django import forms
 
+from corpora.models import Corpus, Relation
 from critic.models import FilterPreset
-from generation.models import Corpus, Relation
-from generation.teaching_forms import head_lines
+from generation.forms import head_lines
 
 from .demo import DEMO_BASE_MODEL
 from .models import HYPERPARAMETERS, StudentEvaluation, StudentRun

@@ -36,7 +36,7 @@ class StudentRun(models.Model):
     )
     architecture = models.CharField(max_length=8, choices=Architecture.choices, blank=True)
     corpus = models.ForeignKey(
-        "generation.Corpus", on_delete=models.PROTECT, related_name="student_runs"
+        "corpora.Corpus", on_delete=models.PROTECT, related_name="student_runs"
     )
     preset = models.ForeignKey(
         "critic.FilterPreset",
@@ -120,7 +120,7 @@ class StudentEvaluation(models.Model):
 
     run = models.ForeignKey(StudentRun, on_delete=models.CASCADE, related_name="evaluations")
     corpus = models.OneToOneField(
-        "generation.Corpus",
+        "corpora.Corpus",
         on_delete=models.PROTECT,
         related_name="student_evaluation",
         help_text="Where the student's outputs are written (origin 'student').",
@@ -130,7 +130,7 @@ class StudentEvaluation(models.Model):
     )
     heads = models.TextField(blank=True, help_text="Or a list of heads, one per line.")
     max_heads = models.PositiveIntegerField(default=200, validators=[MinValueValidator(1)])
-    relations = models.ManyToManyField("generation.Relation", blank=True)
+    relations = models.ManyToManyField("corpora.Relation", blank=True)
     decoding = models.CharField(max_length=8, choices=Decoding.choices, default=Decoding.GREEDY)
     n_per_pair = models.PositiveIntegerField(default=1, validators=[MinValueValidator(1)])
     num_beams = models.PositiveIntegerField(default=5, validators=[MinValueValidator(1)])

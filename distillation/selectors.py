@@ -11,8 +11,9 @@ from django.db.models import QuerySet
 
 from annotation.ml.agreement import wilson_interval
 from annotation.models import Campaign, Item
+from corpora.models import Corpus, Triple
 from critic.models import CorpusScoring, CriticVersion, FilterPreset
-from generation.models import Corpus, GenerationRun, Triple
+from generation.models import GenerationRun
 from generation.selectors import corpus_sources
 
 from .models import StudentEvaluation, StudentRun

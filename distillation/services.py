@@ -19,10 +19,9 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from corpora.models import Corpus, Relation, Triple
+from corpora.services import TripleRow, corpus_empty, tail_key, triples_append
 from critic.models import FilterPreset
-from generation.bulk import corpus_delete_triples, make_loader
-from generation.importing import StageBlock, tail_key
-from generation.models import Corpus, Relation, Triple
 from jobs.models import Job
 
 from .models import StudentEvaluation, StudentRun
@@ -134,7 +133,7 @@ def student_run_start(*, run: StudentRun, created_by=None) -> Job:
 
 
 def _training_filter(run: StudentRun, split: str):
-    from generation.exporting import ExportFilter
+    from corpora.exporting import ExportFilter
 
     if run.critic_version_id is None:
         return ExportFilter(split=split)
@@ -160,7 +159,7 @@ def _snapshot(run: StudentRun, split: str, path: Path) -> int:
                 f"corpus '{run.corpus}' no longer holds that version's scores. Rescore it with "
                 "that version, or create the run again from a preset of the active version."
             )
-    from generation.exporting import corpus_export_file
+    from corpora.exporting import corpus_export_file
 
     summary = corpus_export_file(
         corpus=run.corpus, fmt="parquet", out_path=path, flt=_training_filter(run, split)
@@ -409,7 +408,7 @@ def evaluation_create(
     created_by=None,
 ) -> StudentEvaluation:
     """An evaluation of a trained run and the (empty) corpus its outputs will fill."""
-    from generation.services import corpus_create
+    from corpora.services import corpus_create
 
     if not run.is_trained:
         raise DistillationError(f"Run '{run}' has not finished training.")
@@ -531,7 +530,7 @@ class _TailHashes:
 def _training_tails(run: StudentRun) -> _TailHashes:
     import pyarrow.parquet as pq
 
-    from generation.formats import normalize_tail
+    from corpora.formats import normalize_tail
 
     parquet = pq.ParquetFile(run_folder(run) / "train.parquet")
     parts = [
@@ -555,33 +554,20 @@ def _write_outputs(
     for (head, relation), outputs in zip(pairs, tails, strict=True):
         for tail in outputs:
             seen.setdefault((head, relation, tail_key(tail)), (head, relation, tail))
-    rows = list(seen.items())
-    corpus_delete_triples(evaluation.corpus_id)  # a retried job writes its outputs again
+    rows = [
+        TripleRow(head, relation_ids[relation], tail, split=split, fields=fields)
+        for head, relation, tail in seen.values()
+    ]
+    corpus_empty(corpus_id=evaluation.corpus_id)  # a retried job writes its outputs again
     if rows:
         with transaction.atomic():
-            loader = make_loader(
+            triples_append(
                 corpus_id=evaluation.corpus_id,
+                rows=rows,
                 origin=Triple.Origin.STUDENT,
                 job_id=evaluation.job_id,
             )
-            loader.open()
-            try:
-                loader.add(
-                    StageBlock(
-                        seqs=range(1, len(rows) + 1),
-                        heads=[r[1][0] for r in rows],
-                        relation_ids=[relation_ids[r[1][1]] for r in rows],
-                        tails=[r[1][2] for r in rows],
-                        keys=[r[0][2] for r in rows],
-                        splits=[split] * len(rows),
-                        fields=[fields] * len(rows),
-                        counts=[1] * len(rows),
-                    )
-                )
-                loader.finish()
-            finally:
-                loader.close()
-    from generation.services import corpus_refresh_counts
+    from corpora.services import corpus_refresh_counts
 
     corpus_refresh_counts(corpus=evaluation.corpus)
     return len(rows)
@@ -592,10 +578,10 @@ def _critic_estimate(evaluation: StudentEvaluation) -> dict | None:
     probability (expected acceptance) with a 95% interval, and the share its preset's
     threshold would keep, overall and by relation. Each output's score is kept as the
     output corpus's score set, so its pages (table, a triple's lineage) show it."""
+    from corpora.scores import ScoreSetWriter
     from critic.corpus_data import corpus_chunks, relation_verbalizations
     from critic.models import CriticVersion
     from critic.services import critic_load
-    from generation.scores import ScoreSetWriter
 
     version = CriticVersion.objects.filter(corpus=evaluation.run.corpus, is_active=True).first()
     if version is None:

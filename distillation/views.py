@@ -10,10 +10,10 @@ from django.utils.cache import patch_vary_headers
 from django.utils.http import content_disposition_header
 from django.views import View
 
-from accounts.roles import ResearcherRequiredMixin
+from core.roles import ResearcherRequiredMixin
+from corpora.models import Corpus, Triple
+from corpora.selectors import triple_sample
 from critic.models import FilterPreset
-from generation.models import Corpus, Triple
-from generation.selectors import triple_sample
 from jobs.models import Job
 from jobs.selectors import job_view
 from jobs.services import job_cancel

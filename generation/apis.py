@@ -1,256 +1,367 @@
-"""DRF API for corpora, triples, relations, imports and exports (jobs: jobs/apis.py)."""
+"""DRF API for teachers, few-shot pools and generation runs (services: generation.teaching)."""
 
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.forms import ValidationError as FormValidationError
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers, status
-from rest_framework.exceptions import APIException
-from rest_framework.pagination import CursorPagination
-from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
-from accounts.roles import IsResearcher
+from core.apis import ResearcherAPIView
+from corpora.models import Corpus, Relation
 from jobs.apis import JobOutput, job_response
-from jobs.models import Job
 
-from . import selectors, services
-from .exporting import EXPORT_FORMATS, ExportFilter
-from .formats import FORMATS
-from .models import Corpus, Relation
-from .uploads import upload_guard, upload_refused, upload_too_large_message
+from .forms import ENV_NAME_ERROR, example_lines, head_lines, is_env_name, relation_names
+from .ml.http_teacher import TeacherError
+from .models import FewShotPool, GenerationRun, Teacher
+from .selectors import pools_listed, runs_listed, teachers_listed
+from .services import (
+    examples_import,
+    run_create,
+    run_estimate,
+    run_report,
+    run_start,
+    teacher_check,
+    teacher_create,
+)
+
+TEACHER_FIELDS = [
+    "name",
+    "backend",
+    "base_url",
+    "model",
+    "endpoint",
+    "api_key_env",
+    "device",
+    "dtype",
+    "temperature",
+    "top_p",
+    "max_tokens",
+    "concurrency",
+    "timeout",
+    "max_answer_mb",
+    "give_up_after",
+    "prompt_price_per_1k",
+    "completion_price_per_1k",
+]
 
 
-class CorpusOutput(serializers.ModelSerializer):
+class TeacherOutput(serializers.ModelSerializer):
     class Meta:
-        model = Corpus
+        model = Teacher
+        fields = ["id", *TEACHER_FIELDS, "created_at"]
+
+
+class TeacherInput(serializers.ModelSerializer):
+    """A teacher's settings; the API key stays in the environment (api_key_env names it)."""
+
+    api_key_env = serializers.CharField(
+        max_length=100,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="Name of the environment variable holding the API key (never the key).",
+    )
+
+    class Meta:
+        model = Teacher
+        fields = TEACHER_FIELDS
+
+    def validate_api_key_env(self, value: str) -> str:
+        if value and not is_env_name(value):
+            raise serializers.ValidationError(ENV_NAME_ERROR)
+        return value
+
+    def validate(self, attrs: dict) -> dict:
+        backend = attrs.get("backend", Teacher.Backend.OPENAI)
+        if backend == Teacher.Backend.OPENAI and not attrs.get("base_url"):
+            raise serializers.ValidationError({"base_url": "The HTTP backend needs a base URL."})
+        return attrs
+
+
+class TeacherCheckOutput(serializers.Serializer):
+    ok = serializers.BooleanField(help_text="Whether the teacher answered.")
+    detail = serializers.CharField()
+
+
+class PoolOutput(serializers.ModelSerializer):
+    seed_events = serializers.IntegerField(source="seed_count", read_only=True)
+    examples = serializers.IntegerField(source="example_count", read_only=True)
+
+    class Meta:
+        model = FewShotPool
+        fields = ["id", "name", "description", "seed_events", "examples", "created_at"]
+
+
+class PoolInput(serializers.ModelSerializer):
+    class Meta:
+        model = FewShotPool
+        fields = ["name", "description"]
+
+
+class PoolExamplesInput(serializers.Serializer):
+    tsv = serializers.CharField(
+        trim_whitespace=False,
+        help_text="ATOMIC TSV lines: head<TAB>relation<TAB>tail; a head alone is a seed event.",
+    )
+
+
+class PoolExamplesOutput(serializers.Serializer):
+    added = serializers.IntegerField(help_text="New examples and seed events.")
+    pool = PoolOutput()
+
+
+class RunEstimateOutput(serializers.Serializer):
+    requests = serializers.IntegerField()
+    prompt_tokens = serializers.IntegerField()
+    completion_tokens = serializers.IntegerField()
+    cost = serializers.FloatField(allow_null=True, help_text="Null when the teacher is unpriced.")
+
+
+class RunReportOutput(serializers.Serializer):
+    batches = serializers.DictField(
+        child=serializers.IntegerField(), help_text="Batches by status (pending, done, failed)."
+    )
+    requests = serializers.IntegerField()
+    triples = serializers.IntegerField()
+    events = serializers.IntegerField()
+    prompt_tokens = serializers.IntegerField()
+    completion_tokens = serializers.IntegerField()
+    dropped = serializers.DictField(child=serializers.IntegerField())
+    errors = serializers.IntegerField()
+
+
+class RunOutput(serializers.ModelSerializer):
+    teacher_name = serializers.CharField(source="teacher.name", read_only=True)
+    corpus_name = serializers.CharField(source="corpus.name", read_only=True)
+    relations = serializers.SlugRelatedField(many=True, read_only=True, slug_field="name")
+    job_status = serializers.CharField(source="job.status", read_only=True, allow_null=True)
+
+    class Meta:
+        model = GenerationRun
         fields = [
             "id",
-            "name",
-            "description",
-            "triple_count",
-            "occurrence_count",
-            "stats",
+            "teacher",
+            "teacher_name",
+            "pool",
+            "corpus",
+            "corpus_name",
+            "mode",
+            "relations",
+            "n_per_pair",
+            "k_examples",
+            "event_prompts",
+            "seed",
+            "temperature",
+            "top_p",
+            "max_tokens",
+            "job",
+            "job_status",
+            "requests_done",
+            "triples_written",
+            "events_written",
+            "errors",
             "created_at",
         ]
 
 
-class CorpusCreateInput(serializers.Serializer):
-    name = serializers.CharField(max_length=100)
-    description = serializers.CharField(required=False, allow_blank=True, default="")
+class RunDetailOutput(RunOutput):
+    estimate = serializers.SerializerMethodField()
+    report = serializers.SerializerMethodField()
+
+    class Meta(RunOutput.Meta):
+        fields = [*RunOutput.Meta.fields, "estimate", "report"]
+
+    @extend_schema_field(RunEstimateOutput)
+    def get_estimate(self, run: GenerationRun) -> dict:
+        return RunEstimateOutput(run_estimate(run)).data
+
+    @extend_schema_field(RunReportOutput)
+    def get_report(self, run: GenerationRun) -> dict:
+        return RunReportOutput(run_report(run)).data
 
 
-class RelationOutput(serializers.ModelSerializer):
-    class Meta:
-        model = Relation
-        fields = [
-            "id",
-            "name",
-            "category",
-            "description",
-            "sentence_template",
-            "prompt_template",
-            "verbalization",
-            "is_builtin",
-            "is_skd",
-        ]
-
-
-class RelationCreateInput(serializers.Serializer):
-    name = serializers.CharField(max_length=40)
-    sentence_template = serializers.CharField(max_length=200)
-    prompt_template = serializers.CharField(max_length=500)
-    verbalization = serializers.CharField(max_length=200)
-    description = serializers.CharField(required=False, allow_blank=True, default="")
-    category = serializers.CharField(required=False, allow_blank=True, default="")
-
-
-class TripleOutput(serializers.Serializer):
-    id = serializers.IntegerField()
-    head = serializers.CharField(source="head.text")
-    relation = serializers.CharField(source="relation.name")
-    tail = serializers.CharField()
-    split = serializers.CharField()
-    score = serializers.FloatField(allow_null=True)
-    occurrences = serializers.IntegerField()
-    origin = serializers.CharField()
-    source_fields = serializers.DictField(source="source_fields_dict")
-
-
-class TripleFilterInput(serializers.Serializer):
-    relation = serializers.CharField(required=False)
-    split = serializers.CharField(required=False)
-    head = serializers.CharField(required=False, help_text="Text the head contains.")
-    min_score = serializers.FloatField(required=False)
-    max_score = serializers.FloatField(required=False)
-
-
-class ImportInput(serializers.Serializer):
-    file = serializers.FileField(
-        help_text="At most IMPORT_MAX_UPLOAD_BYTES (a 413 beyond); .gz is read as it is."
+class RunCreateInput(serializers.Serializer):
+    teacher = serializers.PrimaryKeyRelatedField(queryset=Teacher.objects.all())
+    pool = serializers.PrimaryKeyRelatedField(queryset=FewShotPool.objects.all())
+    corpus = serializers.CharField(max_length=100, help_text="Output corpus name; created if new.")
+    relations = serializers.ListField(
+        child=serializers.CharField(),
+        required=False,
+        help_text="Relation names; the seven SKD relations when left out.",
     )
-    corpus = serializers.CharField(max_length=100, help_text="Corpus name; created if new.")
-    format = serializers.ChoiceField(choices=("auto", *FORMATS), default="auto")
-    skip_invalid = serializers.BooleanField(default=False)
-    drop_none = serializers.BooleanField(
+    heads = serializers.ListField(
+        child=serializers.CharField(trim_whitespace=True), required=False, default=list
+    )
+    source_corpus = serializers.PrimaryKeyRelatedField(
+        queryset=Corpus.objects.all(),
+        required=False,
         allow_null=True,
         default=None,
-        help_text='Leave out rows whose tail is "none" (ATOMIC\'s "no inference"). '
-        "Unset: dropped from ATOMIC TSV, kept from other formats.",
+        help_text="A corpus whose heads are used (added to `heads`).",
+    )
+    event_prompts = serializers.IntegerField(
+        min_value=0,
+        max_value=1_000_000,
+        default=0,
+        help_text="Prompts for new events, whose inferences follow.",
+    )
+    n_per_pair = serializers.IntegerField(min_value=1, max_value=100, default=5)
+    k_examples = serializers.IntegerField(min_value=0, max_value=50, default=5)
+    seed = serializers.IntegerField(min_value=-(2**31), max_value=2**31 - 1, default=0)
+    temperature = serializers.FloatField(
+        min_value=0.0, max_value=2.0, required=False, allow_null=True, default=None
+    )
+    top_p = serializers.FloatField(
+        min_value=0.0, max_value=1.0, required=False, allow_null=True, default=None
+    )
+    max_tokens = serializers.IntegerField(
+        min_value=1, max_value=32_768, required=False, allow_null=True, default=None
     )
 
+    def validate_heads(self, value: list[str]) -> list[str]:
+        try:
+            return head_lines("\n".join(value))
+        except FormValidationError as error:
+            raise serializers.ValidationError(error.messages) from None
 
-class UploadTooLarge(APIException):
-    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
-    default_code = "upload_too_large"
-
-    def __init__(self) -> None:
-        super().__init__(upload_too_large_message())
-
-
-class ExportInput(serializers.Serializer):
-    format = serializers.ChoiceField(choices=EXPORT_FORMATS, default="jsonl")
-    relations = serializers.ListField(child=serializers.CharField(), required=False, default=list)
-    split = serializers.CharField(required=False, allow_null=True, default=None)
-    min_score = serializers.FloatField(required=False, allow_null=True, default=None)
-
-    def validate_relations(self, value: list[str]) -> list[str]:
-        known = set(Relation.objects.filter(name__in=value).values_list("name", flat=True))
-        unknown = sorted(set(value) - known)
-        if unknown:
-            raise serializers.ValidationError(f"Unknown relation(s): {', '.join(unknown)}.")
-        return value
+    def validate(self, attrs: dict) -> dict:
+        if "relations" not in attrs:
+            attrs["relations"] = list(
+                Relation.objects.filter(is_skd=True).values_list("name", flat=True)
+            )
+        return attrs
 
 
-class ResearcherAPIView(APIView):
-    permission_classes = [IsResearcher]
+def _run_detail(run_id: int) -> GenerationRun:
+    return get_object_or_404(runs_listed().prefetch_related("relations"), pk=run_id)
 
 
-class CorpusListApi(ResearcherAPIView):
-    @extend_schema(responses=CorpusOutput(many=True))
+class TeacherListApi(ResearcherAPIView):
+    @extend_schema(responses=TeacherOutput(many=True))
     def get(self, request):
-        return Response(CorpusOutput(selectors.corpus_list(), many=True).data)
+        return Response(TeacherOutput(teachers_listed(), many=True).data)
 
-    @extend_schema(request=CorpusCreateInput, responses={201: CorpusOutput})
+    @extend_schema(request=TeacherInput, responses={201: TeacherOutput})
     def post(self, request):
-        data = CorpusCreateInput(data=request.data)
+        data = TeacherInput(data=request.data)
         data.is_valid(raise_exception=True)
         try:
-            corpus = services.corpus_create(**data.validated_data, created_by=request.user)
+            teacher = teacher_create(**data.validated_data)
         except DjangoValidationError as exc:
             return Response(exc.message_dict, status=status.HTTP_400_BAD_REQUEST)
-        return Response(CorpusOutput(corpus).data, status=status.HTTP_201_CREATED)
+        return Response(TeacherOutput(teacher).data, status=status.HTTP_201_CREATED)
 
 
-class CorpusDetailApi(ResearcherAPIView):
-    @extend_schema(responses=CorpusOutput)
-    def get(self, request, pk: int):
-        return Response(CorpusOutput(get_object_or_404(Corpus, pk=pk)).data)
+class TeacherCheckApi(ResearcherAPIView):
+    @extend_schema(
+        request=None,
+        responses=TeacherCheckOutput,
+        description="Make one real request of the teacher's endpoint and model (a completion "
+        "of one token), so that a wrong key, base URL or model name shows now. A transformers "
+        "teacher's tokenizer and config are loaded (its weights are left to the worker). A "
+        "teacher that fails is reported with ok=false and the reason.",
+    )
+    def post(self, request, pk: int):
+        teacher = get_object_or_404(Teacher, pk=pk)
+        try:
+            result = {"ok": True, "detail": teacher_check(teacher)}
+        except TeacherError as exc:
+            result = {"ok": False, "detail": str(exc)}
+        return Response(TeacherCheckOutput(result).data)
 
 
-class TriplePagination(CursorPagination):
-    ordering = "id"
-    page_size = 100
-    page_size_query_param = "page_size"
-    max_page_size = 1000
-
-
-class TripleListApi(ResearcherAPIView):
-    @extend_schema(parameters=[TripleFilterInput], responses=TripleOutput(many=True))
-    def get(self, request, pk: int):
-        corpus = get_object_or_404(Corpus, pk=pk)
-        params = TripleFilterInput(data=request.query_params)
-        params.is_valid(raise_exception=True)
-        p = params.validated_data
-        flt = selectors.TripleFilter(
-            relation=p.get("relation"),
-            split=p.get("split"),
-            head_contains=p.get("head"),
-            min_score=p.get("min_score"),
-            max_score=p.get("max_score"),
-        )
-        paginator = TriplePagination()
-        page = paginator.paginate_queryset(
-            selectors.triple_queryset(corpus=corpus, flt=flt), request, view=self
-        )
-        return paginator.get_paginated_response(TripleOutput(page, many=True).data)
-
-
-class RelationListApi(ResearcherAPIView):
-    @extend_schema(responses=RelationOutput(many=True))
+class PoolListApi(ResearcherAPIView):
+    @extend_schema(responses=PoolOutput(many=True))
     def get(self, request):
-        return Response(RelationOutput(selectors.relation_list(), many=True).data)
+        return Response(PoolOutput(pools_listed(), many=True).data)
 
-    @extend_schema(request=RelationCreateInput, responses={201: RelationOutput})
+    @extend_schema(request=PoolInput, responses={201: PoolOutput})
     def post(self, request):
-        data = RelationCreateInput(data=request.data)
+        data = PoolInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        pool = data.save()
+        return Response(
+            PoolOutput(pools_listed().get(pk=pool.pk)).data, status=status.HTTP_201_CREATED
+        )
+
+
+class PoolExamplesApi(ResearcherAPIView):
+    @extend_schema(request=PoolExamplesInput, responses={201: PoolExamplesOutput})
+    def post(self, request, pk: int):
+        pool = get_object_or_404(FewShotPool, pk=pk)
+        data = PoolExamplesInput(data=request.data)
         data.is_valid(raise_exception=True)
         try:
-            relation = services.relation_create(**data.validated_data)
-        except DjangoValidationError as exc:
-            return Response(exc.message_dict, status=status.HTTP_400_BAD_REQUEST)
-        return Response(RelationOutput(relation).data, status=status.HTTP_201_CREATED)
+            lines = example_lines(
+                data.validated_data["tsv"].splitlines(), relations=relation_names()
+            )
+            added = examples_import(pool=pool, lines=lines)
+        except FormValidationError as error:
+            return Response({"tsv": error.messages}, status=status.HTTP_400_BAD_REQUEST)
+        except ValueError as exc:
+            return Response({"tsv": [str(exc)]}, status=status.HTTP_400_BAD_REQUEST)
+        output = {"added": added, "pool": pools_listed().get(pk=pool.pk)}
+        return Response(PoolExamplesOutput(output).data, status=status.HTTP_201_CREATED)
 
 
-class ImportApi(ResearcherAPIView):
-    parser_classes = [MultiPartParser, FormParser]
-
-    def initial(self, request, *args, **kwargs) -> None:
-        # Before anything reads the body (the session's CSRF check does): see uploads.py.
-        if not upload_guard(request._request):
-            raise UploadTooLarge()
-        super().initial(request, *args, **kwargs)
+class RunListApi(ResearcherAPIView):
+    @extend_schema(responses=RunOutput(many=True))
+    def get(self, request):
+        return Response(RunOutput(runs_listed().prefetch_related("relations"), many=True).data)
 
     @extend_schema(
-        request={"multipart/form-data": ImportInput}, responses={202: JobOutput, 413: None}
+        request=RunCreateInput,
+        responses={201: RunDetailOutput},
+        description="Create a run and its batches (nothing is sent yet); the answer holds "
+        "its estimate. Start it with POST /api/runs/{id}/start/.",
     )
     def post(self, request):
-        data = ImportInput(data=request.data)
-        if upload_refused(request._request):
-            raise UploadTooLarge()
+        data = RunCreateInput(data=request.data)
         data.is_valid(raise_exception=True)
         v = data.validated_data
-        job = services.corpus_import_job_create(
-            path=services.upload_save(uploaded=v["file"]),
-            corpus_name=v["corpus"],
-            fmt=v["format"],
-            skip_invalid=v["skip_invalid"],
-            drop_none=v["drop_none"],
-            created_by=request.user,
-        )
-        return job_response(request, job, status.HTTP_202_ACCEPTED)
-
-
-class ImportValidLinesApi(ResearcherAPIView):
-    """A failed import job's valid lines, imported by a new job (the job page's "Import
-    the valid lines"); 409 when that cannot be (not failed, already done, file gone)."""
-
-    @extend_schema(request=None, responses={202: JobOutput, 409: None})
-    def post(self, request, pk: int):
-        failed = get_object_or_404(Job, pk=pk, kind=services.IMPORT_JOB)
         try:
-            job = services.corpus_import_valid_lines(job=failed, created_by=request.user)
-        except services.ImportRetryRefused as exc:
-            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
-        return job_response(request, job, status.HTTP_202_ACCEPTED)
+            run = run_create(
+                teacher=v["teacher"],
+                pool=v["pool"],
+                corpus_name=v["corpus"],
+                relations=v["relations"],
+                heads=v["heads"],
+                source_corpus=v["source_corpus"],
+                event_prompts=v["event_prompts"],
+                n_per_pair=v["n_per_pair"],
+                k_examples=v["k_examples"],
+                seed=v["seed"],
+                temperature=v["temperature"],
+                top_p=v["top_p"],
+                max_tokens=v["max_tokens"],
+                created_by=request.user,
+            )
+        except (ValueError, TeacherError) as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
+        return Response(RunDetailOutput(_run_detail(run.pk)).data, status=status.HTTP_201_CREATED)
 
 
-class ExportApi(ResearcherAPIView):
-    @extend_schema(request=ExportInput, responses={202: JobOutput})
+class RunDetailApi(ResearcherAPIView):
+    @extend_schema(responses=RunDetailOutput)
+    def get(self, request, pk: int):
+        return Response(RunDetailOutput(_run_detail(pk)).data)
+
+
+class RunStartApi(ResearcherAPIView):
+    @extend_schema(
+        request=None,
+        responses={202: JobOutput},
+        description="Queue a job for the run. A run whose job failed or was cancelled, or "
+        "that has pending or failed batches, continues where it stopped. 409 when it is "
+        "under way or finished.",
+    )
     def post(self, request, pk: int):
-        corpus = get_object_or_404(Corpus, pk=pk)
-        data = ExportInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        v = data.validated_data
-        job = services.corpus_export_job_create(
-            corpus=corpus,
-            fmt=v["format"],
-            out_path=services.export_path_for(corpus=corpus, fmt=v["format"]),
-            flt=ExportFilter(
-                relations=tuple(v["relations"]), split=v["split"], min_score=v["min_score"]
-            ),
-            created_by=request.user,
-        )
+        run = get_object_or_404(GenerationRun, pk=pk)
+        try:
+            job = run_start(run=run, created_by=request.user)
+        except ValueError as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
         return job_response(request, job, status.HTTP_202_ACCEPTED)

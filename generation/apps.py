@@ -3,4 +3,4 @@ from django.apps import AppConfig
 
 class GenerationConfig(AppConfig):
     name = "generation"
-    verbose_name = "Corpora and generation"
+    verbose_name = "Generation"

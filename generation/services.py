@@ -1,363 +1,881 @@
-"""Writes to corpora and relations. Imports and exports live in importing.py and
-exporting.py; these are the entry points that the pages, the API and the CLI call."""
+"""Writes for teachers, few-shot pools and generation runs (the services of this part).
+
+A run is split into batches keyed by (head, relation), or one per event prompt. Executing a
+run sends the pending batches to the teacher and, as answers arrive, writes each batch's
+cleaned triples and marks it done in the same transaction: a run that crashes or is
+restarted continues with what is still pending and never writes a batch twice.
+
+One process at a time executes a run: it holds the run's lease (owner host:pid:uuid, taken
+with a conditional UPDATE and kept alive by a heartbeat), so a second start is refused and
+no request is sent twice. A run stops by itself after the teacher's ``give_up_after``
+batches in a row failed.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+import os
+import queue
+import random
+import socket
+import threading
+import time
 import uuid
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 
-from django.conf import settings
+import orjson
 from django.db import transaction
-from django.utils.text import get_valid_filename, slugify
+from django.db.models import Count, F
+from django.utils import timezone
 
+from corpora.models import Corpus, Event, Relation, Triple
+from corpora.selectors import triple_keys_held
+from corpora.services import TripleRow, corpus_write_turn, tail_key, triples_append
 from jobs.models import Job
-from jobs.services import job_create, job_enqueue, job_run
 
-from .bulk import corpus_counts, corpus_drop_triples
-from .exporting import ExportFilter, ExportSummary, corpus_export_file
-from .importing import ImportSummary, corpus_import_file
-from .models import Corpus, Relation
+from .ml.http_teacher import Completion, CompletionRequest, OpenAICompatibleTeacher, TeacherError
+from .ml.prompts import (
+    MAX_EVENT_WORDS,
+    clean_outputs,
+    event_prompt,
+    inference_prompt,
+    parse_numbered_list,
+    prompt_hash,
+)
+from .models import FewShotExample, FewShotPool, GenerationBatch, GenerationRun, Teacher
 
-IMPORT_JOB = "corpus_import"
-EXPORT_JOB = "corpus_export"
+EVENT_BATCH_PREFIX = "#events "
+WINDOW = 5_000  # pending batches fetched per round
+FLUSH_EVERY = 50  # answers written per transaction
+ANSWERS_QUEUED = 64  # answers (cleaned, so small) waiting for the writer, at most
+QUIET_POLL = 1.0  # seconds without an answer before the loop beats and checks anyway
+LEASE_BEAT_EVERY = 5.0  # seconds between heartbeats of a run's lease
+# A lease whose heartbeat is older than this is taken over (its holder died without letting
+# go); one held by a process of this host that is gone is taken over at once.
+LEASE_STALE_AFTER = 120.0
+GENERATION_JOB = "generation_run"
+
+logger = logging.getLogger(__name__)
+
+
+class RunBusy(ValueError):
+    """Another process executes the run (or took it over from this one)."""
+
+
+# --- Teachers -----------------------------------------------------------------------------
+
+
+def teacher_create(*, check: bool = False, **fields) -> Teacher:
+    """Save a teacher; with ``check``, only once teacher_check passed (TeacherError else)."""
+    for price in ("prompt_price_per_1k", "completion_price_per_1k"):
+        if isinstance(fields.get(price), float):  # 0.15 as a float is not 0.15 exactly
+            fields[price] = Decimal(str(fields[price]))
+    teacher = Teacher(**fields)
+    teacher.full_clean()
+    if check:
+        teacher_check(teacher)
+    teacher.save()
+    return teacher
+
+
+def teacher_backend(teacher: Teacher):
+    """The client for a teacher; a TeacherError names what is wrong with its settings."""
+    if teacher.backend == Teacher.Backend.OPENAI:
+        if not teacher.base_url:
+            raise TeacherError(f"Teacher '{teacher.name}': the HTTP backend needs a base URL.")
+        api_key = None
+        if teacher.api_key_env:
+            api_key = os.environ.get(teacher.api_key_env)
+            if not api_key:
+                raise TeacherError(
+                    f"Teacher '{teacher.name}': the environment variable "
+                    f"{teacher.api_key_env} (its API key) is not set where the work runs."
+                )
+        return OpenAICompatibleTeacher(
+            base_url=teacher.base_url,
+            model=teacher.model,
+            endpoint=teacher.endpoint,
+            api_key=api_key,
+            concurrency=teacher.concurrency,
+            timeout=teacher.timeout,
+            max_answer_bytes=teacher.max_answer_bytes,
+        )
+    from .ml.local_teacher import TransformersTeacher
+
+    return TransformersTeacher(
+        teacher.model, device=teacher.device or None, dtype=teacher.dtype or "auto"
+    )
+
+
+def teacher_check(teacher: Teacher) -> str:
+    """Fail before any work when the teacher cannot work; say what was checked.
+
+    An HTTP teacher must answer one real request of its endpoint and model (a completion of
+    one token): a wrong key, base URL or model name fails here. A transformers teacher's
+    tokenizer and config must load (its weights are left to the worker that runs it)."""
+    if teacher.backend == Teacher.Backend.TRANSFORMERS:
+        from .ml.local_check import local_model_check
+
+        try:
+            found = local_model_check(teacher.model)
+        except TeacherError as exc:
+            raise TeacherError(f"Teacher '{teacher.name}': {exc}") from exc
+        return (
+            f"Teacher {teacher.name}: {found}. Its weights are loaded by the worker when a run "
+            "starts."
+        )
+    backend = teacher_backend(teacher)
+    try:
+        backend.check_sync()
+    except TeacherError as exc:
+        raise TeacherError(f"Teacher '{teacher.name}': {exc}") from exc
+    return (
+        f"Teacher {teacher.name} answered a test completion of model '{teacher.model}' at "
+        f"{backend._url()}."
+    )
+
+
+# --- Few-shot pools -------------------------------------------------------------------------
+
+
+def pool_import_tsv(*, pool: FewShotPool, path: str | Path) -> int:
+    """Add examples from an ATOMIC TSV file (see pool_import_lines); how many are new."""
+    with open(path, encoding="utf-8") as handle:
+        return pool_import_lines(pool=pool, lines=handle, source=f"{path}, ")
+
+
+def pool_import_lines(*, pool: FewShotPool, lines: Iterable[str], source: str = "") -> int:
+    """Add ATOMIC TSV lines (head, relation, tail): every head is a seed event, every tail
+    other than 'none' of a known relation an example. Errors name ``source`` and the line.
+    Returns how many examples are new."""
+    relations = dict(Relation.objects.values_list("name", "id"))
+    rows: list[FewShotExample] = []
+    heads: dict[str, None] = {}
+    for line_number, line in enumerate(lines, start=1):
+        parts = line.rstrip("\n").split("\t")
+        if len(parts) != 3:
+            raise ValueError(f"{source}line {line_number}: expected head<TAB>relation<TAB>tail")
+        head, relation, tail = (p.strip() for p in parts)
+        if not head:
+            raise ValueError(f"{source}line {line_number}, field 'head': empty")
+        heads[head] = None
+        if relation in relations and tail and tail.lower() != "none":
+            rows.append(
+                FewShotExample(pool=pool, head=head, relation_id=relations[relation], tail=tail)
+            )
+    rows += [FewShotExample(pool=pool, head=head, tail="") for head in heads]
+    before = pool.examples.count()
+    FewShotExample.objects.bulk_create(rows, ignore_conflicts=True, batch_size=2000)
+    return pool.examples.count() - before
+
+
+# --- Runs ---------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class CorpusTotals:
-    triples: int
-    occurrences: int
+class RunEstimate:
+    requests: int
+    prompt_tokens: int
+    completion_tokens: int
+    cost: float | None
 
 
-def corpus_refresh_counts(
-    *, corpus: Corpus, counts: list[tuple[int, str, int, int]] | None = None
-) -> CorpusTotals:
-    """Recount a corpus by relation and split (or take `counts`, as corpus_counts gives
-    them) and store the counts on it."""
-    names = dict(Relation.objects.values_list("id", "name"))
-    by_relation: dict[str, dict[str, int]] = {}
-    by_split: dict[str, int] = {}
-    triples = occurrences = 0
-    for relation_id, split, count, occ in (
-        counts if counts is not None else corpus_counts(corpus.pk)
-    ):
-        name = names.get(relation_id, str(relation_id))
-        by_relation.setdefault(name, {})[split] = count
-        by_split[split] = by_split.get(split, 0) + count
-        triples += count
-        occurrences += occ
-    stats = {"by_relation": by_relation, "by_split": by_split}
-    Corpus.objects.filter(pk=corpus.pk).update(
-        triple_count=triples, occurrence_count=occurrences, stats=stats
-    )
-    corpus.triple_count, corpus.occurrence_count, corpus.stats = triples, occurrences, stats
-    return CorpusTotals(triples=triples, occurrences=occurrences)
-
-
-def corpus_create(*, name: str, description: str = "", created_by=None) -> Corpus:
-    corpus = Corpus(name=name, description=description, created_by=created_by)
-    corpus.full_clean()
-    corpus.save()
-    return corpus
-
-
-def corpus_delete(*, corpus: Corpus) -> None:
-    from .scores import score_sets_drop
-
-    Corpus.objects.filter(pk=corpus.pk).update(score_set=None)
-    score_sets_drop(corpus.pk)
-    corpus_drop_triples(corpus.pk)
-    corpus.delete()
-
-
-def relations_ensure_builtin() -> None:
-    """Create the preloaded ATOMIC 2020 relations where they are missing (idempotent)."""
-    from .relations import ATOMIC_2020_RELATIONS
-
-    existing = set(Relation.objects.values_list("name", flat=True))
-    Relation.objects.bulk_create(
-        Relation(
-            name=spec["name"],
-            category=spec["category"],
-            description=spec["description"],
-            sentence_template=spec["sentence"],
-            prompt_template=spec["prompt"],
-            verbalization=spec["verbalization"],
-            is_builtin=True,
-            is_skd=spec["skd"],
-        )
-        for spec in ATOMIC_2020_RELATIONS
-        if spec["name"] not in existing
-    )
-
-
-def relation_create(
+def run_create(
     *,
-    name: str,
-    sentence_template: str,
-    prompt_template: str,
-    verbalization: str,
-    description: str = "",
-    category: str = "",
-) -> Relation:
-    relation = Relation(
-        name=name,
-        sentence_template=sentence_template,
-        prompt_template=prompt_template,
-        verbalization=verbalization,
-        description=description,
-        category=category,
-    )
-    relation.full_clean()
-    relation.save()
-    return relation
-
-
-def corpus_import(
-    *,
-    path: str | Path,
+    teacher: Teacher,
+    pool: FewShotPool,
     corpus_name: str,
-    fmt: str = "auto",
-    skip_invalid: bool = False,
-    drop_none: bool | None = None,
+    relations: list[str],
+    heads: list[str] | None = None,
+    source_corpus: Corpus | None = None,
+    event_prompts: int = 0,
+    n_per_pair: int = 5,
+    k_examples: int = 5,
+    seed: int = 0,
+    temperature: float | None = None,
+    top_p: float | None = None,
+    max_tokens: int | None = None,
     created_by=None,
-    progress=None,
-    job_id: int | None = None,
-) -> ImportSummary:
-    """Import a file; `drop_none` leaves out "none" tails (None: for ATOMIC TSV only)."""
-    return corpus_import_file(
-        path=path,
-        corpus_name=corpus_name,
-        fmt=fmt,
-        skip_invalid=skip_invalid,
-        drop_none=drop_none,
-        created_by=created_by,
-        progress=progress,
-        job_id=job_id,
-    )
-
-
-def corpus_export(
-    *,
-    corpus: Corpus,
-    fmt: str,
-    out_path: str | Path,
-    flt: ExportFilter | None = None,
-    progress=None,
-) -> ExportSummary:
-    return corpus_export_file(
-        corpus=corpus, fmt=fmt, out_path=out_path, flt=flt or ExportFilter(), progress=progress
-    )
-
-
-def uploads_root() -> Path:
-    return Path(settings.MEDIA_ROOT) / "uploads"
-
-
-def upload_save(*, uploaded) -> Path:
-    """Stream an uploaded file (a Django UploadedFile) to MEDIA_ROOT/uploads/<uuid>/<name>."""
-    folder = uploads_root() / uuid.uuid4().hex
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / (get_valid_filename(Path(uploaded.name).name) or "upload")
-    with open(path, "wb") as out:
-        for chunk in uploaded.chunks():
-            out.write(chunk)
-    return path
-
-
-def upload_discard(*, path: str | Path) -> bool:
-    """Delete an upload once an import of it succeeded, unless another import job still
-    waits to read it; files outside MEDIA_ROOT/uploads (the CLI's) are never touched.
-    True when it was deleted."""
-    path = Path(path)
-    root = uploads_root().resolve()
-    if not path.resolve().is_relative_to(root) or path.resolve() == root:
-        return False
-    waiting = Job.objects.filter(
-        kind=IMPORT_JOB, status__in=Job.ACTIVE_STATUSES, params__path=str(path)
-    )
-    if waiting.exists():
-        return False
-    path.unlink(missing_ok=True)
-    try:
-        path.parent.rmdir()  # unless it holds the import's rejected lines
-    except OSError:
-        pass
-    return True
-
-
-class ImportRetryRefused(Exception):
-    """An import job cannot be run again on its valid lines; the message says why."""
-
-
-def corpus_import_valid_lines(*, job: Job, created_by=None) -> Job:
-    """Queue a new import of a failed import job's upload that skips its invalid lines
-    (they go to a rejected file): the "Import the valid lines" of the job page and the
-    API. Once per failed job: a second request names the job already made."""
+) -> GenerationRun:
+    """A run and all its batches; nothing is sent yet. Heads come from a list, a corpus's
+    events, or new events written by the teacher (event_prompts > 0)."""
+    if teacher.backend == Teacher.Backend.OPENAI:
+        teacher_backend(teacher)  # a missing key variable fails here, before anything exists
+    found = list(Relation.objects.filter(name__in=relations))
+    missing = sorted(set(relations) - {r.name for r in found})
+    if missing or not relations:
+        raise ValueError(f"Unknown relation(s): {', '.join(missing) or '(none given)'}")
+    head_list = [h.strip() for h in (heads or []) if h.strip()]
+    if source_corpus is not None:
+        head_ids = Triple.objects.filter(corpus=source_corpus).values("head_id").distinct()
+        head_list += list(Event.objects.filter(pk__in=head_ids).values_list("text", flat=True))
+    if not head_list and not event_prompts:
+        raise ValueError("A run needs heads: a list, a corpus, or new events (event prompts).")
+    corpus, _ = Corpus.objects.get_or_create(name=corpus_name)
     with transaction.atomic():
-        job = Job.objects.select_for_update().get(pk=job.pk)
-        if job.kind != IMPORT_JOB:
-            raise ImportRetryRefused(f"Job {job.pk} is not a corpus import.")
-        if job.status != Job.Status.FAILED:
-            raise ImportRetryRefused(
-                f"Only a failed import can import its valid lines; job {job.pk} is {job.status}."
-            )
-        if job.params.get("skip_invalid"):
-            raise ImportRetryRefused(
-                f"Job {job.pk} already skipped invalid lines; retry it or fix the file."
-            )
-        earlier = (
-            Job.objects.filter(kind=IMPORT_JOB, params__valid_lines_of=job.pk)
-            .exclude(status__in=(Job.Status.FAILED, Job.Status.CANCELLED))
-            .first()
-        )
-        if earlier is not None:
-            raise ImportRetryRefused(
-                f"The valid lines of job {job.pk} are already imported by job {earlier.pk} "
-                f"({earlier.status})."
-            )
-        if not Path(job.params["path"]).is_file():
-            raise ImportRetryRefused(
-                f"The file of job {job.pk} is gone (uploads of failed imports are kept "
-                f"{settings.IMPORT_UPLOAD_RETENTION_DAYS:g} days); upload it again."
-            )
-        return corpus_import_job_create(
-            path=job.params["path"],
-            corpus_name=job.params["corpus"],
-            fmt=job.params.get("format", "auto"),
-            skip_invalid=True,
-            drop_none=job.params.get("drop_none"),
+        run = GenerationRun.objects.create(
+            teacher=teacher,
+            pool=pool,
+            corpus=corpus,
+            mode=GenerationRun.Mode.EVENTS if event_prompts else GenerationRun.Mode.INFERENCES,
+            n_per_pair=n_per_pair,
+            k_examples=k_examples,
+            event_prompts=event_prompts,
+            seed=seed,
+            temperature=teacher.temperature if temperature is None else temperature,
+            top_p=teacher.top_p if top_p is None else top_p,
+            max_tokens=teacher.max_tokens if max_tokens is None else max_tokens,
             created_by=created_by,
-            valid_lines_of=job.pk,
+        )
+        run.relations.set(found)
+        batches = [
+            GenerationBatch(run=run, head=f"{EVENT_BATCH_PREFIX}{i}") for i in range(event_prompts)
+        ]
+        batches += [
+            GenerationBatch(run=run, head=head, relation=relation)
+            for head in dict.fromkeys(head_list)
+            for relation in found
+        ]
+        GenerationBatch.objects.bulk_create(batches, ignore_conflicts=True, batch_size=5000)
+    return run
+
+
+def run_estimate(run: GenerationRun) -> RunEstimate:
+    """Requests still to send and a token estimate (about 4 characters per token), with a
+    cost when the teacher has prices. Inferences of events not yet written are estimated
+    as 5 events per event prompt."""
+    pending = run.batches.exclude(status=GenerationBatch.Status.DONE)
+    event_batches = pending.filter(relation__isnull=True).count()
+    pair_batches = pending.filter(relation__isnull=False).count()
+    relations = max(1, run.relations.count())
+    future_pairs = event_batches * 5 * relations
+    examples = FewShotExample.objects.filter(pool=run.pool, relation__isnull=False)
+    avg_example = sum(len(e.head) + len(e.tail) + 30 for e in examples[:200]) / max(
+        1, min(200, examples.count())
+    )
+    inference_prompt_tokens = int((avg_example * run.k_examples + 60) / 4)
+    event_prompt_tokens = int(run.k_examples * 40 / 4)
+    requests = event_batches + pair_batches + future_pairs
+    prompt_tokens = (
+        event_batches * event_prompt_tokens
+        + (pair_batches + future_pairs) * inference_prompt_tokens
+    )
+    completion_tokens = (pair_batches + future_pairs) * run.n_per_pair * run.max_tokens + (
+        event_batches * run.max_tokens * 8
+    )
+    cost = _cost(run.teacher, prompt_tokens, completion_tokens)
+    return RunEstimate(requests, prompt_tokens, completion_tokens, cost)
+
+
+def _cost(teacher: Teacher, prompt_tokens: int, completion_tokens: int) -> float | None:
+    """Dollars for these tokens at the teacher's prices; None when it has none."""
+    if teacher.prompt_price_per_1k is None or teacher.completion_price_per_1k is None:
+        return None
+    return round(
+        prompt_tokens / 1000 * float(teacher.prompt_price_per_1k)
+        + completion_tokens / 1000 * float(teacher.completion_price_per_1k),
+        4,
+    )
+
+
+def _examples_by_relation(pool: FewShotPool) -> tuple[list[str], dict[int, list[tuple[str, str]]]]:
+    seeds, by_relation = [], {}
+    for head, relation_id, tail in pool.examples.values_list("head", "relation_id", "tail"):
+        if relation_id is None:
+            seeds.append(head)
+        else:
+            by_relation.setdefault(relation_id, []).append((head, tail))
+    return seeds, by_relation
+
+
+def _requests(run: GenerationRun, batches: list[tuple]) -> Iterator[CompletionRequest]:
+    """The request of each batch, reproducible: its prompt is drawn with a generator seeded
+    by the run's seed and the batch's key."""
+    seeds, examples = _examples_by_relation(run.pool)
+    templates = dict(Relation.objects.values_list("id", "prompt_template"))
+    for batch_id, head, relation_id in batches:
+        rng = random.Random(f"{run.seed}:{head}:{relation_id}")
+        if relation_id is None:
+            prompt = event_prompt(seeds, run.k_examples, rng)
+            n, max_tokens, stop = 1, max(run.max_tokens * 8, 64), ("\n\n",)
+        else:
+            prompt = inference_prompt(
+                templates[relation_id], examples.get(relation_id, []), head, run.k_examples, rng
+            )
+            n, max_tokens, stop = run.n_per_pair, run.max_tokens, ("\n",)
+        yield CompletionRequest(
+            key=(batch_id, head, relation_id, prompt_hash(prompt)),
+            prompt=prompt,
+            n=n,
+            temperature=run.temperature,
+            top_p=run.top_p,
+            max_tokens=max_tokens,
+            stop=stop,
+            seed=run.seed,
         )
 
 
-def export_path_for(*, corpus: Corpus, fmt: str) -> Path:
-    """Where an export job writes: MEDIA_ROOT/exports/<uuid>/<corpus-slug>.<fmt>."""
-    folder = Path(settings.MEDIA_ROOT) / "exports" / uuid.uuid4().hex
-    return folder / f"{slugify(corpus.name) or 'corpus'}.{fmt}"
+@dataclass
+class _Answer:
+    """What the writer needs of one answer: cleaned already, so that answers waiting to be
+    written stay small whatever the teacher sent."""
+
+    batch_id: int
+    head: str
+    relation_id: int | None
+    digest: str
+    error: str = ""  # a failed batch's reason
+    texts: list[str] = field(default_factory=list)  # cleaned tails, or new events
+    logprobs: list[float | None] = field(default_factory=list)
+    dropped: Counter = field(default_factory=Counter)
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    attempts: int = 0
 
 
-# --- Jobs: the same services run by a Celery worker --------------------------------
+def _answer(request: CompletionRequest, result: Completion | TeacherError) -> _Answer:
+    batch_id, head, relation_id, digest = request.key
+    answer = _Answer(batch_id, head, relation_id, digest)
+    if isinstance(result, TeacherError):
+        answer.error = str(result)[:2000] or result.__class__.__name__
+        return answer
+    if relation_id is None:
+        items = parse_numbered_list(result.texts[0]) if result.texts else []
+        cleaned = clean_outputs(items, max_words=MAX_EVENT_WORDS)
+        answer.logprobs = [None] * len(cleaned.kept)
+    else:
+        cleaned = clean_outputs(result.texts, head=head)
+        given = result.logprobs
+        answer.logprobs = [given[i] if i < len(given) else None for i in cleaned.kept_index]
+    answer.texts, answer.dropped = cleaned.kept, cleaned.dropped
+    answer.prompt_tokens, answer.completion_tokens = result.prompt_tokens, result.completion_tokens
+    answer.attempts = result.attempts
+    return answer
 
 
-def corpus_import_job_create(
-    *,
-    path: str | Path,
-    corpus_name: str,
-    fmt: str = "auto",
-    skip_invalid: bool = False,
-    drop_none: bool | None = None,
-    created_by=None,
-    valid_lines_of: int | None = None,
-) -> Job:
-    from .tasks import run_import_job
+def _answers(
+    backend, requests: list[CompletionRequest], stop: threading.Event
+) -> Iterator[_Answer | None]:
+    """Run the backend in a thread of its own and hand its answers, cleaned, to this thread,
+    where Django's connection lives. At most ANSWERS_QUEUED wait: a teacher faster than the
+    writer waits for it. None now and then when the teacher is quiet, so that the caller
+    still beats its heart and checks for a cancel."""
+    answers: queue.Queue = queue.Queue(maxsize=ANSWERS_QUEUED)
+    done = object()
+    failure: list[BaseException] = []
+    left = threading.Event()  # the caller is gone: nobody takes answers any more
 
-    params = {
-        "path": str(path),
-        "corpus": corpus_name,
-        "format": fmt,
-        "skip_invalid": skip_invalid,
-        "drop_none": drop_none,
-    }
-    if valid_lines_of is not None:
-        params["valid_lines_of"] = valid_lines_of
-    with transaction.atomic():
-        job = job_create(kind=IMPORT_JOB, params=params, created_by=created_by)
-        job_enqueue(job=job, task=run_import_job)
-    return job
+    def deliver(item: object) -> None:
+        while not left.is_set():
+            with contextlib.suppress(queue.Full):
+                answers.put(item, timeout=0.5)
+                return
+
+    def prepared(request: CompletionRequest, result: Completion | TeacherError) -> _Answer:
+        try:
+            return _answer(request, result)
+        except Exception as exc:  # noqa: BLE001 - one answer's failure, not the run's
+            logger.exception("answer to batch %s could not be read", request.key[0])
+            return _answer(request, TeacherError(f"answer could not be read: {exc!r}"))
+
+    def on_result(request, result):
+        item = prepared(request, result)
+        with contextlib.suppress(queue.Full):
+            answers.put_nowait(item)
+            return None
+        if isinstance(backend, OpenAICompatibleTeacher):
+            # Waiting for room must not block the client's event loop.
+            return asyncio.get_running_loop().run_in_executor(None, deliver, item)
+        deliver(item)
+        return None
+
+    def work() -> None:
+        try:
+            backend.run_sync(requests, on_result, should_stop=stop.is_set)
+        except BaseException as exc:  # handed to the caller
+            failure.append(exc)
+        finally:
+            deliver(done)
+
+    thread = threading.Thread(target=work, name="teacher", daemon=True)
+    thread.start()
+    try:
+        while True:
+            try:
+                item = answers.get(timeout=QUIET_POLL)
+            except queue.Empty:
+                yield None
+                continue
+            if item is done:
+                break
+            yield item
+    except GeneratorExit:  # the caller failed: stop the teacher, let go of its answers
+        stop.set()
+        left.set()
+        raise
+    thread.join()
+    if failure:
+        raise failure[0]
 
 
-def corpus_import_job_run(*, job_id: int, attempt: int | None = None) -> Job | None:
-    def body(job: Job, progress) -> dict:
-        params = job.params
-        summary = corpus_import(
-            path=params["path"],
-            corpus_name=params["corpus"],
-            fmt=params.get("format", "auto"),
-            skip_invalid=params.get("skip_invalid", False),
-            drop_none=params.get("drop_none"),
-            created_by=job.created_by,
-            progress=progress,
-            job_id=job.pk,
+# --- The lease: one executor per run ------------------------------------------------------
+
+
+def _lease_owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+
+
+def _lease_gone(owner: str, heartbeat_at, now) -> bool:
+    """Whether a lease's holder is dead: no heartbeat for LEASE_STALE_AFTER, or a process
+    of this host that no longer exists."""
+    if heartbeat_at is None or now - heartbeat_at > timedelta(seconds=LEASE_STALE_AFTER):
+        return True
+    host, _, rest = owner.partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, someone else's
+        return False
+    return False
+
+
+def _lease_words(run_id: int, owner: str, taken_at, heartbeat_at, now) -> str:
+    host, _, rest = owner.partition(":")
+    pid = rest.partition(":")[0]
+    since = timezone.localtime(taken_at).strftime("%Y-%m-%d %H:%M:%S %Z") if taken_at else "?"
+    beat = f"{(now - heartbeat_at).total_seconds():.0f} s ago" if heartbeat_at else "never"
+    return (
+        f"Run {run_id} is being executed by process {pid} on {host} since {since} (last "
+        f"heartbeat {beat}). It can be started again once that process ends; a run whose "
+        f"heartbeat is older than {LEASE_STALE_AFTER:g} s is taken over."
+    )
+
+
+def run_lease_holder(run: GenerationRun) -> str | None:
+    """Who executes the run now, in words; None when nobody (or a dead process) does."""
+    row = (
+        GenerationRun.objects.filter(pk=run.pk)
+        .values("lease_owner", "lease_taken_at", "lease_heartbeat_at")
+        .first()
+    )
+    now = timezone.now()
+    if not row or not row["lease_owner"]:
+        return None
+    if _lease_gone(row["lease_owner"], row["lease_heartbeat_at"], now):
+        return None
+    return _lease_words(
+        run.pk, row["lease_owner"], row["lease_taken_at"], row["lease_heartbeat_at"], now
+    )
+
+
+def run_lease_take(*, run: GenerationRun) -> str:
+    """Claim the run for this process with a conditional UPDATE (free, or its holder dead);
+    the owner id to beat and release it with. RunBusy names the live holder."""
+    owner = _lease_owner()
+    runs = GenerationRun.objects.filter(pk=run.pk)
+    for _ in range(3):  # the holder may let go or be taken over between the two reads
+        now = timezone.now()
+        taken = {"lease_owner": owner, "lease_taken_at": now, "lease_heartbeat_at": now}
+        if runs.filter(lease_owner="").update(**taken):
+            return owner
+        row = runs.values("lease_owner", "lease_taken_at", "lease_heartbeat_at").first()
+        if row is None:
+            raise GenerationRun.DoesNotExist(f"no generation run {run.pk}")
+        holder = row["lease_owner"]
+        if not holder:
+            continue
+        if _lease_gone(holder, row["lease_heartbeat_at"], now):
+            if runs.filter(lease_owner=holder).update(**taken):
+                logger.warning("run %s: took over the lease of %s, gone", run.pk, holder)
+                return owner
+            continue
+        raise RunBusy(
+            _lease_words(run.pk, holder, row["lease_taken_at"], row["lease_heartbeat_at"], now)
         )
-        return summary.as_dict()
-
-    job = job_run(job_id=job_id, attempt=attempt, body=body)
-    if job is not None and job.status == Job.Status.SUCCEEDED:
-        upload_discard(path=job.params["path"])
-    return job
+    raise RunBusy(f"Run {run.pk}: its lease changed hands while this process tried to take it.")
 
 
-def corpus_export_job_create(
+def _lease_beat(run_id: int, owner: str) -> None:
+    """Heartbeat; RunBusy when the lease was taken over (this process must stop writing)."""
+    beaten = GenerationRun.objects.filter(pk=run_id, lease_owner=owner).update(
+        lease_heartbeat_at=timezone.now()
+    )
+    if not beaten:
+        raise RunBusy(
+            f"Run {run_id}: this process ({owner}) lost its lease, taken over by another after "
+            "its heartbeat went quiet; it stops without writing more."
+        )
+
+
+def _lease_release(run_id: int, owner: str) -> None:
+    GenerationRun.objects.filter(pk=run_id, lease_owner=owner).update(
+        lease_owner="", lease_taken_at=None, lease_heartbeat_at=None
+    )
+
+
+# --- Writing answers ----------------------------------------------------------------------
+
+
+class _Writer:
+    """Writes answers in groups: triples, new events' batches, batch states and run totals
+    in one transaction per group, under the run's lease. Only batches still pending are
+    written; counts are added to the row's (never written from a copy), and the triples
+    counted are the rows the corpus did not hold yet."""
+
+    def __init__(self, run: GenerationRun, owner: str) -> None:
+        self.run = run
+        self.owner = owner
+        self.pending: list[_Answer] = []
+        self.relations = list(run.relations.values_list("id", flat=True))
+        self.batches_added = 0
+
+    def add(self, answer: _Answer) -> None:
+        self.pending.append(answer)
+        if len(self.pending) >= FLUSH_EVERY:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.pending:
+            return
+        run = self.run
+        # Writers into one corpus take turns (PostgreSQL), so the rows found held before
+        # the merge are the rows held when it runs: the count of new rows is exact.
+        with transaction.atomic(), corpus_write_turn(run.corpus_id):
+            _lease_beat(run.pk, self.owner)
+            # Only batches still pending are written (their attempts read under the lease:
+            # only its holder writes batches).
+            still = dict(
+                GenerationBatch.objects.filter(
+                    pk__in=[a.batch_id for a in self.pending],
+                    status=GenerationBatch.Status.PENDING,
+                ).values_list("pk", "attempts")
+            )
+            answers = [a for a in self.pending if a.batch_id in still]
+            done = [a for a in answers if not a.error]
+            failed = [a for a in answers if a.error]
+            dropped: Counter = Counter()
+            for answer in done:
+                dropped.update(answer.dropped)
+            new_rows = self._write_triples(done, dropped)
+            events = self._add_events(done, dropped)
+            batches = GenerationBatch.objects
+            for a in answers:
+                batches.filter(pk=a.batch_id).update(
+                    status=GenerationBatch.Status.FAILED
+                    if a.error
+                    else GenerationBatch.Status.DONE,
+                    attempts=still[a.batch_id] + a.attempts,
+                    prompt_hash=a.digest,
+                    kept=new_rows[a.batch_id] if a.relation_id is not None else len(a.texts),
+                    error=a.error,
+                )
+            # Read under the lease's row lock (taken by the heartbeat above): added to, not
+            # overwritten from this process's copy.
+            totals = Counter(
+                GenerationRun.objects.filter(pk=run.pk).values_list("dropped", flat=True).get()
+            )
+            totals.update(dropped)
+            GenerationRun.objects.filter(pk=run.pk).update(
+                requests_done=F("requests_done") + len(done),
+                prompt_tokens=F("prompt_tokens") + sum(a.prompt_tokens for a in done),
+                completion_tokens=F("completion_tokens") + sum(a.completion_tokens for a in done),
+                triples_written=F("triples_written") + sum(new_rows.values()),
+                events_written=F("events_written") + events,
+                errors=F("errors") + len(failed),
+                dropped=dict(totals),
+            )
+        self.pending.clear()
+
+    def _write_triples(self, done: list[_Answer], dropped: Counter) -> Counter:
+        """Merge the answers' tails into the corpus; the new rows per batch (a tail the
+        corpus holds already only counts one more occurrence)."""
+        run = self.run
+        rows: dict[tuple[str, int, int], tuple[int, str, str]] = {}
+        for answer in done:
+            if answer.relation_id is None:
+                continue
+            for text, logprob in zip(answer.texts, answer.logprobs, strict=True):
+                key = (answer.head, answer.relation_id, tail_key(text))
+                if key in rows:  # cleaning keeps one per key; a hash collision, at most
+                    dropped["duplicate"] += 1
+                    continue
+                provenance = {
+                    "run": run.pk,
+                    "teacher": run.teacher.name,
+                    "prompt": answer.digest,
+                    "logprob": logprob,
+                }
+                rows[key] = (answer.batch_id, text, orjson.dumps(provenance).decode())
+        new_rows: Counter = Counter()
+        if not rows:
+            return new_rows
+        held = triple_keys_held(corpus_id=run.corpus_id, keys=set(rows))
+        for key, (batch_id, _, _) in rows.items():
+            if key in held:
+                dropped["already in the corpus"] += 1
+            else:
+                new_rows[batch_id] += 1
+        triples_append(
+            corpus_id=run.corpus_id,
+            rows=[
+                TripleRow(head, relation, text, fields=fields)
+                for (head, relation, _), (_, text, fields) in rows.items()
+            ],
+            origin=Triple.Origin.TEACHER,
+            job_id=run.job_id,
+        )
+        return new_rows
+
+    def _add_events(self, done: list[_Answer], dropped: Counter) -> int:
+        """Batches for the new events of event prompts; how many events are new."""
+        new_events: dict[str, None] = {}
+        for answer in done:
+            if answer.relation_id is None:
+                for event in answer.texts:
+                    if event in new_events:
+                        dropped["duplicate"] += 1
+                    new_events[event] = None
+        if not new_events:
+            return 0
+        # Events the run already has (from an earlier prompt) are duplicates.
+        known = set(
+            GenerationBatch.objects.filter(
+                run=self.run, head__in=list(new_events), relation__isnull=False
+            ).values_list("head", flat=True)
+        )
+        fresh = [event for event in new_events if event not in known]
+        dropped["duplicate"] += len(new_events) - len(fresh)
+        GenerationBatch.objects.bulk_create(
+            [
+                GenerationBatch(run=self.run, head=event, relation_id=relation)
+                for event in fresh
+                for relation in self.relations
+            ],
+            ignore_conflicts=True,
+            batch_size=5000,
+        )
+        self.batches_added += len(fresh) * len(self.relations)
+        return len(fresh)
+
+
+# --- Executing a run ----------------------------------------------------------------------
+
+
+class _Progress:
+    """Done and total batches, rate and time left, from counts kept as answers arrive."""
+
+    def __init__(self, run: GenerationRun) -> None:
+        counts = dict(run.batches.values_list("status").annotate(n=Count("pk")).order_by())
+        self.total = sum(counts.values())
+        self.done = counts.get(GenerationBatch.Status.DONE, 0)
+        self.failed = 0
+        self.answered = 0
+        self.started = time.monotonic()
+
+    def count(self, answer: _Answer) -> None:
+        self.answered += 1
+        if answer.error:
+            self.failed += 1
+        else:
+            self.done += 1
+
+    def line(self, writer: _Writer) -> tuple[int, int, str]:
+        total = self.total + writer.batches_added
+        rate = self.answered / max(time.monotonic() - self.started, 1e-9)
+        left = total - self.done - self.failed
+        eta = _duration(left / rate) if rate > 0 else "unknown"
+        return (
+            self.done,
+            total,
+            f"{self.done:,} of {total:,} batches done · {rate:,.1f} a second · {eta} left"
+            f" · {self.failed:,} failed",
+        )
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 60:
+        return "under a minute"
+    if seconds < 3600:
+        return f"about {seconds / 60:.0f} min"
+    return f"about {seconds / 3600:.1f} h"
+
+
+def run_execute(
     *,
-    corpus: Corpus,
-    fmt: str,
-    out_path: str | Path,
-    flt: ExportFilter,
-    created_by=None,
-    preset_id: int | None = None,
-) -> Job:
-    from .tasks import run_export_job
+    run: GenerationRun,
+    progress: Callable[[int, int | None, str], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    check_every: float = 1.0,
+    check: bool = True,
+) -> GenerationRun:
+    """Send every pending (or earlier failed) batch and write the answers. Safe to call
+    again after a crash or a cancel: done batches are never sent again. ``should_stop`` (a
+    cancel) and ``progress`` are called at most every ``check_every`` seconds.
 
+    RunBusy when another process executes the run. The teacher is checked first (unless
+    ``check`` is false: the caller just did); TeacherError when it fails, or when the run
+    stopped because ``give_up_after`` batches in a row failed (what was answered is
+    written; the rest stays pending for a later start)."""
+    from corpora.services import corpus_refresh_counts
+
+    owner = run_lease_take(run=run)
+    try:
+        backend = teacher_backend(run.teacher)  # a transformers teacher loads its model here
+        if check and run.teacher.backend == Teacher.Backend.OPENAI:
+            try:
+                backend.check_sync()
+            except TeacherError as exc:
+                raise TeacherError(f"Teacher '{run.teacher.name}': {exc}") from exc
+        _lease_beat(run.pk, owner)
+        run.batches.filter(status=GenerationBatch.Status.FAILED).update(
+            status=GenerationBatch.Status.PENDING
+        )
+        gave_up = _execute(run, backend, owner, progress, should_stop, check_every)
+        corpus_refresh_counts(corpus=run.corpus)
+    finally:
+        _lease_release(run.pk, owner)
+    run.refresh_from_db()
+    if gave_up:
+        raise TeacherError(gave_up)
+    return run
+
+
+def _execute(run, backend, owner, progress, should_stop, check_every) -> str | None:
+    """The loop of run_execute; the message of a give-up, or None."""
+    writer = _Writer(run, owner)
+    tracker = _Progress(run)
+    stop = threading.Event()
+    give_up = run.teacher.give_up_after
+    streak, gave_up = 0, None
+    last_check, last_beat = 0.0, time.monotonic()
+    try:
+        while not stop.is_set():
+            window = list(
+                run.batches.filter(status=GenerationBatch.Status.PENDING)
+                .order_by("relation_id", "pk")  # event prompts (no relation) first
+                .values_list("pk", "head", "relation_id")[:WINDOW]
+            )
+            if not window:
+                break
+            for answer in _answers(backend, list(_requests(run, window)), stop):
+                if answer is not None:
+                    writer.add(answer)
+                    tracker.count(answer)
+                    streak = streak + 1 if answer.error else 0
+                    if give_up and streak >= give_up and gave_up is None:
+                        stop.set()
+                        gave_up = (
+                            f"Run {run.pk} stopped: {streak} batches in a row failed (the "
+                            f"teacher gives up after {give_up}); the last said: "
+                            f"{answer.error.rstrip('.')}."
+                        )
+                now = time.monotonic()
+                if now - last_check >= check_every:
+                    last_check = now
+                    if should_stop is not None and should_stop():
+                        stop.set()
+                    if progress is not None:
+                        progress(*tracker.line(writer))
+                if now - last_beat >= LEASE_BEAT_EVERY:
+                    last_beat = now
+                    _lease_beat(run.pk, owner)
+            writer.flush()
+    except BaseException:
+        stop.set()
+        with contextlib.suppress(Exception):  # keep what was answered, if the lease allows
+            writer.flush()
+        raise
+    if gave_up:
+        left = run.batches.exclude(status=GenerationBatch.Status.DONE).count()
+        gave_up += f" {left:,} batches are left for when the teacher answers again."
+    return gave_up
+
+
+def run_job_create(*, run: GenerationRun, created_by=None) -> Job:
+    from jobs.services import job_create, job_enqueue
+
+    from .tasks import run_generation_job, run_generation_job_gpu
+
+    gpu = run.teacher.backend == Teacher.Backend.TRANSFORMERS and run.teacher.device != "cpu"
     with transaction.atomic():
         job = job_create(
-            kind=EXPORT_JOB,
-            params={
-                "corpus_id": corpus.pk,
-                "format": fmt,
-                "path": str(out_path),
-                "relations": list(flt.relations),
-                "split": flt.split,
-                "min_score": flt.min_score,
-                "preset_id": preset_id,
-            },
+            kind=GENERATION_JOB,
+            params={"run_id": run.pk, "cancellable": True},
             created_by=created_by,
         )
-        job_enqueue(job=job, task=run_export_job)
+        GenerationRun.objects.filter(pk=run.pk).update(job=job)
+        job_enqueue(job=job, task=run_generation_job_gpu if gpu else run_generation_job)
     return job
 
 
-def corpus_export_job_run(*, job_id: int, attempt: int | None = None) -> Job | None:
-    def body(job: Job, progress) -> dict:
-        params = job.params
-        corpus = Corpus.objects.get(pk=params["corpus_id"])
-        total = corpus.triple_count
-        progress(0, total, "exporting", force=True)
-        if params.get("preset_id"):
-            # A critic preset: its cut, and a dataset card beside the file.
-            from critic.models import FilterPreset
-            from critic.services import preset_export
+def run_job_run(*, job_id: int, attempt: int | None = None) -> Job | None:
+    from jobs.services import job_run
 
-            summary, card = preset_export(
-                preset=FilterPreset.objects.get(pk=params["preset_id"]),
-                fmt=params["format"],
-                out_path=params["path"],
-                progress=lambda done, _total: progress(done, total, "exporting"),
-            )
-            return {
-                "rows": summary.rows,
-                "seconds": round(summary.seconds, 2),
-                "path": summary.path,
-                "format": summary.format,
-                "card": str(card),
-            }
-        summary = corpus_export(
-            corpus=corpus,
-            fmt=params["format"],
-            out_path=params["path"],
-            progress=lambda done, _total: progress(done, total, "exporting"),
-            flt=ExportFilter(
-                relations=tuple(params.get("relations") or ()),
-                split=params.get("split"),
-                min_score=params.get("min_score"),
-            ),
-        )
-        return {
-            "rows": summary.rows,
-            "seconds": round(summary.seconds, 2),
-            "path": summary.path,
-            "format": summary.format,
-        }
+    def body(job: Job, progress) -> dict:
+        run = GenerationRun.objects.get(job=job)
+
+        def cancelled() -> bool:
+            return Job.objects.filter(pk=job.pk, status=Job.Status.CANCELLED).exists()
+
+        run = run_execute(run=run, progress=progress, should_stop=cancelled)
+        return run_report(run)
 
     return job_run(job_id=job_id, attempt=attempt, body=body)
+
+
+def run_report(run: GenerationRun) -> dict:
+    counts = dict(run.batches.values_list("status").annotate(n=Count("pk")).order_by())
+    return {
+        "run_id": run.pk,
+        "corpus_id": run.corpus_id,
+        "cost": _cost(run.teacher, run.prompt_tokens, run.completion_tokens),
+        "batches": counts,
+        "requests": run.requests_done,
+        "triples": run.triples_written,
+        "events": run.events_written,
+        "prompt_tokens": run.prompt_tokens,
+        "completion_tokens": run.completion_tokens,
+        "dropped": run.dropped,
+        "errors": run.errors,
+    }
+
+
+def examples_import(*, pool: FewShotPool, lines: list[str]) -> int:
+    """Add checked TSV lines (teaching_forms.example_lines) to a pool; how many are new."""
+    return pool_import_lines(pool=pool, lines=lines)
+
+
+def run_start_refusal(run: GenerationRun) -> str | None:
+    """Why the run cannot be started now, or None when it can."""
+    job = run.job
+    if job is not None and job.is_active:
+        return f"Run {run.pk} is already under way as job {job.pk} ({job.status})."
+    holder = run_lease_holder(run)
+    if holder:
+        return holder
+    unfinished = run.batches.exclude(status=GenerationBatch.Status.DONE).exists()
+    if job is not None and job.status == Job.Status.SUCCEEDED and not unfinished:
+        return f"Run {run.pk} is finished: every batch is done."
+    return None
+
+
+def run_start(*, run: GenerationRun, created_by) -> Job:
+    """A new job for the run, which continues where it stopped; ValueError when it is
+    under way or finished. The run row is locked so that two clicks queue one job."""
+    with transaction.atomic():
+        run = GenerationRun.objects.select_for_update().get(pk=run.pk)
+        refusal = run_start_refusal(run)
+        if refusal:
+            raise ValueError(refusal)
+        return run_job_create(run=run, created_by=created_by)

@@ -1,29 +1,9 @@
 from celery import shared_task
 
-from .services import corpus_export_job_run, corpus_import_job_run
-
-
-@shared_task(name="generation.run_import_job", acks_late=True)
-def run_import_job(job_id: int, attempt: int | None = None) -> None:
-    corpus_import_job_run(job_id=job_id, attempt=attempt)
-
-
-@shared_task(name="generation.run_export_job", acks_late=True)
-def run_export_job(job_id: int, attempt: int | None = None) -> None:
-    corpus_export_job_run(job_id=job_id, attempt=attempt)
-
-
-@shared_task(name="generation.remove_leftovers")
-def remove_leftovers() -> dict[str, int]:
-    """What dead jobs left: old uploads, partial exports, load tables, empty corpora."""
-    from .leftovers import leftovers_remove
-
-    return leftovers_remove().as_dict()
-
 
 @shared_task(name="generation.run_generation_job", acks_late=True)
 def run_generation_job(job_id: int, attempt: int | None = None) -> None:
-    from .teaching import run_job_run
+    from .services import run_job_run
 
     run_job_run(job_id=job_id, attempt=attempt)
 
@@ -31,6 +11,6 @@ def run_generation_job(job_id: int, attempt: int | None = None) -> None:
 @shared_task(name="generation.run_generation_job_gpu", acks_late=True)
 def run_generation_job_gpu(job_id: int, attempt: int | None = None) -> None:
     """A teacher loaded in process on a GPU: routed to the `gpu` queue."""
-    from .teaching import run_job_run
+    from .services import run_job_run
 
     run_job_run(job_id=job_id, attempt=attempt)

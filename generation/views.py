@@ -1,253 +1,247 @@
-"""Corpus pages: list, import, detail (with an htmx triple table), export, relations."""
+"""Pages for teachers, few-shot pools and generation runs (services: generation.teaching)."""
 
 from __future__ import annotations
 
 from django.contrib import messages
-from django.core.exceptions import ValidationError
+from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.cache import patch_vary_headers
-from django.utils.decorators import method_decorator
-from django.utils.http import urlencode
 from django.views import View
-from django.views.decorators.csrf import csrf_exempt, csrf_protect
 
-from accounts.roles import ResearcherRequiredMixin
-from jobs.models import Job
+from core.roles import ResearcherRequiredMixin
+from corpora.selectors import corpus_list
+from jobs.selectors import job_view
 
-from . import selectors, services
-from .exporting import ExportFilter
-from .forms import CorpusExportForm, CorpusImportForm, RelationForm, TripleFilterForm
-from .models import Corpus
-from .uploads import upload_guard, upload_limit, upload_refused, upload_too_large_message
+from .forms import PoolExamplesForm, PoolForm, RunCreateForm, TeacherForm
+from .ml.http_teacher import TeacherError
+from .models import FewShotExample, FewShotPool, GenerationBatch, GenerationRun, Teacher
+from .selectors import pools_listed, runs_listed, teachers_listed
+from .services import (
+    examples_import,
+    run_create,
+    run_estimate,
+    run_lease_holder,
+    run_report,
+    run_start,
+    run_start_refusal,
+    teacher_check,
+    teacher_create,
+)
 
-TRIPLES_PER_PAGE = 50
-# A head search is counted up to this many matches ("more than 10,000" beyond).
-COUNT_BOUND = 10_000
-SAMPLE_SIZE = 6
-
-
-def _triple_id_or_none(value: str | None) -> int | None:
-    """A triple id from the query string; anything else (or out of BIGINT range) is None."""
-    try:
-        number = int(value) if value else None
-    except ValueError:
-        return None
-    return number if number is not None and 0 <= number < 2**63 else None
-
-
-def _wants_fragment(request: HttpRequest) -> bool:
-    # A history-restore request (back button after a cache miss) needs the whole page.
-    return bool(request.htmx) and not request.htmx.history_restore_request
+EXAMPLES_SHOWN = 100
+RUNS_SHOWN = 200
+ERRORS_SHOWN = 5
+NAV_SECTION = "generation"
 
 
-class CorpusListView(ResearcherRequiredMixin, View):
-    def get(self, request: HttpRequest) -> HttpResponse:
-        return render(request, "generation/corpus_list.html", {"corpora": selectors.corpus_list()})
+def _render(request: HttpRequest, template: str, context: dict) -> HttpResponse:
+    return render(request, template, {"nav_section": NAV_SECTION, **context})
 
 
-@method_decorator(csrf_exempt, name="dispatch")
-class CorpusImportView(ResearcherRequiredMixin, View):
-    """The upload page. An upload's size is checked before its body is read
-    (uploads.upload_guard), which the CSRF middleware would read first: the POST
-    checks CSRF itself."""
+# --- Teachers -----------------------------------------------------------------------------
 
-    template_name = "generation/corpus_import.html"
+
+class TeacherListView(ResearcherRequiredMixin, View):
+    template_name = "generation/teacher_list.html"
 
     def get(self, request: HttpRequest) -> HttpResponse:
-        initial = {"corpus_name": request.GET.get("corpus", "")}
-        return self._render(request, CorpusImportForm(initial=initial))
+        return self._render(request, TeacherForm())
 
     def post(self, request: HttpRequest) -> HttpResponse:
-        if not upload_guard(request):
-            return self._too_large(request)  # the body is left unread
-        return csrf_protect(self._upload)(request)
+        form = TeacherForm(request.POST)
+        if form.is_valid():
+            teacher = teacher_create(**form.cleaned_data)
+            messages.success(request, f"Teacher {teacher.name} saved. Check that it answers.")
+            return redirect("generation:teacher_list")
+        return self._render(request, form)
 
-    def _upload(self, request: HttpRequest) -> HttpResponse:
-        form = CorpusImportForm(request.POST, request.FILES)
-        if upload_refused(request):
-            return self._too_large(request, corpus_name=request.POST.get("corpus_name", ""))
-        if not form.is_valid():
-            return self._render(request, form)
-        data = form.cleaned_data
-        job = services.corpus_import_job_create(
-            path=services.upload_save(uploaded=data["file"]),
-            corpus_name=data["corpus_name"],
-            fmt=data["format"],
-            skip_invalid=data["skip_invalid"],
-            drop_none=data["none_tails"],
-            created_by=request.user,
+    def _render(self, request: HttpRequest, form: TeacherForm) -> HttpResponse:
+        return _render(request, self.template_name, {"teachers": teachers_listed(), "form": form})
+
+
+class TeacherCheckView(ResearcherRequiredMixin, View):
+    def post(self, request: HttpRequest, pk: int) -> HttpResponse:
+        teacher = get_object_or_404(Teacher, pk=pk)
+        try:
+            checked = teacher_check(teacher)
+        except TeacherError as exc:
+            messages.error(request, str(exc))
+        else:
+            messages.success(request, checked)
+        return redirect("generation:teacher_list")
+
+
+# --- Few-shot pools -----------------------------------------------------------------------
+
+
+class PoolListView(ResearcherRequiredMixin, View):
+    template_name = "generation/pool_list.html"
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        return self._render(request, PoolForm())
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        form = PoolForm(request.POST)
+        if form.is_valid():
+            pool = form.save()
+            messages.success(request, f"Pool {pool.name} created. Add examples to it.")
+            return redirect("generation:pool_detail", pk=pool.pk)
+        return self._render(request, form)
+
+    def _render(self, request: HttpRequest, form: PoolForm) -> HttpResponse:
+        return _render(request, self.template_name, {"pools": pools_listed(), "form": form})
+
+
+def _pool_sections(pool: FewShotPool) -> list[dict]:
+    """Seed events, then the examples of each relation: the first EXAMPLES_SHOWN of each."""
+    counts = (
+        pool.examples.values("relation_id", "relation__name")
+        .annotate(n=Count("pk"))
+        .order_by("relation__name")
+    )
+    sections = []
+    for row in counts:
+        examples = (
+            pool.examples.filter(relation_id=row["relation_id"])
+            if row["relation_id"] is not None
+            else pool.examples.filter(relation__isnull=True)
         )
-        # No banner: the job page says how the import goes, and a "received" banner
-        # would stay on it, green, after a failure.
-        return redirect("jobs:job_detail", pk=job.pk)
-
-    def _too_large(self, request: HttpRequest, corpus_name: str = "") -> HttpResponse:
-        return self._render(
-            request,
-            CorpusImportForm(initial={"corpus_name": corpus_name}),
-            upload_error=upload_too_large_message(),
-            status=413,
+        sections.append(
+            {
+                "relation": row["relation__name"],
+                "count": row["n"],
+                "examples": list(examples.order_by("head", "tail")[:EXAMPLES_SHOWN]),
+            }
         )
-
-    def _render(
-        self,
-        request: HttpRequest,
-        form: CorpusImportForm,
-        upload_error: str = "",
-        status: int = 200,
-    ) -> HttpResponse:
-        context = {
-            "form": form,
-            "corpus_names": selectors.corpus_list().values_list("name", flat=True),
-            "upload_error": upload_error,
-            "max_upload_bytes": upload_limit(),
-        }
-        return render(request, self.template_name, context, status=status)
+    sections.sort(key=lambda section: section["relation"] is not None)
+    return sections
 
 
-class CorpusImportValidLinesView(ResearcherRequiredMixin, View):
-    """A failed import job's "Import the valid lines": a new job on the same upload that
-    skips the invalid lines."""
+class PoolDetailView(ResearcherRequiredMixin, View):
+    template_name = "generation/pool_detail.html"
+
+    def get(self, request: HttpRequest, pk: int) -> HttpResponse:
+        pool = get_object_or_404(FewShotPool, pk=pk)
+        return self._render(request, pool, PoolExamplesForm())
 
     def post(self, request: HttpRequest, pk: int) -> HttpResponse:
-        failed = get_object_or_404(Job, pk=pk, kind=services.IMPORT_JOB)
-        try:
-            job = services.corpus_import_valid_lines(job=failed, created_by=request.user)
-        except services.ImportRetryRefused as exc:
-            messages.error(request, str(exc))
-            return redirect("jobs:job_detail", pk=failed.pk)
-        return redirect("jobs:job_detail", pk=job.pk)
+        pool = get_object_or_404(FewShotPool, pk=pk)
+        form = PoolExamplesForm(request.POST, request.FILES)
+        if form.is_valid():
+            try:
+                added = examples_import(pool=pool, lines=form.cleaned_data["lines"])
+            except ValueError as exc:
+                form.add_error(None, str(exc))
+            else:
+                messages.success(request, f"{added:,} new examples and seed events added.")
+                return redirect("generation:pool_detail", pk=pool.pk)
+        return self._render(request, pool, form)
+
+    def _render(self, request: HttpRequest, pool: FewShotPool, form: PoolExamplesForm):
+        context = {
+            "pool": pool,
+            "sections": _pool_sections(pool),
+            "shown": EXAMPLES_SHOWN,
+            "form": form,
+        }
+        return _render(request, self.template_name, context)
 
 
-def _filter_choices(corpus: Corpus) -> tuple[list[str], list[str]]:
-    """Relation and split names present in the corpus, from its stored stats."""
-    relations = [row.relation for row in selectors.corpus_relation_counts(corpus=corpus)]
-    return relations, selectors.corpus_splits(corpus=corpus)
+class PoolExampleDeleteView(ResearcherRequiredMixin, View):
+    def post(self, request: HttpRequest, pk: int, example_pk: int) -> HttpResponse:
+        example = get_object_or_404(FewShotExample, pk=example_pk, pool_id=pk)
+        example.delete()
+        messages.success(request, f"Removed: {example}.")
+        return redirect("generation:pool_detail", pk=pk)
 
 
-def _triple_table_context(request: HttpRequest, corpus: Corpus) -> dict:
-    relations, splits = _filter_choices(corpus)
-    # Ids of their own: the export form on the same page has a `split` field too.
-    filter_form = TripleFilterForm(
-        request.GET, relations=relations, splits=splits, auto_id="triples-%s"
-    )
-    filters = filter_form.valid_values()
-    flt = selectors.TripleFilter(
-        relation=filters.get("relation"),
-        split=filters.get("split"),
-        head_contains=filters.get("q"),
-    )
-    page = selectors.triple_page(
-        corpus=corpus,
-        flt=flt,
-        after=_triple_id_or_none(request.GET.get("after")),
-        before=_triple_id_or_none(request.GET.get("before")),
-        size=TRIPLES_PER_PAGE,
+# --- Runs ---------------------------------------------------------------------------------
+
+
+class RunListView(ResearcherRequiredMixin, View):
+    def get(self, request: HttpRequest) -> HttpResponse:
+        context = {"runs": runs_listed()[:RUNS_SHOWN], "shown": RUNS_SHOWN}
+        return _render(request, "generation/run_list.html", context)
+
+
+class RunCreateView(ResearcherRequiredMixin, View):
+    template_name = "generation/run_create.html"
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        return self._render(request, RunCreateForm())
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        form = RunCreateForm(request.POST)
+        if form.is_valid():
+            try:
+                run = run_create(**form.run_arguments(), created_by=request.user)
+            except (ValueError, TeacherError) as exc:
+                form.add_error(None, str(exc))
+            else:
+                messages.success(request, f"Run {run.pk} created; nothing is sent until you start.")
+                return redirect("generation:run_detail", pk=run.pk)
+        return self._render(request, form)
+
+    def _render(self, request: HttpRequest, form: RunCreateForm) -> HttpResponse:
+        context = {
+            "form": form,
+            "has_teachers": Teacher.objects.exists(),
+            "has_pools": FewShotPool.objects.exists(),
+            "corpus_names": corpus_list().values_list("name", flat=True),
+        }
+        return _render(request, self.template_name, context)
+
+
+def _run_live_context(run: GenerationRun) -> dict:
+    report = run_report(run)
+    job = run.job
+    live = job_view(job=job) if job is not None and job.is_active else None
+    batches = report["batches"]
+    failed_errors = (
+        run.batches.filter(status=GenerationBatch.Status.FAILED)
+        .values("error")
+        .annotate(n=Count("pk"))
+        .order_by("-n")[:ERRORS_SHOWN]
     )
     return {
-        "corpus": corpus,
-        "filter_form": filter_form,
-        "filters_query": urlencode(filters),
-        "is_filtered": bool(filters),
-        "page": page,
-        "matches": selectors.triple_match_count(corpus=corpus, flt=flt, bound=COUNT_BOUND),
+        "run": run,
+        "job": run.job,
+        "report": report,
+        "estimate": run_estimate(run),
+        "batches_done": batches.get(GenerationBatch.Status.DONE, 0),
+        "batches_pending": batches.get(GenerationBatch.Status.PENDING, 0),
+        "batches_failed": batches.get(GenerationBatch.Status.FAILED, 0),
+        "dropped": sorted(run.dropped.items(), key=lambda item: -item[1]),
+        "failed_errors": list(failed_errors),
+        "can_start": run_start_refusal(run) is None,
+        "live": live,
+        "executor": run_lease_holder(run),
     }
 
 
-def _corpus_detail_page(
-    request: HttpRequest, corpus: Corpus, export_form: CorpusExportForm | None = None
-) -> HttpResponse:
-    relation_counts = selectors.corpus_relation_counts(corpus=corpus)
-    splits = selectors.corpus_splits(corpus=corpus)
-    largest = max((row.total for row in relation_counts), default=0) or 1
-    relation_rows = [
-        {
-            "name": row.relation,
-            "total": row.total,
-            "per_split": [row.by_split.get(split, 0) for split in splits],
-            "share": round(100 * row.total / largest),
-        }
-        for row in relation_counts
-    ]
-    samples = [
-        (triple, triple.relation.sentence(triple.head.text, triple.tail))
-        for triple in selectors.triple_sample(corpus=corpus, size=SAMPLE_SIZE)
-    ]
-    context = {
-        **_triple_table_context(request, corpus),
-        "relation_rows": relation_rows,
-        "splits": splits,
-        "samples": samples,
-        "export_form": export_form
-        or CorpusExportForm(relations=[row.relation for row in relation_counts], splits=splits),
-    }
-    return render(request, "generation/corpus_detail.html", context)
+class RunDetailView(ResearcherRequiredMixin, View):
+    template_name = "generation/run_detail.html"
 
-
-class CorpusDetailView(ResearcherRequiredMixin, View):
     def get(self, request: HttpRequest, pk: int) -> HttpResponse:
-        corpus = get_object_or_404(Corpus, pk=pk)
-        if _wants_fragment(request):
-            response = render(
-                request,
-                "generation/corpus_detail.html#triple-table",
-                _triple_table_context(request, corpus),
-            )
+        run = get_object_or_404(runs_listed(), pk=pk)
+        context = _run_live_context(run)
+        if request.htmx and not request.htmx.history_restore_request:
+            response = render(request, f"{self.template_name}#run-live", context)
         else:
-            response = _corpus_detail_page(request, corpus)
-        # The same URL gives a fragment or a page: caches must keep them apart.
+            context["relations"] = list(run.relations.values_list("name", flat=True))
+            response = _render(request, self.template_name, context)
         patch_vary_headers(response, ["HX-Request"])
         return response
 
 
-class CorpusExportView(ResearcherRequiredMixin, View):
+class RunStartView(ResearcherRequiredMixin, View):
     def post(self, request: HttpRequest, pk: int) -> HttpResponse:
-        corpus = get_object_or_404(Corpus, pk=pk)
-        relations, splits = _filter_choices(corpus)
-        form = CorpusExportForm(request.POST, relations=relations, splits=splits)
-        if not form.is_valid():
-            return _corpus_detail_page(request, corpus, export_form=form)
-        data = form.cleaned_data
-        job = services.corpus_export_job_create(
-            corpus=corpus,
-            fmt=data["format"],
-            out_path=services.export_path_for(corpus=corpus, fmt=data["format"]),
-            flt=ExportFilter(
-                relations=tuple(data["relations"]),
-                split=data["split"] or None,
-                min_score=data["min_score"],
-            ),
-            created_by=request.user,
-        )
-        messages.success(request, f"Exporting {corpus.name} as {data['format']}.")
-        return redirect("jobs:job_detail", pk=job.pk)
-
-
-def _add_service_errors(form: RelationForm, error: ValidationError) -> None:
-    """Put a model ValidationError on the form's fields (non-field errors otherwise)."""
-    for field, field_errors in error.update_error_dict({}).items():
-        form.add_error(field if field in form.fields else None, field_errors)
-
-
-class RelationListView(ResearcherRequiredMixin, View):
-    template_name = "generation/relation_list.html"
-
-    def get(self, request: HttpRequest) -> HttpResponse:
-        return self._render(request, RelationForm())
-
-    def post(self, request: HttpRequest) -> HttpResponse:
-        form = RelationForm(request.POST)
-        if form.is_valid():
-            try:
-                relation = services.relation_create(**form.cleaned_data)
-            except ValidationError as error:
-                _add_service_errors(form, error)
-            else:
-                messages.success(request, f"Relation {relation.name} added.")
-                return redirect("generation:relation_list")
-        return self._render(request, form)
-
-    def _render(self, request: HttpRequest, form: RelationForm) -> HttpResponse:
-        context = {"relations": selectors.relation_list(), "form": form}
-        return render(request, self.template_name, context)
+        run = get_object_or_404(GenerationRun, pk=pk)
+        try:
+            job = run_start(run=run, created_by=request.user)
+        except ValueError as exc:
+            messages.error(request, str(exc))
+            return redirect("generation:run_detail", pk=run.pk)
+        messages.success(request, f"Run {run.pk} started as job {job.pk}.")
+        return redirect("generation:run_detail", pk=run.pk)

@@ -9,7 +9,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.roles import IsResearcher
+from core.roles import IsResearcher
 
 from .models import Job
 from .selectors import JobView, job_file, job_view

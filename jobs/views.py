@@ -10,10 +10,10 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.cache import patch_vary_headers
 from django.views import View
 
-from accounts.roles import ResearcherRequiredMixin
-from generation.models import Corpus
-from generation.services import EXPORT_JOB, IMPORT_JOB
-from generation.teaching import GENERATION_JOB
+from core.roles import ResearcherRequiredMixin
+from corpora.models import Corpus
+from corpora.services import EXPORT_JOB, IMPORT_JOB
+from generation.services import GENERATION_JOB
 
 from .models import Job
 from .selectors import (

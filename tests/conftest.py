@@ -57,7 +57,7 @@ def _builtin_relations(request):
     data migration loaded; put them back for the tests that come after. (Transactional
     tests therefore ask for the `transactional_db` fixture rather than the marker.)"""
     if {"transactional_db", "live_server"} & set(request.fixturenames):
-        from generation.services import relations_ensure_builtin
+        from corpora.services import relations_ensure_builtin
 
         request.getfixturevalue("transactional_db")
         relations_ensure_builtin()
@@ -130,8 +130,8 @@ def labelled_corpus(db):
     """The shipped demo corpus (347 SKD-format triples) with its `valid` labels imported
     as judgments of the "imported" annotator, aggregated."""
     from annotation.services import campaign_import_labels
-    from generation.models import Corpus
-    from generation.services import corpus_import
+    from corpora.models import Corpus
+    from corpora.services import corpus_import
 
     corpus_import(path=DEMO_CORPUS, corpus_name="demo", fmt="skd")
     corpus = Corpus.objects.get(name="demo")

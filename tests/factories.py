@@ -2,8 +2,8 @@ import factory
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 
-from generation.importing import tail_key
-from generation.models import Corpus, Event, Relation, Triple
+from corpora.importing import tail_key
+from corpora.models import Corpus, Event, Relation, Triple
 
 
 class UserFactory(factory.django.DjangoModelFactory):

@@ -13,7 +13,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-from generation.relations import SKD_RELATIONS
+from corpora.relations import SKD_RELATIONS
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from functools import lru_cache
 
-from generation.formats import normalize_tail  # plain Python, no Django: the corpus's rule
+from corpora.formats import normalize_tail
 
 
 def distinct_n(texts: list[str], n: int) -> float | None:

@@ -2,7 +2,7 @@ from django.db import migrations
 
 
 def load_relations(apps, schema_editor):
-    from generation.relations import ATOMIC_2020_RELATIONS
+    from corpora.relations import ATOMIC_2020_RELATIONS
 
     Relation = apps.get_model("generation", "Relation")
     for spec in ATOMIC_2020_RELATIONS:

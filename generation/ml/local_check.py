@@ -6,7 +6,7 @@ teacher loads the model itself (local_teacher). No Django import here.
 
 from __future__ import annotations
 
-from .http_teacher import TeacherError
+from generation.ml.http_teacher import TeacherError
 
 
 def local_model_check(name_or_path: str) -> str:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .http_teacher import Completion, CompletionRequest, TeacherError
+from generation.ml.http_teacher import Completion, CompletionRequest, TeacherError
 
 DTYPES = {
     "auto": None,

@@ -20,7 +20,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from ..formats import MAX_TEXT_LENGTH, normalize_tail
+from corpora.formats import MAX_TEXT_LENGTH, normalize_tail
 
 MAX_TAIL_WORDS = 20
 MAX_EVENT_WORDS = 25

@@ -1,8 +1,8 @@
 import pytest
 
-from generation.importing import tail_key
-from generation.models import Corpus, Event, Relation, Triple
-from generation.scores import score_set_write
+from corpora.importing import tail_key
+from corpora.models import Corpus, Event, Relation, Triple
+from corpora.scores import score_set_write
 from tests.factories import UserFactory
 
 RELATIONS = ("xNeed", "xIntent", "xWant", "oEffect")

@@ -18,7 +18,7 @@ from annotation.services import (
     campaign_import_labels,
     judgment_submit,
 )
-from generation.services import corpus_import
+from corpora.services import corpus_import
 from jobs.models import Job
 
 pytestmark = pytest.mark.django_db
@@ -111,7 +111,7 @@ def test_imported_skd_labels_become_judgments(tmp_path):
     ]
     path.write_bytes(b"".join(orjson.dumps(line) + b"\n" for line in lines))
     corpus_import(path=path, corpus_name="release", fmt="skd")
-    from generation.models import Corpus
+    from corpora.models import Corpus
 
     campaign = campaign_import_labels(corpus=Corpus.objects.get(name="release"))
     assert campaign.status == Campaign.Status.CLOSED

@@ -12,7 +12,7 @@ from rest_framework.test import APIClient
 from annotation import services
 from annotation.models import Assignment, Campaign, CampaignAnnotator, Item, Judgment
 from annotation.selectors import JUDGMENT_EXPORT_FIELDS
-from generation.models import Triple
+from corpora.models import Triple
 from jobs.models import Job
 from tests.annotation.conftest import make_corpus
 from tests.factories import UserFactory

@@ -9,13 +9,13 @@ from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 from django.db import connection
 
-from accounts.roles import is_annotator
 from annotation import services
 from annotation.management.commands.simulate_annotators import FLIP
 from annotation.models import Campaign, CampaignAnnotator, Item, Judgment
 from annotation.selectors import AGGREGATE_EXPORT_FIELDS, JUDGMENT_EXPORT_FIELDS
-from generation.models import Corpus
-from generation.services import corpus_import
+from core.roles import is_annotator
+from corpora.models import Corpus
+from corpora.services import corpus_import
 from tests.annotation.conftest import make_corpus
 
 pytestmark = pytest.mark.django_db

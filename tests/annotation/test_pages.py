@@ -11,7 +11,7 @@ from django.utils import timezone
 from annotation import services
 from annotation.models import Assignment, Campaign, CampaignAnnotator, Item, Judgment
 from annotation.selectors import JUDGMENT_EXPORT_FIELDS
-from generation.models import Triple
+from corpora.models import Triple
 from jobs.models import Job
 from tests.annotation.conftest import make_corpus
 from tests.factories import UserFactory

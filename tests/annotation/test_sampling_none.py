@@ -5,8 +5,8 @@ import pytest
 
 from annotation.models import Item
 from annotation.services import campaign_create
-from generation.models import Corpus, Triple
-from generation.services import corpus_import
+from corpora.models import Corpus, Triple
+from corpora.services import corpus_import
 
 pytestmark = pytest.mark.django_db
 

@@ -19,7 +19,7 @@ from annotation.services import (
     judgment_undo,
     leases_reap,
 )
-from generation.models import Triple
+from corpora.models import Triple
 from tests.annotation.conftest import make_corpus
 
 pytestmark = pytest.mark.django_db

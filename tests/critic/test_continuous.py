@@ -11,10 +11,10 @@ from django.core.management.base import CommandError
 
 from annotation.models import Campaign
 from annotation.services import assignment_next, campaign_create, judgment_submit
+from corpora.models import ScoreSet, Triple, TripleScore
 from critic import services
 from critic.labels import corpus_labels
 from critic.models import CriticVersion
-from generation.models import ScoreSet, Triple, TripleScore
 from jobs.models import Job
 from tests.factories import UserFactory
 
@@ -182,8 +182,8 @@ def test_rescoring_outside_a_transaction_writes_every_score(transactional_db, la
 
 def test_labels_aggregated_last_win_over_imported_ones(db):
     from annotation.services import campaign_aggregate, campaign_import_labels
-    from generation.models import Corpus
-    from generation.services import corpus_import
+    from corpora.models import Corpus
+    from corpora.services import corpus_import
     from tests.conftest import DEMO_CORPUS
 
     corpus_import(path=DEMO_CORPUS, corpus_name="demo", fmt="skd")

@@ -4,11 +4,11 @@ from a config at test time (with the packaged MiniLM's tokenizer) keeps this fas
 import numpy as np
 import pytest
 
+from corpora.models import Triple
 from critic import services
 from critic.ml.cross import CrossEncoderScorer, train_cross_encoder
 from critic.ml.encoder import resolve_encoder_path
 from critic.models import CriticConfig
-from generation.models import Triple
 
 
 @pytest.fixture(scope="module")

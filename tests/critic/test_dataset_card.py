@@ -5,9 +5,9 @@ import orjson
 import pytest
 from django.urls import reverse
 
+from corpora.models import Triple
+from corpora.services import corpus_export_job_run
 from critic import services
-from generation.models import Triple
-from generation.services import corpus_export_job_run
 from jobs.models import Job
 
 pytestmark = pytest.mark.django_db

@@ -6,9 +6,9 @@ import pytest
 from django.urls import reverse
 from rest_framework.test import APIClient
 
+from corpora.models import Triple
 from critic import charts, selectors, services
 from critic.models import FilterPreset
-from generation.models import Triple
 from jobs.models import Job
 from tests.factories import UserFactory
 

@@ -11,10 +11,10 @@ from django.db import IntegrityError, transaction
 
 from annotation.models import Campaign, Item
 from annotation.services import campaign_create
+from corpora.models import Triple
 from critic import selectors, services
 from critic.labels import corpus_labels
 from critic.models import CorpusScoring, CriticVersion
-from generation.models import Triple
 from jobs.models import Job
 
 pytestmark = pytest.mark.django_db

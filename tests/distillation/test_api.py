@@ -204,8 +204,8 @@ def test_the_schema_documents_the_student_api(researcher_client):
 
 
 def test_the_lineage_names_the_import_job_that_made_the_corpus(api, tmp_path, tiny_gpt2):
-    from generation.models import Corpus
-    from generation.services import corpus_import_job_create, corpus_import_job_run
+    from corpora.models import Corpus
+    from corpora.services import corpus_import_job_create, corpus_import_job_run
 
     path = tmp_path / "triples.tsv"
     path.write_text("PersonX bakes bread\txNeed\tflour\nPersonX bakes bread\txWant\tto eat\n")

@@ -12,11 +12,11 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from annotation.models import Campaign
+from corpora.models import Triple
 from critic import services as critic_services
 from distillation import forms, services
 from distillation.ml.training import EVAL_HISTORY_FILE
 from distillation.models import StudentEvaluation, StudentRun
-from generation.models import Triple
 from jobs.models import Job
 from jobs.progress import progress_write
 from tests.factories import CorpusFactory, UserFactory
@@ -256,7 +256,7 @@ def test_evaluate_send_to_annotation_and_compare(researcher_client, trained):
     assert re.search(r"<td>xNeed</td>", html) and re.search(r"<td>xWant</td>", html)
     output = Triple.objects.filter(corpus=evaluation.corpus).select_related("head").first()
     assert output.head.text in html and output.tail in html
-    corpus_link = reverse("generation:corpus_detail", args=[evaluation.corpus_id])
+    corpus_link = reverse("corpora:corpus_detail", args=[evaluation.corpus_id])
     assert corpus_link in html
 
     sent = researcher_client.post(reverse("distillation:evaluation_send", args=[evaluation.pk]))
@@ -304,7 +304,7 @@ def test_evaluate_send_to_annotation_and_compare(researcher_client, trained):
 
 
 def test_the_corpus_page_links_to_comparison_and_lineage(researcher_client, labelled_corpus):
-    page = researcher_client.get(reverse("generation:corpus_detail", args=[labelled_corpus.pk]))
+    page = researcher_client.get(reverse("corpora:corpus_detail", args=[labelled_corpus.pk]))
     assert reverse("distillation:comparison", args=[labelled_corpus.pk]) in page.text
     triple = Triple.objects.filter(corpus=labelled_corpus).order_by("pk").first()
     assert reverse("distillation:triple_lineage", args=[triple.pk]) in page.text

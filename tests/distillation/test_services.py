@@ -9,11 +9,11 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from annotation.models import Campaign
+from corpora.formats import normalize_tail
+from corpora.models import Corpus, Triple
 from critic import services as critic_services
 from distillation import selectors, services
 from distillation.models import StudentRun
-from generation.formats import normalize_tail
-from generation.models import Corpus, Triple
 from jobs.models import Job
 
 pytestmark = pytest.mark.django_db

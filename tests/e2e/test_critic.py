@@ -5,9 +5,9 @@ import pytest
 from playwright.sync_api import expect
 
 from accounts.services import user_create_with_role
+from corpora.models import Triple
 from critic import services
 from critic.models import FilterPreset
-from generation.models import Triple
 
 pytestmark = pytest.mark.e2e
 

@@ -6,7 +6,7 @@ import pytest
 from playwright.sync_api import expect
 
 from accounts.services import user_create_with_role
-from generation.models import Corpus, Triple
+from corpora.models import Corpus, Triple
 
 pytestmark = pytest.mark.e2e
 

@@ -9,11 +9,11 @@ from playwright.sync_api import expect
 
 from accounts.services import user_create_with_role
 from annotation.services import campaign_create
+from corpora.services import corpus_refresh_counts
 from critic import charts
 from critic import services as critic_services
 from distillation import services as distillation_services
 from distillation.models import StudentRun
-from generation.services import corpus_refresh_counts
 from jobs.models import Job
 from jobs.services import job_cancel
 from tests.annotation.conftest import make_corpus

@@ -1,181 +1,239 @@
-import orjson
+"""Teachers, few-shot pools and generation runs through the API."""
+
 import pytest
-from django.core.files.uploadedfile import SimpleUploadedFile
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from generation.models import Corpus, Relation
-from generation.scores import score_set_write
-from generation.services import corpus_export_job_run, corpus_import, corpus_import_job_run
+from corpora.models import Triple
+from corpora.relations import SKD_RELATIONS
+from generation.models import FewShotPool, GenerationBatch, GenerationRun, Teacher
+from generation.services import run_create, run_job_run, teacher_create
 from jobs.models import Job
+from tests.generation.openai_server import OpenAIServer, ServerState
 
 pytestmark = pytest.mark.django_db
 
+HEADS = ["PersonX goes fishing", "PersonX bakes bread", "PersonX reads a book"]
+UNREACHABLE = "http://127.0.0.1:9/v1"
+POOL_TSV = "PersonX goes hiking\txNeed\tboots\nPersonX goes hiking\txWant\tto rest\n"
+
 
 @pytest.fixture
-def api(researcher):
+def api(researcher) -> APIClient:
     client = APIClient()
     client.force_authenticate(researcher)
     return client
 
 
 @pytest.fixture
-def corpus(tmp_path):
-    path = tmp_path / "c.jsonl"
-    rows = [
-        {"head": "PersonX goes fishing", "relation": "xNeed", "tail": "a rod", "split": "train"},
-        {"head": "PersonX goes fishing", "relation": "xWant", "tail": "to eat", "split": "test"},
-        {"head": "PersonX bakes bread", "relation": "xNeed", "tail": "flour", "split": "train"},
-        {"head": "PersonX bakes bread", "relation": "xAttr", "tail": "skilled", "split": "val"},
-    ]
-    path.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in rows))
-    corpus_import(path=path, corpus_name="api")
-    return Corpus.objects.get(name="api")
+def pool(api) -> FewShotPool:
+    pool = FewShotPool.objects.create(name="refs")
+    api.post(f"/api/pools/{pool.pk}/examples/", {"tsv": POOL_TSV}, format="json")
+    return pool
 
 
-def test_corpus_list_and_detail(api, corpus):
-    listed = api.get("/api/corpora/").json()
-    assert [c["name"] for c in listed] == ["api"]
-    detail = api.get(f"/api/corpora/{corpus.pk}/").json()
-    assert detail["triple_count"] == 4
-    assert detail["stats"]["by_relation"]["xNeed"] == {"train": 2}
+@pytest.fixture
+def teacher() -> Teacher:
+    return teacher_create(name="offline", base_url=UNREACHABLE, model="m")
 
 
-def test_create_corpus_and_duplicate_name_is_a_clear_400(api):
-    assert api.post("/api/corpora/", {"name": "fresh"}, format="json").status_code == 201
-    again = api.post("/api/corpora/", {"name": "fresh"}, format="json")
-    assert again.status_code == 400
-    assert "name" in again.json()
+def run_body(teacher: Teacher, pool: FewShotPool, **overrides) -> dict:
+    body = {
+        "teacher": teacher.pk,
+        "pool": pool.pk,
+        "corpus": "generated",
+        "relations": ["xNeed", "xWant"],
+        "heads": HEADS,
+        "n_per_pair": 2,
+        "k_examples": 2,
+    }
+    return {**body, **overrides}
 
 
-def test_triples_filter_by_relation_split_head_and_score(api, corpus):
-    url = f"/api/corpora/{corpus.pk}/triples/"
-    assert [t["tail"] for t in api.get(url, {"relation": "xNeed"}).json()["results"]] == [
-        "a rod",
-        "flour",
-    ]
-    assert [t["tail"] for t in api.get(url, {"split": "test"}).json()["results"]] == ["to eat"]
-    assert [t["tail"] for t in api.get(url, {"head": "bread"}).json()["results"]] == [
-        "flour",
-        "skilled",
-    ]
-    tails = dict(corpus.triple_set.values_list("tail", "pk"))
-    score_set_write(corpus=corpus, scores={tails["flour"]: 0.8, tails["a rod"]: 0.3})
-    got = api.get(url, {"min_score": 0.5}).json()["results"]
-    assert [(t["tail"], t["score"]) for t in got] == [("flour", 0.8)]
-    got = api.get(url, {"max_score": 0.5}).json()["results"]
-    assert [t["tail"] for t in got] == ["a rod"]
+def test_create_list_and_check_a_teacher_whose_key_stays_in_the_environment(api, monkeypatch):
+    monkeypatch.setenv("LOOPBACK_TEACHER_KEY", "very-secret-key-123")
+    with OpenAIServer(ServerState(require_key="very-secret-key-123")) as server:
+        created = api.post(
+            "/api/teachers/",
+            {
+                "name": "loopback",
+                "base_url": server.url,
+                "model": "m",
+                "api_key_env": "LOOPBACK_TEACHER_KEY",
+                "prompt_price_per_1k": "0.5",
+                "completion_price_per_1k": "1.5",
+            },
+            format="json",
+        )
+        assert created.status_code == 201, created.json()
+        teacher = created.json()
+        assert teacher["api_key_env"] == "LOOPBACK_TEACHER_KEY"
+        assert teacher["backend"] == "openai-compatible" and teacher["temperature"] == 0.9
+        # The limits a run keeps to, at their defaults.
+        assert (teacher["timeout"], teacher["max_answer_mb"], teacher["give_up_after"]) == (
+            60.0,
+            4.0,
+            20,
+        )
+        checked = api.post(f"/api/teachers/{teacher['id']}/check/")
+    assert checked.status_code == 200
+    assert checked.json() == {
+        "ok": True,
+        "detail": "Teacher loopback answered a test completion of model 'm' at "
+        f"{server.url}/chat/completions.",
+    }
+    listed = api.get("/api/teachers/")
+    assert [t["name"] for t in listed.json()] == ["loopback"]
+    assert "very-secret-key-123" not in created.content.decode() + listed.content.decode()
 
 
-def test_triples_cursor_pagination_walks_every_row_once(api, corpus):
-    url = f"/api/corpora/{corpus.pk}/triples/?page_size=3"
-    first = api.get(url).json()
-    second = api.get(first["next"]).json()
-    tails = [t["tail"] for t in first["results"] + second["results"]]
-    assert tails == ["a rod", "to eat", "flour", "skilled"]
-    assert second["next"] is None
+def test_checking_an_unreachable_teacher_reports_why(api, teacher):
+    checked = api.post(f"/api/teachers/{teacher.pk}/check/").json()
+    assert checked["ok"] is False
+    assert "cannot reach the teacher at http://127.0.0.1:9/v1" in checked["detail"]
 
 
-def test_import_through_the_api_is_a_job(api, researcher):
-    upload = SimpleUploadedFile("up.tsv", b"PersonX naps\txNeed\ta bed\n")
-    response = api.post("/api/imports/", {"file": upload, "corpus": "uploaded"}, format="multipart")
-    assert response.status_code == 202
-    job = Job.objects.get(pk=response.json()["id"])
-    assert job.params["corpus"] == "uploaded"
-    assert job.created_by == researcher
-    corpus_import_job_run(job_id=job.pk)  # what the worker does
-    body = api.get(f"/api/jobs/{job.pk}/").json()
-    assert body["status"] == "succeeded"
-    assert body["result"]["imported"] == 1
-    assert Corpus.objects.get(name="uploaded").triple_count == 1
-
-
-def test_export_through_the_api_then_download(api, corpus):
+@pytest.mark.parametrize(
+    ("body", "field", "words"),
+    [
+        ({"api_key_env": "sk-proj-abcDEF123456"}, "api_key_env", "never the key itself"),
+        ({"base_url": ""}, "base_url", "needs a base URL"),
+        ({"name": "offline"}, "name", "already exists"),
+        ({"timeout": 0}, "timeout", "greater than or equal to 0.1"),
+        ({"max_answer_mb": 5000}, "max_answer_mb", "less than or equal to 1024"),
+    ],
+)
+def test_bad_teachers_are_refused_with_the_field_named(api, teacher, body, field, words):
     response = api.post(
-        f"/api/corpora/{corpus.pk}/exports/",
-        {"format": "tsv", "relations": ["xNeed"]},
-        format="json",
-    )
-    assert response.status_code == 202
-    job_id = response.json()["id"]
-    corpus_export_job_run(job_id=job_id)
-    body = api.get(f"/api/jobs/{job_id}/").json()
-    assert body["status"] == "succeeded"
-    download = api.get(body["download"])
-    assert download.status_code == 200
-    content = b"".join(download.streaming_content).decode()
-    assert content == "PersonX goes fishing\txNeed\ta rod\nPersonX bakes bread\txNeed\tflour\n"
-
-
-def test_export_with_unknown_relation_is_a_400_naming_it(api, corpus):
-    response = api.post(
-        f"/api/corpora/{corpus.pk}/exports/", {"relations": ["xFly"]}, format="json"
+        "/api/teachers/", {"name": "new", "base_url": UNREACHABLE, "model": "m", **body}
     )
     assert response.status_code == 400
-    assert "xFly" in str(response.json())
+    assert words in response.json()[field][0]
+    assert "sk-proj-abcDEF123456" not in response.content.decode()
 
 
-def test_relations_list_and_create(api):
-    names = [r["name"] for r in api.get("/api/relations/").json()]
-    assert {"xNeed", "HinderedBy", "ObjectUse"} <= set(names)
-    assert len(names) == 23
+def test_create_a_pool_and_add_examples_as_tsv_text(api):
+    created = api.post("/api/pools/", {"name": "mine"}, format="json")
+    assert created.status_code == 201
+    pool = created.json()
+    assert (pool["seed_events"], pool["examples"]) == (0, 0)
+    added = api.post(
+        f"/api/pools/{pool['id']}/examples/",
+        {"tsv": "PersonX swims\txEffect\tgets wet\nPersonX swims\txNeed\tnone\nPersonX runs\n"},
+        format="json",
+    )
+    assert added.status_code == 201
+    assert added.json()["added"] == 3
+    assert (added.json()["pool"]["seed_events"], added.json()["pool"]["examples"]) == (2, 1)
+    assert [p["name"] for p in api.get("/api/pools/").json()] == ["mine"]
+
+
+def test_bad_tsv_lines_are_named_and_nothing_is_added(api, pool):
+    before = pool.examples.count()
     response = api.post(
-        "/api/relations/",
-        {
-            "name": "xHope",
-            "sentence_template": "{head}. PersonX hopes: {tail}",
-            "prompt_template": "{head}. PersonX hopes",
-            "verbalization": "PersonX hopes",
-        },
+        f"/api/pools/{pool.pk}/examples/",
+        {"tsv": "PersonX swims\txEffect\tgets wet\nPersonX swims\tnoSuchRelation\tx\n"},
         format="json",
     )
-    assert response.status_code == 201
-    assert Relation.objects.filter(name="xHope", is_builtin=False).exists()
-    bad = api.post(
-        "/api/relations/",
-        {
-            "name": "xBad",
-            "sentence_template": "no placeholders",
-            "prompt_template": "{head}",
-            "verbalization": "x",
-        },
-        format="json",
-    )
-    assert bad.status_code == 400
-    assert "sentence_template" in bad.json()
+    assert response.status_code == 400
+    assert response.json() == {"tsv": ["line 2: unknown relation 'noSuchRelation'"]}
+    assert pool.examples.count() == before
 
 
-def test_annotators_get_403_everywhere_in_the_api(annotator, corpus):
+def test_create_estimate_start_and_report_a_run(api, pool):
+    with OpenAIServer() as server:
+        teacher = teacher_create(
+            name="loopback",
+            base_url=server.url,
+            model="m",
+            prompt_price_per_1k=0.5,
+            completion_price_per_1k=1.5,
+        )
+        created = api.post("/api/runs/", run_body(teacher, pool, seed=3), format="json")
+        assert created.status_code == 201, created.json()
+        run = created.json()
+        assert run["relations"] == ["xNeed", "xWant"] and run["seed"] == 3
+        assert run["mode"] == "inferences" and run["job"] is None and run["job_status"] is None
+        assert run["estimate"]["requests"] == 6 and run["estimate"]["cost"] > 0
+        assert run["report"]["batches"] == {"pending": 6}
+
+        started = api.post(f"/api/runs/{run['id']}/start/")
+        assert started.status_code == 202
+        job = started.json()
+        assert job["kind"] == "generation_run" and job["status"] == "queued"
+        assert api.post(f"/api/runs/{run['id']}/start/").status_code == 409
+
+        run_job_run(job_id=job["id"])
+
+    detail = api.get(f"/api/runs/{run['id']}/").json()
+    assert detail["job"] == job["id"] and detail["job_status"] == "succeeded"
+    assert detail["report"]["triples"] == 12 and detail["report"]["batches"] == {"done": 6}
+    assert detail["report"]["prompt_tokens"] > 0 and detail["estimate"]["requests"] == 0
+    assert Triple.objects.filter(corpus_id=detail["corpus"]).count() == 12
+    finished = api.post(f"/api/runs/{run['id']}/start/")
+    assert finished.status_code == 409 and "finished" in finished.json()["detail"]
+    assert [r["id"] for r in api.get("/api/runs/").json()] == [run["id"]]
+    assert Job.objects.get(pk=job["id"]).status == Job.Status.SUCCEEDED
+
+
+def test_a_run_whose_job_failed_starts_again(api, teacher, pool):
+    run = run_create(teacher=teacher, pool=pool, corpus_name="c", relations=["xNeed"], heads=HEADS)
+    job = Job.objects.create(kind="generation_run", status=Job.Status.FAILED)
+    GenerationRun.objects.filter(pk=run.pk).update(job=job)
+    run.batches.filter(head=HEADS[0]).update(status=GenerationBatch.Status.DONE)
+    started = api.post(f"/api/runs/{run.pk}/start/")
+    assert started.status_code == 202 and started.json()["id"] != job.pk
+    run.refresh_from_db()
+    assert run.job_id == started.json()["id"]
+
+
+def test_the_skd_relations_are_used_when_none_are_named(api, teacher, pool):
+    body = run_body(teacher, pool)
+    del body["relations"]
+    created = api.post("/api/runs/", body, format="json").json()
+    assert sorted(created["relations"]) == sorted(SKD_RELATIONS)
+    assert created["estimate"]["requests"] == len(HEADS) * len(SKD_RELATIONS)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "words"),
+    [
+        ({"heads": []}, "A run needs heads"),
+        ({"relations": ["xNeed", "noSuchRelation"]}, "Unknown relation(s): noSuchRelation"),
+    ],
+)
+def test_runs_that_cannot_be_made_are_a_clear_400(api, teacher, pool, overrides, words):
+    response = api.post("/api/runs/", run_body(teacher, pool, **overrides), format="json")
+    assert response.status_code == 400
+    assert words in response.json()["detail"]
+    assert not GenerationRun.objects.exists()
+
+
+def test_new_events_mode_through_the_api(api, teacher, pool):
+    created = api.post(
+        "/api/runs/", run_body(teacher, pool, heads=[], event_prompts=2), format="json"
+    ).json()
+    assert created["mode"] == "events" and created["event_prompts"] == 2
+    assert created["report"]["batches"] == {"pending": 2}
+
+
+def test_annotators_and_anonymous_users_are_refused(annotator, teacher, pool):
+    run = run_create(teacher=teacher, pool=pool, corpus_name="c", relations=["xNeed"], heads=HEADS)
+    calls = [
+        ("get", "/api/teachers/"),
+        ("post", "/api/teachers/"),
+        ("post", f"/api/teachers/{teacher.pk}/check/"),
+        ("get", "/api/pools/"),
+        ("post", "/api/pools/"),
+        ("post", f"/api/pools/{pool.pk}/examples/"),
+        ("get", "/api/runs/"),
+        ("post", "/api/runs/"),
+        ("get", f"/api/runs/{run.pk}/"),
+        ("post", f"/api/runs/{run.pk}/start/"),
+    ]
     client = APIClient()
+    for method, url in calls:
+        assert getattr(client, method)(url).status_code in (401, 403), url
     client.force_authenticate(annotator)
-    for url in [
-        "/api/corpora/",
-        f"/api/corpora/{corpus.pk}/",
-        f"/api/corpora/{corpus.pk}/triples/",
-        "/api/relations/",
-        "/api/jobs/1/",
-    ]:
-        assert client.get(url).status_code == 403, url
-    assert client.post("/api/imports/", {}).status_code == 403
-
-
-def test_anonymous_gets_401_or_403(corpus):
-    assert APIClient().get("/api/corpora/").status_code in (401, 403)
-
-
-def test_token_authentication(researcher, corpus):
-    token = Token.objects.create(user=researcher)
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
-    assert client.get("/api/corpora/").status_code == 200
-
-
-def test_openapi_schema_and_docs_are_served_locally(researcher_client):
-    schema = researcher_client.get("/api/schema/")
-    assert schema.status_code == 200
-    assert b"/api/corpora/{id}/triples/" in schema.content
-    docs = researcher_client.get("/api/docs/")
-    assert docs.status_code == 200
-    html = docs.content.decode()
-    assert "swagger-ui" in html
-    assert "cdn" not in html.lower() and "unpkg" not in html.lower()
+    for method, url in calls:
+        assert getattr(client, method)(url).status_code == 403, url
+    assert not Job.objects.exists()

@@ -2,8 +2,8 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
-from accounts.roles import is_annotator, is_researcher
-from generation.models import Corpus, Relation
+from core.roles import is_annotator, is_researcher
+from corpora.models import Corpus, Relation
 
 pytestmark = pytest.mark.django_db
 
@@ -26,7 +26,7 @@ def test_load_demo_is_idempotent_and_creates_both_roles(capsys):
 
 def test_the_demo_teacher_writes_a_small_run_with_the_demo_pool(capsys):
     from generation.models import FewShotPool, Teacher
-    from generation.teaching import run_create, run_execute
+    from generation.services import run_create, run_execute
 
     call_command("load_demo")
     teacher = Teacher.objects.get(name="demo-tiny-gpt2")

@@ -6,7 +6,8 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from generation.models import GenerationBatch, GenerationRun, Triple
+from corpora.models import Triple
+from generation.models import GenerationBatch, GenerationRun
 from tests.generation.openai_server import OpenAIServer
 
 pytestmark = pytest.mark.django_db

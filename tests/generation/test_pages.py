@@ -1,384 +1,574 @@
-import re
-from pathlib import Path
+"""Teachers, few-shot pools and generation runs through the researcher pages."""
 
-import orjson
+import os
+import re
+import time
+
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from generation.models import Corpus, Relation, Triple
-from generation.services import (
-    corpus_export_job_run,
-    corpus_import,
-    corpus_import_job_run,
-    corpus_refresh_counts,
-)
+from corpora.models import Triple
+from corpora.relations import SKD_RELATIONS
+from generation.models import FewShotExample, FewShotPool, GenerationBatch, GenerationRun, Teacher
+from generation.services import pool_import_tsv, run_create, run_job_run, teacher_create
 from jobs.models import Job
 from tests.factories import CorpusFactory, EventFactory, TripleFactory, UserFactory
+from tests.generation.openai_server import OpenAIServer, ServerState
 
 pytestmark = pytest.mark.django_db
 
-FISHING, BREAD = "PersonX goes fishing", "PersonX bakes bread"
-ROWS = [
-    {"head": FISHING, "relation": "xNeed", "tail": "a fishing rod", "split": "train"},
-    {"head": FISHING, "relation": "xWant", "tail": "to eat fish", "split": "test"},
-    {"head": BREAD, "relation": "xNeed", "tail": "flour", "split": "train"},
-    {"head": BREAD, "relation": "xAttr", "tail": "skilled", "split": "val"},
-]
+HEADS = ["PersonX goes fishing", "PersonX bakes bread", "PersonX reads a book"]
+UNREACHABLE = "http://127.0.0.1:9/v1"
+POOL_TSV = (
+    "PersonX goes hiking\txNeed\tboots\n"
+    "PersonX goes hiking\txWant\tto rest\n"
+    "PersonX paints a wall\txNeed\tpaint\n"
+)
 
 
-def jsonl(rows) -> bytes:
-    return b"".join(orjson.dumps(row) + b"\n" for row in rows)
+def teacher_fields(**overrides) -> dict:
+    fields = {
+        "name": "loopback",
+        "backend": Teacher.Backend.OPENAI,
+        "base_url": UNREACHABLE,
+        "model": "m",
+        "endpoint": Teacher.Endpoint.CHAT,
+        "api_key_env": "",
+        "concurrency": 4,
+        "temperature": 0.9,
+        "top_p": 1.0,
+        "max_tokens": 32,
+        "device": "",
+        "dtype": "auto",
+        "prompt_price_per_1k": "",
+        "completion_price_per_1k": "",
+    }
+    return {**fields, **overrides}
+
+
+def messages_of(response) -> list[str]:
+    return [str(message) for message in response.context["messages"]]
 
 
 @pytest.fixture
-def corpus(tmp_path) -> Corpus:
-    path = tmp_path / "small.jsonl"
-    path.write_bytes(jsonl(ROWS))
-    corpus_import(path=path, corpus_name="small")
-    return Corpus.objects.get(name="small")
+def pool(tmp_path) -> FewShotPool:
+    path = tmp_path / "pool.tsv"
+    path.write_text(POOL_TSV, encoding="utf-8")
+    pool = FewShotPool.objects.create(name="refs")
+    pool_import_tsv(pool=pool, path=path)
+    return pool
 
 
 @pytest.fixture
-def big_corpus() -> Corpus:
-    """60 triples, one head in ten about baking, counted into the corpus stats."""
-    corpus = CorpusFactory(name="big")
-    for i in range(60):
-        head = EventFactory(text=f"PersonX bakes cake {i}" if i % 10 == 0 else f"PersonX runs {i}")
-        TripleFactory(corpus=corpus, head=head, tail=f"tail number {i:02d}")
-    corpus_refresh_counts(corpus=corpus)
-    return corpus
+def teacher() -> Teacher:
+    return teacher_create(name="offline", base_url=UNREACHABLE, model="m")
 
 
-def researcher_pages(corpus: Corpus) -> list[str]:
+@pytest.fixture
+def run(teacher, pool) -> GenerationRun:
+    return run_create(
+        teacher=teacher,
+        pool=pool,
+        corpus_name="generated",
+        relations=["xNeed", "xWant"],
+        heads=HEADS,
+        n_per_pair=2,
+        k_examples=2,
+    )
+
+
+def run_form(teacher: Teacher, pool: FewShotPool, **overrides) -> dict:
+    fields = {
+        "teacher": teacher.pk,
+        "pool": pool.pk,
+        "corpus_name": "generated",
+        "relations": ["xNeed", "xWant"],
+        "heads_from": "list",
+        "heads": "\n".join(HEADS),
+        "n_per_pair": 2,
+        "k_examples": 2,
+        "seed": 7,
+    }
+    return {**fields, **overrides}
+
+
+def pages(run: GenerationRun) -> list[str]:
     return [
-        reverse("generation:corpus_list"),
-        reverse("generation:corpus_import"),
-        reverse("generation:corpus_detail", args=[corpus.pk]),
-        reverse("generation:relation_list"),
+        reverse("generation:teacher_list"),
+        reverse("generation:pool_list"),
+        reverse("generation:pool_detail", args=[run.pool_id]),
+        reverse("generation:run_list"),
+        reverse("generation:run_create"),
+        reverse("generation:run_detail", args=[run.pk]),
     ]
 
 
-def test_every_page_renders_for_a_researcher(researcher_client, corpus):
-    for url in researcher_pages(corpus):
+# --- Access --------------------------------------------------------------------------------
+
+
+def test_every_page_renders_for_a_researcher_with_the_generation_nav_link(researcher_client, run):
+    for url in pages(run):
         response = researcher_client.get(url)
         assert response.status_code == 200, url
-        assert "<html" in response.content.decode()
+        assert re.search(r'href="/corpora/runs/" aria-current="page">Generation<', response.text)
 
 
-def test_annotators_are_refused_every_corpus_page(annotator_client, corpus):
-    for url in researcher_pages(corpus):
+def test_annotators_are_refused_every_page_and_action(annotator_client, run):
+    example = run.pool.examples.first()
+    posts = [
+        reverse("generation:teacher_check", args=[run.teacher_id]),
+        reverse("generation:pool_example_delete", args=[run.pool_id, example.pk]),
+        reverse("generation:run_start", args=[run.pk]),
+    ]
+    for url in pages(run):
         assert annotator_client.get(url).status_code == 403, url
-    export = reverse("generation:corpus_export", args=[corpus.pk])
-    assert annotator_client.post(export, {"format": "jsonl"}).status_code == 403
-    assert annotator_client.post(reverse("generation:relation_list"), {}).status_code == 403
+    for url in [*posts, *pages(run)]:
+        assert annotator_client.post(url, {}).status_code == 403, url
     assert not Job.objects.exists()
+    assert FewShotExample.objects.filter(pk=example.pk).exists()
 
 
-def test_anonymous_users_are_sent_to_login(client, corpus):
-    for url in researcher_pages(corpus):
+def test_anonymous_users_are_sent_to_login(client, run):
+    for url in pages(run):
         response = client.get(url)
-        assert response.status_code == 302, url
-        assert response["Location"] == f"{reverse('login')}?next={url}"
+        assert response.status_code == 302 and "/login" in response["Location"], url
 
 
-def test_corpus_list_shows_corpora_with_counts(researcher_client, corpus):
-    html = researcher_client.get(reverse("generation:corpus_list")).content.decode()
-    assert reverse("generation:corpus_detail", args=[corpus.pk]) in html
-    assert ">small</a>" in html
-    assert reverse("generation:corpus_import") in html
-    assert re.search(r'<td class="num">\s*4\s*</td>', html)
+# --- Teachers ------------------------------------------------------------------------------
 
 
-def test_corpus_detail_shows_counts_samples_and_triples(researcher_client, corpus):
-    html = researcher_client.get(reverse("generation:corpus_detail", args=[corpus.pk])).content
-    html = html.decode()
-    # counts by relation and split, from the stored stats
-    assert "xNeed" in html and "xWant" in html and "xAttr" in html
-    for split in ("train", "val", "test"):
-        assert f'<th class="num">{split}</th>' in html
-    # samples read as sentences
-    need = Relation.objects.get(name="xNeed")
-    assert need.sentence("PersonX bakes bread", "flour") in html
-    # the triple table and the export form
-    assert 'id="triple-table"' in html
-    assert "a fishing rod" in html
-    assert f'action="{reverse("generation:corpus_export", args=[corpus.pk])}"' in html
+def test_a_researcher_adds_a_teacher_and_checks_it_without_the_key_ever_shown(
+    researcher_client, monkeypatch
+):
+    monkeypatch.setenv("LOOPBACK_TEACHER_KEY", "very-secret-key-123")
+    with OpenAIServer(ServerState(require_key="very-secret-key-123")) as server:
+        response = researcher_client.post(
+            reverse("generation:teacher_list"),
+            teacher_fields(base_url=server.url, api_key_env="LOOPBACK_TEACHER_KEY"),
+            follow=True,
+        )
+        assert "Teacher loopback saved" in messages_of(response)[0]
+        teacher = Teacher.objects.get(name="loopback")
+        assert teacher.api_key_env == "LOOPBACK_TEACHER_KEY"
+        assert server.url in response.text and "LOOPBACK_TEACHER_KEY" in response.text
+
+        checked = researcher_client.post(
+            reverse("generation:teacher_check", args=[teacher.pk]), follow=True
+        )
+    assert messages_of(checked) == [
+        "Teacher loopback answered a test completion of model 'm' at "
+        f"{server.url}/chat/completions."
+    ]
+    assert server.state.requests["check"] == 1  # one real request of the endpoint
+    assert "very-secret-key-123" not in response.text + checked.text
 
 
-def test_corpus_detail_does_not_count_the_triple_table(researcher_client, corpus):
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
+def test_a_base_url_without_v1_or_an_unknown_model_fails_the_check(researcher_client):
+    """A 404 is no answer: the check names the URL and says what usually causes it."""
+    with OpenAIServer(ServerState(models={"served-model"})) as server:
+        no_v1 = teacher_create(
+            name="no-v1", base_url=server.url.removesuffix("/v1"), model="served-model"
+        )
+        wrong_model = teacher_create(name="wrong-model", base_url=server.url, model="m")
+        right = teacher_create(name="right", base_url=server.url, model="served-model")
+        said = {}
+        for teacher in (no_v1, wrong_model, right):
+            response = researcher_client.post(
+                reverse("generation:teacher_check", args=[teacher.pk]), follow=True
+            )
+            said[teacher.name] = messages_of(response)[0]
+    assert "answered HTTP 404" in said["no-v1"] and "ends in /v1" in said["no-v1"]
+    assert "The model 'm' does not exist" in said["wrong-model"]
+    assert said["right"].startswith("Teacher right answered a test completion")
 
-    url = reverse("generation:corpus_detail", args=[corpus.pk])
-    with CaptureQueriesContext(connection) as queries:
-        assert researcher_client.get(url).status_code == 200
-    table = Triple._meta.db_table
-    counts = [q["sql"] for q in queries if "COUNT(" in q["sql"].upper() and table in q["sql"]]
-    assert counts == []
+
+def test_checking_an_unreachable_teacher_says_it_cannot_be_reached(researcher_client, teacher):
+    response = researcher_client.post(
+        reverse("generation:teacher_check", args=[teacher.pk]), follow=True
+    )
+    [message] = messages_of(response)
+    assert "Teacher 'offline': cannot reach the teacher at http://127.0.0.1:9/v1" in message
+    assert 'class="message error"' in response.text
 
 
-def test_htmx_request_returns_only_the_triple_table(researcher_client, corpus):
-    url = reverse("generation:corpus_detail", args=[corpus.pk])
-    response = researcher_client.get(url, {"relation": "xNeed"}, HTTP_HX_REQUEST="true")
+def test_a_key_typed_where_its_variable_name_belongs_is_refused_and_not_echoed(
+    researcher_client,
+):
+    response = researcher_client.post(
+        reverse("generation:teacher_list"), teacher_fields(api_key_env="sk-proj-abcDEF123456")
+    )
     assert response.status_code == 200
-    html = response.content.decode()
-    assert "<html" not in html
-    assert html.strip().startswith('<div id="triple-table"')
-    assert "a fishing rod" in html and "flour" in html
-    assert "to eat fish" not in html
+    assert "never the key itself" in response.context["form"].errors["api_key_env"][0]
+    assert "sk-proj-abcDEF123456" not in response.text
+    assert not Teacher.objects.exists()
+
+
+def test_an_http_teacher_needs_a_base_url(researcher_client):
+    response = researcher_client.post(
+        reverse("generation:teacher_list"), teacher_fields(base_url="")
+    )
+    assert "needs a base URL" in response.context["form"].errors["base_url"][0]
+    assert not Teacher.objects.exists()
+
+
+@pytest.fixture
+def tiny_gpt2_folder(tmp_path):
+    """A tiny GPT-2's config and tokenizer (weights are not needed by the check)."""
+    from transformers import AutoTokenizer, GPT2Config
+
+    from critic.ml.encoder import resolve_encoder_path
+
+    tokenizer = AutoTokenizer.from_pretrained(resolve_encoder_path("all-MiniLM-L6-v2"))
+    GPT2Config(
+        vocab_size=tokenizer.vocab_size, n_positions=256, n_embd=32, n_layer=2
+    ).save_pretrained(tmp_path)
+    tokenizer.save_pretrained(tmp_path)
+    return tmp_path
+
+
+def test_checking_a_transformers_teacher_loads_its_tokenizer_and_config(
+    researcher_client, tiny_gpt2_folder
+):
+    teacher = teacher_create(
+        name="local", backend=Teacher.Backend.TRANSFORMERS, model=str(tiny_gpt2_folder)
+    )
+    response = researcher_client.post(
+        reverse("generation:teacher_check", args=[teacher.pk]), follow=True
+    )
+    [message] = messages_of(response)
+    assert "loaded the tokenizer (30,522 tokens) and config" in message
+    assert "a context of 256 tokens" in message
+    assert "weights are loaded by the worker when a run starts" in message
+    assert 'class="message success"' in response.text
+
+    missing = teacher_create(
+        name="missing", backend=Teacher.Backend.TRANSFORMERS, model=str(tiny_gpt2_folder / "no")
+    )
+    response = researcher_client.post(
+        reverse("generation:teacher_check", args=[missing.pk]), follow=True
+    )
+    [message] = messages_of(response)
+    assert "Teacher 'missing': cannot load the tokenizer and config" in message
+    assert 'class="message error"' in response.text
+
+
+# --- Few-shot pools ------------------------------------------------------------------------
+
+
+def test_a_researcher_creates_a_pool_and_pastes_examples_and_seed_events(researcher_client):
+    created = researcher_client.post(
+        reverse("generation:pool_list"), {"name": "mine", "description": "hand-picked"}, follow=True
+    )
+    pool = FewShotPool.objects.get(name="mine")
+    pool_url = reverse("generation:pool_detail", args=[pool.pk])
+    assert created.redirect_chain[-1][0] == pool_url
+    assert "This pool is empty" in created.text and "hand-picked" in created.text
+
+    pasted = (
+        "PersonX goes fishing\txNeed\ta fishing rod\r\n"
+        "\n"
+        "PersonX goes fishing\txWant\tnone\n"
+        "PersonX climbs a hill\n"
+    )
+    response = researcher_client.post(pool_url, {"text": pasted}, follow=True)
+    assert messages_of(response) == ["3 new examples and seed events added."]
+    assert set(pool.examples.values_list("head", "relation__name", "tail")) == {
+        ("PersonX goes fishing", "xNeed", "a fishing rod"),
+        ("PersonX goes fishing", None, ""),
+        ("PersonX climbs a hill", None, ""),
+    }
+    page = response.text
+    assert "Seed events" in page and "PersonX climbs a hill" in page
+    assert "<h2>xNeed</h2>" in page and "a fishing rod" in page
+
+    listed = researcher_client.get(reverse("generation:pool_list"))
+    [row] = listed.context["pools"]
+    assert (row.seed_count, row.example_count) == (2, 1)
+
+
+def test_bad_pasted_lines_are_named_and_nothing_is_added(researcher_client, pool):
+    before = pool.examples.count()
+    response = researcher_client.post(
+        reverse("generation:pool_detail", args=[pool.pk]),
+        {
+            "text": "PersonX sings\txNeed\ta voice\n"
+            "PersonX sings\txNeed\n"
+            "PersonX sings\txNeeds\ta song\n"
+            "\txWant\tto rest\n"
+        },
+    )
+    assert response.status_code == 200
+    errors = response.context["form"].errors["text"]
+    assert errors[0].startswith("line 2: expected head<TAB>relation<TAB>tail")
+    assert "line 3: unknown relation 'xNeeds'" in errors
+    assert "line 4: the head is empty" in errors
+    assert pool.examples.count() == before
+
+
+def test_an_uploaded_tsv_file_adds_examples(researcher_client, pool):
+    upload = SimpleUploadedFile(
+        "more.tsv", "\ufeffPersonX swims\txEffect\tgets wet\n".encode(), "text/tab-separated-values"
+    )
+    response = researcher_client.post(
+        reverse("generation:pool_detail", args=[pool.pk]), {"file": upload}, follow=True
+    )
+    assert messages_of(response) == ["2 new examples and seed events added."]
+    assert pool.examples.filter(head="PersonX swims", relation__name="xEffect").exists()
+
+
+def test_an_uploaded_file_that_is_not_utf8_names_the_line(researcher_client, pool):
+    upload = SimpleUploadedFile("bad.tsv", b"PersonX swims\n\xff\xfe oops\n")
+    response = researcher_client.post(
+        reverse("generation:pool_detail", args=[pool.pk]), {"file": upload}
+    )
+    assert response.context["form"].errors["file"] == ["line 2: not UTF-8 text"]
+
+
+def test_an_empty_examples_form_asks_for_lines(researcher_client, pool):
+    response = researcher_client.post(
+        reverse("generation:pool_detail", args=[pool.pk]), {"text": "  \n"}
+    )
+    assert "Paste some lines or choose a file." in response.context["form"].non_field_errors()
+
+
+def test_a_single_example_is_deleted(researcher_client, pool):
+    example = pool.examples.get(relation__name="xWant")
+    response = researcher_client.post(
+        reverse("generation:pool_example_delete", args=[pool.pk, example.pk]), follow=True
+    )
+    assert response.redirect_chain[-1][0] == reverse("generation:pool_detail", args=[pool.pk])
+    assert not FewShotExample.objects.filter(pk=example.pk).exists()
+    assert pool.examples.count() == 4
+    other_pool = FewShotPool.objects.create(name="other")
+    wrong = researcher_client.post(
+        reverse("generation:pool_example_delete", args=[other_pool.pk, pool.examples.first().pk])
+    )
+    assert wrong.status_code == 404
+
+
+# --- Runs ----------------------------------------------------------------------------------
+
+
+def test_the_new_run_form_checks_the_skd_relations_at_first(researcher_client, teacher, pool):
+    response = researcher_client.get(reverse("generation:run_create"))
+    checked = set(
+        re.findall(r'<input[^>]*name="relations" value="(\w+)"[^>]*checked', response.text)
+    )
+    assert checked == set(SKD_RELATIONS)
+    assert 'value="oEffect"' in response.text
+
+
+def test_create_estimate_start_and_execute_a_run_through_the_pages(researcher_client, pool):
+    with OpenAIServer() as server:
+        researcher_client.post(
+            reverse("generation:teacher_list"),
+            teacher_fields(
+                base_url=server.url, prompt_price_per_1k="0.5", completion_price_per_1k="1.5"
+            ),
+        )
+        teacher = Teacher.objects.get(name="loopback")
+        created = researcher_client.post(
+            reverse("generation:run_create"), run_form(teacher, pool), follow=True
+        )
+        run = GenerationRun.objects.get()
+        assert created.redirect_chain[-1][0] == reverse("generation:run_detail", args=[run.pk])
+        assert run.batches.count() == 6 and run.seed == 7 and run.temperature == 0.9
+        assert created.context["estimate"].requests == 6
+        assert created.context["estimate"].cost is not None
+        page = created.text
+        assert "Estimate of what is left" in page and "about $" in page
+        assert re.search(r"<dt>Requests</dt><dd>6</dd>", page)
+        assert ">Start</button>" in page
+
+        started = researcher_client.post(reverse("generation:run_start", args=[run.pk]))
+        job = Job.objects.get()
+        # Starting lands on the run's own page, not the generic job page.
+        assert started["Location"] == reverse("generation:run_detail", args=[run.pk])
+        run.refresh_from_db()
+        assert run.job == job and job.status == Job.Status.QUEUED
+
+        queued = researcher_client.get(reverse("generation:run_detail", args=[run.pk]))
+        assert "hx-trigger" in queued.text and "Start</button>" not in queued.text
+
+        run_job_run(job_id=job.pk)
+
+    done = researcher_client.get(reverse("generation:run_detail", args=[run.pk]))
+    assert Triple.objects.filter(corpus=run.corpus).count() == 12
+    assert done.context["report"]["triples"] == 12
+    assert re.search(r"<dt>Triples written</dt><dd>12</dd>", done.text)
+    assert re.search(r"<dt>Batches done</dt><dd>6</dd>", done.text)
+    assert "Nothing left to send." in done.text and "Start</button>" not in done.text
+    assert "hx-trigger" not in done.text
+
+    again = researcher_client.post(reverse("generation:run_start", args=[run.pk]), follow=True)
+    assert messages_of(again) == [f"Run {run.pk} is finished: every batch is done."]
+    assert Job.objects.count() == 1
+
+    listed = researcher_client.get(reverse("generation:run_list"))
+    assert f"Run {run.pk}" in listed.text and "generated" in listed.text
+
+
+def test_a_run_whose_job_failed_can_be_started_again_and_continues(researcher_client, run):
+    job = Job.objects.create(kind="generation_run", status=Job.Status.FAILED, error="worker died")
+    GenerationRun.objects.filter(pk=run.pk).update(job=job)
+    run.batches.filter(head=HEADS[0]).update(status=GenerationBatch.Status.DONE)
+
+    page = researcher_client.get(reverse("generation:run_detail", args=[run.pk]))
+    assert ">Start again</button>" in page.text and "worker died" in page.text
+    assert page.context["batches_done"] == 2 and page.context["batches_pending"] == 4
+
+    response = researcher_client.post(reverse("generation:run_start", args=[run.pk]))
+    run.refresh_from_db()
+    assert run.job_id != job.pk and run.job.status == Job.Status.QUEUED
+    assert response["Location"] == reverse("generation:run_detail", args=[run.pk])
+
+    twice = researcher_client.post(reverse("generation:run_start", args=[run.pk]), follow=True)
+    assert "is already under way" in messages_of(twice)[-1]
+    assert Job.objects.count() == 2
+
+
+def test_a_finished_run_with_failed_batches_offers_start_again(researcher_client, run):
+    job = Job.objects.create(kind="generation_run", status=Job.Status.SUCCEEDED)
+    GenerationRun.objects.filter(pk=run.pk).update(job=job, errors=1)
+    run.batches.update(status=GenerationBatch.Status.DONE)
+    run.batches.filter(pk=run.batches.first().pk).update(
+        status=GenerationBatch.Status.FAILED, error="HTTP 500 from the teacher"
+    )
+    page = researcher_client.get(reverse("generation:run_detail", args=[run.pk]))
+    assert ">Start again</button>" in page.text
+    assert "HTTP 500 from the teacher" in page.text
+
+
+def test_htmx_polls_get_only_the_live_fragment(researcher_client, run):
+    response = researcher_client.get(
+        reverse("generation:run_detail", args=[run.pk]), headers={"HX-Request": "true"}
+    )
+    assert response.text.lstrip().startswith('<div id="run-live"')
+    assert "<html" not in response.text and "Settings" not in response.text
     assert "HX-Request" in response["Vary"]
 
 
-def test_htmx_history_restore_gets_the_whole_page(researcher_client, corpus):
-    url = reverse("generation:corpus_detail", args=[corpus.pk])
-    response = researcher_client.get(
-        url, HTTP_HX_REQUEST="true", HTTP_HX_HISTORY_RESTORE_REQUEST="true"
-    )
-    assert "<html" in response.content.decode()
-
-
-def test_keyset_pagination_pages_through_the_triples(researcher_client, big_corpus):
-    url = reverse("generation:corpus_detail", args=[big_corpus.pk])
-    first = researcher_client.get(url).content.decode()
-    assert "tail number 00" in first and "tail number 49" in first
-    assert "tail number 50" not in first
-    after = re.search(r'href="\?after=(\d+)#triples"', first).group(1)
-    assert int(after) == Triple.objects.get(tail="tail number 49").pk
-
-    second = researcher_client.get(url, {"after": after}, HTTP_HX_REQUEST="true").content
-    second = second.decode()
-    assert "tail number 50" in second and "tail number 59" in second
-    assert "tail number 49" not in second
-    assert 'rel="next"' not in second  # the last page
-    assert "First page" in second
-
-
-def test_head_search_filters_and_filters_stay_in_the_next_link(researcher_client, big_corpus):
-    url = reverse("generation:corpus_detail", args=[big_corpus.pk])
-    html = researcher_client.get(url, {"q": "bakes cake"}, HTTP_HX_REQUEST="true").content
-    shown = re.findall(r"tail number (\d\d)", html.decode())
-    assert sorted(shown) == ["00", "10", "20", "30", "40", "50"]
-
-    for i in range(60):  # enough rows for a second page of xNeed triples about running
-        TripleFactory(corpus=big_corpus, head=EventFactory(text=f"PersonX runs {i}"))
-    corpus_refresh_counts(corpus=big_corpus)
-    html = researcher_client.get(url, {"q": "runs", "relation": "xNeed"}).content.decode()
-    assert re.search(r'href="\?q=runs&amp;relation=xNeed&amp;after=\d+#triples"', html)
-
-
-def test_an_unknown_filter_value_is_ignored(researcher_client, corpus):
-    url = reverse("generation:corpus_detail", args=[corpus.pk])
-    for after in ("x", "-1", str(2**70)):
-        response = researcher_client.get(url, {"relation": "nope", "after": after})
-        assert response.status_code == 200
-        assert "a fishing rod" in response.content.decode()
-
-
-def test_upload_creates_a_job_and_the_worker_imports_it(researcher_client, researcher, settings):
-    upload = SimpleUploadedFile("my corpus.jsonl", jsonl(ROWS), "application/octet-stream")
+def test_the_run_form_needs_heads(researcher_client, teacher, pool):
     response = researcher_client.post(
-        reverse("generation:corpus_import"),
-        {"file": upload, "corpus_name": "uploaded", "format": "auto", "skip_invalid": "on"},
+        reverse("generation:run_create"), run_form(teacher, pool, heads=" \n")
     )
-    job = Job.objects.get()
-    assert response.status_code == 302
-    assert response["Location"] == reverse("jobs:job_detail", args=[job.pk])
-    assert job.kind == "corpus_import"
-    assert job.created_by == researcher
-    assert job.params["corpus"] == "uploaded"
-    assert job.params["format"] == "auto"
-    assert job.params["skip_invalid"] is True
-    saved = Path(job.params["path"])
-    assert saved.name == "my_corpus.jsonl"
-    assert saved.parent.parent == Path(settings.MEDIA_ROOT) / "uploads"
-    assert saved.read_bytes() == jsonl(ROWS)
-
-    corpus_import_job_run(job_id=job.pk)  # what the worker does
-
-    corpus = Corpus.objects.get(name="uploaded")
-    detail = researcher_client.get(reverse("generation:corpus_detail", args=[corpus.pk]))
-    assert "<dd>4</dd>" in detail.content.decode()
-    page = researcher_client.get(reverse("jobs:job_detail", args=[job.pk])).content.decode()
-    assert "Succeeded" in page
-    assert re.search(r"<dt>Imported</dt><dd>4</dd>", page)
-    assert re.search(r"<dt>Duplicates</dt><dd>0</dd>", page)
-    assert reverse("generation:corpus_detail", args=[corpus.pk]) in page
-    assert "hx-trigger" not in page  # finished: no more polling
+    assert response.context["form"].errors["heads"] == ["List at least one head."]
+    assert not GenerationRun.objects.exists()
 
 
-def test_upload_with_invalid_lines_offers_the_rejected_lines(researcher_client):
-    rows = jsonl(ROWS) + b'{"head": "PersonX sings", "relation": "xNope", "tail": "loud"}\n'
-    upload = SimpleUploadedFile("bad.jsonl", rows)
+def test_a_teacher_whose_key_variable_is_unset_is_reported_on_the_form(
+    researcher_client, pool, monkeypatch
+):
+    monkeypatch.delenv("UNSET_TEACHER_KEY", raising=False)
+    teacher = teacher_create(
+        name="keyed", base_url=UNREACHABLE, model="m", api_key_env="UNSET_TEACHER_KEY"
+    )
+    response = researcher_client.post(reverse("generation:run_create"), run_form(teacher, pool))
+    [error] = response.context["form"].non_field_errors()
+    assert "UNSET_TEACHER_KEY" in error and "is not set" in error
+    assert not GenerationRun.objects.exists()
+
+
+def test_heads_can_come_from_a_corpus_or_from_new_events(researcher_client, teacher, pool):
+    source = CorpusFactory(name="source")
+    for head in HEADS[:2]:
+        TripleFactory(corpus=source, head=EventFactory(text=head))
     researcher_client.post(
-        reverse("generation:corpus_import"),
-        {"file": upload, "corpus_name": "partly", "format": "jsonl", "skip_invalid": "on"},
+        reverse("generation:run_create"),
+        run_form(teacher, pool, heads_from="corpus", source_corpus=source.pk, heads="ignored"),
     )
-    job = Job.objects.get()
-    corpus_import_job_run(job_id=job.pk)
-    page = researcher_client.get(reverse("jobs:job_detail", args=[job.pk])).content.decode()
-    assert re.search(r"<dt>Rejected</dt><dd>1</dd>", page)
-    assert "xNope" in page
-    rejected_url = reverse("jobs:job_rejected", args=[job.pk])
-    assert rejected_url in page
-    response = researcher_client.get(rejected_url)
-    assert response.status_code == 200
-    assert b"xNope" in b"".join(response.streaming_content)
+    from_corpus = GenerationRun.objects.get()
+    assert set(from_corpus.batches.values_list("head", flat=True)) == set(HEADS[:2])
 
-
-def test_a_failed_import_shows_its_error(researcher_client):
-    upload = SimpleUploadedFile("bad.tsv", b"PersonX sings\txNope\tloud\n")
     researcher_client.post(
-        reverse("generation:corpus_import"),
-        {"file": upload, "corpus_name": "broken", "format": "atomic-tsv"},
+        reverse("generation:run_create"),
+        run_form(teacher, pool, heads_from="events", event_prompts=3, corpus_name="events"),
     )
-    job = Job.objects.get()
-    with pytest.raises(Exception, match="invalid line"):
-        corpus_import_job_run(job_id=job.pk)
-    page = researcher_client.get(reverse("jobs:job_detail", args=[job.pk])).content.decode()
-    assert "Failed" in page
-    assert "nothing was imported" in page
-    assert "xNope" in page
+    events = GenerationRun.objects.get(corpus__name="events")
+    assert events.mode == GenerationRun.Mode.EVENTS and events.event_prompts == 3
+    assert events.batches.filter(relation__isnull=True).count() == 3
 
-
-@pytest.mark.parametrize("name", ["", "   ", "x" * 101])
-def test_upload_needs_a_valid_corpus_name(researcher_client, name):
-    upload = SimpleUploadedFile("a.tsv", b"PersonX sings\txNeed\ta voice\n")
-    response = researcher_client.post(
-        reverse("generation:corpus_import"),
-        {"file": upload, "corpus_name": name, "format": "auto"},
+    missing = researcher_client.post(
+        reverse("generation:run_create"), run_form(teacher, pool, heads_from="events")
     )
-    assert response.status_code == 200
-    assert 'class="errorlist"' in response.content.decode()
-    assert not Job.objects.exists()
+    assert "event_prompts" in missing.context["form"].errors
 
 
-def test_import_page_offers_existing_corpus_names(researcher_client, corpus):
-    html = researcher_client.get(reverse("generation:corpus_import")).content.decode()
-    assert '<option value="small">' in html
+# --- Admin ---------------------------------------------------------------------------------
 
 
-def test_export_job_then_download(researcher_client, researcher, corpus, settings):
-    response = researcher_client.post(
-        reverse("generation:corpus_export", args=[corpus.pk]),
-        {"format": "tsv", "relations": ["xNeed"], "split": "train", "min_score": ""},
-    )
-    job = Job.objects.get()
-    assert response["Location"] == reverse("jobs:job_detail", args=[job.pk])
-    assert job.kind == "corpus_export"
-    assert job.created_by == researcher
-    assert job.params["relations"] == ["xNeed"]
-    assert job.params["split"] == "train"
-    assert job.params["min_score"] is None
-    out = Path(job.params["path"])
-    assert out.name == "small.tsv"
-    assert out.parent.parent == Path(settings.MEDIA_ROOT) / "exports"
-
-    corpus_export_job_run(job_id=job.pk)
-
-    page = researcher_client.get(reverse("jobs:job_detail", args=[job.pk])).content.decode()
-    download_url = reverse("jobs:job_download", args=[job.pk])
-    assert download_url in page
-    download = researcher_client.get(download_url)
-    assert download.status_code == 200
-    assert 'attachment; filename="small.tsv"' in download["Content-Disposition"]
-    body = b"".join(download.streaming_content).decode()
-    assert body.splitlines() == [
-        "PersonX goes fishing\txNeed\ta fishing rod",
-        "PersonX bakes bread\txNeed\tflour",
-    ]
-
-
-def test_export_with_a_bad_format_shows_the_form_error(researcher_client, corpus):
-    response = researcher_client.post(
-        reverse("generation:corpus_export", args=[corpus.pk]), {"format": "xlsx"}
-    )
-    assert response.status_code == 200
-    assert "Select a valid choice" in response.content.decode()
-    assert not Job.objects.exists()
-
-
-def test_relation_list_and_create(researcher_client):
-    url = reverse("generation:relation_list")
-    html = researcher_client.get(url).content.decode()
-    assert "xNeed" in html and "PersonX is seen as" in html and ">SKD<" in html
-
-    response = researcher_client.post(
-        url,
-        {
-            "name": "xHobby",
-            "category": "social",
-            "sentence_template": "{head}. PersonX enjoys: {tail}",
-            "prompt_template": "{head}. PersonX enjoys",
-            "verbalization": "PersonX enjoys",
-        },
-        follow=True,
-    )
-    assert Relation.objects.filter(name="xHobby").exists()
-    assert "Relation xHobby added." in response.content.decode()
-    assert "{head}. PersonX enjoys: {tail}" in response.content.decode()
-
-
-def test_relation_create_shows_validation_errors_per_field(researcher_client):
-    response = researcher_client.post(
-        reverse("generation:relation_list"),
-        {
-            "name": "xNeed",
-            "sentence_template": "PersonX enjoys",
-            "prompt_template": "{head}. PersonX enjoys",
-            "verbalization": "enjoys",
-        },
-    )
-    assert response.status_code == 200
-    form = response.context["form"]
-    assert "Must contain {head} and {tail}." in form.errors["sentence_template"]
-    assert Relation.objects.filter(name="xNeed").count() == 1
-
-    response = researcher_client.post(
-        reverse("generation:relation_list"),
-        {
-            "name": "xNeed",
-            "sentence_template": "{head} {tail}",
-            "prompt_template": "{head}",
-            "verbalization": "needs",
-        },
-    )
-    assert "already exists" in response.context["form"].errors["name"][0]
-
-
-# --- Admin ---------------------------------------------------------------------------
-
-
-@pytest.fixture
-def admin_client_(client):
+def test_the_admin_lists_teachers_pools_examples_runs_and_batches(client, run):
     client.force_login(UserFactory(is_staff=True, is_superuser=True))
-    return client
+    for model in ("teacher", "fewshotpool", "fewshotexample", "generationrun", "generationbatch"):
+        response = client.get(reverse(f"admin:generation_{model}_changelist"))
+        assert response.status_code == 200, model
+    teacher_page = client.get(reverse("admin:generation_teacher_change", args=[run.teacher_id]))
+    assert teacher_page.status_code == 200 and "api_key_env" in teacher_page.text
 
 
-def test_admin_triple_changelist_renders_without_a_full_count(admin_client_, big_corpus):
-    response = admin_client_.get(reverse("admin:generation_triple_changelist"), {"split": "train"})
-    assert response.status_code == 200
-    assert "tail number 59" in response.content.decode()
+def test_a_running_run_shows_its_rate_and_time_left(transactional_db, client, researcher, pool):
+    """A run executing as a job (in a thread here, against a slow server): its page says how
+    far it is, how fast it goes and how long is left, and polls for more."""
+    import threading
+
+    client.force_login(researcher)
+    with OpenAIServer(ServerState(delay=0.4)) as server:
+        teacher = teacher_create(name="slow", base_url=server.url, model="m", concurrency=1)
+        run = run_create(
+            teacher=teacher, pool=pool, corpus_name="slow", relations=["xNeed"], heads=HEADS
+        )
+        client.post(reverse("generation:run_start", args=[run.pk]))
+        job = Job.objects.get()
+        worker = threading.Thread(target=run_job_run, kwargs={"job_id": job.pk})
+        worker.start()
+        try:
+            seen = ""
+            for _ in range(200):
+                page = client.get(reverse("generation:run_detail", args=[run.pk])).text
+                found = re.search(r'<p class="small" id="run-rate">([^<]*)</p>', page)
+                seen = found.group(1) if found else seen
+                if "batches done" in seen:
+                    break
+                time.sleep(0.05)
+        finally:
+            worker.join(60)
+    assert re.fullmatch(
+        r"\d of 3 batches done · [\d.]+ a second · (under a minute|about \d+ min) left · "
+        r"0 failed",
+        seen,
+    ), seen
+    assert "hx-trigger" in page
 
 
-def test_admin_corpus_delete_removes_its_triples(admin_client_, corpus):
-    url = reverse("admin:generation_corpus_delete", args=[corpus.pk])
-    confirm = admin_client_.get(url)
-    assert confirm.status_code == 200
-    assert "4 triples" in confirm.content.decode()
-    response = admin_client_.post(url, {"post": "yes"})
-    assert response.status_code == 302
-    assert not Corpus.objects.filter(pk=corpus.pk).exists()
-    assert not Triple.objects.filter(corpus_id=corpus.pk).exists()
+def test_a_run_executed_from_the_command_line_says_by_whom_and_cannot_be_started(
+    researcher_client, run
+):
+    from generation.services import run_lease_take
+
+    run_lease_take(run=run)  # as `generate --resume` does
+    page = researcher_client.get(reverse("generation:run_detail", args=[run.pk]))
+    assert f"is being executed by process {os.getpid()}" in page.text
+    assert ">Start</button>" not in page.text and "hx-trigger" in page.text
+    refused = researcher_client.post(reverse("generation:run_start", args=[run.pk]), follow=True)
+    assert "is being executed by process" in messages_of(refused)[0]
+    assert not Job.objects.exists()
 
 
-def test_admin_bulk_delete_uses_the_service(admin_client_, corpus):
-    other = CorpusFactory()
-    TripleFactory(corpus=other)
-    response = admin_client_.post(
-        reverse("admin:generation_corpus_changelist"),
-        {"action": "delete_selected", "_selected_action": [corpus.pk, other.pk], "post": "yes"},
-    )
-    assert response.status_code == 302
-    assert not Corpus.objects.exists()
-    assert not Triple.objects.exists()
+def test_the_job_page_of_a_finished_run_speaks_plainly_and_links_the_run_and_corpus(
+    researcher_client, pool
+):
+    with OpenAIServer() as server:
+        teacher = teacher_create(name="loopback", base_url=server.url, model="m")
+        made = run_create(
+            teacher=teacher, pool=pool, corpus_name="plain", relations=["xNeed"], heads=HEADS
+        )
+        researcher_client.post(reverse("generation:run_start", args=[made.pk]))
+        job = Job.objects.get()
+        run_job_run(job_id=job.pk)
+    page = researcher_client.get(reverse("jobs:job_detail", args=[job.pk])).text
+    assert re.search(r"<dt>Triples written</dt><dd>15</dd>", page)
+    assert "the teacher has no prices" in page
+    assert reverse("generation:run_detail", args=[made.pk]) in page
+    assert reverse("corpora:corpus_detail", args=[made.corpus_id]) in page
+    assert "{'" not in page and "None" not in page

@@ -14,8 +14,9 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from generation.models import FewShotPool, GenerationBatch, GenerationRun, Triple
-from generation.teaching import (
+from corpora.models import Triple
+from generation.models import FewShotPool, GenerationBatch, GenerationRun
+from generation.services import (
     LEASE_STALE_AFTER,
     RunBusy,
     pool_import_tsv,

@@ -2,9 +2,10 @@
 
 import pytest
 
+from corpora.models import Triple
 from generation.ml.http_teacher import TeacherError
-from generation.models import FewShotPool, GenerationBatch, Teacher, Triple
-from generation.teaching import (
+from generation.models import FewShotPool, GenerationBatch, Teacher
+from generation.services import (
     pool_import_tsv,
     run_create,
     run_estimate,
@@ -40,7 +41,7 @@ def _teacher(url: str, **extra) -> Teacher:
 
 def _expected(run) -> set[tuple[str, str, str]]:
     """What the server answers for each (head, relation): n tails, first line only."""
-    from generation.teaching import _requests
+    from generation.services import _requests
 
     batches = list(run.batches.values_list("pk", "head", "relation_id"))
     names = dict(run.relations.values_list("id", "name"))
@@ -207,7 +208,7 @@ def test_bad_teacher_configuration_fails_before_any_work(pool, monkeypatch):
 def test_a_run_job_cancelled_then_started_again_finishes_the_run(pool, client, researcher):
     from django.urls import reverse
 
-    from generation.teaching import run_job_create, run_job_run
+    from generation.services import run_job_create, run_job_run
     from jobs.models import Job
     from jobs.services import job_cancel, job_retry
 
@@ -254,7 +255,7 @@ def test_estimates_include_cost_when_the_teacher_has_prices(pool):
 def test_the_run_counts_the_triples_the_corpus_got_not_the_ones_it_already_held(pool, tmp_path):
     """Half of what the teacher will write is in the corpus already: those only count one
     more occurrence; the run reports the new rows (and says why the rest are not new)."""
-    from generation.services import corpus_import
+    from corpora.services import corpus_import
 
     with OpenAIServer() as server:
         run = run_create(

@@ -12,8 +12,9 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from generation.models import Corpus, FewShotPool, GenerationBatch, GenerationRun, Teacher, Triple
-from generation.teaching import pool_import_tsv, run_create, run_execute, teacher_create
+from corpora.models import Corpus, Triple
+from generation.models import FewShotPool, GenerationBatch, GenerationRun, Teacher
+from generation.services import pool_import_tsv, run_create, run_execute, teacher_create
 from tests.generation.openai_server import Faults, OpenAIServer, ServerState
 from tests.generation.test_run_lease import ROOT, subprocess_env
 

@@ -4,8 +4,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from generation.models import Corpus
-from generation.services import corpus_import_job_create, corpus_import_job_run
+from corpora.models import Corpus
+from corpora.services import corpus_import_job_create, corpus_import_job_run
 from jobs.models import Job
 from jobs.progress import progress_write
 from jobs.services import job_create, job_reap_stale, job_retry, job_run
@@ -101,7 +101,7 @@ def test_a_failed_import_can_be_retried_after_the_file_is_fixed(
     path = tmp_path / "fixable.tsv"
     path.write_text("PersonX runs\txNeed\n")
     job = corpus_import_job_create(path=path, corpus_name="fixable", created_by=researcher)
-    assert job.task_name == "generation.run_import_job"
+    assert job.task_name == "corpora.run_import_job"
     with pytest.raises(Exception, match="line 1"):
         corpus_import_job_run(job_id=job.pk, attempt=1)
     path.write_text("PersonX runs\txNeed\tshoes\n")

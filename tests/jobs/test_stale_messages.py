@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from django.utils import timezone
 
-from generation.models import Corpus, Triple
-from generation.services import corpus_import_job_create
+from corpora.models import Corpus, Triple
+from corpora.services import corpus_import_job_create
 from jobs.models import Job
 from jobs.services import job_reap_stale, job_retry
 from tests.jobs.conftest import worker

@@ -15,7 +15,7 @@ from tests.jobs.conftest import worker
 
 pytestmark = pytest.mark.django_db
 
-IMPORT, GPU_TRAIN = "generation.run_import_job", "distillation.run_train_job_gpu"
+IMPORT, GPU_TRAIN = "corpora.run_import_job", "distillation.run_train_job_gpu"
 
 
 def queued(task_name: str = IMPORT, status: str = Job.Status.QUEUED) -> Job:

@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from accounts.roles import ROLES
 from accounts.services import user_create_with_role
+from core.roles import ROLES
 
 
 class Command(BaseCommand):

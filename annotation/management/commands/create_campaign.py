@@ -5,7 +5,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from annotation.models import Campaign
 from annotation.services import AnnotationError, campaign_create
-from generation.models import Corpus
+from corpora.models import Corpus
 
 
 def corpus_named(name: str) -> Corpus:

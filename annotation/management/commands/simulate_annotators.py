@@ -15,17 +15,11 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 from django.db.models import Exists, OuterRef
 
-from accounts.roles import ANNOTATOR, is_annotator
 from accounts.services import user_create_with_role
 from annotation import selectors, services
 from annotation.models import Assignment, Campaign, Item
-from generation.formats import (
-    SKD_VALID_VALUES,
-    FormatError,
-    clean_text,
-    normalize_tail,
-    open_binary,
-)
+from core.roles import ANNOTATOR, is_annotator
+from corpora.formats import SKD_VALID_VALUES, FormatError, clean_text, normalize_tail, open_binary
 
 from .export_judgments import campaign_named
 

@@ -3,6 +3,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
+from corpora.models import Relation
 from distillation.models import StudentEvaluation, StudentRun
 from distillation.services import (
     DistillationError,
@@ -10,7 +11,6 @@ from distillation.services import (
     evaluation_execute,
     evaluation_send_to_annotation,
 )
-from generation.models import Relation
 
 
 class Command(BaseCommand):

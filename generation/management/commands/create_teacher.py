@@ -3,7 +3,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from generation.ml.http_teacher import TeacherError
 from generation.models import Teacher
-from generation.teaching import teacher_create
+from generation.services import teacher_create
 
 
 class Command(BaseCommand):

@@ -3,16 +3,11 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
+from corpora.models import Corpus
+from corpora.relations import SKD_RELATIONS
 from generation.ml.http_teacher import TeacherError
-from generation.models import Corpus, FewShotPool, GenerationRun, Teacher
-from generation.relations import SKD_RELATIONS
-from generation.teaching import (
-    run_create,
-    run_estimate,
-    run_execute,
-    run_report,
-    teacher_check,
-)
+from generation.models import FewShotPool, GenerationRun, Teacher
+from generation.services import run_create, run_estimate, run_execute, run_report, teacher_check
 
 
 class Command(BaseCommand):

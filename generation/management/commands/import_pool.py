@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from generation.models import FewShotPool
-from generation.teaching import pool_import_tsv
+from generation.services import pool_import_tsv
 
 
 class Command(BaseCommand):

@@ -4,8 +4,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from accounts.services import user_create_with_role
-from generation.models import Corpus
-from generation.services import corpus_import
+from corpora.models import Corpus
+from corpora.services import corpus_import
 
 DEMO_CORPUS = Path(settings.BASE_DIR) / "demo" / "demo_corpus.jsonl"
 DEMO_USERS = [
@@ -68,9 +68,10 @@ class Command(BaseCommand):
     def _demo_teacher(self) -> None:
         """A teacher that runs anywhere (the tiny GPT-2, in process on the CPU) and a
         few-shot pool from the demo corpus, so a generation run can be tried at once."""
+        from corpora.models import Triple
         from distillation.demo import DEMO_BASE_MODEL
-        from generation.models import FewShotPool, Teacher, Triple
-        from generation.teaching import pool_import_lines, teacher_create
+        from generation.models import FewShotPool, Teacher
+        from generation.services import pool_import_lines, teacher_create
 
         if not Teacher.objects.filter(name=DEMO_TEACHER).exists():
             teacher_create(
