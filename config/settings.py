@@ -76,6 +76,7 @@ INSTALLED_APPS = [
     "annotation",
     "critic",
     "distillation",
+    "demo",
 ]
 
 MIDDLEWARE = [

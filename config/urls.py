@@ -3,22 +3,6 @@ from django.templatetags.static import static
 from django.urls import include, path, re_path
 from django.utils.functional import lazy
 from django.views.generic import RedirectView
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
-
-from core.roles import IsResearcher, ResearcherRequiredMixin
-
-
-class SchemaView(SpectacularAPIView):
-    """The OpenAPI schema: for researchers, like the API it describes."""
-
-    permission_classes = [IsResearcher]
-
-
-class DocsView(ResearcherRequiredMixin, SpectacularSwaggerView):
-    """The API docs page: anonymous users go to login, annotators get 403."""
-
-    permission_classes = [IsResearcher]
-
 
 urlpatterns = [
     path("", include("accounts.urls")),
@@ -34,8 +18,7 @@ urlpatterns = [
     path("api/", include("annotation.api_urls")),
     path("api/", include("critic.api_urls")),
     path("api/", include("distillation.api_urls")),
-    path("api/schema/", SchemaView.as_view(), name="api-schema"),
-    path("api/docs/", DocsView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/", include("core.urls")),
     # The corpus models moved from `generation` to `corpora`; old admin links still work.
     re_path(
         r"^admin/generation/(?P<rest>(?:corpus|relation|event|triple)/.*)$",

@@ -11,10 +11,11 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.urls import reverse
 from django.utils.text import get_valid_filename, slugify
 
 from jobs.models import Job
-from jobs.services import job_create, job_enqueue, job_run
+from jobs.services import job_create, job_enqueue, job_run, job_subject_set
 
 from .bulk import corpus_counts, corpus_delete_triples, corpus_drop_triples, make_loader
 from .exporting import ExportFilter, ExportSummary, corpus_export_file
@@ -302,6 +303,10 @@ def corpus_import_valid_lines(*, job: Job, created_by=None) -> Job:
         )
 
 
+def corpus_url(corpus: Corpus) -> str:
+    return reverse("corpora:corpus_detail", args=[corpus.pk])
+
+
 def export_path_for(*, corpus: Corpus, fmt: str) -> Path:
     """Where an export job writes: MEDIA_ROOT/exports/<uuid>/<corpus-slug>.<fmt>."""
     folder = Path(settings.MEDIA_ROOT) / "exports" / uuid.uuid4().hex
@@ -333,7 +338,12 @@ def corpus_import_job_create(
     if valid_lines_of is not None:
         params["valid_lines_of"] = valid_lines_of
     with transaction.atomic():
-        job = job_create(kind=IMPORT_JOB, params=params, created_by=created_by)
+        job = job_create(
+            kind=IMPORT_JOB,
+            params=params,
+            created_by=created_by,
+            title=f"Import {Path(path).name} into {corpus_name}",
+        )
         job_enqueue(job=job, task=run_import_job)
     return job
 
@@ -356,7 +366,26 @@ def corpus_import_job_run(*, job_id: int, attempt: int | None = None) -> Job | N
     job = job_run(job_id=job_id, attempt=attempt, body=body)
     if job is not None and job.status == Job.Status.SUCCEEDED:
         upload_discard(path=job.params["path"])
+        corpus = Corpus.objects.filter(name=job.params["corpus"]).first()
+        if corpus is not None:
+            job_subject_set(job=job, url=corpus_url(corpus), label=corpus.name)
     return job
+
+
+def corpus_export_preset(
+    *, corpus: Corpus, preset: int | str, fmt: str, out_path: str | Path, progress=None
+) -> tuple[ExportSummary, Path | None]:
+    """Export what a preset (by id or name) keeps, and write what goes beside the file
+    (a dataset card; nothing for standard output). AppError when there is no such preset
+    or it cannot be used now."""
+    from .presets import preset_cut
+
+    cut = preset_cut(corpus=corpus, preset=preset)
+    summary = corpus_export(
+        corpus=corpus, fmt=fmt, out_path=out_path, flt=cut.flt, progress=progress
+    )
+    extra = None if str(out_path) == "-" else cut.after(summary)
+    return summary, extra
 
 
 def corpus_export_job_create(
@@ -383,6 +412,9 @@ def corpus_export_job_create(
                 "preset_id": preset_id,
             },
             created_by=created_by,
+            title=f"Export {corpus.name} as {fmt}",
+            subject_url=corpus_url(corpus),
+            subject_label=corpus.name,
         )
         job_enqueue(job=job, task=run_export_job)
     return job
@@ -395,12 +427,10 @@ def corpus_export_job_run(*, job_id: int, attempt: int | None = None) -> Job | N
         total = corpus.triple_count
         progress(0, total, "exporting", force=True)
         if params.get("preset_id"):
-            # A critic preset: its cut, and a dataset card beside the file.
-            from critic.models import FilterPreset
-            from critic.services import preset_export
-
-            summary, card = preset_export(
-                preset=FilterPreset.objects.get(pk=params["preset_id"]),
+            # A preset's cut (the critic's), and what goes beside the file (its card).
+            summary, extra = corpus_export_preset(
+                corpus=corpus,
+                preset=params["preset_id"],
                 fmt=params["format"],
                 out_path=params["path"],
                 progress=lambda done, _total: progress(done, total, "exporting"),
@@ -410,7 +440,7 @@ def corpus_export_job_run(*, job_id: int, attempt: int | None = None) -> Job | N
                 "seconds": round(summary.seconds, 2),
                 "path": summary.path,
                 "format": summary.format,
-                "card": str(card),
+                "card": str(extra),
             }
         summary = corpus_export(
             corpus=corpus,

@@ -17,6 +17,7 @@ from django.db.models import Max
 from django.utils import timezone
 from threadpoolctl import threadpool_limits
 
+from core.errors import AppError
 from corpora.models import Corpus, Relation
 from corpora.scores import ScoreSetWriter
 from jobs.models import Job
@@ -47,7 +48,7 @@ ACTIVATION_TOLERANCE = 0.01
 EMBED_CHUNK = 200_000
 
 
-class CriticError(Exception):
+class CriticError(AppError):
     pass
 
 
@@ -919,16 +920,8 @@ def preset_export_job_create(*, preset: FilterPreset, fmt: str, created_by=None)
 
 def preset_export(*, preset: FilterPreset, fmt: str, out_path, progress=None):
     """Export the part of the corpus the preset keeps, and its dataset card beside it."""
-    from corpora.services import corpus_export
+    from corpora.services import corpus_export_preset
 
-    from .cards import card_write
-
-    summary = corpus_export(
-        corpus=preset.corpus,
-        fmt=fmt,
-        out_path=out_path,
-        flt=preset_filter(preset=preset),
-        progress=progress,
+    return corpus_export_preset(
+        corpus=preset.corpus, preset=preset.pk, fmt=fmt, out_path=out_path, progress=progress
     )
-    card_path = None if str(out_path) == "-" else card_write(preset=preset, summary=summary)
-    return summary, card_path

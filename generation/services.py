@@ -33,6 +33,7 @@ from pathlib import Path
 import orjson
 from django.db import transaction
 from django.db.models import Count, F
+from django.urls import reverse
 from django.utils import timezone
 
 from corpora.models import Corpus, Event, Relation, Triple
@@ -813,6 +814,9 @@ def run_job_create(*, run: GenerationRun, created_by=None) -> Job:
             kind=GENERATION_JOB,
             params={"run_id": run.pk, "cancellable": True},
             created_by=created_by,
+            title=f"Generation run {run.pk} ({run.teacher.name})",
+            subject_url=reverse("generation:run_detail", args=[run.pk]),
+            subject_label=f"Run {run.pk}",
         )
         GenerationRun.objects.filter(pk=run.pk).update(job=job)
         job_enqueue(job=job, task=run_generation_job_gpu if gpu else run_generation_job)

@@ -21,6 +21,11 @@ class Job(models.Model):
     ACTIVE_STATUSES = (Status.QUEUED, Status.RUNNING)
 
     kind = models.CharField(max_length=40)
+    # What the job page shows, set by the app that queues the job (jobs knows no app):
+    # a title, and a link to what the job is about (its corpus, run, campaign).
+    title = models.CharField(max_length=200, blank=True)
+    subject_url = models.CharField(max_length=300, blank=True)
+    subject_label = models.CharField(max_length=200, blank=True)
     task_name = models.CharField(
         max_length=100, blank=True, help_text="The Celery task that runs the job (for retries)."
     )

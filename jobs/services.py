@@ -16,8 +16,29 @@ from .progress import LiveProgress, ProgressReporter, progress_clear, progress_r
 logger = logging.getLogger(__name__)
 
 
-def job_create(*, kind: str, params: dict[str, Any], created_by=None) -> Job:
-    return Job.objects.create(kind=kind, params=params, created_by=created_by)
+def job_create(
+    *,
+    kind: str,
+    params: dict[str, Any],
+    created_by=None,
+    title: str = "",
+    subject_url: str = "",
+    subject_label: str = "",
+) -> Job:
+    return Job.objects.create(
+        kind=kind,
+        params=params,
+        created_by=created_by,
+        title=title[:200],
+        subject_url=subject_url,
+        subject_label=subject_label[:200],
+    )
+
+
+def job_subject_set(*, job: Job, url: str, label: str) -> None:
+    """Link the job to what it is about once that exists (an import's new corpus)."""
+    Job.objects.filter(pk=job.pk).update(subject_url=url, subject_label=label[:200])
+    job.subject_url, job.subject_label = url, label[:200]
 
 
 def job_send(*, job: Job) -> None:

@@ -7,13 +7,12 @@ from pathlib import Path
 from django.contrib import messages
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import select_template
 from django.utils.cache import patch_vary_headers
 from django.views import View
 
+from core.http import wants_fragment
 from core.roles import ResearcherRequiredMixin
-from corpora.models import Corpus
-from corpora.services import EXPORT_JOB, IMPORT_JOB
-from generation.services import GENERATION_JOB
 
 from .models import Job
 from .selectors import (
@@ -28,20 +27,16 @@ from .selectors import (
 from .services import job_cancel, job_retry
 
 RECENT_JOBS = 50
-RESULT_TEMPLATES = {
-    IMPORT_JOB: "jobs/results/corpus_import.html",
-    EXPORT_JOB: "jobs/results/corpus_export.html",
-    GENERATION_JOB: "jobs/results/generation_run.html",
-}
+GENERIC_RESULT = "jobs/results/generic.html"
 
 
-def _job_corpus(job: Job) -> Corpus | None:
-    """The corpus an import or export job wrote or read, for a link from the job page."""
-    if job.kind == EXPORT_JOB:
-        return Corpus.objects.filter(pk=job.params.get("corpus_id")).first()
-    if job.kind == IMPORT_JOB:
-        return Corpus.objects.filter(name=job.params.get("corpus")).first()
-    return None
+def _result_template(job: Job) -> str | None:
+    """What the job page shows of a job's result: the template named for its kind when
+    there is one (it may also show a failure), else the generic one for a success."""
+    template = select_template([f"jobs/results/{job.kind}.html", GENERIC_RESULT])
+    if template.template.name != GENERIC_RESULT:
+        return template.template.name
+    return GENERIC_RESULT if job.status == Job.Status.SUCCEEDED else None
 
 
 def _job_file_or_404(job: Job, key: str) -> Path:
@@ -66,12 +61,14 @@ class JobDetailView(ResearcherRequiredMixin, View):
             "wait": job_queue_wait(job=job) if job.status == Job.Status.QUEUED else None,
             "param_rows": display_rows(job.params),
             "result_rows": display_rows(job.result, hidden=HIDDEN_RESULT_KEYS),
-            "corpus": _job_corpus(job),
-            "result_template": RESULT_TEMPLATES.get(job.kind, "jobs/results/generic.html"),
+            "result_template": _result_template(job)
+            if job.status in (Job.Status.SUCCEEDED, Job.Status.FAILED)
+            else None,
         }
-        # htmx polls the status block alone (a history restore needs the whole page).
-        fragment = request.htmx and not request.htmx.history_restore_request
-        template = "jobs/job_detail.html#job-status" if fragment else "jobs/job_detail.html"
+        # htmx polls the status block alone.
+        template = (
+            "jobs/job_detail.html#job-status" if wants_fragment(request) else "jobs/job_detail.html"
+        )
         response = render(request, template, context)
         patch_vary_headers(response, ["HX-Request"])
         return response
@@ -105,7 +102,7 @@ class JobRejectedView(ResearcherRequiredMixin, View):
     """The rejected lines, with reasons, of an import run with skip_invalid."""
 
     def get(self, request: HttpRequest, pk: int) -> FileResponse:
-        job = get_object_or_404(Job, pk=pk, kind=IMPORT_JOB)
+        job = get_object_or_404(Job, pk=pk)
         path = _job_file_or_404(job, "rejected_path")
         return FileResponse(open(path, "rb"), as_attachment=True, filename=path.name)  # noqa: SIM115
 

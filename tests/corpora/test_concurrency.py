@@ -46,9 +46,9 @@ def test_a_row_written_by_another_writer_during_an_import_is_folded_not_lost(
 ):
     """An import into an empty corpus copies rows straight in; if another writer adds
     one of them meanwhile, the import starts over with the folding merge."""
+    from corpora import formats
     from corpora.bulk import make_loader
     from corpora.importing import StageBlock, tail_key
-    from corpora import formats
 
     monkeypatch.setattr(formats, "BLOCK_ROWS", 2)
     path = tmp_path / "late.tsv"

@@ -7,9 +7,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from corpora import views
 from corpora.models import Corpus, Triple
 from corpora.services import corpus_refresh_counts
-from corpora import views
 from tests.factories import CorpusFactory, EventFactory, TripleFactory
 
 pytestmark = pytest.mark.django_db

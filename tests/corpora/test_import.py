@@ -436,8 +436,8 @@ def test_block_reader_and_row_reader_agree_on_every_kind_of_line(monkeypatch, bl
     (formats._plain_block)."""
     import io
 
-    from corpora.formats import RowError, _jsonl_blocks, read_jsonl
     from corpora import formats
+    from corpora.formats import RowError, _jsonl_blocks, read_jsonl
 
     monkeypatch.setattr(formats, "BLOCK_ROWS", block_rows)
     if not in_c:

@@ -123,8 +123,8 @@ def test_too_many_blank_lines_in_a_row_are_refused(tmp_path, settings):
 def test_the_line_reader_reads_lines_across_chunks_and_skips_long_ones_unheld(monkeypatch):
     """Lines are found across chunk boundaries; a long line comes back as its start and
     length only, however it is split over chunks."""
-    from corpora.formats import LineReader, LongLine, ReadLimits
     from corpora import formats
+    from corpora.formats import LineReader, LongLine, ReadLimits
 
     monkeypatch.setattr(formats, "CHUNK_BYTES", 7)
     data = b"one\n" + b"L" * 50 + b"\ntwo\n\n\nthree\n" + b"M" * 30
@@ -155,8 +155,8 @@ def test_the_line_reader_reads_lines_across_chunks_and_skips_long_ones_unheld(mo
 def test_the_line_reader_numbers_lines_as_a_plain_split_does(parts, chunk, keep_blank, last_feed):
     """Whatever the chunks, blank runs and long lines: the lines and numbers of a plain
     split, blank ones left out unless kept, long ones as their length."""
-    from corpora.formats import LineReader, LongLine, ReadLimits
     from corpora import formats
+    from corpora.formats import LineReader, LongLine, ReadLimits
 
     data = b"\n".join(parts) + (b"\n" if last_feed and parts else b"")
     expected = []

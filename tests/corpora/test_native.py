@@ -18,8 +18,8 @@ import skd_native
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from corpora.formats import Block, _jsonl_row
 from corpora import bulk
+from corpora.formats import Block, _jsonl_row
 
 PYTHON_WHITESPACE = [chr(c) for c in range(sys.maxunicode + 1) if chr(c).isspace()]
 

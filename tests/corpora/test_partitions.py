@@ -10,10 +10,10 @@ import orjson
 import pytest
 from django.db import connection, connections
 
+from corpora import bulk
 from corpora.importing import CorpusImportError, tail_key
 from corpora.models import Corpus, Event, Relation, Triple
 from corpora.services import corpus_delete, corpus_import
-from corpora import bulk
 
 pytestmark = pytest.mark.skipif(
     connection.vendor != "postgresql", reason="partitions exist on PostgreSQL only"
@@ -262,8 +262,8 @@ def test_counts_taken_while_loading_match_a_recount(
     stores are those a full recount gives. With every row held (as a Bloom filter's
     false alarms would be), the rows still arrive in file order. Without the native
     module, Python does the same."""
-    from corpora.services import corpus_refresh_counts
     from corpora import formats, importing
+    from corpora.services import corpus_refresh_counts
 
     monkeypatch.setattr(formats, "BLOCK_ROWS", 3)
     if not in_c:

@@ -1,8 +1,9 @@
 from django.core.management.base import BaseCommand, CommandError
 
+from core.errors import AppError
 from corpora.exporting import EXPORT_FORMATS, ExportFilter
 from corpora.models import Corpus, Relation
-from corpora.services import corpus_export
+from corpora.services import corpus_export, corpus_export_preset
 
 
 class Command(BaseCommand):
@@ -50,23 +51,9 @@ class Command(BaseCommand):
         (self.stderr if out == "-" else self.stdout).write(summary.line())
 
     def _export_preset(self, corpus, name, fmt, out):
-        from critic.models import FilterPreset
-        from critic.services import CriticError, preset_export
-
-        found = (
-            FilterPreset.objects.filter(corpus=corpus, name=name).select_related("version").first()
-        )
-        if found is None:
-            known = ", ".join(
-                FilterPreset.objects.filter(corpus=corpus).values_list("name", flat=True)
-            )
-            raise CommandError(
-                f"Corpus {corpus.name!r} has no preset named {name!r} "
-                f"(presets: {known or 'none yet'})."
-            )
         try:
-            summary, card = preset_export(preset=found, fmt=fmt, out_path=out)
-        except CriticError as exc:
+            summary, card = corpus_export_preset(corpus=corpus, preset=name, fmt=fmt, out_path=out)
+        except AppError as exc:
             raise CommandError(str(exc)) from None
         (self.stderr if out == "-" else self.stdout).write(summary.line())
         if card:
