@@ -41,6 +41,7 @@ test: $(VENV)/.installed $(VENV)/.native node_modules/.installed
 
 lint:
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/ruff format --check .
 
 format:

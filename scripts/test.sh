@@ -44,6 +44,8 @@ else
 fi
 
 "$BIN/ruff" check . || exit 1
+# The apps' layers (pyproject.toml [tool.importlinter]): no import runs upward.
+"$BIN/lint-imports" --no-cache || exit 1
 
 pg_ok=""
 if "$BIN/python" -c "import psycopg; psycopg.connect('${PG_URL%/*}/postgres', connect_timeout=3).close()" 2>/dev/null; then
