@@ -41,6 +41,7 @@ from corpora.selectors import triple_keys_held
 from corpora.services import TripleRow, corpus_write_turn, tail_key, triples_append
 from jobs.models import Job
 
+from .limits import run_settings_check
 from .ml.http_teacher import Completion, CompletionRequest, OpenAICompatibleTeacher, TeacherError
 from .ml.prompts import (
     MAX_EVENT_WORDS,
@@ -207,6 +208,15 @@ def run_create(
 ) -> GenerationRun:
     """A run and all its batches; nothing is sent yet. Heads come from a list, a corpus's
     events, or new events written by the teacher (event_prompts > 0)."""
+    run_settings_check(
+        event_prompts=event_prompts,
+        n_per_pair=n_per_pair,
+        k_examples=k_examples,
+        seed=seed,
+        temperature=temperature,
+        top_p=top_p,
+        max_tokens=max_tokens,
+    )
     if teacher.backend == Teacher.Backend.OPENAI:
         teacher_backend(teacher)  # a missing key variable fails here, before anything exists
     found = list(Relation.objects.filter(name__in=relations))

@@ -1,10 +1,11 @@
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from accounts.services import user_create_with_role
+from core.handlers import AppCommand
 from core.roles import ROLES
 
 
-class Command(BaseCommand):
+class Command(AppCommand):
     help = "Create a user with a role (researcher or annotator), or reset their password."
 
     def add_arguments(self, parser):

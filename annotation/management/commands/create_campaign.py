@@ -1,10 +1,11 @@
 import time
 from pathlib import Path
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from annotation.models import Campaign
 from annotation.services import AnnotationError, campaign_create
+from core.handlers import AppCommand
 from corpora.models import Corpus
 
 
@@ -16,7 +17,7 @@ def corpus_named(name: str) -> Corpus:
         raise CommandError(f"No corpus named {name!r} (corpora: {known}).") from None
 
 
-class Command(BaseCommand):
+class Command(AppCommand):
     help = (
         "Create an annotation campaign: sample SIZE triples of a corpus (and gold items) "
         "for K judgments each."

@@ -1,10 +1,11 @@
 import sys
 import time
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from annotation.exporting import FORMATS, judgment_export_chunks
 from annotation.models import Campaign
+from core.handlers import AppCommand
 
 
 def campaign_named(name: str) -> Campaign:
@@ -15,7 +16,7 @@ def campaign_named(name: str) -> Campaign:
         raise CommandError(f"No campaign named {name!r} (campaigns: {known}).") from None
 
 
-class Command(BaseCommand):
+class Command(AppCommand):
     help = (
         "Export a campaign's judgments (one row per judgment) or, with --aggregated, its "
         "item labels as of the last aggregation; '--out -' writes to standard output."

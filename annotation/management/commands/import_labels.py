@@ -1,12 +1,13 @@
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from annotation.models import Campaign
 from annotation.services import IMPORTED_ANNOTATOR, AnnotationError, campaign_import_labels
+from core.handlers import AppCommand
 
 from .create_campaign import corpus_named
 
 
-class Command(BaseCommand):
+class Command(AppCommand):
     help = (
         "Turn the `valid` labels an SKD release carries (2, 1, -1, -2, -9) into judgments of "
         f"the '{IMPORTED_ANNOTATOR}' annotator, in a closed campaign, and aggregate it."

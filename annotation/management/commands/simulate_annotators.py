@@ -11,13 +11,14 @@ from dataclasses import dataclass, field
 
 import orjson
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.db import connection
 from django.db.models import Exists, OuterRef
 
 from accounts.services import user_create_with_role
 from annotation import selectors, services
 from annotation.models import Assignment, Campaign, Item
+from core.handlers import AppCommand
 from core.roles import ANNOTATOR, is_annotator
 from corpora.formats import SKD_VALID_VALUES, FormatError, clean_text, normalize_tail, open_binary
 
@@ -213,7 +214,7 @@ def simulated_annotators(count: int) -> list:
     return users
 
 
-class Command(BaseCommand):
+class Command(AppCommand):
     help = (
         "Simulate N annotators judging a campaign through the same services as the annotator "
         "page. Answers come from a JSONL file of head, relation, tail, valid (an SKD release "

@@ -1,12 +1,13 @@
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from core.errors import AppError
+from core.handlers import AppCommand
 from corpora.exporting import EXPORT_FORMATS, ExportFilter
 from corpora.models import Corpus, Relation
 from corpora.services import corpus_export, corpus_export_preset
 
 
-class Command(BaseCommand):
+class Command(AppCommand):
     help = "Export a corpus, or part of it, as JSONL, TSV, CSV or Parquet ('--out -' for stdout)."
 
     def add_arguments(self, parser):

@@ -1,12 +1,13 @@
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from tqdm import tqdm
 
+from core.handlers import AppCommand
 from corpora.formats import FORMATS
 from corpora.importing import CorpusImportError
 from corpora.services import corpus_import
 
 
-class Command(BaseCommand):
+class Command(AppCommand):
     help = "Import a corpus file (SKD JSONL, JSONL, ATOMIC TSV, CSV, COMET generations; .gz works)."
     # The system checks load every view and with them pandas and the models' libraries:
     # a hundred MB an import does not need.

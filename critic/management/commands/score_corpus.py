@@ -1,11 +1,12 @@
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from tqdm import tqdm
 
 from annotation.management.commands.create_campaign import corpus_named
+from core.handlers import AppCommand
 from critic import services
 
 
-class Command(BaseCommand):
+class Command(AppCommand):
     help = (
         "Score every triple of a corpus with its active critic version "
         "(a new score set, put in force when complete)."

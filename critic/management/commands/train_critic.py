@@ -1,15 +1,16 @@
 import time
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from annotation.management.commands.create_campaign import corpus_named
 from annotation.models import Campaign
 from annotation.services import campaign_aggregate
+from core.handlers import AppCommand
 from critic import services
 from critic.models import CriticConfig
 
 
-class Command(BaseCommand):
+class Command(AppCommand):
     help = (
         "Train a new critic version on a corpus's aggregated labels (including labels imported "
         "from an SKD file's `valid` field); activate it if it is not worse than the active one "

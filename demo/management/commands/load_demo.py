@@ -1,9 +1,9 @@
 from pathlib import Path
 
 from django.conf import settings
-from django.core.management.base import BaseCommand
 
 from accounts.services import user_create_with_role
+from core.handlers import AppCommand
 from corpora.models import Corpus
 from corpora.services import corpus_import
 
@@ -17,7 +17,7 @@ DEMO_CAMPAIGN = "demo: first look"
 DEMO_TEACHER = "demo-tiny-gpt2"
 
 
-class Command(BaseCommand):
+class Command(AppCommand):
     help = "Load the demo corpus and create the demo researcher and annotator (idempotent)."
 
     def handle(self, *args, **options):

@@ -1,8 +1,9 @@
 from pathlib import Path
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from tqdm import tqdm
 
+from core.handlers import AppCommand
 from corpora.models import Relation
 from distillation.models import StudentEvaluation, StudentRun
 from distillation.services import (
@@ -13,7 +14,7 @@ from distillation.services import (
 )
 
 
-class Command(BaseCommand):
+class Command(AppCommand):
     help = (
         "Have a trained student write tails for held-out heads (a split of its corpus, or a "
         "file of heads); the outputs become a corpus of their own, measured by the critic, "

@@ -1,13 +1,14 @@
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from tqdm import tqdm
 
 from annotation.management.commands.create_campaign import corpus_named
+from core.handlers import AppCommand
 from critic.models import FilterPreset
 from distillation.models import StudentRun
 from distillation.services import DistillationError, student_run_create, student_train
 
 
-class Command(BaseCommand):
+class Command(AppCommand):
     help = (
         "Fine-tune a student (a causal LM such as GPT-2, or a seq2seq such as T5/BART) on a "
         "corpus, or on the cut of a filter preset, in the COMET format. Runs inline with a "

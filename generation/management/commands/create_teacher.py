@@ -1,12 +1,13 @@
 from django.core.exceptions import ValidationError
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
+from core.handlers import AppCommand
 from generation.ml.http_teacher import TeacherError
 from generation.models import Teacher
 from generation.services import teacher_create
 
 
-class Command(BaseCommand):
+class Command(AppCommand):
     help = (
         "Save a teacher: an OpenAI-compatible server (OpenAI, vLLM, llama.cpp, Ollama, TGI) or "
         "a transformers model loaded in process. Keys stay in the environment: give the "

@@ -1,16 +1,18 @@
 from pathlib import Path
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from tqdm import tqdm
 
+from core.handlers import AppCommand
 from corpora.models import Corpus
 from corpora.relations import SKD_RELATIONS
 from generation.ml.http_teacher import TeacherError
+from generation.limits import run_settings_check
 from generation.models import FewShotPool, GenerationRun, Teacher
 from generation.services import run_create, run_estimate, run_execute, run_report, teacher_check
 
 
-class Command(BaseCommand):
+class Command(AppCommand):
     help = (
         "Have a teacher write triples into a corpus: inferences for given heads (a file, or a "
         "corpus's events) or for new events it writes first. Runs inline with a progress bar; "
@@ -89,6 +91,16 @@ class Command(BaseCommand):
         for option in ("teacher", "corpus", "pool"):
             if not o[option]:
                 raise CommandError(f"--{option} is required (or --resume RUN).")
+        # The run's rules before anything is asked of the teacher (run_create checks them too).
+        run_settings_check(
+            event_prompts=o["events"],
+            n_per_pair=o["n"],
+            k_examples=o["k"],
+            seed=o["seed"],
+            temperature=o["temperature"],
+            top_p=o["top_p"],
+            max_tokens=o["max_tokens"],
+        )
         teacher = _named(Teacher, o["teacher"], "create_teacher")
         pool = _named(FewShotPool, o["pool"], "import_pool")
         heads = None

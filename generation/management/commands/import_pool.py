@@ -1,10 +1,11 @@
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
+from core.handlers import AppCommand
 from generation.models import FewShotPool
 from generation.services import pool_import_tsv
 
 
-class Command(BaseCommand):
+class Command(AppCommand):
     help = (
         "Add few-shot examples to a pool (created if new) from an ATOMIC TSV file: every head "
         "becomes a seed event, every tail other than 'none' an example of its relation."

@@ -1,0 +1,38 @@
+"""The bounds of a run's settings, checked by the run service whichever door asked for
+the run (the page's form and the API's serializer show the same bounds first)."""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+
+from core.errors import AppError
+
+MAX_SEED = 2**31 - 1
+RUN_LIMITS: dict[str, tuple[float, float]] = {
+    "event_prompts": (0, 1_000_000),
+    "n_per_pair": (1, 100),
+    "k_examples": (0, 50),
+    "seed": (-MAX_SEED - 1, MAX_SEED),
+    "temperature": (0.0, 2.0),
+    "top_p": (0.0, 1.0),
+    "max_tokens": (1, 32_768),
+}
+
+
+class GenerationError(AppError):
+    pass
+
+
+def run_settings_check(**values) -> None:
+    """GenerationError naming the first setting out of its bounds, in the words Django's
+    validators use (so the page, the API and the CLI say the same)."""
+    for field, value in values.items():
+        if value is None:
+            continue
+        low, high = RUN_LIMITS[field]
+        try:
+            MinValueValidator(low)(value)
+            MaxValueValidator(high)(value)
+        except ValidationError as exc:
+            raise GenerationError(exc.messages[0], field=field) from None
