@@ -15,14 +15,11 @@ from generation.importing import NONE_TAIL_KEY
 from generation.models import Triple
 from generation.scores import score_join
 
+from .errors import SamplingError
 from .models import Campaign, Item
 
 FETCH_ROWS = 200_000
 SCORE_BINS = 10
-
-
-class SamplingError(ValueError):
-    pass
 
 
 @dataclass

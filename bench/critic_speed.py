@@ -197,7 +197,7 @@ def _synthetic_skd(path: Path, triples: int, labels: int, verbalizations: dict, 
 def bench_scale(args: argparse.Namespace, workdir: Path) -> dict:
     from django.db import connection
 
-    from annotation.services import campaign_import_labels
+    from annotation.services.labels import campaign_import_labels
     from critic import services
     from critic.corpus_data import relation_verbalizations
     from critic.ml.encoder import set_cpu_threads
