@@ -26,6 +26,7 @@ def _add_triples(*, campaign: Campaign, size: int) -> int:
     try:
         picked = choose(candidates=candidates, size=size, sampling=campaign.sampling, seed=seed)
     except SamplingError as exc:
+        # A plain refusal, as it always was to the API (code "refused").
         raise AnnotationError(str(exc)) from exc
     return _insert_items(
         campaign=campaign,
