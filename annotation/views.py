@@ -1,5 +1,8 @@
 """Annotation pages.
 
+Everyone signed in: the home page (`home`, at the site root): researchers are sent to
+their corpora, annotators choose a campaign to judge.
+
 Annotators: the judging page, one triple at a time, keyboard first; each answer posts
 with htmx and gets back only the item card (without JavaScript the same form posts and
 redirects). What they see is `selectors.ItemView`, never an Item or a Triple.
@@ -15,6 +18,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth import get_user_model
+from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -79,6 +83,21 @@ def _wants_fragment(request: HttpRequest) -> bool:
 
 
 # --- The annotator's page -------------------------------------------------------------
+
+
+@login_required
+def home(request: HttpRequest) -> HttpResponse:
+    """Researchers start at their corpora; annotators choose a campaign to judge."""
+    if is_researcher(request.user):
+        return redirect("generation:corpus_list")
+    campaigns = []
+    if is_annotator(request.user):
+        for campaign in selectors.campaigns_open_for_annotators():
+            mine = selectors.annotator_progress(campaign=campaign, annotator=request.user)
+            campaigns.append(
+                {"campaign": campaign, "today": mine.today, "judged": mine.in_campaign}
+            )
+    return render(request, "annotation/home.html", {"campaigns": campaigns})
 
 
 def _apply_judgment(form: JudgmentForm, campaign: Campaign, user) -> list[tuple[str, str]]:

@@ -22,6 +22,7 @@ class DocsView(ResearcherRequiredMixin, SpectacularSwaggerView):
 
 urlpatterns = [
     path("", include("accounts.urls")),
+    path("", include("annotation.home_urls")),  # the site's home page, named "home"
     path("corpora/", include("generation.urls")),
     path("jobs/", include("jobs.urls")),
     path("annotation/", include("annotation.urls")),
