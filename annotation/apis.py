@@ -36,29 +36,41 @@ from corpora.models import Corpus
 from corpora.services import upload_save
 from jobs.apis import JobOutput, job_response
 
-from . import exporting, selectors, services
+from . import exporting, selectors
+from .errors import (
+    AnnotationError,
+    AnnotatorPaused,
+    AssignmentNotFound,
+    CampaignClosed,
+    LeaseRefused,
+    NothingToUndo,
+)
 from .models import Campaign, JudgmentValue
+from .services.aggregation import campaign_aggregate_job_create
+from .services.campaigns import campaign_create
+from .services.judgments import judgment_submit, judgment_undo
+from .services.leasing import assignment_next, assignment_skip
 
 # --- Errors -------------------------------------------------------------------
 
 # Most specific first: every refusal of the services is an AnnotationError.
-REFUSAL_STATUS: tuple[tuple[type[services.AnnotationError], int], ...] = (
-    (services.LeaseRefused, status.HTTP_409_CONFLICT),
-    (services.AnnotatorPaused, status.HTTP_403_FORBIDDEN),
-    (services.CampaignClosed, status.HTTP_409_CONFLICT),
-    (services.AssignmentNotFound, status.HTTP_404_NOT_FOUND),
-    (services.NothingToUndo, status.HTTP_409_CONFLICT),
+REFUSAL_STATUS: tuple[tuple[type[AnnotationError], int], ...] = (
+    (LeaseRefused, status.HTTP_409_CONFLICT),
+    (AnnotatorPaused, status.HTTP_403_FORBIDDEN),
+    (CampaignClosed, status.HTTP_409_CONFLICT),
+    (AssignmentNotFound, status.HTTP_404_NOT_FOUND),
+    (NothingToUndo, status.HTTP_409_CONFLICT),
 )
 
 
 def _code(exc: Exception) -> str:
     """LeaseRefused -> lease_refused; a plain AnnotationError -> refused."""
-    if type(exc) is services.AnnotationError:
+    if type(exc) is AnnotationError:
         return "refused"
     return re.sub(r"(?<!^)(?=[A-Z])", "_", type(exc).__name__).lower()
 
 
-def refusal_response(exc: services.AnnotationError) -> Response:
+def refusal_response(exc: AnnotationError) -> Response:
     """A service's refusal as an HTTP answer: its message in `detail`, its kind in `code`."""
     code = next(
         (code for kind, code in REFUSAL_STATUS if isinstance(exc, kind)),
@@ -265,12 +277,12 @@ class CampaignListApi(ResearcherAPIView):
         v = dict(data.validated_data)
         reference = v.pop("gold_reference")
         try:
-            campaign = services.campaign_create(
+            campaign = campaign_create(
                 **v,
                 gold_reference=upload_save(uploaded=reference) if reference else None,
                 created_by=request.user,
             )
-        except services.AnnotationError as exc:
+        except AnnotationError as exc:
             return refusal_response(exc)
         return Response(CampaignDetailOutput(campaign).data, status=status.HTTP_201_CREATED)
 
@@ -292,7 +304,7 @@ class CampaignAggregateApi(ResearcherAPIView):
     )
     def post(self, request, pk: int):
         campaign = get_object_or_404(Campaign, pk=pk)
-        job = services.campaign_aggregate_job_create(campaign=campaign, created_by=request.user)
+        job = campaign_aggregate_job_create(campaign=campaign, created_by=request.user)
         response = job_response(request, job, status.HTTP_202_ACCEPTED)
         response["Location"] = request.build_absolute_uri(f"/api/jobs/{job.pk}/")
         return response
@@ -374,8 +386,8 @@ class AssignmentNextApi(AnnotatorAPIView):
     def post(self, request, pk: int):
         campaign = get_object_or_404(Campaign.objects.defer("stats"), pk=pk)
         try:
-            assignment = services.assignment_next(campaign=campaign, annotator=request.user)
-        except services.AnnotationError as exc:
+            assignment = assignment_next(campaign=campaign, annotator=request.user)
+        except AnnotationError as exc:
             return refusal_response(exc)
         if assignment is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
@@ -397,13 +409,13 @@ class JudgmentSubmitApi(AnnotatorAPIView):
         data = JudgmentInput(data=request.data)
         data.is_valid(raise_exception=True)
         try:
-            result = services.judgment_submit(
+            result = judgment_submit(
                 assignment_id=pk,
                 annotator=request.user,
                 value=data.validated_data["value"],
                 flagged=data.validated_data["flagged"],
             )
-        except services.AnnotationError as exc:
+        except AnnotationError as exc:
             return refusal_response(exc)
         judgment = result.judgment
         body = {
@@ -414,10 +426,8 @@ class JudgmentSubmitApi(AnnotatorAPIView):
         }
         if request.query_params.get("next") in {"1", "true"}:
             try:
-                following = services.assignment_next(
-                    campaign=judgment.campaign, annotator=request.user
-                )
-            except services.AnnotationError:
+                following = assignment_next(campaign=judgment.campaign, annotator=request.user)
+            except AnnotationError:
                 following = None  # paused or closed: the next request says why
             body["next"] = following and selectors.item_view(assignment=following)
         return Response(
@@ -435,8 +445,8 @@ class AssignmentSkipApi(AnnotatorAPIView):
     )
     def post(self, request, pk: int):
         try:
-            services.assignment_skip(assignment_id=pk, annotator=request.user)
-        except services.AnnotationError as exc:
+            assignment_skip(assignment_id=pk, annotator=request.user)
+        except AnnotationError as exc:
             return refusal_response(exc)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -451,7 +461,7 @@ class JudgmentUndoApi(AnnotatorAPIView):
     def post(self, request, pk: int):
         campaign = get_object_or_404(Campaign.objects.defer("stats"), pk=pk)
         try:
-            assignment = services.judgment_undo(campaign=campaign, annotator=request.user)
-        except services.AnnotationError as exc:
+            assignment = judgment_undo(campaign=campaign, annotator=request.user)
+        except AnnotationError as exc:
             return refusal_response(exc)
         return _item_response(assignment)

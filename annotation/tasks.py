@@ -1,6 +1,6 @@
 from celery import shared_task
 
-from .services import campaign_aggregate_job_run
+from .services.aggregation import campaign_aggregate_job_run
 
 
 @shared_task(name="annotation.run_aggregate_job", acks_late=True)

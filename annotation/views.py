@@ -1,5 +1,8 @@
 """Annotation pages.
 
+Everyone signed in: the home page (`home`, at the site root): researchers are sent to
+their corpora, annotators choose a campaign to judge.
+
 Annotators: the judging page, one triple at a time, keyboard first; each answer posts
 with htmx and gets back only the item card (without JavaScript the same form posts and
 redirects). What they see is `selectors.ItemView`, never an Item or a Triple.
@@ -15,6 +18,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth import get_user_model
+from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -28,8 +32,9 @@ from django_htmx.http import HttpResponseClientRedirect
 from core.roles import ResearcherRequiredMixin, is_annotator, is_researcher
 from corpora.services import upload_save
 
-from . import exporting, selectors, services
+from . import exporting, selectors
 from .charts import IntervalBar, interval_bars
+from .errors import AnnotationError
 from .forms import (
     AnnotatorStandingForm,
     CampaignCreateForm,
@@ -38,6 +43,11 @@ from .forms import (
     JudgmentForm,
 )
 from .models import Campaign, JudgmentValue
+from .services.aggregation import campaign_aggregate_job_create
+from .services.campaigns import campaign_create, campaign_grow, campaign_set_status
+from .services.judgments import judgment_submit, judgment_undo
+from .services.leasing import assignment_next, assignment_skip
+from .services.standing import annotator_pause, annotator_reinstate
 
 # The keys of the annotator page, in the order the buttons show them.
 ANSWER_KEYS = (
@@ -75,6 +85,21 @@ def _wants_fragment(request: HttpRequest) -> bool:
 # --- The annotator's page -------------------------------------------------------------
 
 
+@login_required
+def home(request: HttpRequest) -> HttpResponse:
+    """Researchers start at their corpora; annotators choose a campaign to judge."""
+    if is_researcher(request.user):
+        return redirect("corpora:corpus_list")
+    campaigns = []
+    if is_annotator(request.user):
+        for campaign in selectors.campaigns_open_for_annotators():
+            mine = selectors.annotator_progress(campaign=campaign, annotator=request.user)
+            campaigns.append(
+                {"campaign": campaign, "today": mine.today, "judged": mine.in_campaign}
+            )
+    return render(request, "annotation/home.html", {"campaigns": campaigns})
+
+
 def _apply_judgment(form: JudgmentForm, campaign: Campaign, user) -> list[tuple[str, str]]:
     """Carry out one press (answer, skip or undo); the notices to show for it."""
     if not form.is_valid():
@@ -82,21 +107,19 @@ def _apply_judgment(form: JudgmentForm, campaign: Campaign, user) -> list[tuple[
     data = form.cleaned_data
     try:
         if data["action"] == "undo":
-            services.judgment_undo(campaign=campaign, annotator=user)
+            judgment_undo(campaign=campaign, annotator=user)
             return [("info", "Your last answer was taken back: answer it again.")]
         if data["action"] == "skip":
-            services.assignment_skip(
-                assignment_id=data["assignment"], annotator=user, campaign=campaign
-            )
+            assignment_skip(assignment_id=data["assignment"], annotator=user, campaign=campaign)
             return [("info", "Skipped.")]
-        result = services.judgment_submit(
+        result = judgment_submit(
             assignment_id=data["assignment"],
             annotator=user,
             value=data["value"],
             flagged=data["flagged"],
             campaign=campaign,
         )
-    except services.AnnotationError as exc:
+    except AnnotationError as exc:
         return [("error", str(exc))]
     if not result.created:
         return [("info", "That triple was already answered; your first answer stands.")]
@@ -111,8 +134,8 @@ def _judge_context(
     notices = list(notices or [])
     item, finished = None, False
     try:
-        assignment = services.assignment_next(campaign=campaign, annotator=request.user)
-    except services.AnnotationError as exc:
+        assignment = assignment_next(campaign=campaign, annotator=request.user)
+    except AnnotationError as exc:
         notices.append(("error", str(exc)))
     else:
         if assignment is None:
@@ -187,12 +210,12 @@ class CampaignCreateView(ResearcherRequiredMixin, View):
             data = dict(form.cleaned_data)
             reference = data.pop("gold_reference")
             try:
-                campaign = services.campaign_create(
+                campaign = campaign_create(
                     **data,
                     gold_reference=upload_save(uploaded=reference) if reference else None,
                     created_by=request.user,
                 )
-            except services.AnnotationError as exc:
+            except AnnotationError as exc:
                 form.add_error(None, str(exc))
             else:
                 messages.success(
@@ -281,7 +304,7 @@ def _live_context(request: HttpRequest, campaign: Campaign) -> dict[str, Any]:
     """
     job = None
     if selectors.campaign_stats_stale(campaign=campaign):
-        job = services.campaign_aggregate_job_create(campaign=campaign, created_by=request.user)
+        job = campaign_aggregate_job_create(campaign=campaign, created_by=request.user)
     progress = selectors.campaign_progress(campaign=campaign)
     stats = campaign.stats or {}
     overall = stats.get("overall") or {}
@@ -353,7 +376,7 @@ class CampaignLiveView(ResearcherRequiredMixin, View):
 class CampaignRecomputeView(ResearcherRequiredMixin, View):
     def post(self, request: HttpRequest, pk: int) -> HttpResponse:
         campaign = get_object_or_404(Campaign, pk=pk)
-        job = services.campaign_aggregate_job_create(campaign=campaign, created_by=request.user)
+        job = campaign_aggregate_job_create(campaign=campaign, created_by=request.user)
         messages.success(request, f"Recomputing the statistics (job {job.pk}).")
         return redirect("annotation:campaign_detail", pk=campaign.pk)
 
@@ -366,8 +389,8 @@ class CampaignGrowView(ResearcherRequiredMixin, View):
             messages.error(request, "Give the number of items to add (at least 1).")
         else:
             try:
-                added = services.campaign_grow(campaign=campaign, size=form.cleaned_data["size"])
-            except services.AnnotationError as exc:
+                added = campaign_grow(campaign=campaign, size=form.cleaned_data["size"])
+            except AnnotationError as exc:
                 messages.error(request, str(exc))
             else:
                 messages.success(request, f"Added {added:,} items to {campaign.name}.")
@@ -380,7 +403,7 @@ class CampaignStatusView(ResearcherRequiredMixin, View):
         form = CampaignStatusForm(request.POST)
         if form.is_valid():
             status = form.cleaned_data["status"]
-            services.campaign_set_status(campaign=campaign, status=status)
+            campaign_set_status(campaign=campaign, status=status)
             word = "reopened" if status == Campaign.Status.OPEN else "closed"
             messages.success(request, f"Campaign {campaign.name} {word}.")
         else:
@@ -400,13 +423,13 @@ class AnnotatorStandingView(ResearcherRequiredMixin, View):
         else:
             name = annotator.get_username()
             if form.cleaned_data["action"] == "pause":
-                services.annotator_pause(campaign=campaign, annotator=annotator)
+                annotator_pause(campaign=campaign, annotator=annotator)
                 messages.success(request, f"{name} is paused in {campaign.name}.")
             else:
-                services.annotator_reinstate(campaign=campaign, annotator=annotator)
+                annotator_reinstate(campaign=campaign, annotator=annotator)
                 messages.success(request, f"{name} is reinstated in {campaign.name}.")
             # Paused annotators are left out of the labels: aggregate again.
-            services.campaign_aggregate_job_create(campaign=campaign, created_by=request.user)
+            campaign_aggregate_job_create(campaign=campaign, created_by=request.user)
         return redirect(reverse("annotation:campaign_detail", args=[campaign.pk]) + "#annotators")
 
 

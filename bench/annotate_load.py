@@ -401,7 +401,7 @@ def check_invariants(campaign) -> dict[str, int]:
 
 
 def explain_claim(campaign, username: str) -> str:
-    """EXPLAIN ANALYZE of the query services._claim_item runs, rebuilt here (rolled back)."""
+    """EXPLAIN ANALYZE of the query leasing._claim_item runs, rebuilt here (rolled back)."""
     from django.contrib.auth import get_user_model
     from django.db import transaction
     from django.db.models import Exists, OuterRef
@@ -500,7 +500,7 @@ def main() -> None:
     from django.db import connection, connections
 
     from annotation.models import Item
-    from annotation.services import campaign_create
+    from annotation.services.campaigns import campaign_create
 
     started = time.perf_counter()
     corpus = build_corpus(args.items)
@@ -629,7 +629,7 @@ def main() -> None:
         + ("OK" if checks["most"] <= args.k and not checks["twice"] else "VIOLATED")
         + ("" if checks["miscounted"] == 0 else " (judgment_count drifted)")
     )
-    print("\nEXPLAIN ANALYZE of the claim query (services._claim_item), for one annotator:")
+    print("\nEXPLAIN ANALYZE of the claim query (leasing._claim_item), for one annotator:")
     print("  " + explain_claim(campaign, accounts[0][0]).replace("\n", "\n  "))
     if log.exists() and log.stat().st_size:
         tail = log.read_text(errors="replace").strip().splitlines()[-5:]

@@ -6,6 +6,7 @@ from django.views.generic import RedirectView
 
 urlpatterns = [
     path("", include("accounts.urls")),
+    path("", include("annotation.home_urls")),  # the site's home page, named "home"
     path("corpora/", include("corpora.urls")),
     path("corpora/", include("generation.urls")),
     path("jobs/", include("jobs.urls")),

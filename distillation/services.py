@@ -724,7 +724,7 @@ def evaluation_send_to_annotation(
     """A campaign over the student's outputs, so people judge them as they judged the
     teacher's. Sending twice returns the same campaign."""
     from annotation.models import Campaign
-    from annotation.services import campaign_create
+    from annotation.services.campaigns import campaign_create
 
     if evaluation.campaign_id is not None:
         return evaluation.campaign

@@ -129,7 +129,7 @@ DEMO_CORPUS = Path(__file__).resolve().parents[1] / "demo" / "demo_corpus.jsonl"
 def labelled_corpus(db):
     """The shipped demo corpus (347 SKD-format triples) with its `valid` labels imported
     as judgments of the "imported" annotator, aggregated."""
-    from annotation.services import campaign_import_labels
+    from annotation.services.labels import campaign_import_labels
     from corpora.models import Corpus
     from corpora.services import corpus_import
 

@@ -4,20 +4,20 @@ import io
 import orjson
 import pytest
 
+from annotation.errors import AnnotationError
 from annotation.exporting import judgment_export_chunks
 from annotation.models import Campaign, Item, Judgment
-from annotation.services import (
+from annotation.services.aggregation import (
     AGGREGATE_JOB,
-    AnnotationError,
-    annotator_pause,
-    assignment_next,
     campaign_aggregate,
     campaign_aggregate_job_create,
     campaign_aggregate_job_run,
-    campaign_create,
-    campaign_import_labels,
-    judgment_submit,
 )
+from annotation.services.campaigns import campaign_create
+from annotation.services.judgments import judgment_submit
+from annotation.services.labels import campaign_import_labels
+from annotation.services.leasing import assignment_next
+from annotation.services.standing import annotator_pause
 from corpora.services import corpus_import
 from jobs.models import Job
 
@@ -149,7 +149,7 @@ def test_exports_raw_and_aggregated(corpus, annotators):
 
 def test_undo_makes_the_last_aggregation_stale(corpus, annotators):
     from annotation.selectors import campaign_stats_stale
-    from annotation.services import judgment_undo
+    from annotation.services.judgments import judgment_undo
 
     campaign = campaign_create(corpus=corpus, name="c", size=3, gold_share=0.0)
     judge_everything(campaign, annotators[:2], lambda who, item: 1)

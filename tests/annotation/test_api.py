@@ -9,9 +9,17 @@ from django.utils import timezone
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from annotation import services
 from annotation.models import Assignment, Campaign, CampaignAnnotator, Item, Judgment
 from annotation.selectors import JUDGMENT_EXPORT_FIELDS
+from annotation.services.aggregation import (
+    AGGREGATE_JOB,
+    campaign_aggregate,
+    campaign_aggregate_job_run,
+)
+from annotation.services.campaigns import campaign_create, campaign_set_status
+from annotation.services.judgments import judgment_submit
+from annotation.services.leasing import assignment_next, leases_reap
+from annotation.services.standing import annotator_pause, annotator_reinstate
 from corpora.models import Triple
 from jobs.models import Job
 from tests.annotation.conftest import make_corpus
@@ -29,7 +37,7 @@ def _fast_passwords(settings):
 
 def create(corpus, **kwargs) -> Campaign:
     options = {"name": "c", "size": 10, "gold_share": 0.0, "seed": 1} | kwargs
-    return services.campaign_create(corpus=corpus, **options)
+    return campaign_create(corpus=corpus, **options)
 
 
 def client_for(user) -> APIClient:
@@ -54,8 +62,8 @@ def annotate(annotator):
 def judged_campaign(**kwargs) -> Campaign:
     campaign = create(make_corpus(20), size=6, **kwargs)
     for user in [UserFactory(role="annotator") for _ in range(3)]:
-        while lease := services.assignment_next(campaign=campaign, annotator=user):
-            services.judgment_submit(assignment_id=lease.pk, annotator=user, value=2)
+        while lease := assignment_next(campaign=campaign, annotator=user):
+            judgment_submit(assignment_id=lease.pk, annotator=user, value=2)
     return campaign
 
 
@@ -189,11 +197,11 @@ def test_aggregate_is_a_job_and_the_detail_then_has_stats(research, researcher):
     assert response.status_code == 202
     job = Job.objects.get(pk=response.json()["id"])
     assert response["Location"].endswith(f"/api/jobs/{job.pk}/")
-    assert job.kind == services.AGGREGATE_JOB and job.created_by == researcher
+    assert job.kind == AGGREGATE_JOB and job.created_by == researcher
     # Asking again while it waits gives the same job.
     assert research.post(f"/api/campaigns/{campaign.pk}/aggregate/").json()["id"] == job.pk
 
-    services.campaign_aggregate_job_run(job_id=job.pk)  # what the worker does
+    campaign_aggregate_job_run(job_id=job.pk)  # what the worker does
     assert research.get(f"/api/jobs/{job.pk}/").json()["status"] == "succeeded"
     detail = research.get(f"/api/campaigns/{campaign.pk}/").json()
     assert detail["stats"]["judgments"] == 18
@@ -203,7 +211,7 @@ def test_aggregate_is_a_job_and_the_detail_then_has_stats(research, researcher):
 
 def test_judgments_export_raw_and_aggregated_in_jsonl_and_csv(research):
     campaign = judged_campaign()
-    services.campaign_aggregate(campaign=campaign)
+    campaign_aggregate(campaign=campaign)
     url = f"/api/campaigns/{campaign.pk}/judgments/"
 
     raw = research.get(url)  # JSONL and raw by default
@@ -247,7 +255,7 @@ def test_open_campaigns_list_carries_no_stats(annotate):
     corpus = make_corpus(20)
     open_one = create(corpus, name="open one", instructions="Judge kindly.")
     closed = create(corpus, name="closed one")
-    services.campaign_set_status(campaign=closed, status=Campaign.Status.CLOSED)
+    campaign_set_status(campaign=closed, status=Campaign.Status.CLOSED)
     Campaign.objects.filter(pk=open_one.pk).update(stats={"judgments": 99})
     listed = annotate.get("/api/campaigns/open/").json()
     assert listed == [
@@ -333,7 +341,7 @@ def test_submit_refusals(annotate, annotator):
 
     # Someone else's lease, or none at all: 404.
     other = UserFactory(role="annotator")
-    theirs = services.assignment_next(campaign=campaign, annotator=other)
+    theirs = assignment_next(campaign=campaign, annotator=other)
     not_mine = annotate.post(f"/api/assignments/{theirs.pk}/judgment/", {"value": 2})
     assert not_mine.status_code == 404
     assert not_mine.json() == {
@@ -343,13 +351,13 @@ def test_submit_refusals(annotate, annotator):
     assert annotate.post("/api/assignments/987654/judgment/", {"value": 2}).status_code == 404
 
     # The lease ran out and someone else filled the item: 409.
-    services.judgment_submit(assignment_id=theirs.pk, annotator=other, value=2)
+    judgment_submit(assignment_id=theirs.pk, annotator=other, value=2)
     Assignment.objects.filter(pk=lease_id).update(expires_at=timezone.now() - timedelta(seconds=1))
-    services.leases_reap(campaign=campaign)
+    leases_reap(campaign=campaign)
     third = UserFactory(role="annotator")
-    taken = services.assignment_next(campaign=campaign, annotator=third)
+    taken = assignment_next(campaign=campaign, annotator=third)
     assert taken.item_id == Assignment.objects.get(pk=lease_id).item_id
-    services.judgment_submit(assignment_id=taken.pk, annotator=third, value=2)
+    judgment_submit(assignment_id=taken.pk, annotator=third, value=2)
     late = annotate.post(url, {"value": 2}, format="json")
     assert late.status_code == 409
     assert late.json()["code"] == "lease_refused" and "ran out" in late.json()["detail"]
@@ -390,7 +398,7 @@ def test_closed_campaign_is_409_and_a_paused_annotator_403(annotate, annotator):
     campaign = create(make_corpus(10))
     url = f"/api/campaigns/{campaign.pk}/next/"
     lease_id = annotate.post(url).json()["assignment_id"]
-    services.annotator_pause(campaign=campaign, annotator=annotator)
+    annotator_pause(campaign=campaign, annotator=annotator)
     paused = annotate.post(url)
     assert paused.status_code == 403
     assert paused.json()["code"] == "annotator_paused" and "paused" in paused.json()["detail"]
@@ -399,8 +407,8 @@ def test_closed_campaign_is_409_and_a_paused_annotator_403(annotate, annotator):
     assert late.status_code == 403
     assert not Judgment.objects.exists()
 
-    services.annotator_reinstate(campaign=campaign, annotator=annotator)
-    services.campaign_set_status(campaign=campaign, status=Campaign.Status.CLOSED)
+    annotator_reinstate(campaign=campaign, annotator=annotator)
+    campaign_set_status(campaign=campaign, status=Campaign.Status.CLOSED)
     closed = annotate.post(url)
     assert closed.status_code == 409
     assert closed.json() == {"detail": "Campaign 'c' is closed.", "code": "campaign_closed"}
@@ -477,11 +485,11 @@ def test_annotator_endpoints_reveal_no_score_gold_or_other_people(annotate, anno
     other = UserFactory(username="someone-else-qz", role="annotator")
     # Gold is drawn at random (half the time here): judge until a regular item is among them.
     for _ in range(20):
-        lease = services.assignment_next(campaign=campaign, annotator=other)
-        services.judgment_submit(assignment_id=lease.pk, annotator=other, value=-2)
+        lease = assignment_next(campaign=campaign, annotator=other)
+        judgment_submit(assignment_id=lease.pk, annotator=other, value=-2)
         if Judgment.objects.filter(annotator=other, item__is_gold=False).count() >= 3:
             break
-    services.campaign_aggregate(campaign=campaign)
+    campaign_aggregate(campaign=campaign)
     judged_by_other = Judgment.objects.filter(annotator=other, item__is_gold=False).first().item
     gold = Item.objects.filter(campaign=campaign, is_gold=True).first()
     now = timezone.now()

@@ -6,8 +6,8 @@ from django.urls import reverse
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from annotation import services
 from annotation.models import Assignment, Campaign, Item, Judgment
+from annotation.services.campaigns import campaign_create, campaign_set_status
 from tests.annotation.conftest import make_corpus
 
 pytestmark = pytest.mark.django_db
@@ -22,9 +22,7 @@ def _fast_passwords(settings):
 
 @pytest.fixture
 def campaign() -> Campaign:
-    return services.campaign_create(
-        corpus=make_corpus(10), name="c", size=6, gold_share=0.0, seed=1
-    )
+    return campaign_create(corpus=make_corpus(10), name="c", size=6, gold_share=0.0, seed=1)
 
 
 @pytest.fixture
@@ -35,7 +33,7 @@ def api(annotator) -> APIClient:
 
 
 def close(campaign: Campaign) -> None:
-    services.campaign_set_status(campaign=campaign, status=Campaign.Status.CLOSED)
+    campaign_set_status(campaign=campaign, status=Campaign.Status.CLOSED)
 
 
 def counts(campaign: Campaign) -> tuple:

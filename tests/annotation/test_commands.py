@@ -9,10 +9,11 @@ from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 from django.db import connection
 
-from annotation import services
 from annotation.management.commands.simulate_annotators import FLIP
 from annotation.models import Campaign, CampaignAnnotator, Item, Judgment
 from annotation.selectors import AGGREGATE_EXPORT_FIELDS, JUDGMENT_EXPORT_FIELDS
+from annotation.services.aggregation import campaign_aggregate
+from annotation.services.campaigns import campaign_create, campaign_set_status
 from core.roles import is_annotator
 from corpora.models import Corpus
 from corpora.services import corpus_import
@@ -139,7 +140,7 @@ def test_simulated_annotators_answer_from_the_labels_until_nothing_is_left(tmp_p
     labels = labels_for(corpus)
     path = tmp_path / "labels.jsonl"
     write_labels(path, labels, variant=True)  # matched on the normalized tail
-    services.campaign_create(corpus=corpus, name="sim", size=12, gold_share=0.0, seed=1)
+    campaign_create(corpus=corpus, name="sim", size=12, gold_share=0.0, seed=1)
 
     out = run("simulate_annotators", "sim", "--annotators=4", f"--labels={path}", "--noise=0")
     campaign = Campaign.objects.get(name="sim")
@@ -162,7 +163,7 @@ def test_noise_flips_answers_and_unknown_triples_get_random_ones(tmp_path):
     labels = labels_for(corpus, skip_every=3)
     path = tmp_path / "labels.jsonl"
     write_labels(path, labels)
-    campaign = services.campaign_create(
+    campaign = campaign_create(
         corpus=corpus, name="noisy", size=30, gold_share=0.0, seed=1, judgments_per_item=1
     )
     out = run("simulate_annotators", "noisy", "--annotators=2", f"--labels={path}", "--noise=1")
@@ -182,7 +183,7 @@ def test_gold_is_answered_as_well_as_the_rest_so_careful_annotators_stay(tmp_pat
     corpus = make_corpus(40)
     path = tmp_path / "labels.jsonl"
     write_labels(path, labels_for(corpus))
-    campaign = services.campaign_create(
+    campaign = campaign_create(
         corpus=corpus, name="gold", size=20, gold_share=0.5, gold_min_answers=2, seed=3
     )
     run("simulate_annotators", "gold", "--annotators=3", f"--labels={path}", "--seed=1")
@@ -193,7 +194,7 @@ def test_gold_is_answered_as_well_as_the_rest_so_careful_annotators_stay(tmp_pat
     assert Item.objects.filter(campaign=campaign, is_gold=False, judgment_count=3).count() == 20
 
     # Careless ones (every answer flipped) are paused by the gold rule and say so.
-    careless = services.campaign_create(
+    careless = campaign_create(
         corpus=corpus, name="careless", size=20, gold_share=0.5, gold_min_answers=2, seed=4
     )
     out = run("simulate_annotators", "careless", "--annotators=2", f"--labels={path}", "--noise=1")
@@ -205,7 +206,7 @@ def test_stop_after_a_number_of_judgments_or_seconds_and_users_are_reused(tmp_pa
     corpus = make_corpus(40)
     path = tmp_path / "labels.jsonl"
     write_labels(path, labels_for(corpus))
-    services.campaign_create(corpus=corpus, name="s", size=30, gold_share=0.0, seed=1)
+    campaign_create(corpus=corpus, name="s", size=30, gold_share=0.0, seed=1)
     out = run("simulate_annotators", "s", "--annotators=3", f"--labels={path}", "--judgments=7")
     assert out.startswith("7 judgments by 3 simulated annotators")
     assert Judgment.objects.count() == 7
@@ -219,7 +220,7 @@ def test_stop_after_a_number_of_judgments_or_seconds_and_users_are_reused(tmp_pa
 
 def test_simulate_errors_name_what_is_wrong(tmp_path):
     corpus = make_corpus(10)
-    services.campaign_create(corpus=corpus, name="s", size=3, gold_share=0.0, seed=1)
+    campaign_create(corpus=corpus, name="s", size=3, gold_share=0.0, seed=1)
     good = tmp_path / "good.jsonl"
     write_labels(good, labels_for(corpus))
     with pytest.raises(CommandError, match="No campaign named 'nope' \\(campaigns: s\\)"):
@@ -246,7 +247,7 @@ def test_simulate_errors_name_what_is_wrong(tmp_path):
     if connection.vendor == "sqlite":
         with pytest.raises(CommandError, match="--threads needs PostgreSQL"):
             run("simulate_annotators", "s", f"--labels={good}", "--threads")
-    services.campaign_set_status(campaign=Campaign.objects.get(name="s"), status="closed")
+    campaign_set_status(campaign=Campaign.objects.get(name="s"), status="closed")
     with pytest.raises(CommandError, match="Campaign 's' is closed"):
         run("simulate_annotators", "s", f"--labels={good}")
     assert not Judgment.objects.exists()
@@ -258,7 +259,7 @@ def test_threaded_simulation_on_postgresql(transactional_db, tmp_path):
     corpus = make_corpus(40)
     path = tmp_path / "labels.jsonl"
     write_labels(path, labels_for(corpus))
-    services.campaign_create(corpus=corpus, name="t", size=20, gold_share=0.5, seed=1)
+    campaign_create(corpus=corpus, name="t", size=20, gold_share=0.5, seed=1)
     out = run("simulate_annotators", "t", "--annotators=6", f"--labels={path}", "--threads")
     gold = Judgment.objects.filter(item__is_gold=True).count()
     assert gold > 0
@@ -275,7 +276,7 @@ def judged(tmp_path):
     corpus = make_corpus(20)
     path = tmp_path / "labels.jsonl"
     write_labels(path, labels_for(corpus))
-    services.campaign_create(corpus=corpus, name="judged one", size=5, gold_share=0.0, seed=1)
+    campaign_create(corpus=corpus, name="judged one", size=5, gold_share=0.0, seed=1)
     run("simulate_annotators", "judged one", "--annotators=3", f"--labels={path}")
     return Campaign.objects.get(name="judged one")
 
@@ -293,7 +294,7 @@ def test_export_judgments_to_files(judged, tmp_path):
     parsed = list(csv.reader(io.StringIO(table.read_text())))
     assert parsed[0] == list(JUDGMENT_EXPORT_FIELDS) and len(parsed) == 16
 
-    services.campaign_aggregate(campaign=judged)
+    campaign_aggregate(campaign=judged)
     labels = tmp_path / "labels.csv"
     out = run("export_judgments", "judged one", "--format=csv", "--aggregated", f"--out={labels}")
     parsed = list(csv.reader(io.StringIO(labels.read_text())))

@@ -19,8 +19,12 @@ from django.db import connection, connections, transaction
 from django.db.models import Count, Exists, OuterRef
 from django.utils import timezone
 
-from annotation import services
+from annotation.errors import AnnotationError
 from annotation.models import Assignment, Campaign, Item, Judgment
+from annotation.services.campaigns import campaign_create
+from annotation.services.judgments import judgment_submit, judgment_undo
+from annotation.services.leasing import assignment_next, assignment_skip
+from annotation.services.standing import _standing
 from tests.annotation.conftest import make_corpus
 from tests.factories import UserFactory
 
@@ -48,7 +52,7 @@ def work(campaign, user, behaviour: str, seed: int, refusals: list, errors: list
     try:
         for _ in range(MAX_STEPS):
             try:
-                lease = services.assignment_next(campaign=campaign, annotator=user)
+                lease = assignment_next(campaign=campaign, annotator=user)
                 if lease is None:
                     # PostgreSQL's SKIP LOCKED passes over items others hold locked for an
                     # instant, so None can come while one is still free (see the test
@@ -62,25 +66,25 @@ def work(campaign, user, behaviour: str, seed: int, refusals: list, errors: list
                     # Walk away from the item: the next request comes after the lease (and
                     # every other lease as old) ran out; the answer to it comes late.
                     later = timezone.now() + timedelta(seconds=LEASE + 1)
-                    services.assignment_next(campaign=campaign, annotator=user, now=later)
+                    assignment_next(campaign=campaign, annotator=user, now=later)
                     item = Item.objects.get(pk=lease.item_id)
-                    services.judgment_submit(
+                    judgment_submit(
                         assignment_id=lease.pk, annotator=user, value=answer_for(item, rng)
                     )
                     continue
                 if behaviour == "skip" and rng.random() < 0.2:
-                    services.assignment_skip(assignment_id=lease.pk, annotator=user)
+                    assignment_skip(assignment_id=lease.pk, annotator=user)
                     continue
                 value = answer_for(Item.objects.get(pk=lease.item_id), rng)
-                services.judgment_submit(assignment_id=lease.pk, annotator=user, value=value)
+                judgment_submit(assignment_id=lease.pk, annotator=user, value=value)
                 if behaviour == "double":
-                    services.judgment_submit(
+                    judgment_submit(
                         assignment_id=lease.pk, annotator=user, value=2 if value != 2 else -1
                     )
                 if behaviour == "undo" and rng.random() < 0.2:
-                    again = services.judgment_undo(campaign=campaign, annotator=user)
-                    services.judgment_submit(assignment_id=again.pk, annotator=user, value=value)
-            except services.AnnotationError as exc:
+                    again = judgment_undo(campaign=campaign, annotator=user)
+                    judgment_submit(assignment_id=again.pk, annotator=user, value=value)
+            except AnnotationError as exc:
                 refusals.append(exc)
         errors.append(AssertionError(f"{user.username} ({behaviour}) did not finish"))
     except BaseException as exc:  # noqa: BLE001 - reported by the test
@@ -139,7 +143,7 @@ def assert_bookkeeping(campaign: Campaign) -> None:
 def test_many_annotators_at_once_keep_every_invariant(transactional_db, settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     corpus = make_corpus(ITEMS * 2)
-    campaign = services.campaign_create(
+    campaign = campaign_create(
         corpus=corpus,
         name="crowd",
         size=ITEMS,
@@ -160,14 +164,14 @@ def test_many_annotators_at_once_keep_every_invariant(transactional_db, settings
 
     run_threads(campaign, plan, refusals, errors, seed=100)
     assert errors == []
-    assert all(isinstance(exc, services.AnnotationError) for exc in refusals)
+    assert all(isinstance(exc, AnnotationError) for exc in refusals)
     assert_bookkeeping(campaign)
 
     # Leases that walked-away annotators let run out gave their slots back, possibly after
     # others had finished: everyone comes back once more, plainly, for what is left.
     run_threads(campaign, [(user, "plain") for user in users], refusals, errors, seed=200)
     assert errors == []
-    assert all(isinstance(exc, services.AnnotationError) for exc in refusals)
+    assert all(isinstance(exc, AnnotationError) for exc in refusals)
     assert_bookkeeping(campaign)
 
     items = Item.objects.filter(campaign=campaign, is_gold=False)
@@ -182,9 +186,7 @@ def test_nothing_left_is_not_answered_while_an_item_is_only_locked(transactional
     if connection.vendor != "postgresql":
         pytest.skip("SQLite has no row locks: claims run one at a time")
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    campaign = services.campaign_create(
-        corpus=make_corpus(4), name="last", size=1, gold_share=0.0, seed=1
-    )
+    campaign = campaign_create(corpus=make_corpus(4), name="last", size=1, gold_share=0.0, seed=1)
     item = Item.objects.get(campaign=campaign)
     locked, release = threading.Event(), threading.Event()
 
@@ -201,7 +203,7 @@ def test_nothing_left_is_not_answered_while_an_item_is_only_locked(transactional
     holder.start()
     try:
         assert locked.wait(timeout=30)
-        lease = services.assignment_next(campaign=campaign, annotator=UserFactory(role="annotator"))
+        lease = assignment_next(campaign=campaign, annotator=UserFactory(role="annotator"))
     finally:
         release.set()
         holder.join(timeout=30)
@@ -215,18 +217,18 @@ def test_two_tabs_claiming_the_last_item_at_once_get_it_once_and_no_error(transa
     and tried to lease the item again (a unique-key error). B must answer "nothing
     left for you" instead."""
     corpus = make_corpus(4)
-    campaign = services.campaign_create(
+    campaign = campaign_create(
         corpus=corpus, name="last", size=1, judgments_per_item=K, lease_seconds=600, seed=3
     )
     user = UserFactory(role="annotator")
-    services._standing(campaign, user)  # made beforehand, so that B does not wait on it
+    _standing(campaign, user)  # made beforehand, so that B does not wait on it
     got: dict = {}
     a_holds_the_item = threading.Event()
 
     def tab_a() -> None:
         try:
             with transaction.atomic():
-                got["a"] = services.assignment_next(campaign=campaign, annotator=user)
+                got["a"] = assignment_next(campaign=campaign, annotator=user)
                 a_holds_the_item.set()
                 time.sleep(0.5)  # B is waiting on the item's lock meanwhile
         finally:
@@ -235,7 +237,7 @@ def test_two_tabs_claiming_the_last_item_at_once_get_it_once_and_no_error(transa
     thread = threading.Thread(target=tab_a)
     thread.start()
     assert a_holds_the_item.wait(10)
-    got["b"] = services.assignment_next(campaign=campaign, annotator=user)
+    got["b"] = assignment_next(campaign=campaign, annotator=user)
     thread.join(10)
     assert got["a"] is not None and got["b"] is None
     assert Assignment.objects.filter(campaign=campaign, annotator=user).count() == 1

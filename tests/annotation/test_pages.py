@@ -8,9 +8,13 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from django.utils import timezone
 
-from annotation import services
 from annotation.models import Assignment, Campaign, CampaignAnnotator, Item, Judgment
 from annotation.selectors import JUDGMENT_EXPORT_FIELDS
+from annotation.services.aggregation import AGGREGATE_JOB, campaign_aggregate
+from annotation.services.campaigns import campaign_create, campaign_set_status
+from annotation.services.judgments import judgment_submit
+from annotation.services.leasing import assignment_next, leases_reap
+from annotation.services.standing import annotator_pause
 from corpora.models import Triple
 from jobs.models import Job
 from tests.annotation.conftest import make_corpus
@@ -29,7 +33,7 @@ def _fast_passwords(settings):
 
 def create(corpus, **kwargs) -> Campaign:
     options = {"name": "c", "size": 10, "gold_share": 0.0, "seed": 1} | kwargs
-    return services.campaign_create(corpus=corpus, **options)
+    return campaign_create(corpus=corpus, **options)
 
 
 def judge_url(campaign: Campaign) -> str:
@@ -57,9 +61,9 @@ def judge_with_services(campaign, users, items: int, values=(2, 2, -1)):
     """Each user judges `items` items through the services (fast setup for stats)."""
     for user in users:
         for n in range(items):
-            lease = services.assignment_next(campaign=campaign, annotator=user)
+            lease = assignment_next(campaign=campaign, annotator=user)
             value = values[(n + user.pk) % len(values)]
-            services.judgment_submit(assignment_id=lease.pk, annotator=user, value=value)
+            judgment_submit(assignment_id=lease.pk, annotator=user, value=value)
 
 
 # --- The annotator's page -----------------------------------------------------------------
@@ -165,11 +169,11 @@ def test_an_expired_lease_on_a_full_item_shows_the_refusal(annotator_client, ann
     annotator_client.get(judge_url(campaign))
     mine = lease_of(campaign, annotator)
     Assignment.objects.filter(pk=mine.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
-    assert services.leases_reap(campaign=campaign) == 1  # what claims do every few seconds
+    assert leases_reap(campaign=campaign) == 1  # what claims do every few seconds
     other = UserFactory(role="annotator")
-    theirs = services.assignment_next(campaign=campaign, annotator=other)
+    theirs = assignment_next(campaign=campaign, annotator=other)
     assert theirs.item_id == mine.item_id  # the expired item went back and was taken
-    services.judgment_submit(assignment_id=theirs.pk, annotator=other, value=2)
+    judgment_submit(assignment_id=theirs.pk, annotator=other, value=2)
 
     response = annotator_client.post(
         judge_url(campaign), {"assignment": mine.pk, "value": 1}, **HTMX
@@ -194,9 +198,9 @@ def test_nothing_left_thanks_the_annotator(annotator_client, annotator):
 def test_closed_campaign_and_paused_annotator_are_told(annotator_client, annotator):
     campaign = create(make_corpus(8))
     annotator_client.get(judge_url(campaign))
-    services.annotator_pause(campaign=campaign, annotator=annotator)
+    annotator_pause(campaign=campaign, annotator=annotator)
     assert "paused" in annotator_client.get(judge_url(campaign)).content.decode()
-    services.campaign_set_status(campaign=campaign, status=Campaign.Status.CLOSED)
+    campaign_set_status(campaign=campaign, status=Campaign.Status.CLOSED)
     assert "is closed" in annotator_client.get(judge_url(campaign)).content.decode()
 
 
@@ -271,7 +275,7 @@ def test_annotator_home_lists_open_campaigns_with_their_own_progress(annotator_c
     corpus = make_corpus(12)
     first = create(corpus, name="first round")
     closed = create(corpus, name="closed one", seed=2)
-    services.campaign_set_status(campaign=closed, status=Campaign.Status.CLOSED)
+    campaign_set_status(campaign=closed, status=Campaign.Status.CLOSED)
     judge_with_services(first, [annotator], items=3)
     html = annotator_client.get(reverse("home")).content.decode()
     assert "first round" in html and "closed one" not in html
@@ -293,7 +297,7 @@ def judged_campaign(db):
     people = [UserFactory(username=f"judge-{n}", role="annotator") for n in range(3)]
     judge_with_services(campaign, people, items=8)
     Judgment.objects.filter(pk=Judgment.objects.order_by("pk").first().pk).update(flagged=True)
-    services.campaign_aggregate(campaign=campaign)
+    campaign_aggregate(campaign=campaign)
     campaign.refresh_from_db()
     return campaign
 
@@ -348,7 +352,7 @@ def test_the_live_fragment_queues_an_aggregation_when_judgments_are_newer(
     html = researcher_client.get(url, **HTMX).content.decode()
     researcher_client.get(url, **HTMX)
     job = Job.objects.get()  # one, however often the page polls
-    assert job.kind == services.AGGREGATE_JOB
+    assert job.kind == AGGREGATE_JOB
     assert job.params == {"campaign_id": judged_campaign.pk}
     assert "updating" in html
 
@@ -357,7 +361,7 @@ def test_recompute_now_queues_a_job(researcher_client, judged_campaign):
     url = reverse("annotation:campaign_recompute", args=[judged_campaign.pk])
     response = researcher_client.post(url)
     assert response.status_code == 302
-    assert Job.objects.filter(kind=services.AGGREGATE_JOB).count() == 1
+    assert Job.objects.filter(kind=AGGREGATE_JOB).count() == 1
 
 
 def test_pause_and_reinstate(researcher_client, judged_campaign):

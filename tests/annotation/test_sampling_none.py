@@ -4,7 +4,7 @@
 import pytest
 
 from annotation.models import Item
-from annotation.services import campaign_create
+from annotation.services.campaigns import campaign_create
 from corpora.models import Corpus, Triple
 from corpora.services import corpus_import
 

@@ -4,21 +4,12 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from annotation.errors import AnnotationError, AnnotatorPaused, LeaseRefused, NothingToUndo
 from annotation.models import Assignment, Campaign, CampaignAnnotator, Item, Judgment
-from annotation.services import (
-    AnnotationError,
-    AnnotatorPaused,
-    LeaseRefused,
-    NothingToUndo,
-    annotator_reinstate,
-    assignment_next,
-    assignment_skip,
-    campaign_create,
-    campaign_grow,
-    judgment_submit,
-    judgment_undo,
-    leases_reap,
-)
+from annotation.services.campaigns import campaign_create, campaign_grow
+from annotation.services.judgments import judgment_submit, judgment_undo
+from annotation.services.leasing import assignment_next, assignment_skip, leases_reap
+from annotation.services.standing import annotator_reinstate
 from corpora.models import Triple
 from tests.annotation.conftest import make_corpus
 
@@ -282,7 +273,8 @@ def test_gold_from_a_reference_file_is_known_good(corpus, tmp_path):
 
 
 def test_closed_campaign_hands_out_nothing(corpus, annotators):
-    from annotation.services import CampaignClosed, campaign_set_status
+    from annotation.errors import CampaignClosed
+    from annotation.services.campaigns import campaign_set_status
 
     campaign = campaign_set_status(campaign=create(corpus), status=Campaign.Status.CLOSED)
     with pytest.raises(CampaignClosed):
@@ -305,7 +297,7 @@ def test_expired_leases_return_within_seconds_while_other_items_remain(corpus, a
     request), and always when they find nothing else."""
     from django.core.cache import cache
 
-    from annotation.services import REAP_EVERY_SECONDS
+    from annotation.services.leasing import REAP_EVERY_SECONDS
 
     a, b = annotators[:2]
     campaign = create(corpus, size=3, judgments_per_item=1, lease_seconds=60)

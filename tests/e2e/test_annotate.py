@@ -9,7 +9,7 @@ from playwright.sync_api import expect
 
 from accounts.services import user_create_with_role
 from annotation.models import Judgment
-from annotation.services import campaign_create
+from annotation.services.campaigns import campaign_create
 from tests.annotation.conftest import make_corpus
 
 pytestmark = pytest.mark.e2e

@@ -8,7 +8,7 @@ import pytest
 from playwright.sync_api import expect
 
 from accounts.services import user_create_with_role
-from annotation.services import campaign_create
+from annotation.services.campaigns import campaign_create
 from corpora.services import corpus_refresh_counts
 from critic import charts
 from critic import services as critic_services

@@ -3,8 +3,9 @@ from pathlib import Path
 
 from django.core.management.base import CommandError
 
+from annotation.errors import AnnotationError
 from annotation.models import Campaign
-from annotation.services import AnnotationError, campaign_create
+from annotation.services.campaigns import campaign_create
 from core.handlers import AppCommand
 from corpora.models import Corpus
 

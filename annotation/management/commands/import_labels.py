@@ -1,7 +1,8 @@
 from django.core.management.base import CommandError
 
+from annotation.errors import AnnotationError
 from annotation.models import Campaign
-from annotation.services import IMPORTED_ANNOTATOR, AnnotationError, campaign_import_labels
+from annotation.services.labels import IMPORTED_ANNOTATOR, campaign_import_labels
 from core.handlers import AppCommand
 
 from .create_campaign import corpus_named

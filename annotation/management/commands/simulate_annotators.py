@@ -16,8 +16,11 @@ from django.db import connection
 from django.db.models import Exists, OuterRef
 
 from accounts.services import user_create_with_role
-from annotation import selectors, services
+from annotation import selectors
+from annotation.errors import AnnotatorPaused, AssignmentNotFound, CampaignClosed, LeaseRefused
 from annotation.models import Assignment, Campaign, Item
+from annotation.services.judgments import judgment_submit
+from annotation.services.leasing import assignment_next
 from core.handlers import AppCommand
 from core.roles import ANNOTATOR, is_annotator
 from corpora.formats import SKD_VALID_VALUES, FormatError, clean_text, normalize_tail, open_binary
@@ -130,7 +133,7 @@ class Simulator:
         still has a free slot; a person would reload the page, a thread asks again.
         """
         for _ in range(NONE_RETRIES):
-            lease = services.assignment_next(campaign=self.campaign, annotator=user)
+            lease = assignment_next(campaign=self.campaign, annotator=user)
             if lease is not None or not self.threads or not self._unseen_left(user):
                 return lease
             time.sleep(NONE_WAIT)
@@ -143,14 +146,14 @@ class Simulator:
             if lease is None:
                 return False
             value = self.answer(rng, lease)
-            result = services.judgment_submit(assignment_id=lease.pk, annotator=user, value=value)
-        except services.AnnotatorPaused:
+            result = judgment_submit(assignment_id=lease.pk, annotator=user, value=value)
+        except AnnotatorPaused:
             with self.tally.lock:
                 self.tally.paused.append(user.username)
             return False
-        except services.CampaignClosed:
+        except CampaignClosed:
             return False
-        except (services.LeaseRefused, services.AssignmentNotFound):
+        except (LeaseRefused, AssignmentNotFound):
             with self.tally.lock:
                 self.tally.refused += 1
             return True

@@ -41,7 +41,7 @@ class Command(AppCommand):
 
     def _demo_campaign(self) -> None:
         from annotation.models import Campaign
-        from annotation.services import campaign_create
+        from annotation.services.campaigns import campaign_create
 
         if Campaign.objects.filter(name=DEMO_CAMPAIGN).exists():
             return
@@ -99,7 +99,7 @@ class Command(AppCommand):
         """The demo corpus's SKD labels become the first critic version, and the critic
         retrains itself after every 10 new labels (200 is the default for real corpora)."""
         from annotation.models import Campaign
-        from annotation.services import campaign_import_labels
+        from annotation.services.labels import campaign_import_labels
         from critic.models import CriticVersion
         from critic.services import corpus_rescore, critic_config_update, critic_train
 

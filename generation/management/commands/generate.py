@@ -6,8 +6,8 @@ from tqdm import tqdm
 from core.handlers import AppCommand
 from corpora.models import Corpus
 from corpora.relations import SKD_RELATIONS
-from generation.ml.http_teacher import TeacherError
 from generation.limits import run_settings_check
+from generation.ml.http_teacher import TeacherError
 from generation.models import FewShotPool, GenerationRun, Teacher
 from generation.services import run_create, run_estimate, run_execute, run_report, teacher_check
 

@@ -1,0 +1,14 @@
+"""Writes of the annotation app, one module per group of use cases (nothing is re-exported
+here: import from the module that owns the use case).
+
+- `campaigns`: campaign_create, campaign_grow, campaign_set_status
+- `gold`: gold_add_from_reference, gold_add_swapped
+- `items`: helpers for the others (items from triples, positions, counts, slots given back)
+- `leasing`: assignment_next, assignment_skip, leases_reap (the claim SQL)
+- `judgments`: judgment_submit, judgment_undo
+- `standing`: annotator_pause, annotator_reinstate
+- `labels`: campaign_import_labels (the `valid` labels an SKD release carries)
+- `aggregation`: campaign_aggregate, campaign_aggregate_job_create, campaign_aggregate_job_run
+
+The refusals they raise are in `annotation.errors`.
+"""

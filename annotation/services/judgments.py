@@ -1,0 +1,231 @@
+"""Judgments: submit one (exactly once: a repeated submit stores one judgment, an item never
+gets more than k) and undo the last one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db import connection, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from ..errors import AnnotationError, AnnotatorPaused, CampaignClosed, LeaseRefused, NothingToUndo
+from ..models import Assignment, Campaign, CampaignAnnotator, Item, Judgment, JudgmentValue
+from .leasing import _locked_assignment
+from .standing import _standing, annotator_pause
+
+
+@dataclass(frozen=True)
+class SubmitResult:
+    judgment: Judgment
+    created: bool
+    paused: bool = False
+
+
+def _score_gold(campaign: Campaign, annotator, item: Item, value: int, sign: int) -> bool:
+    """Add (sign=1) or take back (sign=-1) a gold answer; True if the annotator is now paused."""
+    if not item.is_gold or value == JudgmentValue.CANT_JUDGE:
+        return False
+    correct = int((value > 0) == item.gold_acceptable)
+    _standing(campaign, annotator)
+    CampaignAnnotator.objects.filter(campaign=campaign, annotator=annotator).update(
+        gold_answered=F("gold_answered") + sign, gold_correct=F("gold_correct") + sign * correct
+    )
+    standing = CampaignAnnotator.objects.get(campaign=campaign, annotator=annotator)
+    if (
+        sign > 0
+        and not standing.reinstated
+        and not standing.paused
+        and standing.gold_answered >= campaign.gold_min_answers
+        and standing.gold_accuracy < campaign.gold_threshold
+    ):
+        annotator_pause(campaign=campaign, annotator=annotator)
+        return True
+    return False
+
+
+def judgment_submit(
+    *,
+    assignment_id: int,
+    annotator,
+    value: int,
+    flagged: bool = False,
+    campaign: Campaign | None = None,
+    now: datetime | None = None,
+) -> SubmitResult:
+    """Store the annotator's judgment of a leased item, exactly once.
+
+    With `campaign`, an assignment of another campaign is not found."""
+    now = now or timezone.now()
+    if value not in JudgmentValue.values:
+        raise AnnotationError(
+            f"A judgment is one of {', '.join(map(str, JudgmentValue.values))}; got {value!r}."
+        )
+    if connection.vendor == "postgresql":
+        stored = _submit_on_live_lease(assignment_id, annotator, value, flagged, campaign, now)
+        if stored is not None:
+            return stored
+    with transaction.atomic():
+        assignment = _locked_assignment(assignment_id, annotator, campaign)
+        if assignment.status == Assignment.Status.SUBMITTED:
+            existing = Judgment.objects.get(item_id=assignment.item_id, annotator=annotator)
+            return SubmitResult(judgment=existing, created=False)
+        item, campaign = assignment.item, assignment.campaign
+        if campaign.status != Campaign.Status.OPEN:
+            raise CampaignClosed(
+                f"Campaign '{campaign.name}' is closed: your answer was not stored."
+            )
+        if assignment.status == Assignment.Status.LEASED:
+            # The lease still holds its slot (even if its time ran out and no
+            # one reaped it yet): the slot becomes the judgment's.
+            Item.objects.filter(pk=item.pk).update(judgment_count=F("judgment_count") + 1)
+        elif item.is_gold:
+            Item.objects.filter(pk=item.pk).update(judgment_count=F("judgment_count") + 1)
+        else:
+            # The lease expired or was skipped: accept only if a slot is still free.
+            taken = Item.objects.filter(pk=item.pk, slots_free__gt=0).update(
+                slots_free=F("slots_free") - 1, judgment_count=F("judgment_count") + 1
+            )
+            if not taken:
+                raise LeaseRefused(
+                    "Your time on this triple ran out and other people have since judged it "
+                    "as many times as needed, so this answer was not stored."
+                )
+        if assignment.annotator_paused:
+            raise AnnotatorPaused("Your judgments in this campaign are paused.")
+        judgment = Judgment.objects.create(
+            campaign=campaign,
+            item=item,
+            annotator=annotator,
+            assignment=assignment,
+            value=value,
+            flagged=flagged,
+            created_at=now,
+            seconds=max(0.0, (now - assignment.leased_at).total_seconds()),
+        )
+        assignment.status = Assignment.Status.SUBMITTED
+        assignment.save(update_fields=["status"])
+        paused = _score_gold(campaign, annotator, item, value, +1)
+    return SubmitResult(judgment=judgment, created=True, paused=paused)
+
+
+# The common submit in one statement: a regular item of an open campaign, leased to an
+# annotator who is not paused. Anything else (a repeat, an expired or skipped lease, gold,
+# a closed campaign) matches no row here and takes judgment_submit's general path.
+_SUBMIT_POSTGRES = """
+WITH lease AS (
+    SELECT a.id, a.item_id, a.campaign_id, a.leased_at
+    FROM {assignment} a JOIN {item} i ON i.id = a.item_id
+    WHERE a.id = %(assignment)s AND a.annotator_id = %(annotator)s AND a.status = 'leased'
+      AND NOT i.is_gold {in_campaign}
+      AND EXISTS (SELECT 1 FROM {campaign} o WHERE o.id = a.campaign_id AND o.status = 'open')
+      AND NOT EXISTS (
+          SELECT 1 FROM {standing} s
+          WHERE s.campaign_id = a.campaign_id AND s.annotator_id = a.annotator_id AND s.paused
+      )
+    FOR UPDATE OF a
+), counted AS (
+    UPDATE {item} SET judgment_count = {item}.judgment_count + 1
+    FROM lease WHERE {item}.id = lease.item_id
+), judged AS (
+    INSERT INTO {judgment}
+        (campaign_id, item_id, annotator_id, assignment_id, value, flagged, created_at, seconds)
+    SELECT campaign_id, item_id, %(annotator)s, id, %(value)s, %(flagged)s, %(now)s,
+           GREATEST(0, EXTRACT(EPOCH FROM %(now)s - leased_at))
+    FROM lease
+    RETURNING id, item_id, assignment_id, seconds
+), submitted AS (
+    UPDATE {assignment} SET status = 'submitted' FROM lease WHERE {assignment}.id = lease.id
+)
+SELECT judged.id, judged.item_id, judged.seconds, {campaign_columns}
+FROM judged JOIN {campaign} c ON c.id = (SELECT campaign_id FROM lease)
+"""
+# The campaign comes back with the judgment (a combined submit+next needs it).
+_SUBMIT_CAMPAIGN_FIELDS = [
+    f.attname for f in Campaign._meta.concrete_fields if f.name not in ("stats", "instructions")
+]
+
+
+def _submit_on_live_lease(
+    assignment_id: int, annotator, value: int, flagged: bool, campaign, now: datetime
+) -> SubmitResult | None:
+    parts = {
+        "assignment": Assignment._meta.db_table,
+        "item": Item._meta.db_table,
+        "standing": CampaignAnnotator._meta.db_table,
+        "judgment": Judgment._meta.db_table,
+        "campaign": Campaign._meta.db_table,
+        "campaign_columns": ", ".join(
+            f"c.{connection.ops.quote_name(name)}" for name in _SUBMIT_CAMPAIGN_FIELDS
+        ),
+        "in_campaign": "AND a.campaign_id = %(campaign)s" if campaign is not None else "",
+    }
+    params = {
+        "assignment": assignment_id,
+        "annotator": annotator.pk,
+        "value": value,
+        "flagged": flagged,
+        "now": now,
+        "campaign": campaign.pk if campaign is not None else None,
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(_SUBMIT_POSTGRES.format(**parts), params)
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    judgment_id, item_id, seconds, *campaign_values = row
+    judgment = Judgment(
+        pk=judgment_id,
+        campaign=Campaign.from_db(connection.alias, _SUBMIT_CAMPAIGN_FIELDS, campaign_values),
+        item_id=item_id,
+        annotator=annotator,
+        assignment_id=assignment_id,
+        value=value,
+        flagged=flagged,
+        created_at=now,
+        seconds=seconds,
+    )
+    return SubmitResult(judgment=judgment, created=True)
+
+
+def judgment_undo(*, campaign: Campaign, annotator, now: datetime | None = None) -> Assignment:
+    """Take back the annotator's last judgment while its item is still open; the item
+    is leased to them again so they can answer anew."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        status = Campaign.objects.filter(pk=campaign.pk).values_list("status", flat=True).first()
+        if status != Campaign.Status.OPEN:
+            raise CampaignClosed(
+                f"Campaign '{campaign.name}' is closed: its judgments can no longer be undone."
+            )
+        judgment = (
+            Judgment.objects.select_for_update(of=("self",))
+            .select_related("item", "assignment")
+            .filter(campaign=campaign, annotator=annotator, assignment__isnull=False)
+            .order_by("-created_at", "-pk")
+            .first()
+        )
+        if judgment is None:
+            raise NothingToUndo("There is no judgment of yours to undo in this campaign.")
+        item = Item.objects.select_for_update().get(pk=judgment.item_id)
+        if not item.is_gold and item.judgment_count >= campaign.judgments_per_item:
+            raise NothingToUndo(
+                "Your last judgment can no longer be undone: its triple has all the "
+                "judgments it needs."
+            )
+        assignment = judgment.assignment
+        value = judgment.value
+        judgment.delete()
+        # The last aggregation counted this judgment: make it look stale.
+        Campaign.objects.filter(pk=campaign.pk, aggregated_at__gte=judgment.created_at).update(
+            aggregated_at=judgment.created_at - timedelta(microseconds=1)
+        )
+        Item.objects.filter(pk=item.pk).update(judgment_count=F("judgment_count") - 1)
+        assignment.status = Assignment.Status.LEASED
+        assignment.leased_at = now
+        assignment.expires_at = now + timedelta(seconds=campaign.lease_seconds)
+        assignment.save(update_fields=["status", "leased_at", "expires_at"])
+        _score_gold(campaign, annotator, item, value, -1)
+    return assignment
