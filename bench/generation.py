@@ -94,7 +94,9 @@ def bench_run(args) -> None:
         django.setup()
         from corpora.models import Relation
         from generation.models import FewShotExample, FewShotPool
-        from generation.services import run_create, run_execute, teacher_create
+        from generation.services.execution import run_execute
+        from generation.services.runs import run_create
+        from generation.services.teachers import teacher_create
 
         pool = FewShotPool.objects.create(name="bench")
         relations = list(Relation.objects.filter(is_skd=True))

@@ -255,7 +255,6 @@ STUDENT_TRAIN_SLICE_SECONDS = int(
 CELERY_TASK_ROUTES: dict = {
     "critic.run_train_job_gpu": {"queue": "gpu"},
     "critic.run_rescore_job_gpu": {"queue": "gpu"},
-    "generation.run_generation_job_gpu": {"queue": "gpu"},
     "distillation.run_train_job_gpu": {"queue": "gpu"},
     "distillation.run_evaluate_job_gpu": {"queue": "gpu"},
 }

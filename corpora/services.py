@@ -22,8 +22,8 @@ from .exporting import ExportFilter, ExportSummary, corpus_export_file
 from .importing import ImportSummary, StageBlock, _import_turn, corpus_import_file, tail_key
 from .models import Corpus, Relation
 
-IMPORT_JOB = "corpus_import"
-EXPORT_JOB = "corpus_export"
+IMPORT_JOB = "corpora.import"
+EXPORT_JOB = "corpora.export"
 
 
 @dataclass(frozen=True)

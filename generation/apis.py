@@ -17,15 +17,9 @@ from .forms import ENV_NAME_ERROR, example_lines, head_lines, is_env_name, relat
 from .ml.http_teacher import TeacherError
 from .models import FewShotPool, GenerationRun, Teacher
 from .selectors import pools_listed, runs_listed, teachers_listed
-from .services import (
-    examples_import,
-    run_create,
-    run_estimate,
-    run_report,
-    run_start,
-    teacher_check,
-    teacher_create,
-)
+from .services.pools import examples_import
+from .services.runs import run_create, run_estimate, run_report, run_start
+from .services.teachers import teacher_check, teacher_create
 
 TEACHER_FIELDS = [
     "name",

@@ -17,17 +17,10 @@ from .forms import PoolExamplesForm, PoolForm, RunCreateForm, TeacherForm
 from .ml.http_teacher import TeacherError
 from .models import FewShotExample, FewShotPool, GenerationBatch, GenerationRun, Teacher
 from .selectors import pools_listed, runs_listed, teachers_listed
-from .services import (
-    examples_import,
-    run_create,
-    run_estimate,
-    run_lease_holder,
-    run_report,
-    run_start,
-    run_start_refusal,
-    teacher_check,
-    teacher_create,
-)
+from .services.leases import run_lease_holder
+from .services.pools import examples_import
+from .services.runs import run_create, run_estimate, run_report, run_start, run_start_refusal
+from .services.teachers import teacher_check, teacher_create
 
 EXAMPLES_SHOWN = 100
 RUNS_SHOWN = 200

@@ -29,6 +29,12 @@ class Job(models.Model):
     task_name = models.CharField(
         max_length=100, blank=True, help_text="The Celery task that runs the job (for retries)."
     )
+    queue = models.CharField(
+        max_length=40,
+        default="default",
+        help_text="The broker queue its messages go to, chosen when it is queued (gpu for "
+        "work that wants a GPU).",
+    )
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED)
     params = models.JSONField(default=dict)
     result = models.JSONField(default=dict, blank=True)

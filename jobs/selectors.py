@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
+from django.db.models import Q
 from django.utils import timezone
 
 from .models import Job
@@ -48,22 +49,13 @@ class QueueWait:
     command: str  # how to start a worker for this queue
 
 
-def task_queue(task_name: str) -> str:
-    """The queue a task's messages go to (CELERY_TASK_ROUTES, else the default queue)."""
-    route = settings.CELERY_TASK_ROUTES.get(task_name) or {}
-    return route.get("queue", settings.CELERY_TASK_DEFAULT_QUEUE)
-
-
 def job_queue_wait(*, job: Job, now: datetime | None = None) -> QueueWait:
     """For a queued job: how many jobs are ahead of it on its queue (those running there,
     and those queued before it) and whether a worker serving that queue is alive."""
     now = now or timezone.now()
-    queue = task_queue(job.task_name)
-    ahead = 0
-    active = Job.objects.filter(status__in=Job.ACTIVE_STATUSES).exclude(pk=job.pk)
-    for pk, status, task_name in active.values_list("pk", "status", "task_name"):
-        if task_queue(task_name) == queue and (status == Job.Status.RUNNING or pk < job.pk):
-            ahead += 1
+    queue = job.queue
+    active = Job.objects.filter(status__in=Job.ACTIVE_STATUSES, queue=queue).exclude(pk=job.pk)
+    ahead = active.filter(Q(status=Job.Status.RUNNING) | Q(pk__lt=job.pk)).count()
     serving = [worker for worker in workers_seen() if queue in worker.queues]
     default = queue == settings.CELERY_TASK_DEFAULT_QUEUE
     last_seen = max((worker.last_seen for worker in serving), default=None)

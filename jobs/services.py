@@ -48,15 +48,17 @@ def job_send(*, job: Job) -> None:
     later (a dead worker's, with ``acks_late``) cannot start the job a second time."""
     from config.celery import app
 
-    task_name, args = job.task_name, [job.pk, job.attempts + 1]
-    transaction.on_commit(lambda: app.send_task(task_name, args=args))
+    task_name, args, queue = job.task_name, [job.pk, job.attempts + 1], job.queue
+    transaction.on_commit(lambda: app.send_task(task_name, args=args, queue=queue))
 
 
-def job_enqueue(*, job: Job, task) -> None:
-    """Send the job's task once the transaction that created the job commits."""
-    if job.task_name != task.name:
-        job.task_name = task.name
-        job.save(update_fields=["task_name"])
+def job_enqueue(*, job: Job, task, queue: str | None = None) -> None:
+    """Send the job's task to `queue` (the default queue unless told) once the transaction
+    that created the job commits. Task and queue are kept on the job, for retries."""
+    queue = queue or settings.CELERY_TASK_DEFAULT_QUEUE
+    if (job.task_name, job.queue) != (task.name, queue):
+        job.task_name, job.queue = task.name, queue
+        job.save(update_fields=["task_name", "queue"])
     job_send(job=job)
 
 

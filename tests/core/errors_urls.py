@@ -19,4 +19,5 @@ urlpatterns = [
     path("page/", refused),
     path("api/", refused_api),
     path("", include("accounts.urls")),
+    path("", include("annotation.home_urls")),
 ]

@@ -184,7 +184,7 @@ def test_upload_creates_a_job_and_the_worker_imports_it(researcher_client, resea
     job = Job.objects.get()
     assert response.status_code == 302
     assert response["Location"] == reverse("jobs:job_detail", args=[job.pk])
-    assert job.kind == "corpus_import"
+    assert job.kind == "corpora.import"
     assert job.created_by == researcher
     assert job.params["corpus"] == "uploaded"
     assert job.params["format"] == "auto"
@@ -265,7 +265,7 @@ def test_export_job_then_download(researcher_client, researcher, corpus, setting
     )
     job = Job.objects.get()
     assert response["Location"] == reverse("jobs:job_detail", args=[job.pk])
-    assert job.kind == "corpus_export"
+    assert job.kind == "corpora.export"
     assert job.created_by == researcher
     assert job.params["relations"] == ["xNeed"]
     assert job.params["split"] == "train"

@@ -66,7 +66,7 @@ def test_target_precision_and_saving_a_preset(client, researcher, scored):
     export = client.post(
         reverse("critic:preset_export", args=[corpus.pk, preset.pk]), {"format": "csv"}
     )
-    job = Job.objects.get(kind="corpus_export")
+    job = Job.objects.get(kind="corpora.export")
     assert export.url == reverse("jobs:job_detail", args=[job.pk])
     assert job.params["preset_id"] == preset.pk
 

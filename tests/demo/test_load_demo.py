@@ -26,7 +26,8 @@ def test_load_demo_is_idempotent_and_creates_both_roles(capsys):
 
 def test_the_demo_teacher_writes_a_small_run_with_the_demo_pool(capsys):
     from generation.models import FewShotPool, Teacher
-    from generation.services import run_create, run_execute
+    from generation.services.execution import run_execute
+    from generation.services.runs import run_create
 
     call_command("load_demo")
     teacher = Teacher.objects.get(name="demo-tiny-gpt2")

@@ -9,7 +9,7 @@ from playwright.sync_api import expect
 from accounts.services import user_create_with_role
 from corpora.models import Triple
 from generation.models import FewShotPool
-from generation.services import pool_import_lines
+from generation.services.pools import pool_import_lines
 from tests.generation.openai_server import OpenAIServer, ServerState
 
 pytestmark = pytest.mark.e2e

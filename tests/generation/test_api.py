@@ -6,7 +6,8 @@ from rest_framework.test import APIClient
 from corpora.models import Triple
 from corpora.relations import SKD_RELATIONS
 from generation.models import FewShotPool, GenerationBatch, GenerationRun, Teacher
-from generation.services import run_create, run_job_run, teacher_create
+from generation.services.runs import run_create, run_job_run
+from generation.services.teachers import teacher_create
 from jobs.models import Job
 from tests.generation.openai_server import OpenAIServer, ServerState
 
@@ -159,7 +160,7 @@ def test_create_estimate_start_and_report_a_run(api, pool):
         started = api.post(f"/api/runs/{run['id']}/start/")
         assert started.status_code == 202
         job = started.json()
-        assert job["kind"] == "generation_run" and job["status"] == "queued"
+        assert job["kind"] == "generation.run" and job["status"] == "queued"
         assert api.post(f"/api/runs/{run['id']}/start/").status_code == 409
 
         run_job_run(job_id=job["id"])
@@ -177,7 +178,7 @@ def test_create_estimate_start_and_report_a_run(api, pool):
 
 def test_a_run_whose_job_failed_starts_again(api, teacher, pool):
     run = run_create(teacher=teacher, pool=pool, corpus_name="c", relations=["xNeed"], heads=HEADS)
-    job = Job.objects.create(kind="generation_run", status=Job.Status.FAILED)
+    job = Job.objects.create(kind="generation.run", status=Job.Status.FAILED)
     GenerationRun.objects.filter(pk=run.pk).update(job=job)
     run.batches.filter(head=HEADS[0]).update(status=GenerationBatch.Status.DONE)
     started = api.post(f"/api/runs/{run.pk}/start/")

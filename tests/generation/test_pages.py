@@ -11,7 +11,9 @@ from django.urls import reverse
 from corpora.models import Triple
 from corpora.relations import SKD_RELATIONS
 from generation.models import FewShotExample, FewShotPool, GenerationBatch, GenerationRun, Teacher
-from generation.services import pool_import_tsv, run_create, run_job_run, teacher_create
+from generation.services.pools import pool_import_tsv
+from generation.services.runs import run_create, run_job_run
+from generation.services.teachers import teacher_create
 from jobs.models import Job
 from tests.factories import CorpusFactory, EventFactory, TripleFactory, UserFactory
 from tests.generation.openai_server import OpenAIServer, ServerState
@@ -410,7 +412,7 @@ def test_create_estimate_start_and_execute_a_run_through_the_pages(researcher_cl
 
 
 def test_a_run_whose_job_failed_can_be_started_again_and_continues(researcher_client, run):
-    job = Job.objects.create(kind="generation_run", status=Job.Status.FAILED, error="worker died")
+    job = Job.objects.create(kind="generation.run", status=Job.Status.FAILED, error="worker died")
     GenerationRun.objects.filter(pk=run.pk).update(job=job)
     run.batches.filter(head=HEADS[0]).update(status=GenerationBatch.Status.DONE)
 
@@ -429,7 +431,7 @@ def test_a_run_whose_job_failed_can_be_started_again_and_continues(researcher_cl
 
 
 def test_a_finished_run_with_failed_batches_offers_start_again(researcher_client, run):
-    job = Job.objects.create(kind="generation_run", status=Job.Status.SUCCEEDED)
+    job = Job.objects.create(kind="generation.run", status=Job.Status.SUCCEEDED)
     GenerationRun.objects.filter(pk=run.pk).update(job=job, errors=1)
     run.batches.update(status=GenerationBatch.Status.DONE)
     run.batches.filter(pk=run.batches.first().pk).update(
@@ -544,7 +546,7 @@ def test_a_running_run_shows_its_rate_and_time_left(transactional_db, client, re
 def test_a_run_executed_from_the_command_line_says_by_whom_and_cannot_be_started(
     researcher_client, run
 ):
-    from generation.services import run_lease_take
+    from generation.services.leases import run_lease_take
 
     run_lease_take(run=run)  # as `generate --resume` does
     page = researcher_client.get(reverse("generation:run_detail", args=[run.pk]))

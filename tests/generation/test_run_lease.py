@@ -16,16 +16,11 @@ from django.utils import timezone
 
 from corpora.models import Triple
 from generation.models import FewShotPool, GenerationBatch, GenerationRun
-from generation.services import (
-    LEASE_STALE_AFTER,
-    RunBusy,
-    pool_import_tsv,
-    run_create,
-    run_execute,
-    run_lease_take,
-    run_start_refusal,
-    teacher_create,
-)
+from generation.services.execution import run_execute
+from generation.services.leases import LEASE_STALE_AFTER, RunBusy, run_lease_take
+from generation.services.pools import pool_import_tsv
+from generation.services.runs import run_create, run_start_refusal
+from generation.services.teachers import teacher_create
 from tests.generation.openai_server import OpenAIServer, ServerState
 
 ROOT = Path(__file__).resolve().parents[2]

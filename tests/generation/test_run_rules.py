@@ -11,7 +11,8 @@ from rest_framework.test import APIClient
 
 from core.errors import AppError
 from generation.models import FewShotPool, GenerationRun
-from generation.services import run_create, teacher_create
+from generation.services.runs import run_create
+from generation.services.teachers import teacher_create
 
 pytestmark = pytest.mark.django_db
 

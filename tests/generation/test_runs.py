@@ -5,13 +5,10 @@ import pytest
 from corpora.models import Triple
 from generation.ml.http_teacher import TeacherError
 from generation.models import FewShotPool, GenerationBatch, Teacher
-from generation.services import (
-    pool_import_tsv,
-    run_create,
-    run_estimate,
-    run_execute,
-    teacher_create,
-)
+from generation.services.execution import run_execute
+from generation.services.pools import pool_import_tsv
+from generation.services.runs import run_create, run_estimate
+from generation.services.teachers import teacher_create
 from tests.generation.openai_server import Faults, OpenAIServer, ServerState, reply_for
 
 pytestmark = pytest.mark.django_db
@@ -41,7 +38,7 @@ def _teacher(url: str, **extra) -> Teacher:
 
 def _expected(run) -> set[tuple[str, str, str]]:
     """What the server answers for each (head, relation): n tails, first line only."""
-    from generation.services import _requests
+    from generation.services.execution import _requests
 
     batches = list(run.batches.values_list("pk", "head", "relation_id"))
     names = dict(run.relations.values_list("id", "name"))
@@ -208,7 +205,7 @@ def test_bad_teacher_configuration_fails_before_any_work(pool, monkeypatch):
 def test_a_run_job_cancelled_then_started_again_finishes_the_run(pool, client, researcher):
     from django.urls import reverse
 
-    from generation.services import run_job_create, run_job_run
+    from generation.services.runs import run_job_create, run_job_run
     from jobs.models import Job
     from jobs.services import job_cancel, job_retry
 

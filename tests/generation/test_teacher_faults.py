@@ -14,7 +14,10 @@ from django.core.management.base import CommandError
 
 from corpora.models import Corpus, Triple
 from generation.models import FewShotPool, GenerationBatch, GenerationRun, Teacher
-from generation.services import pool_import_tsv, run_create, run_execute, teacher_create
+from generation.services.execution import run_execute
+from generation.services.pools import pool_import_tsv
+from generation.services.runs import run_create
+from generation.services.teachers import teacher_create
 from tests.generation.openai_server import Faults, OpenAIServer, ServerState
 from tests.generation.test_run_lease import ROOT, subprocess_env
 

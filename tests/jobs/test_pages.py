@@ -22,7 +22,7 @@ def export_job(tmp_path, settings) -> Job:
     path.parent.mkdir(parents=True)
     path.write_text('{"head": "h"}\n')
     return Job.objects.create(
-        kind="corpus_export",
+        kind="corpora.export",
         status=Job.Status.SUCCEEDED,
         params={"corpus_id": 0, "format": "jsonl", "path": str(path)},
         result={"rows": 1, "format": "jsonl", "seconds": 0.1, "path": str(path)},
@@ -30,10 +30,10 @@ def export_job(tmp_path, settings) -> Job:
 
 
 def test_job_list_shows_recent_jobs(researcher_client, researcher):
-    job = Job.objects.create(kind="corpus_import", created_by=researcher)
+    job = Job.objects.create(kind="corpora.import", created_by=researcher)
     html = researcher_client.get(reverse("jobs:job_list")).content.decode()
     assert reverse("jobs:job_detail", args=[job.pk]) in html
-    assert "corpus_import" in html and researcher.username in html
+    assert "corpora.import" in html and researcher.username in html
 
 
 def test_annotators_get_403_on_job_pages(annotator_client, export_job):
@@ -49,7 +49,7 @@ def test_anonymous_users_are_sent_to_login_from_job_pages(client, export_job):
 
 
 def test_a_running_job_polls_its_status_block(researcher_client):
-    job = Job.objects.create(kind="corpus_import", status=Job.Status.RUNNING)
+    job = Job.objects.create(kind="corpora.import", status=Job.Status.RUNNING)
     progress_write(job.pk, done=25, total=100, message="1,234 rows")
     url = reverse("jobs:job_detail", args=[job.pk])
 
@@ -105,7 +105,7 @@ def test_download_is_404_unless_a_succeeded_job_with_its_file(researcher_client,
 
 def test_rejected_lines_are_404_when_there_are_none(researcher_client):
     job = Job.objects.create(
-        kind="corpus_import", status=Job.Status.SUCCEEDED, result={"rejected_path": None}
+        kind="corpora.import", status=Job.Status.SUCCEEDED, result={"rejected_path": None}
     )
     assert researcher_client.get(reverse("jobs:job_rejected", args=[job.pk])).status_code == 404
 

@@ -15,11 +15,11 @@ from tests.jobs.conftest import worker
 
 pytestmark = pytest.mark.django_db
 
-IMPORT, GPU_TRAIN = "corpora.run_import_job", "distillation.run_train_job_gpu"
+DEFAULT, GPU = "default", "gpu"
 
 
-def queued(task_name: str = IMPORT, status: str = Job.Status.QUEUED) -> Job:
-    return Job.objects.create(kind="demo", task_name=task_name, status=status)
+def queued(queue: str = DEFAULT, status: str = Job.Status.QUEUED) -> Job:
+    return Job.objects.create(kind="demo", task_name="demo.task", queue=queue, status=status)
 
 
 def beat(hostname: str, queues: list[str], seconds_ago: float = 0, stopped=False) -> None:
@@ -47,7 +47,7 @@ def test_with_a_worker_alive_the_page_counts_the_jobs_ahead(researcher_client):
     earlier = queued()
     job = queued()
     queued()  # queued after it: not ahead
-    queued(GPU_TRAIN)  # another queue
+    queued(GPU)  # another queue
     queued(status=Job.Status.FAILED)
     beat("w1@host", ["default"], seconds_ago=5)
     wait = job_queue_wait(job=job)
@@ -78,7 +78,7 @@ def test_a_worker_gone_quiet_or_stopped_is_not_waited_for(researcher_client, set
 
 
 def test_a_gpu_job_needs_a_worker_serving_the_gpu_queue(researcher_client):
-    job = queued(GPU_TRAIN)
+    job = queued(GPU)
     beat("cpu@host", ["default"])
     wait = job_queue_wait(job=job)
     assert (wait.queue, wait.workers, wait.last_seen) == ("gpu", 0, None)

@@ -71,7 +71,8 @@ class Command(AppCommand):
         from corpora.models import Triple
         from distillation.demo import DEMO_BASE_MODEL
         from generation.models import FewShotPool, Teacher
-        from generation.services import pool_import_lines, teacher_create
+        from generation.services.pools import pool_import_lines
+        from generation.services.teachers import teacher_create
 
         if not Teacher.objects.filter(name=DEMO_TEACHER).exists():
             teacher_create(

@@ -4,7 +4,7 @@ from django.core.management.base import CommandError
 from core.handlers import AppCommand
 from generation.ml.http_teacher import TeacherError
 from generation.models import Teacher
-from generation.services import teacher_create
+from generation.services.teachers import teacher_create
 
 
 class Command(AppCommand):

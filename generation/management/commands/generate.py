@@ -9,7 +9,9 @@ from corpora.relations import SKD_RELATIONS
 from generation.limits import run_settings_check
 from generation.ml.http_teacher import TeacherError
 from generation.models import FewShotPool, GenerationRun, Teacher
-from generation.services import run_create, run_estimate, run_execute, run_report, teacher_check
+from generation.services.execution import run_execute
+from generation.services.runs import run_create, run_estimate, run_report
+from generation.services.teachers import teacher_check
 
 
 class Command(AppCommand):

@@ -2,7 +2,7 @@ from django.core.management.base import CommandError
 
 from core.handlers import AppCommand
 from generation.models import FewShotPool
-from generation.services import pool_import_tsv
+from generation.services.pools import pool_import_tsv
 
 
 class Command(AppCommand):

@@ -8,42 +8,31 @@ restarted continues with what is still pending and never writes a batch twice.
 One process at a time executes a run: it holds the run's lease (owner host:pid:uuid, taken
 with a conditional UPDATE and kept alive by a heartbeat), so a second start is refused and
 no request is sent twice. A run stops by itself after the teacher's ``give_up_after``
-batches in a row failed.
-"""
+batches in a row failed."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-import os
 import queue
 import random
-import socket
 import threading
 import time
-import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import timedelta
-from decimal import Decimal
-from pathlib import Path
 
 import orjson
 from django.db import transaction
 from django.db.models import Count, F
-from django.urls import reverse
-from django.utils import timezone
 
-from corpora.models import Corpus, Event, Relation, Triple
+from corpora.models import Relation, Triple
 from corpora.selectors import triple_keys_held
 from corpora.services import TripleRow, corpus_write_turn, tail_key, triples_append
-from jobs.models import Job
 
-from .limits import run_settings_check
-from .ml.http_teacher import Completion, CompletionRequest, OpenAICompatibleTeacher, TeacherError
-from .ml.prompts import (
+from ..ml.http_teacher import Completion, CompletionRequest, OpenAICompatibleTeacher, TeacherError
+from ..ml.prompts import (
     MAX_EVENT_WORDS,
     clean_outputs,
     event_prompt,
@@ -51,249 +40,17 @@ from .ml.prompts import (
     parse_numbered_list,
     prompt_hash,
 )
-from .models import FewShotExample, FewShotPool, GenerationBatch, GenerationRun, Teacher
+from ..models import FewShotPool, GenerationBatch, GenerationRun, Teacher
+from .leases import LEASE_BEAT_EVERY, run_lease_beat, run_lease_release, run_lease_take
+from .teachers import teacher_backend
 
 EVENT_BATCH_PREFIX = "#events "
 WINDOW = 5_000  # pending batches fetched per round
 FLUSH_EVERY = 50  # answers written per transaction
 ANSWERS_QUEUED = 64  # answers (cleaned, so small) waiting for the writer, at most
 QUIET_POLL = 1.0  # seconds without an answer before the loop beats and checks anyway
-LEASE_BEAT_EVERY = 5.0  # seconds between heartbeats of a run's lease
-# A lease whose heartbeat is older than this is taken over (its holder died without letting
-# go); one held by a process of this host that is gone is taken over at once.
-LEASE_STALE_AFTER = 120.0
-GENERATION_JOB = "generation_run"
 
 logger = logging.getLogger(__name__)
-
-
-class RunBusy(ValueError):
-    """Another process executes the run (or took it over from this one)."""
-
-
-# --- Teachers -----------------------------------------------------------------------------
-
-
-def teacher_create(*, check: bool = False, **fields) -> Teacher:
-    """Save a teacher; with ``check``, only once teacher_check passed (TeacherError else)."""
-    for price in ("prompt_price_per_1k", "completion_price_per_1k"):
-        if isinstance(fields.get(price), float):  # 0.15 as a float is not 0.15 exactly
-            fields[price] = Decimal(str(fields[price]))
-    teacher = Teacher(**fields)
-    teacher.full_clean()
-    if check:
-        teacher_check(teacher)
-    teacher.save()
-    return teacher
-
-
-def teacher_backend(teacher: Teacher):
-    """The client for a teacher; a TeacherError names what is wrong with its settings."""
-    if teacher.backend == Teacher.Backend.OPENAI:
-        if not teacher.base_url:
-            raise TeacherError(f"Teacher '{teacher.name}': the HTTP backend needs a base URL.")
-        api_key = None
-        if teacher.api_key_env:
-            api_key = os.environ.get(teacher.api_key_env)
-            if not api_key:
-                raise TeacherError(
-                    f"Teacher '{teacher.name}': the environment variable "
-                    f"{teacher.api_key_env} (its API key) is not set where the work runs."
-                )
-        return OpenAICompatibleTeacher(
-            base_url=teacher.base_url,
-            model=teacher.model,
-            endpoint=teacher.endpoint,
-            api_key=api_key,
-            concurrency=teacher.concurrency,
-            timeout=teacher.timeout,
-            max_answer_bytes=teacher.max_answer_bytes,
-        )
-    from .ml.local_teacher import TransformersTeacher
-
-    return TransformersTeacher(
-        teacher.model, device=teacher.device or None, dtype=teacher.dtype or "auto"
-    )
-
-
-def teacher_check(teacher: Teacher) -> str:
-    """Fail before any work when the teacher cannot work; say what was checked.
-
-    An HTTP teacher must answer one real request of its endpoint and model (a completion of
-    one token): a wrong key, base URL or model name fails here. A transformers teacher's
-    tokenizer and config must load (its weights are left to the worker that runs it)."""
-    if teacher.backend == Teacher.Backend.TRANSFORMERS:
-        from .ml.local_check import local_model_check
-
-        try:
-            found = local_model_check(teacher.model)
-        except TeacherError as exc:
-            raise TeacherError(f"Teacher '{teacher.name}': {exc}") from exc
-        return (
-            f"Teacher {teacher.name}: {found}. Its weights are loaded by the worker when a run "
-            "starts."
-        )
-    backend = teacher_backend(teacher)
-    try:
-        backend.check_sync()
-    except TeacherError as exc:
-        raise TeacherError(f"Teacher '{teacher.name}': {exc}") from exc
-    return (
-        f"Teacher {teacher.name} answered a test completion of model '{teacher.model}' at "
-        f"{backend._url()}."
-    )
-
-
-# --- Few-shot pools -------------------------------------------------------------------------
-
-
-def pool_import_tsv(*, pool: FewShotPool, path: str | Path) -> int:
-    """Add examples from an ATOMIC TSV file (see pool_import_lines); how many are new."""
-    with open(path, encoding="utf-8") as handle:
-        return pool_import_lines(pool=pool, lines=handle, source=f"{path}, ")
-
-
-def pool_import_lines(*, pool: FewShotPool, lines: Iterable[str], source: str = "") -> int:
-    """Add ATOMIC TSV lines (head, relation, tail): every head is a seed event, every tail
-    other than 'none' of a known relation an example. Errors name ``source`` and the line.
-    Returns how many examples are new."""
-    relations = dict(Relation.objects.values_list("name", "id"))
-    rows: list[FewShotExample] = []
-    heads: dict[str, None] = {}
-    for line_number, line in enumerate(lines, start=1):
-        parts = line.rstrip("\n").split("\t")
-        if len(parts) != 3:
-            raise ValueError(f"{source}line {line_number}: expected head<TAB>relation<TAB>tail")
-        head, relation, tail = (p.strip() for p in parts)
-        if not head:
-            raise ValueError(f"{source}line {line_number}, field 'head': empty")
-        heads[head] = None
-        if relation in relations and tail and tail.lower() != "none":
-            rows.append(
-                FewShotExample(pool=pool, head=head, relation_id=relations[relation], tail=tail)
-            )
-    rows += [FewShotExample(pool=pool, head=head, tail="") for head in heads]
-    before = pool.examples.count()
-    FewShotExample.objects.bulk_create(rows, ignore_conflicts=True, batch_size=2000)
-    return pool.examples.count() - before
-
-
-# --- Runs ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class RunEstimate:
-    requests: int
-    prompt_tokens: int
-    completion_tokens: int
-    cost: float | None
-
-
-def run_create(
-    *,
-    teacher: Teacher,
-    pool: FewShotPool,
-    corpus_name: str,
-    relations: list[str],
-    heads: list[str] | None = None,
-    source_corpus: Corpus | None = None,
-    event_prompts: int = 0,
-    n_per_pair: int = 5,
-    k_examples: int = 5,
-    seed: int = 0,
-    temperature: float | None = None,
-    top_p: float | None = None,
-    max_tokens: int | None = None,
-    created_by=None,
-) -> GenerationRun:
-    """A run and all its batches; nothing is sent yet. Heads come from a list, a corpus's
-    events, or new events written by the teacher (event_prompts > 0)."""
-    run_settings_check(
-        event_prompts=event_prompts,
-        n_per_pair=n_per_pair,
-        k_examples=k_examples,
-        seed=seed,
-        temperature=temperature,
-        top_p=top_p,
-        max_tokens=max_tokens,
-    )
-    if teacher.backend == Teacher.Backend.OPENAI:
-        teacher_backend(teacher)  # a missing key variable fails here, before anything exists
-    found = list(Relation.objects.filter(name__in=relations))
-    missing = sorted(set(relations) - {r.name for r in found})
-    if missing or not relations:
-        raise ValueError(f"Unknown relation(s): {', '.join(missing) or '(none given)'}")
-    head_list = [h.strip() for h in (heads or []) if h.strip()]
-    if source_corpus is not None:
-        head_ids = Triple.objects.filter(corpus=source_corpus).values("head_id").distinct()
-        head_list += list(Event.objects.filter(pk__in=head_ids).values_list("text", flat=True))
-    if not head_list and not event_prompts:
-        raise ValueError("A run needs heads: a list, a corpus, or new events (event prompts).")
-    corpus, _ = Corpus.objects.get_or_create(name=corpus_name)
-    with transaction.atomic():
-        run = GenerationRun.objects.create(
-            teacher=teacher,
-            pool=pool,
-            corpus=corpus,
-            mode=GenerationRun.Mode.EVENTS if event_prompts else GenerationRun.Mode.INFERENCES,
-            n_per_pair=n_per_pair,
-            k_examples=k_examples,
-            event_prompts=event_prompts,
-            seed=seed,
-            temperature=teacher.temperature if temperature is None else temperature,
-            top_p=teacher.top_p if top_p is None else top_p,
-            max_tokens=teacher.max_tokens if max_tokens is None else max_tokens,
-            created_by=created_by,
-        )
-        run.relations.set(found)
-        batches = [
-            GenerationBatch(run=run, head=f"{EVENT_BATCH_PREFIX}{i}") for i in range(event_prompts)
-        ]
-        batches += [
-            GenerationBatch(run=run, head=head, relation=relation)
-            for head in dict.fromkeys(head_list)
-            for relation in found
-        ]
-        GenerationBatch.objects.bulk_create(batches, ignore_conflicts=True, batch_size=5000)
-    return run
-
-
-def run_estimate(run: GenerationRun) -> RunEstimate:
-    """Requests still to send and a token estimate (about 4 characters per token), with a
-    cost when the teacher has prices. Inferences of events not yet written are estimated
-    as 5 events per event prompt."""
-    pending = run.batches.exclude(status=GenerationBatch.Status.DONE)
-    event_batches = pending.filter(relation__isnull=True).count()
-    pair_batches = pending.filter(relation__isnull=False).count()
-    relations = max(1, run.relations.count())
-    future_pairs = event_batches * 5 * relations
-    examples = FewShotExample.objects.filter(pool=run.pool, relation__isnull=False)
-    avg_example = sum(len(e.head) + len(e.tail) + 30 for e in examples[:200]) / max(
-        1, min(200, examples.count())
-    )
-    inference_prompt_tokens = int((avg_example * run.k_examples + 60) / 4)
-    event_prompt_tokens = int(run.k_examples * 40 / 4)
-    requests = event_batches + pair_batches + future_pairs
-    prompt_tokens = (
-        event_batches * event_prompt_tokens
-        + (pair_batches + future_pairs) * inference_prompt_tokens
-    )
-    completion_tokens = (pair_batches + future_pairs) * run.n_per_pair * run.max_tokens + (
-        event_batches * run.max_tokens * 8
-    )
-    cost = _cost(run.teacher, prompt_tokens, completion_tokens)
-    return RunEstimate(requests, prompt_tokens, completion_tokens, cost)
-
-
-def _cost(teacher: Teacher, prompt_tokens: int, completion_tokens: int) -> float | None:
-    """Dollars for these tokens at the teacher's prices; None when it has none."""
-    if teacher.prompt_price_per_1k is None or teacher.completion_price_per_1k is None:
-        return None
-    return round(
-        prompt_tokens / 1000 * float(teacher.prompt_price_per_1k)
-        + completion_tokens / 1000 * float(teacher.completion_price_per_1k),
-        4,
-    )
 
 
 def _examples_by_relation(pool: FewShotPool) -> tuple[list[str], dict[int, list[tuple[str, str]]]]:
@@ -436,108 +193,6 @@ def _answers(
         raise failure[0]
 
 
-# --- The lease: one executor per run ------------------------------------------------------
-
-
-def _lease_owner() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
-
-
-def _lease_gone(owner: str, heartbeat_at, now) -> bool:
-    """Whether a lease's holder is dead: no heartbeat for LEASE_STALE_AFTER, or a process
-    of this host that no longer exists."""
-    if heartbeat_at is None or now - heartbeat_at > timedelta(seconds=LEASE_STALE_AFTER):
-        return True
-    host, _, rest = owner.partition(":")
-    pid = rest.partition(":")[0]
-    if host != socket.gethostname() or not pid.isdigit():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:  # alive, someone else's
-        return False
-    return False
-
-
-def _lease_words(run_id: int, owner: str, taken_at, heartbeat_at, now) -> str:
-    host, _, rest = owner.partition(":")
-    pid = rest.partition(":")[0]
-    since = timezone.localtime(taken_at).strftime("%Y-%m-%d %H:%M:%S %Z") if taken_at else "?"
-    beat = f"{(now - heartbeat_at).total_seconds():.0f} s ago" if heartbeat_at else "never"
-    return (
-        f"Run {run_id} is being executed by process {pid} on {host} since {since} (last "
-        f"heartbeat {beat}). It can be started again once that process ends; a run whose "
-        f"heartbeat is older than {LEASE_STALE_AFTER:g} s is taken over."
-    )
-
-
-def run_lease_holder(run: GenerationRun) -> str | None:
-    """Who executes the run now, in words; None when nobody (or a dead process) does."""
-    row = (
-        GenerationRun.objects.filter(pk=run.pk)
-        .values("lease_owner", "lease_taken_at", "lease_heartbeat_at")
-        .first()
-    )
-    now = timezone.now()
-    if not row or not row["lease_owner"]:
-        return None
-    if _lease_gone(row["lease_owner"], row["lease_heartbeat_at"], now):
-        return None
-    return _lease_words(
-        run.pk, row["lease_owner"], row["lease_taken_at"], row["lease_heartbeat_at"], now
-    )
-
-
-def run_lease_take(*, run: GenerationRun) -> str:
-    """Claim the run for this process with a conditional UPDATE (free, or its holder dead);
-    the owner id to beat and release it with. RunBusy names the live holder."""
-    owner = _lease_owner()
-    runs = GenerationRun.objects.filter(pk=run.pk)
-    for _ in range(3):  # the holder may let go or be taken over between the two reads
-        now = timezone.now()
-        taken = {"lease_owner": owner, "lease_taken_at": now, "lease_heartbeat_at": now}
-        if runs.filter(lease_owner="").update(**taken):
-            return owner
-        row = runs.values("lease_owner", "lease_taken_at", "lease_heartbeat_at").first()
-        if row is None:
-            raise GenerationRun.DoesNotExist(f"no generation run {run.pk}")
-        holder = row["lease_owner"]
-        if not holder:
-            continue
-        if _lease_gone(holder, row["lease_heartbeat_at"], now):
-            if runs.filter(lease_owner=holder).update(**taken):
-                logger.warning("run %s: took over the lease of %s, gone", run.pk, holder)
-                return owner
-            continue
-        raise RunBusy(
-            _lease_words(run.pk, holder, row["lease_taken_at"], row["lease_heartbeat_at"], now)
-        )
-    raise RunBusy(f"Run {run.pk}: its lease changed hands while this process tried to take it.")
-
-
-def _lease_beat(run_id: int, owner: str) -> None:
-    """Heartbeat; RunBusy when the lease was taken over (this process must stop writing)."""
-    beaten = GenerationRun.objects.filter(pk=run_id, lease_owner=owner).update(
-        lease_heartbeat_at=timezone.now()
-    )
-    if not beaten:
-        raise RunBusy(
-            f"Run {run_id}: this process ({owner}) lost its lease, taken over by another after "
-            "its heartbeat went quiet; it stops without writing more."
-        )
-
-
-def _lease_release(run_id: int, owner: str) -> None:
-    GenerationRun.objects.filter(pk=run_id, lease_owner=owner).update(
-        lease_owner="", lease_taken_at=None, lease_heartbeat_at=None
-    )
-
-
-# --- Writing answers ----------------------------------------------------------------------
-
-
 class _Writer:
     """Writes answers in groups: triples, new events' batches, batch states and run totals
     in one transaction per group, under the run's lease. Only batches still pending are
@@ -563,7 +218,7 @@ class _Writer:
         # Writers into one corpus take turns (PostgreSQL), so the rows found held before
         # the merge are the rows held when it runs: the count of new rows is exact.
         with transaction.atomic(), corpus_write_turn(run.corpus_id):
-            _lease_beat(run.pk, self.owner)
+            run_lease_beat(run.pk, self.owner)
             # Only batches still pending are written (their attempts read under the lease:
             # only its holder writes batches).
             still = dict(
@@ -680,9 +335,6 @@ class _Writer:
         return len(fresh)
 
 
-# --- Executing a run ----------------------------------------------------------------------
-
-
 class _Progress:
     """Done and total batches, rate and time left, from counts kept as answers arrive."""
 
@@ -748,14 +400,14 @@ def run_execute(
                 backend.check_sync()
             except TeacherError as exc:
                 raise TeacherError(f"Teacher '{run.teacher.name}': {exc}") from exc
-        _lease_beat(run.pk, owner)
+        run_lease_beat(run.pk, owner)
         run.batches.filter(status=GenerationBatch.Status.FAILED).update(
             status=GenerationBatch.Status.PENDING
         )
         gave_up = _execute(run, backend, owner, progress, should_stop, check_every)
         corpus_refresh_counts(corpus=run.corpus)
     finally:
-        _lease_release(run.pk, owner)
+        run_lease_release(run.pk, owner)
     run.refresh_from_db()
     if gave_up:
         raise TeacherError(gave_up)
@@ -800,7 +452,7 @@ def _execute(run, backend, owner, progress, should_stop, check_every) -> str | N
                         progress(*tracker.line(writer))
                 if now - last_beat >= LEASE_BEAT_EVERY:
                     last_beat = now
-                    _lease_beat(run.pk, owner)
+                    run_lease_beat(run.pk, owner)
             writer.flush()
     except BaseException:
         stop.set()
@@ -811,85 +463,3 @@ def _execute(run, backend, owner, progress, should_stop, check_every) -> str | N
         left = run.batches.exclude(status=GenerationBatch.Status.DONE).count()
         gave_up += f" {left:,} batches are left for when the teacher answers again."
     return gave_up
-
-
-def run_job_create(*, run: GenerationRun, created_by=None) -> Job:
-    from jobs.services import job_create, job_enqueue
-
-    from .tasks import run_generation_job, run_generation_job_gpu
-
-    gpu = run.teacher.backend == Teacher.Backend.TRANSFORMERS and run.teacher.device != "cpu"
-    with transaction.atomic():
-        job = job_create(
-            kind=GENERATION_JOB,
-            params={"run_id": run.pk, "cancellable": True},
-            created_by=created_by,
-            title=f"Generation run {run.pk} ({run.teacher.name})",
-            subject_url=reverse("generation:run_detail", args=[run.pk]),
-            subject_label=f"Run {run.pk}",
-        )
-        GenerationRun.objects.filter(pk=run.pk).update(job=job)
-        job_enqueue(job=job, task=run_generation_job_gpu if gpu else run_generation_job)
-    return job
-
-
-def run_job_run(*, job_id: int, attempt: int | None = None) -> Job | None:
-    from jobs.services import job_run
-
-    def body(job: Job, progress) -> dict:
-        run = GenerationRun.objects.get(job=job)
-
-        def cancelled() -> bool:
-            return Job.objects.filter(pk=job.pk, status=Job.Status.CANCELLED).exists()
-
-        run = run_execute(run=run, progress=progress, should_stop=cancelled)
-        return run_report(run)
-
-    return job_run(job_id=job_id, attempt=attempt, body=body)
-
-
-def run_report(run: GenerationRun) -> dict:
-    counts = dict(run.batches.values_list("status").annotate(n=Count("pk")).order_by())
-    return {
-        "run_id": run.pk,
-        "corpus_id": run.corpus_id,
-        "cost": _cost(run.teacher, run.prompt_tokens, run.completion_tokens),
-        "batches": counts,
-        "requests": run.requests_done,
-        "triples": run.triples_written,
-        "events": run.events_written,
-        "prompt_tokens": run.prompt_tokens,
-        "completion_tokens": run.completion_tokens,
-        "dropped": run.dropped,
-        "errors": run.errors,
-    }
-
-
-def examples_import(*, pool: FewShotPool, lines: list[str]) -> int:
-    """Add checked TSV lines (teaching_forms.example_lines) to a pool; how many are new."""
-    return pool_import_lines(pool=pool, lines=lines)
-
-
-def run_start_refusal(run: GenerationRun) -> str | None:
-    """Why the run cannot be started now, or None when it can."""
-    job = run.job
-    if job is not None and job.is_active:
-        return f"Run {run.pk} is already under way as job {job.pk} ({job.status})."
-    holder = run_lease_holder(run)
-    if holder:
-        return holder
-    unfinished = run.batches.exclude(status=GenerationBatch.Status.DONE).exists()
-    if job is not None and job.status == Job.Status.SUCCEEDED and not unfinished:
-        return f"Run {run.pk} is finished: every batch is done."
-    return None
-
-
-def run_start(*, run: GenerationRun, created_by) -> Job:
-    """A new job for the run, which continues where it stopped; ValueError when it is
-    under way or finished. The run row is locked so that two clicks queue one job."""
-    with transaction.atomic():
-        run = GenerationRun.objects.select_for_update().get(pk=run.pk)
-        refusal = run_start_refusal(run)
-        if refusal:
-            raise ValueError(refusal)
-        return run_job_create(run=run, created_by=created_by)
