@@ -40,7 +40,7 @@ class DistillationError(Exception):
 
 
 def artifact_root() -> Path:
-    from critic.services import artifact_root as critic_artifact_root
+    from critic.services.config import artifact_root as critic_artifact_root
 
     return critic_artifact_root()
 
@@ -69,7 +69,8 @@ def student_run_create(
 ) -> StudentRun:
     """Record a run after checking what would make it fail later: the base model loads
     offline, the preset cuts this corpus with the scores it holds, the split has triples."""
-    from critic.services import CriticError, preset_filter
+    from critic.errors import CriticError
+    from critic.services.presets import preset_filter
 
     from .ml.training import StudentError, detect_architecture
 
@@ -594,7 +595,7 @@ def _critic_estimate(evaluation: StudentEvaluation) -> dict | None:
     output corpus's score set, so its pages (table, a triple's lineage) show it."""
     from critic.corpus_data import corpus_chunks, relation_verbalizations
     from critic.models import CriticVersion
-    from critic.services import critic_load
+    from critic.services.loading import critic_load
     from generation.scores import ScoreSetWriter
 
     version = CriticVersion.objects.filter(corpus=evaluation.run.corpus, is_active=True).first()

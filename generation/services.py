@@ -327,7 +327,7 @@ def corpus_export_job_run(*, job_id: int, attempt: int | None = None) -> Job | N
         if params.get("preset_id"):
             # A critic preset: its cut, and a dataset card beside the file.
             from critic.models import FilterPreset
-            from critic.services import preset_export
+            from critic.services.presets import preset_export
 
             summary, card = preset_export(
                 preset=FilterPreset.objects.get(pk=params["preset_id"]),

@@ -2,7 +2,8 @@ from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from annotation.management.commands.create_campaign import corpus_named
-from critic import services
+from critic.errors import CriticError
+from critic.services.scoring import corpus_rescore
 
 
 class Command(BaseCommand):
@@ -22,8 +23,8 @@ class Command(BaseCommand):
             bar.update(done - bar.n)
 
         try:
-            scoring = services.corpus_rescore(corpus=corpus_obj, progress=progress)
-        except services.CriticError as exc:
+            scoring = corpus_rescore(corpus=corpus_obj, progress=progress)
+        except CriticError as exc:
             raise CommandError(str(exc)) from None
         finally:
             bar.close()

@@ -5,8 +5,11 @@ from django.core.management.base import BaseCommand, CommandError
 from annotation.management.commands.create_campaign import corpus_named
 from annotation.models import Campaign
 from annotation.services import campaign_aggregate
-from critic import services
+from critic.errors import CriticError
 from critic.models import CriticConfig
+from critic.services.config import critic_config_update
+from critic.services.scoring import corpus_rescore
+from critic.services.training import critic_train
 
 
 class Command(BaseCommand):
@@ -32,14 +35,14 @@ class Command(BaseCommand):
         corpus_obj = corpus_named(corpus)
         changes = {k: v for k, v in (("tier", tier), ("encoder", encoder)) if v}
         if changes:
-            services.critic_config_update(corpus=corpus_obj, **changes)
+            critic_config_update(corpus=corpus_obj, **changes)
         for campaign in Campaign.objects.filter(corpus=corpus_obj, aggregated_at__isnull=True):
             if campaign.item_count:
                 campaign_aggregate(campaign=campaign)
         started = time.perf_counter()
         try:
-            version = services.critic_train(corpus=corpus_obj, queue_rescore=False)
-        except services.CriticError as exc:
+            version = critic_train(corpus=corpus_obj, queue_rescore=False)
+        except CriticError as exc:
             raise CommandError(str(exc)) from None
         metrics = version.metrics
         self.stdout.write(
@@ -50,7 +53,7 @@ class Command(BaseCommand):
         )
         self.stdout.write(version.decision)
         if version.is_active and not no_score:
-            scoring = services.corpus_rescore(corpus=corpus_obj)
+            scoring = corpus_rescore(corpus=corpus_obj)
             if scoring:
                 self.stdout.write(
                     f"Scored {scoring.scored_count:,} triples in {scoring.seconds:.1f} s "

@@ -50,8 +50,9 @@ class Command(BaseCommand):
         (self.stderr if out == "-" else self.stdout).write(summary.line())
 
     def _export_preset(self, corpus, name, fmt, out):
+        from critic.errors import CriticError
         from critic.models import FilterPreset
-        from critic.services import CriticError, preset_export
+        from critic.services.presets import preset_export
 
         found = (
             FilterPreset.objects.filter(corpus=corpus, name=name).select_related("version").first()
