@@ -197,14 +197,17 @@ def _synthetic_skd(path: Path, triples: int, labels: int, verbalizations: dict, 
 def bench_scale(args: argparse.Namespace, workdir: Path) -> dict:
     from django.db import connection
 
-    from annotation.services.labels import campaign_import_labels
+    from annotation.services import campaign_import_labels
     from corpora.models import Corpus
     from corpora.relations import SKD_RELATIONS
     from corpora.services import corpus_import
-    from critic import services
     from critic.corpus_data import relation_verbalizations
     from critic.ml.encoder import set_cpu_threads
     from critic.ml.store import EmbeddingStore, text_keys
+    from critic.services.config import artifact_root, critic_config_get
+    from critic.services.embedding import encoder_get
+    from critic.services.scoring import corpus_rescore
+    from critic.services.training import critic_activate, critic_train
 
     set_cpu_threads()
     verbalizations = {name: verb for name, verb in relation_verbalizations().values()}
@@ -225,9 +228,9 @@ def bench_scale(args: argparse.Namespace, workdir: Path) -> dict:
     campaign_import_labels(corpus=corpus)
     print(f"  {args.labels:,} SKD labels to judgments in {time.perf_counter() - started:.1f} s")
 
-    config = services.critic_config_get(corpus=corpus)
-    encoder = services._encoder(config.encoder)
-    store = EmbeddingStore(services.artifact_root() / "embeddings" / encoder.key)
+    config = critic_config_get(corpus=corpus)
+    encoder = encoder_get(config.encoder)
+    store = EmbeddingStore(artifact_root() / "embeddings" / encoder.key)
     texts = list(vectors)
     started = time.perf_counter()
     store.add(text_keys(texts), np.stack([vectors[t] for t in texts]))
@@ -238,22 +241,22 @@ def bench_scale(args: argparse.Namespace, workdir: Path) -> dict:
     del vectors
 
     started = time.perf_counter()
-    version = services.critic_train(corpus=corpus, queue_rescore=False)
+    version = critic_train(corpus=corpus, queue_rescore=False)
     retrain = time.perf_counter() - started
     print(
         f"  retrain (critic_train, {version.label_count:,} labels, 5-fold held-out + fit): "
         f"{retrain:.2f} s; held-out ROC-AUC {version.metrics.get('roc_auc'):.3f}"
     )
-    services.critic_activate(version=version, queue_rescore=False)
+    critic_activate(version=version, queue_rescore=False)
     started = time.perf_counter()
-    scoring = services.corpus_rescore(corpus=corpus)
+    scoring = corpus_rescore(corpus=corpus)
     seconds = time.perf_counter() - started
     print(
         f"  rescore + write-back: {scoring.scored_count:,} triples in {seconds:.1f} s = "
         f"{scoring.scored_count / seconds:,.0f} triples/s"
     )
     started = time.perf_counter()
-    services.corpus_rescore(corpus=corpus)
+    corpus_rescore(corpus=corpus)
     seconds = time.perf_counter() - started
     print(
         f"  rescore again (a new score set replaces the first): "

@@ -253,8 +253,6 @@ STUDENT_TRAIN_SLICE_SECONDS = int(
     os.environ.get("SKD_STUDENT_TRAIN_SLICE_SECONDS", CELERY_TASK_SOFT_TIME_LIMIT - 15 * 60)
 )
 CELERY_TASK_ROUTES: dict = {
-    "critic.run_train_job_gpu": {"queue": "gpu"},
-    "critic.run_rescore_job_gpu": {"queue": "gpu"},
     "distillation.run_train_job_gpu": {"queue": "gpu"},
     "distillation.run_evaluate_job_gpu": {"queue": "gpu"},
 }

@@ -16,8 +16,12 @@ from corpora.exporting import EXPORT_FORMATS
 from corpora.models import Corpus
 from jobs.apis import JobOutput, job_response
 
-from . import selectors, services
+from . import selectors
+from .errors import CriticError
 from .models import CriticVersion, FilterPreset
+from .services.config import critic_config_get
+from .services.presets import preset_export_job_create, preset_save
+from .services.training import critic_train_job_create
 
 
 class VersionOutput(serializers.ModelSerializer):
@@ -106,7 +110,7 @@ class CriticDetailApi(APIView):
     @extend_schema(responses={200: VersionOutput(many=True)})
     def get(self, request, corpus_pk: int) -> Response:
         corpus = _corpus(corpus_pk)
-        config = services.critic_config_get(corpus=corpus)
+        config = critic_config_get(corpus=corpus)
         scoring = selectors.corpus_scoring(corpus=corpus)
         return Response(
             {
@@ -130,7 +134,7 @@ class CriticTrainApi(APIView):
 
     @extend_schema(request=None, responses={202: JobOutput})
     def post(self, request, corpus_pk: int) -> Response:
-        job = services.critic_train_job_create(corpus=_corpus(corpus_pk), created_by=request.user)
+        job = critic_train_job_create(corpus=_corpus(corpus_pk), created_by=request.user)
         return job_response(request, job, status.HTTP_202_ACCEPTED)
 
 
@@ -184,7 +188,7 @@ class PresetListApi(APIView):
         data.is_valid(raise_exception=True)
         v = data.validated_data
         try:
-            preset = services.preset_save(
+            preset = preset_save(
                 corpus=corpus,
                 name=v["name"],
                 version=_version(corpus, v["version"]),
@@ -194,7 +198,7 @@ class PresetListApi(APIView):
                 description=v["description"],
                 created_by=request.user,
             )
-        except services.CriticError as exc:
+        except CriticError as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
         return Response(PresetOutput(preset).data, status=status.HTTP_201_CREATED)
 
@@ -208,9 +212,9 @@ class PresetExportApi(APIView):
         data = PresetExportInput(data=request.data)
         data.is_valid(raise_exception=True)
         try:
-            job = services.preset_export_job_create(
+            job = preset_export_job_create(
                 preset=preset, fmt=data.validated_data["format"], created_by=request.user
             )
-        except services.CriticError as exc:
+        except CriticError as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
         return job_response(request, job, status.HTTP_202_ACCEPTED)

@@ -9,8 +9,9 @@ from corpora.presets import PresetCut
 
 def preset_cut_find(corpus: Corpus, preset: int | str) -> PresetCut:
     from .cards import card_write
+    from .errors import CriticError
     from .models import FilterPreset
-    from .services import CriticError, preset_filter
+    from .services.presets import preset_filter
 
     presets = FilterPreset.objects.filter(corpus=corpus).select_related("version")
     found = (

@@ -1,34 +1,27 @@
+"""One task per job kind; a job's queue (default or gpu) is chosen when it is queued."""
+
 from celery import shared_task
 
-from . import services
+from .services.embedding import corpus_embed_job_run
+from .services.scoring import corpus_rescore_job_run
+from .services.training import critic_tick, critic_train_job_run
 
 
 @shared_task(name="critic.run_train_job", acks_late=True)
 def run_train_job(job_id: int, attempt: int | None = None) -> None:
-    services.critic_train_job_run(job_id=job_id, attempt=attempt)
-
-
-@shared_task(name="critic.run_train_job_gpu", acks_late=True)
-def run_train_job_gpu(job_id: int, attempt: int | None = None) -> None:
-    """The cross-encoder's training: routed to the `gpu` queue."""
-    services.critic_train_job_run(job_id=job_id, attempt=attempt)
+    critic_train_job_run(job_id=job_id, attempt=attempt)
 
 
 @shared_task(name="critic.run_rescore_job", acks_late=True)
 def run_rescore_job(job_id: int, attempt: int | None = None) -> None:
-    services.corpus_rescore_job_run(job_id=job_id, attempt=attempt)
-
-
-@shared_task(name="critic.run_rescore_job_gpu", acks_late=True)
-def run_rescore_job_gpu(job_id: int, attempt: int | None = None) -> None:
-    services.corpus_rescore_job_run(job_id=job_id, attempt=attempt)
+    corpus_rescore_job_run(job_id=job_id, attempt=attempt)
 
 
 @shared_task(name="critic.run_embed_job", acks_late=True)
 def run_embed_job(job_id: int, attempt: int | None = None) -> None:
-    services.corpus_embed_job_run(job_id=job_id, attempt=attempt)
+    corpus_embed_job_run(job_id=job_id, attempt=attempt)
 
 
 @shared_task(name="critic.tick", ignore_result=True)
 def tick() -> None:
-    services.critic_tick()
+    critic_tick()

@@ -13,7 +13,8 @@ from core.roles import ResearcherRequiredMixin
 from corpora.models import Corpus
 from jobs.models import Job
 
-from . import charts, selectors, services
+from . import charts, selectors
+from .errors import CriticError
 from .forms import (
     CriticConfigForm,
     PresetExportForm,
@@ -21,7 +22,12 @@ from .forms import (
     TargetPrecisionForm,
     ThresholdForm,
 )
+from .labels import corpus_labels
 from .models import CriticVersion, FilterPreset
+from .services.config import critic_config_get
+from .services.embedding import corpus_embed_jobs_create
+from .services.presets import preset_export_job_create, preset_save
+from .services.training import critic_activate, critic_train_job_create
 
 
 def _version(corpus: Corpus, number: int) -> CriticVersion:
@@ -43,7 +49,7 @@ def _threshold_context(corpus: Corpus, version: CriticVersion, threshold: float)
 class DashboardView(ResearcherRequiredMixin, View):
     def get(self, request: HttpRequest, corpus_pk: int) -> HttpResponse:
         corpus = get_object_or_404(Corpus, pk=corpus_pk)
-        config = services.critic_config_get(corpus=corpus)
+        config = critic_config_get(corpus=corpus)
         versions = list(selectors.critic_versions(corpus=corpus))
         active = next((v for v in versions if v.is_active), None)
         number = request.GET.get("version")
@@ -63,7 +69,7 @@ class DashboardView(ResearcherRequiredMixin, View):
             "export_form": PresetExportForm(),
             "jobs": Job.objects.filter(kind__startswith="critic.", params__corpus_id=corpus.pk)[:5],
             "learning_curve": charts.learning_curve(selectors.learning_curve(corpus=corpus)),
-            "labels_now": len(services.corpus_labels(corpus_id=corpus.pk).learning),
+            "labels_now": len(corpus_labels(corpus_id=corpus.pk).learning),
         }
         if shown:
             start = shown.recall_thresholds.get("rec_80", 0.5)
@@ -135,7 +141,7 @@ class TargetPrecisionView(ResearcherRequiredMixin, View):
 class TrainView(ResearcherRequiredMixin, View):
     def post(self, request: HttpRequest, corpus_pk: int) -> HttpResponse:
         corpus = get_object_or_404(Corpus, pk=corpus_pk)
-        job = services.critic_train_job_create(corpus=corpus, created_by=request.user)
+        job = critic_train_job_create(corpus=corpus, created_by=request.user)
         messages.success(request, f"Training a new critic version (job {job.pk}).")
         return redirect("critic:dashboard", corpus_pk=corpus.pk)
 
@@ -145,7 +151,7 @@ class EmbedView(ResearcherRequiredMixin, View):
 
     def post(self, request: HttpRequest, corpus_pk: int) -> HttpResponse:
         corpus = get_object_or_404(Corpus, pk=corpus_pk)
-        jobs = services.corpus_embed_jobs_create(corpus=corpus, created_by=request.user)
+        jobs = corpus_embed_jobs_create(corpus=corpus, created_by=request.user)
         messages.success(
             request, f"Embedding {corpus.triple_count:,} triples in {len(jobs)} job(s)."
         )
@@ -155,7 +161,7 @@ class EmbedView(ResearcherRequiredMixin, View):
 class ConfigView(ResearcherRequiredMixin, View):
     def post(self, request: HttpRequest, corpus_pk: int) -> HttpResponse:
         corpus = get_object_or_404(Corpus, pk=corpus_pk)
-        form = CriticConfigForm(request.POST, instance=services.critic_config_get(corpus=corpus))
+        form = CriticConfigForm(request.POST, instance=critic_config_get(corpus=corpus))
         if form.is_valid():
             form.save()
             messages.success(request, "Critic settings saved.")
@@ -169,8 +175,8 @@ class ActivateView(ResearcherRequiredMixin, View):
         corpus = get_object_or_404(Corpus, pk=corpus_pk)
         version = _version(corpus, number)
         try:
-            services.critic_activate(version=version)
-        except services.CriticError as exc:
+            critic_activate(version=version)
+        except CriticError as exc:
             messages.error(request, str(exc))
         else:
             messages.success(request, f"{version.label} is active; the corpus is being rescored.")
@@ -186,7 +192,7 @@ class PresetSaveView(ResearcherRequiredMixin, View):
             return redirect("critic:dashboard", corpus_pk=corpus.pk)
         data = form.cleaned_data
         try:
-            preset = services.preset_save(
+            preset = preset_save(
                 corpus=corpus,
                 name=data["name"],
                 version=_version(corpus, data["version"]),
@@ -196,7 +202,7 @@ class PresetSaveView(ResearcherRequiredMixin, View):
                 description=data["description"],
                 created_by=request.user,
             )
-        except services.CriticError as exc:
+        except CriticError as exc:
             messages.error(request, str(exc))
         else:
             messages.success(request, f"Preset '{preset.name}' saved.")
@@ -211,10 +217,10 @@ class PresetExportView(ResearcherRequiredMixin, View):
         if not form.is_valid():
             return HttpResponseBadRequest("Unknown export format.")
         try:
-            job = services.preset_export_job_create(
+            job = preset_export_job_create(
                 preset=preset, fmt=form.cleaned_data["format"], created_by=request.user
             )
-        except services.CriticError as exc:
+        except CriticError as exc:
             messages.error(request, str(exc))
             return redirect("critic:dashboard", corpus_pk=corpus.pk)
         return redirect("jobs:job_detail", pk=job.pk)

@@ -39,7 +39,7 @@ class DistillationError(Exception):
 
 
 def artifact_root() -> Path:
-    from critic.services import artifact_root as critic_artifact_root
+    from critic.services.config import artifact_root as critic_artifact_root
 
     return critic_artifact_root()
 
@@ -68,7 +68,8 @@ def student_run_create(
 ) -> StudentRun:
     """Record a run after checking what would make it fail later: the base model loads
     offline, the preset cuts this corpus with the scores it holds, the split has triples."""
-    from critic.services import CriticError, preset_filter
+    from critic.errors import CriticError
+    from critic.services.presets import preset_filter
 
     from .ml.training import StudentError, detect_architecture
 
@@ -581,7 +582,7 @@ def _critic_estimate(evaluation: StudentEvaluation) -> dict | None:
     from corpora.scores import ScoreSetWriter
     from critic.corpus_data import corpus_chunks, relation_verbalizations
     from critic.models import CriticVersion
-    from critic.services import critic_load
+    from critic.services.loading import critic_load
 
     version = CriticVersion.objects.filter(corpus=evaluation.run.corpus, is_active=True).first()
     if version is None:

@@ -10,13 +10,27 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from annotation.models import Campaign
-from annotation.services.campaigns import campaign_create
-from annotation.services.judgments import judgment_submit
-from annotation.services.leasing import assignment_next
+from annotation.services import assignment_next, campaign_create, judgment_submit
 from corpora.models import ScoreSet, Triple, TripleScore
-from critic import services
 from critic.labels import corpus_labels
 from critic.models import CriticVersion
+from critic.services import embedding
+from critic.services.config import critic_config_get, critic_config_update
+from critic.services.embedding import (
+    EMBED_JOB,
+    corpus_embed,
+    corpus_embed_job_run,
+    corpus_embed_jobs_create,
+    embedding_store_get,
+    encoder_get,
+)
+from critic.services.scoring import (
+    RESCORE_JOB,
+    _ScoreWriter,
+    corpus_rescore,
+    corpus_rescore_job_run,
+)
+from critic.services.training import TRAIN_JOB, critic_tick, critic_train, critic_train_job_run
 from jobs.models import Job
 from tests.factories import UserFactory
 
@@ -36,14 +50,14 @@ def _judge_everything(campaign: Campaign, annotator) -> int:
 
 def _run(job: Job) -> Job:
     runner = {
-        services.TRAIN_JOB: services.critic_train_job_run,
-        services.RESCORE_JOB: services.corpus_rescore_job_run,
-        services.EMBED_JOB: services.corpus_embed_job_run,
+        TRAIN_JOB: critic_train_job_run,
+        RESCORE_JOB: corpus_rescore_job_run,
+        EMBED_JOB: corpus_embed_job_run,
     }
     if job.kind in runner:
         runner[job.kind](job_id=job.pk)
     else:
-        from annotation.services.aggregation import campaign_aggregate_job_run
+        from annotation.services import campaign_aggregate_job_run
 
         campaign_aggregate_job_run(job_id=job.pk)
     job.refresh_from_db()
@@ -58,9 +72,9 @@ def _queued(kind_prefix: str) -> list[Job]:
 
 
 def test_new_judgments_train_and_activate_a_version_without_a_button(labelled_corpus):
-    first = services.critic_train(corpus=labelled_corpus, queue_rescore=False)
-    services.corpus_rescore(corpus=labelled_corpus)
-    services.critic_config_update(corpus=labelled_corpus, retrain_every=20)
+    first = critic_train(corpus=labelled_corpus, queue_rescore=False)
+    corpus_rescore(corpus=labelled_corpus)
+    critic_config_update(corpus=labelled_corpus, retrain_every=20)
     annotator = UserFactory(role="annotator")
     campaign = campaign_create(
         corpus=labelled_corpus,
@@ -74,21 +88,21 @@ def test_new_judgments_train_and_activate_a_version_without_a_button(labelled_co
     assert _judge_everything(campaign, annotator) == 40
 
     # The beat's tick sees a campaign whose stats are stale: it aggregates it first.
-    assert services.critic_tick()["aggregations"] == 1
+    assert critic_tick()["aggregations"] == 1
     for job in _queued("campaign_aggregate"):
         _run(job)
     assert corpus_labels(corpus_id=labelled_corpus.pk).learning.learning_events > before
 
     # The next tick finds 40 new labels (≥ 20): a training job, one only.
-    assert services.critic_tick()["trainings"] == 1
-    assert services.critic_tick()["trainings"] == 0
-    (train,) = _queued(services.TRAIN_JOB)
+    assert critic_tick()["trainings"] == 1
+    assert critic_tick()["trainings"] == 0
+    (train,) = _queued(TRAIN_JOB)
     _run(train)
     second = CriticVersion.objects.get(corpus=labelled_corpus, number=2)
     assert second.label_events > first.label_events
     assert second.decision
     if second.is_active:
-        (rescore,) = _queued(services.RESCORE_JOB)
+        (rescore,) = _queued(RESCORE_JOB)
         _run(rescore)
         assert (
             not Triple.objects.filter(corpus=labelled_corpus)
@@ -97,31 +111,31 @@ def test_new_judgments_train_and_activate_a_version_without_a_button(labelled_co
             .exists()
         )
     # Nothing new since: the tick stays quiet.
-    assert services.critic_tick()["trainings"] == 0
+    assert critic_tick()["trainings"] == 0
 
 
 def test_embedding_jobs_split_the_corpus_and_fill_the_cache_once(labelled_corpus, settings):
-    services.EMBED_CHUNK, saved = 100, services.EMBED_CHUNK
+    embedding.EMBED_CHUNK, saved = 100, embedding.EMBED_CHUNK
     try:
-        jobs = services.corpus_embed_jobs_create(corpus=labelled_corpus)
+        jobs = corpus_embed_jobs_create(corpus=labelled_corpus)
     finally:
-        services.EMBED_CHUNK = saved
+        embedding.EMBED_CHUNK = saved
     total = Triple.objects.filter(corpus=labelled_corpus).count()
     assert len(jobs) == -(-total // 100)
     assert sum(job.params["triples"] for job in jobs) == total
     for job in jobs:
         assert _run(job).result["triples"] == job.params["triples"]
 
-    config = services.critic_config_get(corpus=labelled_corpus)
-    encoder = services._encoder(config.encoder)
-    store = services._store(encoder)
+    config = critic_config_get(corpus=labelled_corpus)
+    encoder = encoder_get(config.encoder)
+    store = embedding_store_get(encoder)
     cached = len(store)
     assert cached > 0
     # A second pass encodes nothing new, and training reads from the cache.
-    services.corpus_embed(corpus=labelled_corpus)
-    assert len(services._store(encoder)) == cached
-    services.critic_train(corpus=labelled_corpus, queue_rescore=False)
-    assert len(services._store(encoder)) == cached
+    corpus_embed(corpus=labelled_corpus)
+    assert len(embedding_store_get(encoder)) == cached
+    critic_train(corpus=labelled_corpus, queue_rescore=False)
+    assert len(embedding_store_get(encoder)) == cached
 
 
 def test_cli_trains_and_scores(labelled_corpus):
@@ -153,11 +167,11 @@ def test_rescoring_outside_a_transaction_writes_every_score(transactional_db, la
     the next chunk is scored; every score lands, and a superseded version stops."""
     from django.db import connection
 
-    version = services.critic_train(corpus=labelled_corpus, queue_rescore=False)
-    writer = services._ScoreWriter(labelled_corpus.pk, version.pk)
+    version = critic_train(corpus=labelled_corpus, queue_rescore=False)
+    writer = _ScoreWriter(labelled_corpus.pk, version.pk)
     assert writer.threaded == (connection.vendor == "postgresql")
     writer.abandon()
-    scoring = services.corpus_rescore(corpus=labelled_corpus, chunk_size=50)
+    scoring = corpus_rescore(corpus=labelled_corpus, chunk_size=50)
     rows = list(
         Triple.objects.filter(corpus=labelled_corpus)
         .with_score(labelled_corpus)
@@ -168,10 +182,10 @@ def test_rescoring_outside_a_transaction_writes_every_score(transactional_db, la
         assert sum(counts) == sum(1 for relation, _ in rows if relation == name)
 
     # Another version activated meanwhile: this rescoring gives way.
-    other = services.critic_train(corpus=labelled_corpus, queue_rescore=False)
+    other = critic_train(corpus=labelled_corpus, queue_rescore=False)
     CriticVersion.objects.filter(pk=other.pk).update(is_active=False)
     first = Triple.objects.filter(corpus=labelled_corpus).order_by("pk").first()
-    writer = services._ScoreWriter(labelled_corpus.pk, other.pk)
+    writer = _ScoreWriter(labelled_corpus.pk, other.pk)
     writer.put(np.array([first.pk]), np.array([0.123]))
     assert writer.close() is False
     in_force = Triple.objects.with_score(labelled_corpus).get(pk=first.pk)
@@ -183,8 +197,7 @@ def test_rescoring_outside_a_transaction_writes_every_score(transactional_db, la
 
 
 def test_labels_aggregated_last_win_over_imported_ones(db):
-    from annotation.services.aggregation import campaign_aggregate
-    from annotation.services.labels import campaign_import_labels
+    from annotation.services import campaign_aggregate, campaign_import_labels
     from corpora.models import Corpus
     from corpora.services import corpus_import
     from tests.conftest import DEMO_CORPUS

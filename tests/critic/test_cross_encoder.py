@@ -5,10 +5,12 @@ import numpy as np
 import pytest
 
 from corpora.models import Triple
-from critic import services
 from critic.ml.cross import CrossEncoderScorer, train_cross_encoder
 from critic.ml.encoder import resolve_encoder_path
 from critic.models import CriticConfig
+from critic.services.config import critic_config_update
+from critic.services.scoring import corpus_rescore
+from critic.services.training import critic_train
 
 
 @pytest.fixture(scope="module")
@@ -87,13 +89,13 @@ def test_refuses_one_class_and_mismatched_lengths(tiny_bert, tmp_path):
 
 @pytest.mark.django_db
 def test_cross_encoder_tier_trains_a_version_and_rescores_the_corpus(labelled_corpus, tiny_bert):
-    services.critic_config_update(
+    critic_config_update(
         corpus=labelled_corpus, tier=CriticConfig.Tier.CROSS_ENCODER, encoder=tiny_bert
     )
-    version = services.critic_train(corpus=labelled_corpus, queue_rescore=False)
+    version = critic_train(corpus=labelled_corpus, queue_rescore=False)
     assert version.tier == CriticConfig.Tier.CROSS_ENCODER and version.is_active
     assert "roc_auc" in version.metrics
-    scoring = services.corpus_rescore(corpus=labelled_corpus)
+    scoring = corpus_rescore(corpus=labelled_corpus)
     assert (
         scoring.scored_count
         == Triple.objects.filter(corpus=labelled_corpus).with_score(labelled_corpus).count()

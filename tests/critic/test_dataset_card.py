@@ -7,7 +7,9 @@ from django.urls import reverse
 
 from corpora.models import Triple
 from corpora.services import corpus_export_job_run
-from critic import services
+from critic.services.presets import preset_export, preset_export_job_create, preset_save
+from critic.services.scoring import corpus_rescore
+from critic.services.training import critic_train
 from jobs.models import Job
 
 pytestmark = pytest.mark.django_db
@@ -15,9 +17,9 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def preset(labelled_corpus):
-    version = services.critic_train(corpus=labelled_corpus, queue_rescore=False)
-    services.corpus_rescore(corpus=labelled_corpus)
-    return services.preset_save(
+    version = critic_train(corpus=labelled_corpus, queue_rescore=False)
+    corpus_rescore(corpus=labelled_corpus)
+    return preset_save(
         corpus=labelled_corpus,
         name="strict",
         version=version,
@@ -39,9 +41,7 @@ def kept_counts(corpus) -> dict[tuple[str, str], int]:
 def test_the_card_is_named_after_the_export_and_counts_by_split(preset, tmp_path):
     tmp_path = tmp_path / "out"  # the test's folder holds the artifacts too
     tmp_path.mkdir()
-    summary, card = services.preset_export(
-        preset=preset, fmt="jsonl", out_path=tmp_path / "demo.jsonl"
-    )
+    summary, card = preset_export(preset=preset, fmt="jsonl", out_path=tmp_path / "demo.jsonl")
     assert card == tmp_path / "demo.card.md"
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "demo.card.json",
@@ -82,7 +82,7 @@ def test_card_names(export, card, tmp_path):
 
 
 def test_the_card_downloads_as_markdown(researcher_client, preset):
-    job = services.preset_export_job_create(preset=preset, fmt="jsonl")
+    job = preset_export_job_create(preset=preset, fmt="jsonl")
     corpus_export_job_run(job_id=job.pk)
     job.refresh_from_db()
     assert job.status == Job.Status.SUCCEEDED, job.error

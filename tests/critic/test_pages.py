@@ -7,8 +7,11 @@ from django.urls import reverse
 from rest_framework.test import APIClient
 
 from corpora.models import Triple
-from critic import charts, selectors, services
+from critic import charts, selectors
 from critic.models import FilterPreset
+from critic.services.embedding import EMBED_JOB
+from critic.services.scoring import corpus_rescore
+from critic.services.training import critic_train
 from jobs.models import Job
 from tests.factories import UserFactory
 
@@ -17,8 +20,8 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def scored(labelled_corpus):
-    version = services.critic_train(corpus=labelled_corpus, queue_rescore=False)
-    services.corpus_rescore(corpus=labelled_corpus)
+    version = critic_train(corpus=labelled_corpus, queue_rescore=False)
+    corpus_rescore(corpus=labelled_corpus)
     return labelled_corpus, version
 
 
@@ -114,7 +117,7 @@ def test_embed_button_queues_jobs_that_cover_the_corpus(client, researcher, labe
     client.force_login(researcher)
     response = client.post(reverse("critic:embed", args=[labelled_corpus.pk]), follow=True)
     assert response.status_code == 200
-    jobs = Job.objects.filter(kind=services.EMBED_JOB)
+    jobs = Job.objects.filter(kind=EMBED_JOB)
     assert jobs.exists()
     assert sum(job.params["triples"] for job in jobs) == labelled_corpus.triple_count
     assert "Embedding" in response.content.decode()
@@ -164,8 +167,8 @@ def test_point_at_interpolates_between_computed_thresholds():
 def test_versions_on_the_same_labels_are_told_apart_on_the_learning_curve(
     client, researcher, labelled_corpus
 ):
-    first = services.critic_train(corpus=labelled_corpus, queue_rescore=False)
-    second = services.critic_train(corpus=labelled_corpus, queue_rescore=False)
+    first = critic_train(corpus=labelled_corpus, queue_rescore=False)
+    second = critic_train(corpus=labelled_corpus, queue_rescore=False)
     assert first.label_count == second.label_count  # the same labels: the same spot
     client.force_login(researcher)
     html = client.get(reverse("critic:dashboard", args=[labelled_corpus.pk])).content.decode()
@@ -188,9 +191,9 @@ def test_versions_on_the_same_labels_are_told_apart_on_the_learning_curve(
 def test_target_precision_offers_the_versions_by_label_count_and_date(
     client, researcher, labelled_corpus
 ):
-    first = services.critic_train(corpus=labelled_corpus, queue_rescore=False)
-    services.corpus_rescore(corpus=labelled_corpus)
-    second = services.critic_train(corpus=labelled_corpus, queue_rescore=False)
+    first = critic_train(corpus=labelled_corpus, queue_rescore=False)
+    corpus_rescore(corpus=labelled_corpus)
+    second = critic_train(corpus=labelled_corpus, queue_rescore=False)
     client.force_login(researcher)
     html = client.get(reverse("critic:dashboard", args=[labelled_corpus.pk])).content.decode()
     form = html.split('id="target"', 1)[1].split("</form>", 1)[0]

@@ -10,11 +10,22 @@ from django.core.management.base import CommandError
 from django.db import IntegrityError, transaction
 
 from annotation.models import Campaign, Item
-from annotation.services.campaigns import campaign_create
+from annotation.services import campaign_create
 from corpora.models import Triple
-from critic import selectors, services
+from critic import selectors
+from critic.errors import CriticError
 from critic.labels import corpus_labels
 from critic.models import CorpusScoring, CriticVersion
+from critic.services.config import artifact_root, critic_config_get
+from critic.services.presets import preset_save
+from critic.services.scoring import corpus_rescore
+from critic.services.training import (
+    TRAIN_JOB,
+    critic_activate,
+    critic_retrain_if_due,
+    critic_train,
+    critic_train_job_run,
+)
 from jobs.models import Job
 
 pytestmark = pytest.mark.django_db
@@ -26,7 +37,7 @@ def _valid_of(triple_id: int) -> int:
 
 def test_trains_from_imported_skd_labels_and_activates_the_first_version(labelled_corpus):
     labels = corpus_labels(corpus_id=labelled_corpus.pk)
-    version = services.critic_train(corpus=labelled_corpus, queue_rescore=False)
+    version = critic_train(corpus=labelled_corpus, queue_rescore=False)
     assert version.number == 1 and version.is_active
     assert version.label_count == len(labels.learning)
     assert version.positive_count == int(labels.learning.labels.sum())
@@ -42,13 +53,13 @@ def test_training_needs_both_classes(db):
     from tests.annotation.conftest import make_corpus
 
     corpus = make_corpus(30, name="unlabelled")
-    with pytest.raises(services.CriticError, match="needs at least 20"):
-        services.critic_train(corpus=corpus)
+    with pytest.raises(CriticError, match="needs at least 20"):
+        critic_train(corpus=corpus)
 
 
 def test_rescore_writes_every_score_and_histogram_counts(labelled_corpus):
-    services.critic_train(corpus=labelled_corpus, queue_rescore=False)
-    scoring = services.corpus_rescore(corpus=labelled_corpus)
+    critic_train(corpus=labelled_corpus, queue_rescore=False)
+    scoring = corpus_rescore(corpus=labelled_corpus)
     total = Triple.objects.filter(corpus=labelled_corpus).count()
     assert scoring.scored_count == total
     assert (
@@ -65,13 +76,13 @@ def test_rescore_writes_every_score_and_histogram_counts(labelled_corpus):
     assert scores.min() >= 0.0 and scores.max() <= 1.0
     assert sum(sum(counts) for counts in scoring.histogram.values()) == total
     # Rescoring again is idempotent.
-    again = services.corpus_rescore(corpus=labelled_corpus)
+    again = corpus_rescore(corpus=labelled_corpus)
     assert again.histogram == scoring.histogram
 
 
 def test_triples_near_the_line_are_the_closest_on_each_side(labelled_corpus):
-    services.critic_train(corpus=labelled_corpus, queue_rescore=False)
-    services.corpus_rescore(corpus=labelled_corpus)
+    critic_train(corpus=labelled_corpus, queue_rescore=False)
+    corpus_rescore(corpus=labelled_corpus)
     rows = Triple.objects.filter(corpus=labelled_corpus).with_score(labelled_corpus)
     score_of = {
         (head, relation, tail): score
@@ -91,8 +102,8 @@ def test_triples_near_the_line_are_the_closest_on_each_side(labelled_corpus):
 
 
 def test_threshold_report_matches_a_direct_computation(labelled_corpus):
-    version = services.critic_train(corpus=labelled_corpus, queue_rescore=False)
-    services.corpus_rescore(corpus=labelled_corpus)
+    version = critic_train(corpus=labelled_corpus, queue_rescore=False)
+    corpus_rescore(corpus=labelled_corpus)
     threshold = 0.5
     report = selectors.threshold_report(
         corpus=labelled_corpus, version=version, threshold=threshold
@@ -106,7 +117,7 @@ def test_threshold_report_matches_a_direct_computation(labelled_corpus):
             == triples.filter(relation__name=row.relation, score__gte=row.threshold).count()
         )
     # Precision and recall against the version's out-of-fold scores, computed by hand.
-    saved = np.load(services.artifact_root() / version.labels_file)
+    saved = np.load(artifact_root() / version.labels_file)
     y, s = saved["labels"], saved["scores"]
     kept = s >= threshold
     assert report.basis == "out-of-fold"
@@ -117,22 +128,22 @@ def test_threshold_report_matches_a_direct_computation(labelled_corpus):
 
 
 def test_target_precision_threshold_reaches_the_target(labelled_corpus):
-    version = services.critic_train(corpus=labelled_corpus, queue_rescore=False)
+    version = critic_train(corpus=labelled_corpus, queue_rescore=False)
     threshold, by_relation = selectors.threshold_for_precision(
         version=version, target=0.85, per_relation=True, min_labels=20
     )
     assert threshold is not None
-    saved = np.load(services.artifact_root() / version.labels_file)
+    saved = np.load(artifact_root() / version.labels_file)
     kept = saved["scores"] >= threshold
     assert saved["labels"][kept].mean() >= 0.85
     assert all(0.0 <= t <= 1.0 for t in by_relation.values())
 
 
 def test_one_active_version_per_corpus(labelled_corpus):
-    first = services.critic_train(corpus=labelled_corpus, queue_rescore=False)
-    second = services.critic_train(corpus=labelled_corpus, queue_rescore=False)
+    first = critic_train(corpus=labelled_corpus, queue_rescore=False)
+    second = critic_train(corpus=labelled_corpus, queue_rescore=False)
     assert second.number == 2
-    services.critic_activate(version=second, queue_rescore=False)
+    critic_activate(version=second, queue_rescore=False)
     first.refresh_from_db()
     assert not first.is_active
     assert CriticVersion.objects.filter(corpus=labelled_corpus, is_active=True).count() == 1
@@ -154,7 +165,7 @@ def _audit_campaign(corpus, size=60) -> Campaign:
 
 def test_a_version_worse_on_the_audit_sample_is_not_activated(labelled_corpus):
     _audit_campaign(labelled_corpus)
-    good = services.critic_train(corpus=labelled_corpus, queue_rescore=False)
+    good = critic_train(corpus=labelled_corpus, queue_rescore=False)
     assert good.is_active and good.audit_label_count > 20
     # Labels to learn from turn wrong (every one flipped): the next version learns the
     # opposite and is worse on the audit labels, which it never trained on.
@@ -163,7 +174,7 @@ def test_a_version_worse_on_the_audit_sample_is_not_activated(labelled_corpus):
         Item.objects.filter(pk=item.pk).update(
             majority=not item.majority, ds_label=not item.majority
         )
-    bad = services.critic_train(corpus=labelled_corpus, queue_rescore=False)
+    bad = critic_train(corpus=labelled_corpus, queue_rescore=False)
     assert not bad.is_active
     assert "Not activated" in bad.decision and "audit labels" in bad.decision
     good.refresh_from_db()
@@ -173,7 +184,7 @@ def test_a_version_worse_on_the_audit_sample_is_not_activated(labelled_corpus):
 def test_audit_labels_are_never_trained_on_and_drive_the_estimates(labelled_corpus):
     _audit_campaign(labelled_corpus)
     labels = corpus_labels(corpus_id=labelled_corpus.pk)
-    version = services.critic_train(corpus=labelled_corpus, queue_rescore=False)
+    version = critic_train(corpus=labelled_corpus, queue_rescore=False)
     assert version.label_count == len(labels.learning)
     assert version.audit_label_count == len(labels.auditing)
     report = selectors.threshold_report(corpus=labelled_corpus, version=version, threshold=0.5)
@@ -182,26 +193,26 @@ def test_audit_labels_are_never_trained_on_and_drive_the_estimates(labelled_corp
 
 
 def test_retraining_is_due_after_n_new_labels_and_debounced(labelled_corpus):
-    config = services.critic_config_get(corpus=labelled_corpus)
-    first = services.critic_retrain_if_due(corpus=labelled_corpus)
-    assert first is not None and first.kind == services.TRAIN_JOB
+    config = critic_config_get(corpus=labelled_corpus)
+    first = critic_retrain_if_due(corpus=labelled_corpus)
+    assert first is not None and first.kind == TRAIN_JOB
     # A second call while it waits joins nothing new.
-    assert services.critic_retrain_if_due(corpus=labelled_corpus) is None
-    services.critic_train_job_run(job_id=first.pk)
+    assert critic_retrain_if_due(corpus=labelled_corpus) is None
+    critic_train_job_run(job_id=first.pk)
     assert CriticVersion.objects.filter(corpus=labelled_corpus).count() == 1
     # No new labels: nothing to do.
-    assert services.critic_retrain_if_due(corpus=labelled_corpus) is None
+    assert critic_retrain_if_due(corpus=labelled_corpus) is None
     config.retrain_every = 10
     config.save()
     _audit_campaign(labelled_corpus, size=10)  # audit labels do not count
-    assert services.critic_retrain_if_due(corpus=labelled_corpus) is None
-    assert Job.objects.filter(kind=services.TRAIN_JOB).count() == 1
+    assert critic_retrain_if_due(corpus=labelled_corpus) is None
+    assert Job.objects.filter(kind=TRAIN_JOB).count() == 1
 
 
 def test_preset_export_keeps_what_the_dashboard_counts_and_writes_a_card(labelled_corpus, tmp_path):
-    version = services.critic_train(corpus=labelled_corpus, queue_rescore=False)
-    services.corpus_rescore(corpus=labelled_corpus)
-    preset = services.preset_save(
+    version = critic_train(corpus=labelled_corpus, queue_rescore=False)
+    corpus_rescore(corpus=labelled_corpus)
+    preset = preset_save(
         corpus=labelled_corpus,
         name="p",
         version=version,
@@ -241,12 +252,12 @@ def test_preset_export_keeps_what_the_dashboard_counts_and_writes_a_card(labelle
 
 
 def test_a_preset_of_another_version_refuses_to_export(labelled_corpus, tmp_path):
-    first = services.critic_train(corpus=labelled_corpus, queue_rescore=False)
-    services.corpus_rescore(corpus=labelled_corpus)
-    services.preset_save(corpus=labelled_corpus, name="old", version=first, threshold=0.5)
-    second = services.critic_train(corpus=labelled_corpus, queue_rescore=False)
-    services.critic_activate(version=second, queue_rescore=False)
-    services.corpus_rescore(corpus=labelled_corpus)
+    first = critic_train(corpus=labelled_corpus, queue_rescore=False)
+    corpus_rescore(corpus=labelled_corpus)
+    preset_save(corpus=labelled_corpus, name="old", version=first, threshold=0.5)
+    second = critic_train(corpus=labelled_corpus, queue_rescore=False)
+    critic_activate(version=second, queue_rescore=False)
+    corpus_rescore(corpus=labelled_corpus)
     assert CorpusScoring.objects.get(corpus=labelled_corpus).version == second
     with pytest.raises(CommandError, match="scores of v1, but the corpus holds scores of v2"):
         call_command("export_corpus", "demo", "--preset", "old", "--out", str(tmp_path / "x"))

@@ -13,7 +13,9 @@ from rest_framework.test import APIClient
 
 from annotation.models import Campaign
 from corpora.models import Triple
-from critic import services as critic_services
+from critic.services.presets import preset_save
+from critic.services.scoring import corpus_rescore
+from critic.services.training import critic_train
 from distillation import forms, services
 from distillation.ml.training import EVAL_HISTORY_FILE
 from distillation.models import StudentEvaluation, StudentRun
@@ -27,11 +29,9 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def preset(labelled_corpus):
     """The demo corpus scored by a critic, with a saved cut."""
-    version = critic_services.critic_train(corpus=labelled_corpus, queue_rescore=False)
-    critic_services.corpus_rescore(corpus=labelled_corpus)
-    return critic_services.preset_save(
-        corpus=labelled_corpus, name="keep-half", version=version, threshold=0.5
-    )
+    version = critic_train(corpus=labelled_corpus, queue_rescore=False)
+    corpus_rescore(corpus=labelled_corpus)
+    return preset_save(corpus=labelled_corpus, name="keep-half", version=version, threshold=0.5)
 
 
 def run_form(corpus=None, preset=None, **overrides) -> dict:
@@ -244,7 +244,7 @@ def test_evaluate_send_to_annotation_and_compare(researcher_client, trained):
     assert 'hx-trigger="every 2s"' in queued.text and "Send to annotation" not in queued.text
 
     # An active critic of the run's corpus measures the outputs (and scores each one).
-    critic_services.critic_train(corpus=trained.corpus, queue_rescore=False)
+    critic_train(corpus=trained.corpus, queue_rescore=False)
     services.evaluation_job_run(job_id=evaluation.job_id)
 
     evaluation.refresh_from_db()

@@ -11,7 +11,9 @@ from django.core.management import CommandError, call_command
 from annotation.models import Campaign
 from corpora.formats import normalize_tail
 from corpora.models import Corpus, Triple
-from critic import services as critic_services
+from critic.services.presets import preset_save
+from critic.services.scoring import corpus_rescore
+from critic.services.training import critic_train
 from distillation import selectors, services
 from distillation.models import StudentRun
 from jobs.models import Job
@@ -21,11 +23,9 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def preset(labelled_corpus):
-    version = critic_services.critic_train(corpus=labelled_corpus, queue_rescore=False)
-    critic_services.corpus_rescore(corpus=labelled_corpus)
-    return critic_services.preset_save(
-        corpus=labelled_corpus, name="keep-half", version=version, threshold=0.5
-    )
+    version = critic_train(corpus=labelled_corpus, queue_rescore=False)
+    corpus_rescore(corpus=labelled_corpus)
+    return preset_save(corpus=labelled_corpus, name="keep-half", version=version, threshold=0.5)
 
 
 def _run(preset, base_model, **overrides) -> StudentRun:

@@ -6,8 +6,9 @@ from playwright.sync_api import expect
 
 from accounts.services import user_create_with_role
 from corpora.models import Triple
-from critic import services
 from critic.models import FilterPreset
+from critic.services.scoring import corpus_rescore
+from critic.services.training import critic_train
 
 pytestmark = pytest.mark.e2e
 
@@ -15,8 +16,8 @@ pytestmark = pytest.mark.e2e
 def test_researcher_moves_the_threshold_saves_a_preset_and_downloads_the_cut(
     live_server, redis_celery_worker, labelled_corpus, page, tmp_path
 ):
-    version = services.critic_train(corpus=labelled_corpus, queue_rescore=False)
-    services.corpus_rescore(corpus=labelled_corpus)
+    version = critic_train(corpus=labelled_corpus, queue_rescore=False)
+    corpus_rescore(corpus=labelled_corpus)
     user_create_with_role(username="res", password="a-long-pass-123", role="researcher")
 
     page.goto(f"{live_server.url}/login/")

@@ -11,7 +11,8 @@ from accounts.services import user_create_with_role
 from annotation.services.campaigns import campaign_create
 from corpora.services import corpus_refresh_counts
 from critic import charts
-from critic import services as critic_services
+from critic.services.scoring import corpus_rescore
+from critic.services.training import critic_train
 from distillation import services as distillation_services
 from distillation.models import StudentRun
 from jobs.models import Job
@@ -99,8 +100,8 @@ def test_corpus_table_pages_both_ways_counts_and_filters_without_aborting(live_s
 
 
 def test_the_threshold_marker_follows_the_slider(live_server, page, labelled_corpus):
-    version = critic_services.critic_train(corpus=labelled_corpus, queue_rescore=False)
-    critic_services.corpus_rescore(corpus=labelled_corpus)
+    version = critic_train(corpus=labelled_corpus, queue_rescore=False)
+    corpus_rescore(corpus=labelled_corpus)
     log_in(page, live_server, "res")
     page.goto(f"{live_server.url}/critic/{labelled_corpus.pk}/")
 

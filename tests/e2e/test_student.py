@@ -5,7 +5,9 @@ import pytest
 from playwright.sync_api import expect
 
 from accounts.services import user_create_with_role
-from critic import services as critic_services
+from critic.services.presets import preset_save
+from critic.services.scoring import corpus_rescore
+from critic.services.training import critic_train
 from distillation.models import StudentRun
 from tests.distillation.conftest import tiny_gpt2  # noqa: F401 (fixture)
 
@@ -19,11 +21,9 @@ def test_from_a_preset_to_a_judged_student_and_the_comparison(
     page,
     tiny_gpt2,  # noqa: F811
 ):
-    version = critic_services.critic_train(corpus=labelled_corpus, queue_rescore=False)
-    critic_services.corpus_rescore(corpus=labelled_corpus)
-    critic_services.preset_save(
-        corpus=labelled_corpus, name="keep-most", version=version, threshold=0.4
-    )
+    version = critic_train(corpus=labelled_corpus, queue_rescore=False)
+    corpus_rescore(corpus=labelled_corpus)
+    preset_save(corpus=labelled_corpus, name="keep-most", version=version, threshold=0.4)
     user_create_with_role(username="res", password="a-long-pass-123", role="researcher")
 
     page.goto(f"{live_server.url}/login/")

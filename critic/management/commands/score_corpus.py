@@ -3,7 +3,8 @@ from tqdm import tqdm
 
 from annotation.management.commands.create_campaign import corpus_named
 from core.handlers import AppCommand
-from critic import services
+from critic.errors import CriticError
+from critic.services.scoring import corpus_rescore
 
 
 class Command(AppCommand):
@@ -23,8 +24,8 @@ class Command(AppCommand):
             bar.update(done - bar.n)
 
         try:
-            scoring = services.corpus_rescore(corpus=corpus_obj, progress=progress)
-        except services.CriticError as exc:
+            scoring = corpus_rescore(corpus=corpus_obj, progress=progress)
+        except CriticError as exc:
             raise CommandError(str(exc)) from None
         finally:
             bar.close()

@@ -4,10 +4,13 @@ from django.core.management.base import CommandError
 
 from annotation.management.commands.create_campaign import corpus_named
 from annotation.models import Campaign
-from annotation.services.aggregation import campaign_aggregate
+from annotation.services import campaign_aggregate
 from core.handlers import AppCommand
-from critic import services
+from critic.errors import CriticError
 from critic.models import CriticConfig
+from critic.services.config import critic_config_update
+from critic.services.scoring import corpus_rescore
+from critic.services.training import critic_train
 
 
 class Command(AppCommand):
@@ -33,14 +36,14 @@ class Command(AppCommand):
         corpus_obj = corpus_named(corpus)
         changes = {k: v for k, v in (("tier", tier), ("encoder", encoder)) if v}
         if changes:
-            services.critic_config_update(corpus=corpus_obj, **changes)
+            critic_config_update(corpus=corpus_obj, **changes)
         for campaign in Campaign.objects.filter(corpus=corpus_obj, aggregated_at__isnull=True):
             if campaign.item_count:
                 campaign_aggregate(campaign=campaign)
         started = time.perf_counter()
         try:
-            version = services.critic_train(corpus=corpus_obj, queue_rescore=False)
-        except services.CriticError as exc:
+            version = critic_train(corpus=corpus_obj, queue_rescore=False)
+        except CriticError as exc:
             raise CommandError(str(exc)) from None
         metrics = version.metrics
         self.stdout.write(
@@ -51,7 +54,7 @@ class Command(AppCommand):
         )
         self.stdout.write(version.decision)
         if version.is_active and not no_score:
-            scoring = services.corpus_rescore(corpus=corpus_obj)
+            scoring = corpus_rescore(corpus=corpus_obj)
             if scoring:
                 self.stdout.write(
                     f"Scored {scoring.scored_count:,} triples in {scoring.seconds:.1f} s "

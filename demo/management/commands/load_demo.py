@@ -102,7 +102,9 @@ class Command(AppCommand):
         from annotation.models import Campaign
         from annotation.services.labels import campaign_import_labels
         from critic.models import CriticVersion
-        from critic.services import corpus_rescore, critic_config_update, critic_train
+        from critic.services.config import critic_config_update
+        from critic.services.scoring import corpus_rescore
+        from critic.services.training import critic_train
 
         corpus = Corpus.objects.get(name="demo")
         critic_config_update(corpus=corpus, retrain_every=10)
