@@ -6,13 +6,15 @@
 Makes a temporary folder for everything the app writes (SKD_VAR_DIR: the SQLite file,
 uploads, models, artifacts, the broker's folders), migrates, loads the demo
 (`manage.py load_demo`: corpus, users, campaign, a first critic, the tiny GPT-2 teacher
-and student base) and starts the app there (`manage.py runserver`). Then it walks the
-loop the way a person would, through the pages and the CLI: the demo annotator judges a
-few triples with the keyboard, two simulated annotators add judgments, the campaign's
-statistics are computed, the demo researcher saves the critic's rec_80 cut as a preset,
-the demo teacher runs on a few heads, and a student is trained on the preset's cut and
-evaluated. Chromium (`SKD_CHROMIUM`, else /usr/bin/chromium; Playwright's own browsers
-are not used) takes the pictures. Only docs/screenshot*.png in the tree are written.
+and student base) and starts the app there (`manage.py runserver` and a Celery worker).
+Then it walks the loop the way a person would, through the pages and the CLI: the demo
+annotator judges a few triples with the keyboard, two simulated annotators add
+judgments, the demo researcher saves the critic's rec_80 cut as a preset, a student is
+trained on that cut and evaluated, a run of the demo teacher on a few heads is started
+from its page, and the campaign's statistics are recomputed from its page just before
+the pictures. Chromium (`SKD_CHROMIUM`, else /usr/bin/chromium; Playwright's own
+browsers are not used) takes the pictures. Only docs/screenshot*.png in the tree are
+written.
 """
 
 from __future__ import annotations
@@ -73,6 +75,7 @@ class Studio:
         }
         self.env.update(SKD_VAR_DIR=str(var), HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1")
         self.server: subprocess.Popen | None = None
+        self.worker: subprocess.Popen | None = None
         self.url = ""
 
     def manage(self, *args: str) -> str:
@@ -89,9 +92,6 @@ class Studio:
             raise SystemExit(f"manage.py {args[0]} failed (exit {result.returncode})")
         say(f"manage.py {' '.join(args)}: {time.perf_counter() - started:.1f} s")
         return result.stdout
-
-    def shell(self, code: str) -> str:
-        return self.manage("shell", "-c", code)
 
     def start(self) -> None:
         with socket.socket() as sock:
@@ -118,13 +118,28 @@ class Studio:
                 time.sleep(0.5)
         raise SystemExit(f"the server did not start; see {self.var / 'server.log'}")
 
+    def start_worker(self) -> None:
+        """A Celery worker for the jobs the pages queue (no beat: nothing retrains behind
+        the pictures' back)."""
+        log = open(self.var / "worker.log", "w")  # noqa: SIM115 (closed with the process)
+        self.worker = subprocess.Popen(
+            [str(ROOT / ".venv" / "bin" / "celery"), "-A", "config", "worker", "-l", "info"]
+            + ["--concurrency", "1", "-Q", "default,gpu"],
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        say(f"worker started (log: {self.var / 'worker.log'})")
+
     def stop(self) -> None:
-        if self.server and self.server.poll() is None:
-            self.server.terminate()
-            try:
-                self.server.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.server.kill()
+        for process in (self.server, self.worker):
+            if process and process.poll() is None:
+                process.terminate()
+                try:
+                    process.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    process.kill()
 
 
 def login(browser, studio: Studio, user: tuple[str, str]):
@@ -143,6 +158,16 @@ def shot(target, name: str, **options) -> None:
     path = DOCS / name
     target.screenshot(path=str(path), **options)
     say(f"docs/{name} ({path.stat().st_size // 1024} KB)")
+
+
+def reload_until(page, text: str, seconds: float = 600) -> None:
+    """Reload the page until it shows `text` (a job the worker finishes)."""
+    deadline = time.monotonic() + seconds
+    while text not in page.locator("main, body").first.inner_text():
+        if time.monotonic() > deadline:
+            raise SystemExit(f"{page.url} did not show {text!r} within {seconds:.0f} s")
+        page.wait_for_timeout(2000)
+        page.reload()
 
 
 def known_labels() -> dict[tuple[str, str, str], int]:
@@ -195,6 +220,12 @@ def researcher_pages(browser, studio: Studio, student: str) -> None:
     page.goto(f"{studio.url}/annotation/")
     page.get_by_role("link", name=CAMPAIGN).first.click()
     page.wait_for_load_state()
+    campaign_url = page.url
+    page.click("button:has-text('Recompute now')")  # the statistics, computed by the worker
+    job = re.search(r"job (\d+)", page.locator("body").inner_text()).group(1)
+    page.goto(f"{studio.url}/jobs/{job}/")
+    reload_until(page, "Succeeded")
+    page.goto(campaign_url)
     shot(page, "screenshot-campaign.png", full_page=True)
 
     page.goto(f"{studio.url}/critic/{corpus_pk}/")
@@ -203,6 +234,10 @@ def researcher_pages(browser, studio: Studio, student: str) -> None:
     page.goto(f"{studio.url}/corpora/runs/")
     page.locator("table a[href*='/corpora/runs/']").first.click()
     page.wait_for_load_state()
+    if page.locator("button:has-text('Start')").count():  # the run, on the worker
+        page.locator("button:has-text('Start')").first.click()
+        page.wait_for_load_state()
+        reload_until(page, "Succeeded")
     shot(page, "screenshot-run.png", full_page=True)
 
     page.goto(f"{studio.url}/distillation/")
@@ -247,6 +282,7 @@ def main() -> None:
         studio.manage("migrate", "--noinput", "-v0")
         studio.manage("load_demo")
         studio.start()
+        studio.start_worker()
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=chromium, args=BROWSER_ARGS)
             annotate(browser, studio)
@@ -258,11 +294,6 @@ def main() -> None:
                 "--noise=0.1",
                 "--judgments=40",
                 "--seed=2021",
-            )
-            studio.shell(
-                "from annotation.models import Campaign\n"
-                "from annotation.services import campaign_aggregate\n"
-                f"campaign_aggregate(campaign=Campaign.objects.get(name={CAMPAIGN!r}))"
             )
             preset = save_rec80_preset(browser, studio)
 
@@ -277,6 +308,7 @@ def main() -> None:
                 "--corpus=teacher-run-1",
                 f"--heads-file={heads}",
                 "--n=3",
+                "--estimate-only",  # made here, started from its page
             )
             student = "demo-student"
             studio.manage(
@@ -286,7 +318,7 @@ def main() -> None:
                 f"--preset={preset}",
                 f"--base-model={var / 'models' / 'tiny-gpt2'}",
                 "--val-split=val",
-                "--epochs=20",
+                "--epochs=12",
                 "--learning-rate=1e-3",
             )
             studio.manage("evaluate_student", f"--run={student}", "--split=test")
