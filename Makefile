@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export HF_HUB_OFFLINE := 1
 
-.PHONY: install run test test-sqlite test-postgres lint format bench worker demo clean
+.PHONY: install run test test-sqlite test-postgres lint format bench worker demo clean screenshots
 
 install: $(VENV)/.installed $(VENV)/.native node_modules/.installed
 	$(BIN)/python manage.py migrate --noinput -v0
@@ -50,6 +50,10 @@ format:
 
 bench: install
 	$(BIN)/python bench/corpus_io.py
+
+# The pictures in docs/, from the demo on a throwaway database (Chromium at /usr/bin/chromium).
+screenshots: $(VENV)/.installed $(VENV)/.native node_modules/.installed
+	$(BIN)/python scripts/screenshots.py
 
 worker:
 	$(BIN)/celery -A config worker -B -l info --concurrency 1 -Q default,gpu
