@@ -197,7 +197,7 @@ def _synthetic_skd(path: Path, triples: int, labels: int, verbalizations: dict, 
 def bench_scale(args: argparse.Namespace, workdir: Path) -> dict:
     from django.db import connection
 
-    from annotation.services import campaign_import_labels
+    from annotation.services.labels import campaign_import_labels
     from corpora.models import Corpus
     from corpora.relations import SKD_RELATIONS
     from corpora.services import corpus_import

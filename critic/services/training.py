@@ -271,7 +271,7 @@ def critic_tick() -> dict:
     corpus has gathered enough new labels. Cheap when nothing changed."""
     from annotation.models import Campaign
     from annotation.selectors import campaign_stats_stale
-    from annotation.services import campaign_aggregate_job_create
+    from annotation.services.aggregation import campaign_aggregate_job_create
 
     aggregating = 0
     for campaign in Campaign.objects.filter(status=Campaign.Status.OPEN):

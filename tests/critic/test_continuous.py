@@ -10,7 +10,9 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from annotation.models import Campaign
-from annotation.services import assignment_next, campaign_create, judgment_submit
+from annotation.services.campaigns import campaign_create
+from annotation.services.judgments import judgment_submit
+from annotation.services.leasing import assignment_next
 from corpora.models import ScoreSet, Triple, TripleScore
 from critic.labels import corpus_labels
 from critic.models import CriticVersion
@@ -57,7 +59,7 @@ def _run(job: Job) -> Job:
     if job.kind in runner:
         runner[job.kind](job_id=job.pk)
     else:
-        from annotation.services import campaign_aggregate_job_run
+        from annotation.services.aggregation import campaign_aggregate_job_run
 
         campaign_aggregate_job_run(job_id=job.pk)
     job.refresh_from_db()
@@ -197,7 +199,8 @@ def test_rescoring_outside_a_transaction_writes_every_score(transactional_db, la
 
 
 def test_labels_aggregated_last_win_over_imported_ones(db):
-    from annotation.services import campaign_aggregate, campaign_import_labels
+    from annotation.services.aggregation import campaign_aggregate
+    from annotation.services.labels import campaign_import_labels
     from corpora.models import Corpus
     from corpora.services import corpus_import
     from tests.conftest import DEMO_CORPUS

@@ -10,7 +10,7 @@ from django.core.management.base import CommandError
 from django.db import IntegrityError, transaction
 
 from annotation.models import Campaign, Item
-from annotation.services import campaign_create
+from annotation.services.campaigns import campaign_create
 from corpora.models import Triple
 from critic import selectors
 from critic.errors import CriticError

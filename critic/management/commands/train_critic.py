@@ -4,7 +4,7 @@ from django.core.management.base import CommandError
 
 from annotation.management.commands.create_campaign import corpus_named
 from annotation.models import Campaign
-from annotation.services import campaign_aggregate
+from annotation.services.aggregation import campaign_aggregate
 from core.handlers import AppCommand
 from critic.errors import CriticError
 from critic.models import CriticConfig
