@@ -31,7 +31,8 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core.roles import IsAnnotatorOrResearcher, IsResearcher
+from core.apis import ResearcherAPIView
+from core.roles import IsAnnotatorOrResearcher
 from corpora.models import Corpus
 from corpora.services import upload_save
 from jobs.apis import JobOutput, job_response
@@ -249,10 +250,6 @@ class JudgmentOutput(serializers.Serializer):
 
 
 # --- Views: researchers -------------------------------------------------------------
-
-
-class ResearcherAPIView(APIView):
-    permission_classes = [IsResearcher]
 
 
 class CampaignListApi(ResearcherAPIView):

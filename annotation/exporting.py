@@ -9,7 +9,7 @@ from typing import BinaryIO
 
 import orjson
 
-from corpora.exporting import csv_safe
+from core.spreadsheets import csv_safe
 
 from .models import Campaign
 from .selectors import (

@@ -77,11 +77,6 @@ class AnnotatorRequiredMixin(ResearcherRequiredMixin):
         return super().handle_no_permission()
 
 
-def _wants_fragment(request: HttpRequest) -> bool:
-    # A history-restore request (back button after a cache miss) needs the whole page.
-    return bool(request.htmx) and not request.htmx.history_restore_request
-
-
 # --- The annotator's page -------------------------------------------------------------
 
 

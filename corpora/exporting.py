@@ -16,11 +16,12 @@ from typing import BinaryIO
 from django.db import DatabaseError, connection, transaction
 from psycopg import pq
 
+from core.spreadsheets import csv_safe
+
 EXPORT_FORMATS = ("jsonl", "tsv", "csv", "parquet")
 FETCH_ROWS = 20_000
 PROGRESS_ROWS = 20_000
 # A cell starting with one of these is read as a formula by spreadsheets.
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 @dataclass(frozen=True)
@@ -270,13 +271,6 @@ def _row_batches(corpus_id: int, flt: ExportFilter) -> Iterator[Iterator[list[Ex
                     yield rows
 
             yield batches()
-
-
-def csv_safe(value: str) -> str:
-    """Defuse spreadsheet formula injection (OWASP): prefix a quote to a formula start."""
-    if value and value.startswith(_FORMULA_STARTS):
-        return "'" + value
-    return value
 
 
 def _write_csv(batches, out: BinaryIO) -> int:

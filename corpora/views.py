@@ -12,6 +12,7 @@ from django.utils.http import urlencode
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 
+from core.http import wants_fragment
 from core.roles import ResearcherRequiredMixin
 from jobs.models import Job
 
@@ -34,11 +35,6 @@ def _triple_id_or_none(value: str | None) -> int | None:
     except ValueError:
         return None
     return number if number is not None and 0 <= number < 2**63 else None
-
-
-def _wants_fragment(request: HttpRequest) -> bool:
-    # A history-restore request (back button after a cache miss) needs the whole page.
-    return bool(request.htmx) and not request.htmx.history_restore_request
 
 
 class CorpusListView(ResearcherRequiredMixin, View):
@@ -188,7 +184,7 @@ def _corpus_detail_page(
 class CorpusDetailView(ResearcherRequiredMixin, View):
     def get(self, request: HttpRequest, pk: int) -> HttpResponse:
         corpus = get_object_or_404(Corpus, pk=pk)
-        if _wants_fragment(request):
+        if wants_fragment(request):
             response = render(
                 request,
                 "corpora/corpus_detail.html#triple-table",

@@ -4,7 +4,7 @@ loss curve and the comparison's acceptance bars."""
 from __future__ import annotations
 
 from annotation.charts import IntervalBar, interval_bars
-from critic.charts import Frame, covering_ticks
+from core.charts import Frame, covering_ticks
 
 LABEL_CHARS = 30
 CURVE_POINTS = 600

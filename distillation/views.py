@@ -10,6 +10,7 @@ from django.utils.cache import patch_vary_headers
 from django.utils.http import content_disposition_header
 from django.views import View
 
+from core.http import wants_fragment
 from core.roles import ResearcherRequiredMixin
 from corpora.models import Corpus, Triple
 from corpora.selectors import triple_sample
@@ -32,11 +33,6 @@ def _render(request: HttpRequest, template: str, context: dict) -> HttpResponse:
     return render(
         request, template, {"nav_section": NAV_SECTION, "split_names": SPLIT_NAMES, **context}
     )
-
-
-def _poll(request: HttpRequest) -> bool:
-    """An htmx poll of a live fragment (a history restore needs the whole page)."""
-    return bool(request.htmx) and not request.htmx.history_restore_request
 
 
 def _live(request: HttpRequest, template: str, context: dict, job: Job | None) -> HttpResponse:
@@ -146,7 +142,7 @@ def _run_page(
 class RunDetailView(ResearcherRequiredMixin, View):
     def get(self, request: HttpRequest, pk: int) -> HttpResponse:
         run = get_object_or_404(selectors.runs_listed(), pk=pk)
-        if _poll(request):
+        if wants_fragment(request):
             return _live(
                 request, "distillation/run_detail.html#run-live", _run_live_context(run), run.job
             )
@@ -240,7 +236,7 @@ class EvaluationDetailView(ResearcherRequiredMixin, View):
     def get(self, request: HttpRequest, pk: int) -> HttpResponse:
         evaluation = get_object_or_404(_evaluation_queryset(), pk=pk)
         context = _evaluation_live_context(evaluation)
-        if _poll(request):
+        if wants_fragment(request):
             return _live(
                 request,
                 "distillation/evaluation_detail.html#evaluation-live",

@@ -9,6 +9,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.cache import patch_vary_headers
 from django.views import View
 
+from core.http import wants_fragment
 from core.roles import ResearcherRequiredMixin
 from corpora.selectors import corpus_list
 from jobs.selectors import job_view
@@ -219,7 +220,7 @@ class RunDetailView(ResearcherRequiredMixin, View):
     def get(self, request: HttpRequest, pk: int) -> HttpResponse:
         run = get_object_or_404(runs_listed(), pk=pk)
         context = _run_live_context(run)
-        if request.htmx and not request.htmx.history_restore_request:
+        if wants_fragment(request):
             response = render(request, f"{self.template_name}#run-live", context)
         else:
             context["relations"] = list(run.relations.values_list("name", flat=True))
