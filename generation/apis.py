@@ -13,6 +13,7 @@ from core.apis import ResearcherAPIView
 from corpora.models import Corpus, Relation
 from jobs.apis import JobOutput, job_response
 
+from .errors import GenerationError
 from .forms import ENV_NAME_ERROR, example_lines, head_lines, is_env_name, relation_names
 from .ml.http_teacher import TeacherError
 from .models import FewShotPool, GenerationRun, Teacher
@@ -295,7 +296,7 @@ class PoolExamplesApi(ResearcherAPIView):
             added = examples_import(pool=pool, lines=lines)
         except FormValidationError as error:
             return Response({"tsv": error.messages}, status=status.HTTP_400_BAD_REQUEST)
-        except ValueError as exc:
+        except GenerationError as exc:
             return Response({"tsv": [str(exc)]}, status=status.HTTP_400_BAD_REQUEST)
         output = {"added": added, "pool": pools_listed().get(pk=pool.pk)}
         return Response(PoolExamplesOutput(output).data, status=status.HTTP_201_CREATED)
@@ -333,7 +334,7 @@ class RunListApi(ResearcherAPIView):
                 max_tokens=v["max_tokens"],
                 created_by=request.user,
             )
-        except (ValueError, TeacherError) as exc:
+        except TeacherError as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
         return Response(RunDetailOutput(_run_detail(run.pk)).data, status=status.HTTP_201_CREATED)
 
@@ -354,8 +355,5 @@ class RunStartApi(ResearcherAPIView):
     )
     def post(self, request, pk: int):
         run = get_object_or_404(GenerationRun, pk=pk)
-        try:
-            job = run_start(run=run, created_by=request.user)
-        except ValueError as exc:
-            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+        job = run_start(run=run, created_by=request.user)  # refusals: core's handler, 409
         return job_response(request, job, status.HTTP_202_ACCEPTED)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 
-from core.errors import AppError
+from .errors import GenerationError
 
 MAX_SEED = 2**31 - 1
 RUN_LIMITS: dict[str, tuple[float, float]] = {
@@ -18,10 +18,6 @@ RUN_LIMITS: dict[str, tuple[float, float]] = {
     "top_p": (0.0, 1.0),
     "max_tokens": (1, 32_768),
 }
-
-
-class GenerationError(AppError):
-    pass
 
 
 def run_settings_check(**values) -> None:

@@ -14,6 +14,7 @@ from core.roles import ResearcherRequiredMixin
 from corpora.selectors import corpus_list
 from jobs.selectors import job_view
 
+from .errors import GenerationError
 from .forms import PoolExamplesForm, PoolForm, RunCreateForm, TeacherForm
 from .ml.http_teacher import TeacherError
 from .models import FewShotExample, FewShotPool, GenerationBatch, GenerationRun, Teacher
@@ -125,7 +126,7 @@ class PoolDetailView(ResearcherRequiredMixin, View):
         if form.is_valid():
             try:
                 added = examples_import(pool=pool, lines=form.cleaned_data["lines"])
-            except ValueError as exc:
+            except GenerationError as exc:
                 form.add_error(None, str(exc))
             else:
                 messages.success(request, f"{added:,} new examples and seed events added.")
@@ -170,7 +171,7 @@ class RunCreateView(ResearcherRequiredMixin, View):
         if form.is_valid():
             try:
                 run = run_create(**form.run_arguments(), created_by=request.user)
-            except (ValueError, TeacherError) as exc:
+            except (GenerationError, TeacherError) as exc:
                 form.add_error(None, str(exc))
             else:
                 messages.success(request, f"Run {run.pk} created; nothing is sent until you start.")
@@ -234,7 +235,7 @@ class RunStartView(ResearcherRequiredMixin, View):
         run = get_object_or_404(GenerationRun, pk=pk)
         try:
             job = run_start(run=run, created_by=request.user)
-        except ValueError as exc:
+        except GenerationError as exc:
             messages.error(request, str(exc))
             return redirect("generation:run_detail", pk=run.pk)
         messages.success(request, f"Run {run.pk} started as job {job.pk}.")

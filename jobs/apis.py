@@ -54,10 +54,7 @@ class JobRetryApi(APIView):
     @extend_schema(request=None, responses={202: JobOutput})
     def post(self, request, pk: int):
         job = get_object_or_404(Job, pk=pk)
-        try:
-            job = job_retry(job=job)
-        except ValueError as exc:
-            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+        job = job_retry(job=job)  # a refusal is core's handler's 409
         return job_response(request, job, status.HTTP_202_ACCEPTED)
 
 

@@ -10,6 +10,8 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from core.errors import Conflict
+
 from .models import Job
 from .progress import LiveProgress, ProgressReporter, progress_clear, progress_read
 
@@ -60,6 +62,10 @@ def job_enqueue(*, job: Job, task, queue: str | None = None) -> None:
         job.task_name, job.queue = task.name, queue
         job.save(update_fields=["task_name", "queue"])
     job_send(job=job)
+
+
+class JobRefused(Conflict):
+    code = "job_refused"
 
 
 class JobAlreadyFinished(Exception):
@@ -230,7 +236,7 @@ def job_retry(*, job: Job) -> Job:
     with transaction.atomic():
         job = Job.objects.select_for_update().get(pk=job.pk)  # two clicks, one retry
         if job.status not in (Job.Status.FAILED, Job.Status.CANCELLED) or not job.task_name:
-            raise ValueError(
+            raise JobRefused(
                 f"Only a failed or cancelled job can be retried; job {job.pk} is {job.status}."
             )
         job.status, job.error, job.finished_at = Job.Status.QUEUED, "", None

@@ -24,7 +24,7 @@ from .selectors import (
     jobs_recent,
     workers_recent,
 )
-from .services import job_cancel, job_retry
+from .services import JobRefused, job_cancel, job_retry
 
 RECENT_JOBS = 50
 GENERIC_RESULT = "jobs/results/generic.html"
@@ -122,7 +122,7 @@ class JobRetryView(ResearcherRequiredMixin, View):
         job = get_object_or_404(Job, pk=pk)
         try:
             job_retry(job=job)
-        except ValueError as exc:
+        except JobRefused as exc:
             messages.error(request, str(exc))
         else:
             messages.success(request, f"Job {job.pk} queued again.")

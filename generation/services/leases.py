@@ -11,6 +11,7 @@ from datetime import timedelta
 
 from django.utils import timezone
 
+from ..errors import RunBusy
 from ..models import GenerationRun
 
 LEASE_BEAT_EVERY = 5.0  # seconds between heartbeats of a run's lease
@@ -19,10 +20,6 @@ LEASE_BEAT_EVERY = 5.0  # seconds between heartbeats of a run's lease
 LEASE_STALE_AFTER = 120.0
 
 logger = logging.getLogger(__name__)
-
-
-class RunBusy(ValueError):
-    """Another process executes the run (or took it over from this one)."""
 
 
 def _lease_owner() -> str:

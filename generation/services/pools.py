@@ -8,6 +8,7 @@ from pathlib import Path
 
 from corpora.models import Relation
 
+from ..errors import GenerationError
 from ..models import FewShotExample, FewShotPool
 
 logger = logging.getLogger(__name__)
@@ -29,10 +30,12 @@ def pool_import_lines(*, pool: FewShotPool, lines: Iterable[str], source: str = 
     for line_number, line in enumerate(lines, start=1):
         parts = line.rstrip("\n").split("\t")
         if len(parts) != 3:
-            raise ValueError(f"{source}line {line_number}: expected head<TAB>relation<TAB>tail")
+            raise GenerationError(
+                f"{source}line {line_number}: expected head<TAB>relation<TAB>tail", field="tsv"
+            )
         head, relation, tail = (p.strip() for p in parts)
         if not head:
-            raise ValueError(f"{source}line {line_number}, field 'head': empty")
+            raise GenerationError(f"{source}line {line_number}, field 'head': empty", field="tsv")
         heads[head] = None
         if relation in relations and tail and tail.lower() != "none":
             rows.append(

@@ -12,6 +12,7 @@ from django.urls import reverse
 from corpora.models import Corpus, Event, Relation, Triple
 from jobs.models import Job
 
+from ..errors import GenerationError, RunRefused
 from ..limits import run_settings_check
 from ..models import FewShotExample, FewShotPool, GenerationBatch, GenerationRun, Teacher
 from .execution import EVENT_BATCH_PREFIX, run_execute
@@ -64,13 +65,17 @@ def run_create(
     found = list(Relation.objects.filter(name__in=relations))
     missing = sorted(set(relations) - {r.name for r in found})
     if missing or not relations:
-        raise ValueError(f"Unknown relation(s): {', '.join(missing) or '(none given)'}")
+        raise GenerationError(
+            f"Unknown relation(s): {', '.join(missing) or '(none given)'}", field="relations"
+        )
     head_list = [h.strip() for h in (heads or []) if h.strip()]
     if source_corpus is not None:
         head_ids = Triple.objects.filter(corpus=source_corpus).values("head_id").distinct()
         head_list += list(Event.objects.filter(pk__in=head_ids).values_list("text", flat=True))
     if not head_list and not event_prompts:
-        raise ValueError("A run needs heads: a list, a corpus, or new events (event prompts).")
+        raise GenerationError(
+            "A run needs heads: a list, a corpus, or new events (event prompts).", field="heads"
+        )
     corpus, _ = Corpus.objects.get_or_create(name=corpus_name)
     with transaction.atomic():
         run = GenerationRun.objects.create(
@@ -205,11 +210,11 @@ def run_start_refusal(run: GenerationRun) -> str | None:
 
 
 def run_start(*, run: GenerationRun, created_by) -> Job:
-    """A new job for the run, which continues where it stopped; ValueError when it is
+    """A new job for the run, which continues where it stopped; RunRefused when it is
     under way or finished. The run row is locked so that two clicks queue one job."""
     with transaction.atomic():
         run = GenerationRun.objects.select_for_update().get(pk=run.pk)
         refusal = run_start_refusal(run)
         if refusal:
-            raise ValueError(refusal)
+            raise RunRefused(refusal)
         return run_job_create(run=run, created_by=created_by)

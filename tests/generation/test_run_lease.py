@@ -15,9 +15,10 @@ from django.db import connection
 from django.utils import timezone
 
 from corpora.models import Triple
+from generation.errors import RunBusy
 from generation.models import FewShotPool, GenerationBatch, GenerationRun
 from generation.services.execution import run_execute
-from generation.services.leases import LEASE_STALE_AFTER, RunBusy, run_lease_take
+from generation.services.leases import LEASE_STALE_AFTER, run_lease_take
 from generation.services.pools import pool_import_tsv
 from generation.services.runs import run_create, run_start_refusal
 from generation.services.teachers import teacher_create

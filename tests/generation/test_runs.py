@@ -3,6 +3,7 @@
 import pytest
 
 from corpora.models import Triple
+from generation.errors import GenerationError
 from generation.ml.http_teacher import TeacherError
 from generation.models import FewShotPool, GenerationBatch, Teacher
 from generation.services.execution import run_execute
@@ -196,7 +197,7 @@ def test_bad_teacher_configuration_fails_before_any_work(pool, monkeypatch):
     with pytest.raises(TeacherError, match="cannot reach the teacher"):
         run_execute(run=run)
     assert run.batches.get().status == GenerationBatch.Status.PENDING
-    with pytest.raises(ValueError, match="Unknown relation"):
+    with pytest.raises(GenerationError, match="Unknown relation"):
         run_create(
             teacher=unreachable, pool=pool, corpus_name="x", relations=["xNope"], heads=["a"]
         )

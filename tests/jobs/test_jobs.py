@@ -8,7 +8,7 @@ from corpora.models import Corpus
 from corpora.services import corpus_import_job_create, corpus_import_job_run
 from jobs.models import Job
 from jobs.progress import progress_write
-from jobs.services import job_create, job_reap_stale, job_retry, job_run
+from jobs.services import JobRefused, job_create, job_reap_stale, job_retry, job_run
 
 pytestmark = pytest.mark.django_db
 
@@ -117,7 +117,7 @@ def test_a_failed_import_can_be_retried_after_the_file_is_fixed(
 
 def test_only_failed_or_cancelled_jobs_can_be_retried():
     job = Job.objects.create(kind="demo", status=Job.Status.SUCCEEDED, task_name="x")
-    with pytest.raises(ValueError, match="Only a failed or cancelled job"):
+    with pytest.raises(JobRefused, match="Only a failed or cancelled job"):
         job_retry(job=job)
 
 

@@ -6,6 +6,7 @@ from tqdm import tqdm
 from core.handlers import AppCommand
 from corpora.models import Corpus
 from corpora.relations import SKD_RELATIONS
+from generation.errors import GenerationError
 from generation.limits import run_settings_check
 from generation.ml.http_teacher import TeacherError
 from generation.models import FewShotPool, GenerationRun, Teacher
@@ -44,7 +45,7 @@ class Command(AppCommand):
     def handle(self, *args, **o):
         try:
             run, checked = self._run(o)
-        except (TeacherError, ValueError) as exc:
+        except (TeacherError, GenerationError) as exc:
             raise CommandError(str(exc)) from None
         estimate = run_estimate(run)
         cost = f", about ${estimate.cost:,.2f}" if estimate.cost is not None else ""
@@ -64,7 +65,7 @@ class Command(AppCommand):
 
         try:
             run = run_execute(run=run, progress=progress, check=not checked)
-        except (TeacherError, ValueError) as exc:
+        except (TeacherError, GenerationError) as exc:
             raise CommandError(f"{exc} (run {run.pk}: --resume {run.pk} continues it)") from None
         finally:
             bar.close()

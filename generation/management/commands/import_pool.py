@@ -1,6 +1,7 @@
 from django.core.management.base import CommandError
 
 from core.handlers import AppCommand
+from generation.errors import GenerationError
 from generation.models import FewShotPool
 from generation.services.pools import pool_import_tsv
 
@@ -19,7 +20,7 @@ class Command(AppCommand):
         pool_obj, _ = FewShotPool.objects.get_or_create(name=pool)
         try:
             added = pool_import_tsv(pool=pool_obj, path=path)
-        except (OSError, ValueError) as exc:
+        except (OSError, GenerationError) as exc:
             raise CommandError(str(exc)) from None
         self.stdout.write(
             f"Pool '{pool_obj.name}': {added:,} new examples "
