@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 from django.db import transaction
+from django.urls import reverse
 
 from jobs.models import Job
 from jobs.services import job_create, job_enqueue, job_run
@@ -12,7 +13,7 @@ from jobs.services import job_create, job_enqueue, job_run
 from ..aggregating import campaign_aggregate as _aggregate
 from ..models import Campaign
 
-AGGREGATE_JOB = "campaign_aggregate"
+AGGREGATE_JOB = "annotation.aggregate"
 
 
 def campaign_aggregate(*, campaign: Campaign) -> dict:
@@ -31,7 +32,12 @@ def campaign_aggregate_job_create(*, campaign: Campaign, created_by=None) -> Job
         if pending:
             return pending
         job = job_create(
-            kind=AGGREGATE_JOB, params={"campaign_id": campaign.pk}, created_by=created_by
+            kind=AGGREGATE_JOB,
+            params={"campaign_id": campaign.pk},
+            created_by=created_by,
+            title=f"Aggregating {campaign.name}",
+            subject_url=reverse("annotation:campaign_detail", args=[campaign.pk]),
+            subject_label=campaign.name,
         )
         job_enqueue(job=job, task=run_aggregate_job)
     return job

@@ -91,7 +91,7 @@ def test_new_judgments_train_and_activate_a_version_without_a_button(labelled_co
 
     # The beat's tick sees a campaign whose stats are stale: it aggregates it first.
     assert critic_tick()["aggregations"] == 1
-    for job in _queued("campaign_aggregate"):
+    for job in _queued("annotation.aggregate"):
         _run(job)
     assert corpus_labels(corpus_id=labelled_corpus.pk).learning.learning_events > before
 
