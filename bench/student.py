@@ -245,8 +245,8 @@ def raw_loop(model, batches, device: str, bf16: bool, warmup: int, steps: int) -
 def collated(folder: Path, rows, batch_size: int, max_length: int, batches: int, multiple=1):
     from transformers import AutoTokenizer
 
+    from distillation.ml.batches import TripleCollator
     from distillation.ml.formatting import add_special_tokens
-    from distillation.ml.training import TripleCollator
 
     tokenizer = AutoTokenizer.from_pretrained(str(folder))
     add_special_tokens(tokenizer, sorted({r[1] for r in rows}))
@@ -272,7 +272,7 @@ def bench_cpu(args) -> bool | None:
     import torch
     from transformers import GPT2Config, GPT2LMHeadModel
 
-    from distillation.ml.training import cpu_has_native_bf16
+    from distillation.ml.base_model import cpu_has_native_bf16
 
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -59,8 +59,11 @@ def run_bench(n: int, steps: int, workdir: Path) -> None:
 
     from corpora.models import Corpus, Triple
     from corpora.services import corpus_import
-    from distillation import services
     from distillation.demo import demo_base_model_ensure
+    from distillation.folders import run_folder
+    from distillation.services.evaluations import _pairs, evaluation_create, evaluation_execute
+    from distillation.services.runs import student_run_create
+    from distillation.services.training import student_train
 
     torch.set_num_threads(len(os.sched_getaffinity(0)))
     path = workdir / "corpus.jsonl"
@@ -76,7 +79,7 @@ def run_bench(n: int, steps: int, workdir: Path) -> None:
     base = demo_base_model_ensure(workdir / "tiny-gpt2")
 
     started = time.perf_counter()
-    run = services.student_run_create(
+    run = student_run_create(
         name="bench",
         corpus=corpus,
         base_model=str(base),
@@ -94,10 +97,10 @@ def run_bench(n: int, steps: int, workdir: Path) -> None:
         if message.startswith("step") and "first" not in marks:
             marks["first"] = time.perf_counter() - started
 
-    services.student_train(run=run, progress=progress)
+    student_train(run=run, progress=progress)
     total = time.perf_counter() - started
     run.refresh_from_db()
-    snapshot = (services.run_folder(run) / "train.parquet").stat().st_size / 2**20
+    snapshot = (run_folder(run) / "train.parquet").stat().st_size / 2**20
     print(
         f"  training data snapshot + first step: {marks.get('first', float('nan')):.1f} s for "
         f"{run.train_examples:,} train triples (Parquet {snapshot:,.0f} MB)"
@@ -109,11 +112,11 @@ def run_bench(n: int, steps: int, workdir: Path) -> None:
     print(f"  peak RSS so far {peak_rss_mb():,.0f} MB")
 
     started = time.perf_counter()
-    evaluation = services.evaluation_create(run=run, heads_split="test", max_heads=200)
-    pairs, references = services._pairs(evaluation)
+    evaluation = evaluation_create(run=run, heads_split="test", max_heads=200)
+    pairs, references = _pairs(evaluation)
     picked = time.perf_counter() - started
     started = time.perf_counter()
-    evaluation = services.evaluation_execute(evaluation=evaluation)
+    evaluation = evaluation_execute(evaluation=evaluation)
     seconds = time.perf_counter() - started
     written = Triple.objects.filter(corpus=evaluation.corpus).count()
     metrics = evaluation.metrics

@@ -135,7 +135,8 @@ def _remove_if_empty(folder: Path) -> None:
 
 
 def _remove_empty_corpora(removed: LeftoversRemoved) -> None:
-    from .importing import IMPORTING_JOB, _forget_empty_corpus, import_turn_try
+    from .importing import IMPORTING_JOB, import_turn_try
+    from .importing.empty_corpus import _forget_empty_corpus
     from .models import Corpus
 
     for corpus in Corpus.objects.filter(triple_count=0, stats__has_key=IMPORTING_JOB):

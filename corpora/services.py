@@ -1,4 +1,4 @@
-"""Writes to corpora and relations. Imports and exports live in importing.py and
+"""Writes to corpora and relations. Imports and exports live in importing/ and
 exporting.py; these are the entry points that the pages, the API and the CLI call."""
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ from jobs.services import job_create, job_enqueue, job_run, job_subject_set
 
 from .bulk import corpus_counts, corpus_delete_triples, corpus_drop_triples, make_loader
 from .exporting import ExportFilter, ExportSummary, corpus_export_file
-from .importing import ImportSummary, StageBlock, _import_turn, corpus_import_file, tail_key
+from .importing import ImportSummary, StageBlock, corpus_import_file, tail_key
+from .importing.turns import _import_turn
 from .models import Corpus, Relation
 
 IMPORT_JOB = "corpora.import"

@@ -20,8 +20,12 @@ from jobs.models import Job
 from jobs.selectors import job_view
 from jobs.services import job_cancel
 
-from . import selectors, services
+from . import selectors
+from .errors import DistillationError
 from .models import HYPERPARAMETERS, StudentEvaluation, StudentRun
+from .services.evaluations import evaluation_create, evaluation_start
+from .services.outputs import evaluation_send_to_annotation
+from .services.runs import student_run_create, student_run_start
 from .views import zip_response
 
 MAX_SEED = 2**31 - 1
@@ -177,12 +181,12 @@ class RunListApi(ResearcherAPIView):
         data = StudentRunCreateInput(data=request.data)
         data.is_valid(raise_exception=True)
         try:
-            run = services.student_run_create(**data.validated_data, created_by=request.user)
-        except services.DistillationError as exc:
+            run = student_run_create(**data.validated_data, created_by=request.user)
+        except DistillationError as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
         except DjangoValidationError as exc:
             return Response(_errors(exc), status=status.HTTP_400_BAD_REQUEST)
-        services.student_run_start(run=run, created_by=request.user)
+        student_run_start(run=run, created_by=request.user)
         output = StudentRunDetailOutput(_run_or_404(run.pk), context={"request": request})
         return Response(output.data, status=status.HTTP_201_CREATED)
 
@@ -203,8 +207,8 @@ class RunStartApi(ResearcherAPIView):
     def post(self, request, pk: int):
         run = _run_or_404(pk)
         try:
-            job = services.student_run_start(run=run, created_by=request.user)
-        except (services.DistillationError, ValueError) as exc:
+            job = student_run_start(run=run, created_by=request.user)
+        except (DistillationError, ValueError) as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
         return job_response(request, job, status.HTTP_202_ACCEPTED)
 
@@ -353,14 +357,12 @@ class RunEvaluationsApi(ResearcherAPIView):
         data = StudentEvaluationCreateInput(data=request.data)
         data.is_valid(raise_exception=True)
         try:
-            evaluation = services.evaluation_create(
-                run=run, **data.validated_data, created_by=request.user
-            )
-        except services.DistillationError as exc:
+            evaluation = evaluation_create(run=run, **data.validated_data, created_by=request.user)
+        except DistillationError as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
         except DjangoValidationError as exc:
             return Response(_errors(exc), status=status.HTTP_400_BAD_REQUEST)
-        services.evaluation_start(evaluation=evaluation, created_by=request.user)
+        evaluation_start(evaluation=evaluation, created_by=request.user)
         output = StudentEvaluationOutput(
             _evaluations().get(pk=evaluation.pk), context={"request": request}
         )
@@ -393,10 +395,8 @@ class EvaluationSendApi(ResearcherAPIView):
         evaluation = get_object_or_404(_evaluations(), pk=pk)
         already = evaluation.campaign_id is not None
         try:
-            campaign = services.evaluation_send_to_annotation(
-                evaluation=evaluation, created_by=request.user
-            )
-        except services.DistillationError as exc:
+            campaign = evaluation_send_to_annotation(evaluation=evaluation, created_by=request.user)
+        except DistillationError as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
         code = status.HTTP_200_OK if already else status.HTTP_201_CREATED
         return Response(StudentCampaignOutput(campaign).data, status=code)

@@ -17,8 +17,8 @@ def _num(value, digits: int = 3) -> str:
 
 def _model_relations(run: StudentRun) -> list[str]:
     """The relations the trained model has tokens for (written beside its weights)."""
+    from .folders import model_folder
     from .ml.training import STUDENT_FILE
-    from .services import model_folder
 
     try:
         meta = orjson.loads((model_folder(run) / STUDENT_FILE).read_bytes())
@@ -195,7 +195,7 @@ def usage_snippet(data: dict) -> list[str]:
 
 
 def model_card_write(*, run: StudentRun) -> Path:
-    from .services import model_folder
+    from .folders import model_folder
 
     data = card_data(run=run)
     folder = model_folder(run)

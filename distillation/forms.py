@@ -29,7 +29,7 @@ def preset_choices() -> list:
 
 
 class StudentRunForm(forms.ModelForm):
-    """Input for services.student_run_create: a corpus, its whole or a preset's cut, a base
+    """Input for services.runs.student_run_create: a corpus, its whole or a preset's cut, a base
     model and the hyperparameters. A preset alone is enough: it names its corpus."""
 
     preset = forms.ChoiceField(
@@ -114,13 +114,13 @@ class StudentRunForm(forms.ModelForm):
         return cleaned
 
     def run_arguments(self) -> dict:
-        """Keyword arguments for services.student_run_create (after is_valid)."""
+        """Keyword arguments for services.runs.student_run_create (after is_valid)."""
         return {name: self.cleaned_data[name] for name in self.Meta.fields}
 
 
 class EvaluationForm(forms.ModelForm):
-    """Input for services.evaluation_create: heads of a split or a pasted list, relations
-    (none chosen: those the run trained on) and the decoding."""
+    """Input for services.evaluations.evaluation_create: heads of a split or a pasted list,
+    relations (none chosen: those the run trained on) and the decoding."""
 
     heads_from = forms.ChoiceField(
         label="Heads", choices=HEADS_FROM_CHOICES, initial="split", widget=forms.RadioSelect
@@ -187,7 +187,7 @@ class EvaluationForm(forms.ModelForm):
         return cleaned
 
     def evaluation_arguments(self) -> dict:
-        """Keyword arguments for services.evaluation_create (after is_valid)."""
+        """Keyword arguments for services.evaluations.evaluation_create (after is_valid)."""
         data = self.cleaned_data
         return {
             "heads_split": data["heads_split"],

@@ -36,8 +36,8 @@ def run_eval_history(*, run: StudentRun) -> list[list[float]]:
     """[[step, validation loss], ...] so far: training writes it beside its checkpoints in
     the run's folder as it evaluates (about 20 points a run), and the whole validation
     set's loss at the last step."""
+    from .folders import run_folder
     from .ml.training import EVAL_HISTORY_FILE
-    from .services import run_folder
 
     if not run.folder:
         return []

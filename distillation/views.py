@@ -19,9 +19,14 @@ from jobs.models import Job
 from jobs.selectors import job_view
 from jobs.services import job_cancel
 
-from . import charts, selectors, services
+from . import charts, selectors
+from .errors import DistillationError
 from .forms import EvaluationForm, StudentRunForm
 from .models import StudentEvaluation, StudentRun
+from .services.archives import student_archive, student_archive_name
+from .services.evaluations import evaluation_create, evaluation_start
+from .services.outputs import evaluation_send_to_annotation
+from .services.runs import student_run_create, student_run_start
 
 RUNS_SHOWN = 200
 OUTPUTS_SHOWN = 30
@@ -69,11 +74,11 @@ class RunListView(ResearcherRequiredMixin, View):
         form = StudentRunForm(request.POST)
         if form.is_valid():
             try:
-                run = services.student_run_create(**form.run_arguments(), created_by=request.user)
-            except services.DistillationError as exc:
+                run = student_run_create(**form.run_arguments(), created_by=request.user)
+            except DistillationError as exc:
                 form.add_error(None, str(exc))
             else:
-                job = services.student_run_start(run=run, created_by=request.user)
+                job = student_run_start(run=run, created_by=request.user)
                 messages.success(request, f"Run {run.name} created; training is job {job.pk}.")
                 return redirect("distillation:run_detail", pk=run.pk)
         return self._render(request, form)
@@ -90,12 +95,8 @@ class RunListView(ResearcherRequiredMixin, View):
 
 
 def zip_response(run: StudentRun) -> StreamingHttpResponse:
-    response = StreamingHttpResponse(
-        services.student_archive(run=run), content_type="application/zip"
-    )
-    response["Content-Disposition"] = content_disposition_header(
-        True, services.student_archive_name(run)
-    )
+    response = StreamingHttpResponse(student_archive(run=run), content_type="application/zip")
+    response["Content-Disposition"] = content_disposition_header(True, student_archive_name(run))
     return response
 
 
@@ -158,8 +159,8 @@ class RunStartView(ResearcherRequiredMixin, View):
     def post(self, request: HttpRequest, pk: int) -> HttpResponse:
         run = get_object_or_404(StudentRun, pk=pk)
         try:
-            job = services.student_run_start(run=run, created_by=request.user)
-        except (services.DistillationError, ValueError) as exc:
+            job = student_run_start(run=run, created_by=request.user)
+        except (DistillationError, ValueError) as exc:
             messages.error(request, str(exc))
         else:
             messages.success(request, f"Training of {run.name} queued (job {job.pk}).")
@@ -195,13 +196,13 @@ class EvaluationCreateView(ResearcherRequiredMixin, View):
         form = EvaluationForm(request.POST)
         if form.is_valid():
             try:
-                evaluation = services.evaluation_create(
+                evaluation = evaluation_create(
                     run=run, **form.evaluation_arguments(), created_by=request.user
                 )
-            except services.DistillationError as exc:
+            except DistillationError as exc:
                 form.add_error(None, str(exc))
             else:
-                job = services.evaluation_start(evaluation=evaluation, created_by=request.user)
+                job = evaluation_start(evaluation=evaluation, created_by=request.user)
                 messages.success(request, f"Evaluation {evaluation.pk} queued (job {job.pk}).")
                 return redirect("distillation:evaluation_detail", pk=evaluation.pk)
         return _run_page(request, run, form)
@@ -265,8 +266,8 @@ class EvaluationStartView(ResearcherRequiredMixin, View):
     def post(self, request: HttpRequest, pk: int) -> HttpResponse:
         evaluation = get_object_or_404(_evaluation_queryset(), pk=pk)
         try:
-            job = services.evaluation_start(evaluation=evaluation, created_by=request.user)
-        except (services.DistillationError, ValueError) as exc:
+            job = evaluation_start(evaluation=evaluation, created_by=request.user)
+        except (DistillationError, ValueError) as exc:
             messages.error(request, str(exc))
         else:
             messages.success(request, f"Evaluation {evaluation.pk} queued (job {job.pk}).")
@@ -280,10 +281,8 @@ class EvaluationSendView(ResearcherRequiredMixin, View):
         evaluation = get_object_or_404(_evaluation_queryset(), pk=pk)
         already = evaluation.campaign_id is not None
         try:
-            campaign = services.evaluation_send_to_annotation(
-                evaluation=evaluation, created_by=request.user
-            )
-        except services.DistillationError as exc:
+            campaign = evaluation_send_to_annotation(evaluation=evaluation, created_by=request.user)
+        except DistillationError as exc:
             messages.error(request, str(exc))
             return redirect("distillation:evaluation_detail", pk=evaluation.pk)
         if already:

@@ -17,8 +17,10 @@ from pathlib import Path
 
 import torch
 
+from .base_model import bf16_supported, resolve_device
+from .errors import StudentError
 from .formatting import source_text
-from .training import STUDENT_FILE, StudentError, bf16_supported, resolve_device
+from .training import STUDENT_FILE
 
 DECODINGS = ("greedy", "beam", "sample")
 

@@ -1,17 +1,8 @@
 """Fine-tune a student (a causal LM such as GPT-2, or a seq2seq LM such as T5/BART) on
 (head, relation, tail) rows in COMET's format, with transformers' Trainer.
 
-Rows stay in Arrow: a Parquet file is read column-wise (memory-mapped) and the Trainer's
-sampler takes a batch of row indices at a time (``__getitems__``), so millions of rows cost
-their Arrow bytes and nothing more. Each batch is tokenized in the collator and padded to
-its own longest row (dynamic padding). Batches are random rows; with ``group_by_length``
-they are random rows of similar length (``LengthGroupedSampler``), which pads far less
-(COMET rows vary from ~10 to ~60 tokens) at the price of batches less mixed in relations,
-since tail length goes with the relation (xAttr tails are one word, xIntent's "to ...").
-
-The loss is on the tail and its end-of-sequence token only: a causal model's source
-positions and all padding are labelled -100; a seq2seq model reads the source in its
-encoder and is labelled with the tail.
+The rows and their batches are in ``batches`` (Arrow rows, tokenized and padded per batch,
+loss on the tail only); the base model, device and precision in ``base_model``.
 
 Checkpoints go to ``work_dir/checkpoints`` every ``save_every`` optimizer steps and at the
 last step (the last two are kept; ``save_every=0`` saves none, for benchmarks); a call
@@ -33,20 +24,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-import torch
+from .base_model import (
+    bf16_supported,
+    detect_architecture,
+    load_tokenizer_and_model,
+    resolve_device,
+)
+from .batches import LengthGroupedSampler, TripleCollator, TripleRows
+from .errors import StudentError
+from .formatting import FORMAT
 
-from .formatting import FORMAT, add_special_tokens, source_text
-
-COLUMNS = ("head", "relation", "tail")
-ARCHITECTURES = ("causal", "seq2seq")
 STUDENT_FILE = "skd_student.json"
 HISTORY_FILE = "loss_history.json"
 EVAL_HISTORY_FILE = "eval_history.json"
-
-
-class StudentError(Exception):
-    """A student run cannot start or go on; the message says why, in words for people."""
 
 
 @dataclass
@@ -103,269 +93,6 @@ class TrainResult:
     precision: str = "fp32"  # "bf16" (mixed precision) or "fp32"
     # Validation loss during training, then on the whole validation set at the last step.
     eval_history: list[tuple[int, float]] = field(default_factory=list)
-
-
-# --- models, devices, precision ---------------------------------------------------------
-
-
-def _load_config(base_model: str):
-    from transformers import AutoConfig
-
-    try:
-        return AutoConfig.from_pretrained(str(base_model), local_files_only=True)
-    except Exception as exc:
-        raise StudentError(
-            f"cannot load the base model {str(base_model)!r}: give a local model folder or a "
-            "hub id already in the local Hugging Face cache (nothing is downloaded). "
-            f"{type(exc).__name__}: {exc}"
-        ) from exc
-
-
-def detect_architecture(base_model: str) -> str:
-    """``"seq2seq"`` for an encoder-decoder (T5, BART), else ``"causal"`` (GPT-2 family)."""
-    config = _load_config(base_model)
-    return "seq2seq" if getattr(config, "is_encoder_decoder", False) else "causal"
-
-
-def resolve_device(device: str) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device == "cpu":
-        return torch.device("cpu")
-    if device.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise StudentError(f"device {device!r} asked for, but this machine has no CUDA GPU")
-        return torch.device(device)
-    raise StudentError(f"device must be auto, cpu or cuda; got {device!r}")
-
-
-def cpu_has_native_bf16() -> bool:
-    """True when the CPU computes bfloat16 natively (AVX512-BF16 or AMX), where bf16 is
-    faster than fp32 instead of emulated."""
-    try:
-        return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
-    except AttributeError:  # pragma: no cover - a torch without these probes
-        return False
-
-
-def bf16_supported(device: torch.device) -> bool:
-    if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
-    return device.type == "cpu" and cpu_has_native_bf16()
-
-
-def load_tokenizer_and_model(base_model: str, architecture: str, relations: list[str]):
-    """The base model in fp32 (mixed precision keeps fp32 master weights), its tokenizer with
-    the relation tokens, ``[GEN]``, an end-of-sequence and a padding token, and the model's
-    embeddings grown to match."""
-    from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
-
-    loader = AutoModelForSeq2SeqLM if architecture == "seq2seq" else AutoModelForCausalLM
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(str(base_model), local_files_only=True)
-        model = loader.from_pretrained(str(base_model), local_files_only=True, dtype=torch.float32)
-    except Exception as exc:
-        raise StudentError(
-            f"cannot load the base model {str(base_model)!r} as a {architecture} language "
-            f"model with its tokenizer (nothing is downloaded). {type(exc).__name__}: {exc}"
-        ) from exc
-    add_special_tokens(tokenizer, relations)
-    if len(tokenizer) > model.get_input_embeddings().weight.shape[0]:
-        model.resize_token_embeddings(len(tokenizer))
-    for config in (model.config, model.generation_config):
-        config.pad_token_id = tokenizer.pad_token_id
-        config.eos_token_id = tokenizer.eos_token_id
-    if architecture == "seq2seq" and model.config.decoder_start_token_id is None:
-        model.config.decoder_start_token_id = tokenizer.pad_token_id
-        model.generation_config.decoder_start_token_id = tokenizer.pad_token_id
-    return tokenizer, model
-
-
-# --- data ---------------------------------------------------------------------------------
-
-
-class TripleRows(torch.utils.data.Dataset):
-    """The head/relation/tail columns of a Parquet file, kept in Arrow. Items are dicts;
-    a batch of indices is fetched with one ``take`` (torch's ``__getitems__``)."""
-
-    def __init__(self, path: Path | str) -> None:
-        import pyarrow as pa
-        import pyarrow.compute as pc
-        import pyarrow.parquet as pq
-
-        path = Path(path)
-        if not path.is_file():
-            raise StudentError(f"no such Parquet file: {path}")
-        try:
-            schema = pq.read_schema(path)
-        except Exception as exc:
-            raise StudentError(f"{path} is not a readable Parquet file: {exc}") from exc
-        missing = [c for c in COLUMNS if c not in schema.names]
-        if missing:
-            raise StudentError(
-                f"{path.name} lacks the column(s) {', '.join(missing)} (needs {', '.join(COLUMNS)})"
-            )
-        table = pq.read_table(path, columns=list(COLUMNS), memory_map=True)
-        columns = [pc.fill_null(table[c].cast(pa.string()), "") for c in COLUMNS]
-        # Heads repeat once per relation and tail, relations are a handful: as dictionaries
-        # they cost an index per row (ATOMIC-10X's 5.8M train rows in ~1/3 of the memory).
-        columns[0] = columns[0].dictionary_encode()
-        columns[1] = columns[1].dictionary_encode()
-        self.table = pa.table(dict(zip(COLUMNS, columns, strict=True)))
-
-    def __len__(self) -> int:
-        return self.table.num_rows
-
-    def __getitem__(self, index: int) -> dict:
-        return self.__getitems__([index])[0]
-
-    def __getitems__(self, indices) -> list[dict]:
-        return self.table.take(list(indices)).to_pylist()
-
-    def spread(self, count: int) -> TripleRows:
-        """`count` rows evenly spread over these (all of them when there are no more)."""
-        if count >= len(self):
-            return self
-        sample = object.__new__(TripleRows)
-        sample.table = self.table.take(np.linspace(0, len(self) - 1, count).astype(np.int64))
-        return sample
-
-    def lengths(self) -> np.ndarray:
-        """Characters of head + tail per row: a free stand-in for token counts."""
-        import pyarrow as pa
-        import pyarrow.compute as pc
-
-        heads = self.table["head"].cast(pa.string())
-        total = pc.add(pc.utf8_length(heads), pc.utf8_length(self.table["tail"]))
-        return total.to_numpy().astype(np.int32)
-
-    def relations(self) -> list[str]:
-        import pyarrow.compute as pc
-
-        return sorted(str(r) for r in pc.unique(self.table["relation"]).to_pylist())
-
-
-class LengthGroupedSampler(torch.utils.data.Sampler):
-    """Row order for training: random, in batches of rows of similar length, so that a batch
-    of short COMET rows is not padded to its one long row.
-
-    Each epoch a permutation is cut into groups of ``GROUP`` batches; a group is sorted by
-    length and cut into batches; the batches are shuffled (a short last batch stays last).
-    The order depends only on the seed and the epoch (``set_epoch``, called by the Trainer),
-    so a resumed epoch skips exactly the batches the interrupted one had trained on.
-    """
-
-    GROUP = 64
-
-    def __init__(self, lengths: np.ndarray, batch_size: int, seed: int) -> None:
-        self.lengths = np.asarray(lengths)
-        self.batch_size = max(1, batch_size)
-        self.seed = seed
-        self.epoch = 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = int(epoch)
-
-    def __len__(self) -> int:
-        return len(self.lengths)
-
-    def __iter__(self):
-        rng = np.random.default_rng([self.seed, self.epoch])
-        order = rng.permutation(len(self.lengths))
-        size, span = self.batch_size, self.batch_size * self.GROUP
-        batches = []
-        for start in range(0, len(order), span):
-            group = order[start : start + span]
-            group = group[np.argsort(-self.lengths[group], kind="stable")]
-            batches.extend(group[i : i + size] for i in range(0, len(group), size))
-        last = batches.pop() if batches and len(batches[-1]) < size else None
-        for index in rng.permutation(len(batches)):
-            yield from batches[index].tolist()
-        if last is not None:
-            yield from last.tolist()
-
-
-class TripleCollator:
-    """Tokenize and pad one batch of ``{"head", "relation", "tail"}`` rows.
-
-    Causal: ``input_ids`` = source + " " + tail + eos; ``labels`` = -100 on the source and
-    on padding, the ids on the tail and eos. The source keeps at most ``max_length - 1``
-    tokens and the whole row at most ``max_length`` (a tail cut short loses its eos).
-    Seq2seq: the encoder reads the source with the tokenizer's own special tokens; the
-    labels are the tail + eos, after ``label_bos`` when given (the token a model such as
-    BART is forced to start with when generating: BART's labels are ``<s>`` tail ``</s>``,
-    T5's tail ``</s>``); each side at most ``max_length`` tokens.
-    Padding is on the right, to the batch's longest row (rounded up to
-    ``pad_to_multiple_of``). ``num_tokens`` is the batch's non-padding source+target
-    tokens, for throughput; the trainer removes it before the forward pass.
-    """
-
-    def __init__(
-        self,
-        tokenizer,
-        architecture: str,
-        max_length: int,
-        pad_to_multiple_of: int = 1,
-        label_bos: int | None = None,
-    ) -> None:
-        if architecture not in ARCHITECTURES:
-            raise StudentError(f"architecture must be causal or seq2seq; got {architecture!r}")
-        if max_length < 2:
-            raise StudentError("max_length must be at least 2 tokens")
-        self.tokenizer = tokenizer
-        self.architecture = architecture
-        self.max_length = max_length
-        self.multiple = max(1, pad_to_multiple_of)
-        self.pad_id = tokenizer.pad_token_id
-        self.eos_id = tokenizer.eos_token_id
-        self.label_prefix = [] if label_bos is None else [label_bos]
-        if self.pad_id is None or self.eos_id is None:
-            raise StudentError("the tokenizer needs a padding and an end-of-sequence token")
-
-    def __call__(self, rows: list[dict]) -> dict:
-        sources = [source_text(r["head"], r["relation"]) for r in rows]
-        if self.architecture == "causal":
-            tails = [" " + r["tail"].strip() for r in rows]
-            source_ids = self.tokenizer(sources, add_special_tokens=False)["input_ids"]
-            tail_ids = self.tokenizer(tails, add_special_tokens=False)["input_ids"]
-            inputs, labels = [], []
-            for source, tail in zip(source_ids, tail_ids, strict=True):
-                source = source[: self.max_length - 1]
-                target = (tail + [self.eos_id])[: self.max_length - len(source)]
-                inputs.append(source + target)
-                labels.append([-100] * len(source) + target)
-            ids, mask = self._pad(inputs, self.pad_id)
-            label_tensor, _ = self._pad(labels, -100)
-            return {
-                "input_ids": ids,
-                "attention_mask": mask,
-                "labels": label_tensor,
-                "num_tokens": int(mask.sum()),
-            }
-        tails = [r["tail"].strip() for r in rows]
-        encoded = self.tokenizer(sources, truncation=True, max_length=self.max_length)
-        targets = [
-            (self.label_prefix + tail)[: self.max_length - 1] + [self.eos_id]
-            for tail in self.tokenizer(tails, add_special_tokens=False)["input_ids"]
-        ]
-        ids, mask = self._pad(encoded["input_ids"], self.pad_id)
-        label_tensor, label_mask = self._pad(targets, -100)
-        return {
-            "input_ids": ids,
-            "attention_mask": mask,
-            "labels": label_tensor,
-            "num_tokens": int(mask.sum()) + int(label_mask.sum()),
-        }
-
-    def _pad(self, rows: list[list[int]], value: int) -> tuple[torch.Tensor, torch.Tensor]:
-        width = max(len(r) for r in rows)
-        width = -(-width // self.multiple) * self.multiple
-        out = torch.full((len(rows), width), value, dtype=torch.long)
-        mask = torch.zeros((len(rows), width), dtype=torch.long)
-        for i, row in enumerate(rows):
-            out[i, : len(row)] = torch.tensor(row, dtype=torch.long)
-            mask[i, : len(row)] = 1
-        return out, mask
 
 
 # --- checkpoints and history --------------------------------------------------------------

@@ -46,11 +46,11 @@ def test_a_row_written_by_another_writer_during_an_import_is_folded_not_lost(
 ):
     """An import into an empty corpus copies rows straight in; if another writer adds
     one of them meanwhile, the import starts over with the folding merge."""
-    from corpora import formats
     from corpora.bulk import make_loader
+    from corpora.formats import blocks
     from corpora.importing import StageBlock, tail_key
 
-    monkeypatch.setattr(formats, "BLOCK_ROWS", 2)
+    monkeypatch.setattr(blocks, "BLOCK_ROWS", 2)
     path = tmp_path / "late.tsv"
     path.write_text("".join(f"PersonX does {i}\txNeed\ttail {i}\n" for i in range(6)))
     corpus = Corpus.objects.create(name="shared")

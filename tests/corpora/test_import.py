@@ -361,9 +361,9 @@ def test_export_command_names_an_unknown_corpus():
 
 
 def test_blocks_keep_line_numbers_and_order_across_block_boundaries(tmp_path, monkeypatch):
-    from corpora import formats
+    from corpora.formats import blocks
 
-    monkeypatch.setattr(formats, "BLOCK_ROWS", 3)
+    monkeypatch.setattr(blocks, "BLOCK_ROWS", 3)
     lines = [f"PersonX does {i}\txNeed\tthing {i % 4}\n" for i in range(10)]
     lines[7] = "PersonX does 7\txNope\tthing\n"
     path = write(tmp_path / "b.tsv", "".join(lines))
@@ -375,9 +375,9 @@ def test_blocks_keep_line_numbers_and_order_across_block_boundaries(tmp_path, mo
 
 
 def test_repeats_across_blocks_fold_into_the_first_row_in_file_order(tmp_path, monkeypatch):
-    from corpora import formats
+    from corpora.formats import blocks
 
-    monkeypatch.setattr(formats, "BLOCK_ROWS", 2)
+    monkeypatch.setattr(blocks, "BLOCK_ROWS", 2)
     rows = [
         ("PersonX eats", "xNeed", "a fork"),
         ("PersonX eats", "xNeed", "a plate"),
@@ -411,7 +411,7 @@ def test_repeats_across_blocks_fold_into_the_first_row_in_file_order(tmp_path, m
 def test_maybe_seen_never_misses_a_row_it_was_given():
     import random
 
-    from corpora.bulk import _MaybeSeen
+    from corpora.bulk.partition_fill import _MaybeSeen
 
     rng = random.Random(5)
     seen = _MaybeSeen()
@@ -433,15 +433,15 @@ def test_block_reader_and_row_reader_agree_on_every_kind_of_line(monkeypatch, bl
     """The import's JSON-lines fast paths give what the careful row reader gives. In one
     block of mixed lines every line is looked at alone; in blocks of one line, each plain
     line is read in C (native/), or without it checked as a whole column
-    (formats._plain_block)."""
+    (formats.jsonl._plain_block)."""
     import io
 
-    from corpora import formats
-    from corpora.formats import RowError, _jsonl_blocks, read_jsonl
+    from corpora.formats import RowError, blocks, jsonl, read_jsonl
+    from corpora.formats.jsonl import _jsonl_blocks
 
-    monkeypatch.setattr(formats, "BLOCK_ROWS", block_rows)
+    monkeypatch.setattr(blocks, "BLOCK_ROWS", block_rows)
     if not in_c:
-        monkeypatch.setattr(formats, "jsonl_columns", None)
+        monkeypatch.setattr(jsonl, "jsonl_columns", None)
     lines = [
         {"head": "PersonX eats", "relation": "xNeed", "tail": "a fork", "valid": 2},
         {"head": "  PersonX   eats ", "relation": "xNeed", "tail": "a\tspoon", "x": [1]},

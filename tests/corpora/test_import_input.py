@@ -123,10 +123,9 @@ def test_too_many_blank_lines_in_a_row_are_refused(tmp_path, settings):
 def test_the_line_reader_reads_lines_across_chunks_and_skips_long_ones_unheld(monkeypatch):
     """Lines are found across chunk boundaries; a long line comes back as its start and
     length only, however it is split over chunks."""
-    from corpora import formats
-    from corpora.formats import LineReader, LongLine, ReadLimits
+    from corpora.formats import LineReader, LongLine, ReadLimits, reading
 
-    monkeypatch.setattr(formats, "CHUNK_BYTES", 7)
+    monkeypatch.setattr(reading, "CHUNK_BYTES", 7)
     data = b"one\n" + b"L" * 50 + b"\ntwo\n\n\nthree\n" + b"M" * 30
     reader = LineReader(io.BytesIO(data), limits=ReadLimits(max_line_bytes=20))
     got = [
@@ -155,8 +154,7 @@ def test_the_line_reader_reads_lines_across_chunks_and_skips_long_ones_unheld(mo
 def test_the_line_reader_numbers_lines_as_a_plain_split_does(parts, chunk, keep_blank, last_feed):
     """Whatever the chunks, blank runs and long lines: the lines and numbers of a plain
     split, blank ones left out unless kept, long ones as their length."""
-    from corpora import formats
-    from corpora.formats import LineReader, LongLine, ReadLimits
+    from corpora.formats import LineReader, LongLine, ReadLimits, reading
 
     data = b"\n".join(parts) + (b"\n" if last_feed and parts else b"")
     expected = []
@@ -166,7 +164,7 @@ def test_the_line_reader_numbers_lines_as_a_plain_split_does(parts, chunk, keep_
         if not line.strip() and not keep_blank:
             continue
         expected.append((number, ("long", len(line)) if len(line) > 30 else line))
-    saved, formats.CHUNK_BYTES = formats.CHUNK_BYTES, chunk
+    saved, reading.CHUNK_BYTES = reading.CHUNK_BYTES, chunk
     try:
         reader = LineReader(io.BytesIO(data), limits=ReadLimits(max_line_bytes=30))
         got = [
@@ -174,7 +172,7 @@ def test_the_line_reader_numbers_lines_as_a_plain_split_does(parts, chunk, keep_
             for n, line in reader.lines(keep_blank=keep_blank)
         ]
     finally:
-        formats.CHUNK_BYTES = saved
+        reading.CHUNK_BYTES = saved
     assert got == expected
 
 

@@ -209,7 +209,7 @@ def test_an_unattached_load_table_is_dropped_unless_an_import_holds_its_corpus(
     transactional_db,
 ):
     from corpora.bulk import PartitionLoader
-    from corpora.importing import _IMPORT_LOCK
+    from corpora.importing.turns import _IMPORT_LOCK
 
     dead = Corpus.objects.create(name="dead")
     live = Corpus.objects.create(name="live")

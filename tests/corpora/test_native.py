@@ -18,8 +18,9 @@ import skd_native
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from corpora import bulk
-from corpora.formats import Block, _jsonl_row
+from corpora.bulk import partition_fill
+from corpora.formats import Block
+from corpora.formats.jsonl import _jsonl_row
 
 PYTHON_WHITESPACE = [chr(c) for c in range(sys.maxunicode + 1) if chr(c).isspace()]
 
@@ -258,9 +259,9 @@ def test_blocks_with_odd_lines_keep_file_order_and_name_the_bad_lines(monkeypatc
     lines drop out with their errors."""
     import io
 
-    from corpora import formats
+    from corpora.formats import blocks, jsonl
 
-    monkeypatch.setattr(formats, "BLOCK_ROWS", 6)
+    monkeypatch.setattr(blocks, "BLOCK_ROWS", 6)
     lines = [
         b'{"head":"A","relation":"xNeed","tail":"one"}',
         b'{"head":"B","relation":"xNeed","tail":"two \\"quoted\\""}',
@@ -270,7 +271,7 @@ def test_blocks_with_odd_lines_keep_file_order_and_name_the_bad_lines(monkeypatc
         b'{"head":"E","relation":"xNeed","tail":"five"}',
         b'{"head":"F","relation":"xNeed","tail":"six"}',
     ]
-    blocks = list(formats._jsonl_blocks(io.BytesIO(b"\n".join(lines) + b"\n"), skd=True))
+    blocks = list(jsonl._jsonl_blocks(io.BytesIO(b"\n".join(lines) + b"\n"), skd=True))
     rows = [(n, h, t) for b in blocks for n, h, t in zip(b.lines, b.heads, b.tails, strict=True)]
     assert rows == [
         (1, "A", "one"),
@@ -307,12 +308,12 @@ def test_copy_rows_in_c_are_the_python_copy_text(rows, flagged):
     head_ids = [abs(n) // 7 for n, *_ in rows]
     ids = [n // 3 for n, *_ in rows]
     held = None if flagged is None else np.array([r[3] for r in rows], dtype=bool)
-    in_c = bulk._copy_rows(ids, head_ids, block, held, want=bool(flagged))
-    saved, bulk.copy_binary = bulk.copy_binary, None
+    in_c = partition_fill._copy_rows(ids, head_ids, block, held, want=bool(flagged))
+    saved, partition_fill.copy_binary = partition_fill.copy_binary, None
     try:
-        in_python = bulk._copy_rows(ids, head_ids, block, held, want=bool(flagged))
+        in_python = partition_fill._copy_rows(ids, head_ids, block, held, want=bool(flagged))
     finally:
-        bulk.copy_binary = saved
+        partition_fill.copy_binary = saved
     chosen = [
         (i, hi, r, t, k, s, n, f)
         for i, hi, r, t, k, s, n, f, is_held in zip(
@@ -366,7 +367,7 @@ def text_rows(text: str, kinds: str) -> list[tuple]:
 
 def test_the_bloom_filter_in_c_sets_and_answers_as_the_numpy_one(monkeypatch):
     rng = random.Random(3)
-    in_c, in_numpy = bulk._MaybeSeen(), bulk._MaybeSeen()
+    in_c, in_numpy = partition_fill._MaybeSeen(), partition_fill._MaybeSeen()
     previous = None
     for _ in range(4):
         rows = [
@@ -380,7 +381,7 @@ def test_the_bloom_filter_in_c_sets_and_answers_as_the_numpy_one(monkeypatch):
         previous = rows
         answer_c = in_c.check_and_add(*rows)
         with monkeypatch.context() as patch:
-            patch.setattr(bulk, "bloom_check_and_add", None)
+            patch.setattr(partition_fill, "bloom_check_and_add", None)
             answer_numpy = in_numpy.check_and_add(*rows)
         assert np.array_equal(answer_c, answer_numpy)
         assert np.array_equal(in_c.bits, in_numpy.bits)

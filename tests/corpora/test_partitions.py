@@ -10,7 +10,7 @@ import orjson
 import pytest
 from django.db import connection, connections
 
-from corpora import bulk
+from corpora.bulk import partition_fill
 from corpora.importing import CorpusImportError, tail_key
 from corpora.models import Corpus, Event, Relation, Triple
 from corpora.services import corpus_delete, corpus_import
@@ -89,9 +89,9 @@ def test_an_empty_corpus_is_filled_whole_inside_a_transaction(db, tmp_path, monk
 
 
 def fill_empty_corpus(tmp_path, monkeypatch):
-    from corpora import formats
+    from corpora.formats import blocks
 
-    monkeypatch.setattr(formats, "BLOCK_ROWS", 2)
+    monkeypatch.setattr(blocks, "BLOCK_ROWS", 2)
     summary = corpus_import(path=jsonl(tmp_path / "c.jsonl", ROWS), corpus_name="fish")
     assert (summary.imported, summary.duplicates) == (5, 2)
     corpus = Corpus.objects.get(name="fish")
@@ -149,7 +149,7 @@ def test_a_row_written_while_the_empty_partition_is_detached_is_kept(
     not lost: the swap is refused, the partition put back and the import merged instead."""
     corpus = Corpus.objects.create(name="busy")
     head = Event.objects.create(text="PersonX swims")
-    real_detach = bulk.partition_detach
+    real_detach = partition_fill.partition_detach
     calls = []
 
     def other_writer():
@@ -170,7 +170,7 @@ def test_a_row_written_while_the_empty_partition_is_detached_is_kept(
             writer.join(timeout=60)
         real_detach(parent, table)
 
-    monkeypatch.setattr(bulk, "partition_detach", detach_after_a_write)
+    monkeypatch.setattr(partition_fill, "partition_detach", detach_after_a_write)
     summary = corpus_import(path=jsonl(tmp_path / "c.jsonl", ROWS), corpus_name="busy")
     assert summary.rows_read == 7
     stored = dict(Triple.objects.filter(corpus=corpus).values_list("tail", "occurrences"))
@@ -201,7 +201,7 @@ def test_an_import_does_not_wait_long_behind_a_reader_to_swap(
     into the partition instead, which readers do not block."""
     corpus = Corpus.objects.create(name="read meanwhile")
     partition_before = partition_oid(corpus)
-    monkeypatch.setattr(bulk, "SWAP_LOCK_TIMEOUT", "200ms")
+    monkeypatch.setattr(partition_fill, "SWAP_LOCK_TIMEOUT", "200ms")
     reading, done = threading.Event(), threading.Event()
 
     def long_reader():
@@ -228,13 +228,13 @@ def test_an_import_does_not_wait_long_behind_a_reader_to_swap(
 def test_ids_reserved_ahead_are_never_handed_out_again(transactional_db, monkeypatch):
     """An import into an empty corpus takes its ids in ranges; other sessions' nextval()
     carries on past each range, whether the sequence was used before or not."""
-    monkeypatch.setattr(bulk._ReservedIds, "RANGE", 5)
+    monkeypatch.setattr(partition_fill._ReservedIds, "RANGE", 5)
     other = connections.create_connection("default")
     try:
         with connection.cursor() as cursor:
             cursor.execute("DROP SEQUENCE IF EXISTS skd_test_ids")
             cursor.execute("CREATE SEQUENCE skd_test_ids")
-        ids = bulk._ReservedIds("skd_test_ids")
+        ids = partition_fill._ReservedIds("skd_test_ids")
         taken = ids.take(3) + ids.take(1)
         with other.cursor() as cursor:
             cursor.execute("SELECT nextval('skd_test_ids')")
@@ -262,18 +262,21 @@ def test_counts_taken_while_loading_match_a_recount(
     stores are those a full recount gives. With every row held (as a Bloom filter's
     false alarms would be), the rows still arrive in file order. Without the native
     module, Python does the same."""
-    from corpora import formats, importing
+    from corpora.formats import blocks, jsonl
+    from corpora.importing import staging
     from corpora.services import corpus_refresh_counts
 
-    monkeypatch.setattr(formats, "BLOCK_ROWS", 3)
+    monkeypatch.setattr(blocks, "BLOCK_ROWS", 3)
     if not in_c:
-        monkeypatch.setattr(formats, "jsonl_columns", None)
-        monkeypatch.setattr(importing, "native_tail_keys", None)
+        monkeypatch.setattr(jsonl, "jsonl_columns", None)
+        monkeypatch.setattr(staging, "native_tail_keys", None)
         for name in ("bloom_check_and_add", "copy_binary", "count_pairs"):
-            monkeypatch.setattr(bulk, name, None)
+            monkeypatch.setattr(partition_fill, name, None)
     if all_held:
         monkeypatch.setattr(
-            bulk._MaybeSeen, "check_and_add", lambda self, heads, *_: np.ones(len(heads), bool)
+            partition_fill._MaybeSeen,
+            "check_and_add",
+            lambda self, heads, *_: np.ones(len(heads), bool),
         )
     rows = [
         ("PersonX fishes", "xNeed", "a rod", "train"),

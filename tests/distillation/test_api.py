@@ -8,8 +8,10 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from annotation.models import Campaign
-from distillation import services
 from distillation.models import StudentRun
+from distillation.services.evaluations import evaluation_create, evaluation_job_run
+from distillation.services.runs import TRAIN_JOB, student_run_create
+from distillation.services.training import student_train, student_train_job_run
 from jobs.models import Job
 
 pytestmark = pytest.mark.django_db
@@ -44,12 +46,12 @@ def test_create_train_and_read_a_run(api, labelled_corpus, tiny_gpt2):
     assert run["corpus_name"] == "demo" and run["preset"] is None
     assert run["architecture"] == "causal" and run["max_steps"] == 3
     assert run["status"] == "queued" and run["model"] is None
-    assert run["progress"]["kind"] == services.TRAIN_JOB
+    assert run["progress"]["kind"] == TRAIN_JOB
     assert run["progress"]["status"] == "queued"
     assert StudentRun.objects.get().job_id == run["progress"]["id"] == run["job"]
     assert api.get(f"/api/students/{run['id']}/model/").status_code == 404
 
-    services.student_train_job_run(job_id=run["job"])
+    student_train_job_run(job_id=run["job"])
 
     detail = api.get(f"/api/students/{run['id']}/").json()
     assert detail["status"] == "trained" and detail["steps"] == 3
@@ -103,7 +105,7 @@ def test_bad_runs_are_refused_with_the_reason(api, labelled_corpus, tiny_gpt2, t
 
 
 def test_evaluate_send_to_annotation_and_compare(api, labelled_corpus, tiny_gpt2):
-    run = services.student_run_create(
+    run = student_run_create(
         name="api-student",
         corpus=labelled_corpus,
         base_model=tiny_gpt2,
@@ -114,7 +116,7 @@ def test_evaluate_send_to_annotation_and_compare(api, labelled_corpus, tiny_gpt2
     )
     untrained = api.post(f"/api/students/{run.pk}/evaluations/", {}, format="json")
     assert untrained.status_code == 400 and "not finished" in untrained.json()["detail"]
-    services.student_train(run=run)
+    student_train(run=run)
 
     created = api.post(
         f"/api/students/{run.pk}/evaluations/",
@@ -126,7 +128,7 @@ def test_evaluate_send_to_annotation_and_compare(api, labelled_corpus, tiny_gpt2
     assert evaluation["relations"] == ["xNeed"] and evaluation["job"]["status"] == "queued"
     assert evaluation["metrics"] == {}
 
-    services.evaluation_job_run(job_id=evaluation["job"]["id"])
+    evaluation_job_run(job_id=evaluation["job"]["id"])
 
     detail = api.get(f"/api/evaluations/{evaluation['id']}/").json()
     assert detail["job"]["status"] == "succeeded" and detail["pairs"] == 3
@@ -157,12 +159,10 @@ def test_evaluate_send_to_annotation_and_compare(api, labelled_corpus, tiny_gpt2
 
 
 def test_annotators_get_403(labelled_corpus, tiny_gpt2, annotator):
-    run = services.student_run_create(
-        name="s", corpus=labelled_corpus, base_model=tiny_gpt2, device="cpu"
-    )
+    run = student_run_create(name="s", corpus=labelled_corpus, base_model=tiny_gpt2, device="cpu")
     StudentRun.objects.filter(pk=run.pk).update(finished_at=timezone.now())
     run.refresh_from_db()
-    evaluation = services.evaluation_create(run=run, max_heads=2)
+    evaluation = evaluation_create(run=run, max_heads=2)
     client = APIClient()
     client.force_authenticate(annotator)
     for url in (
@@ -211,7 +211,7 @@ def test_the_lineage_names_the_import_job_that_made_the_corpus(api, tmp_path, ti
     path.write_text("PersonX bakes bread\txNeed\tflour\nPersonX bakes bread\txWant\tto eat\n")
     job = corpus_import_job_create(path=path, corpus_name="imported", fmt="atomic-tsv")
     corpus_import_job_run(job_id=job.pk)
-    run = services.student_run_create(
+    run = student_run_create(
         name="s", corpus=Corpus.objects.get(name="imported"), base_model=tiny_gpt2
     )
 

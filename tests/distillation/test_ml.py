@@ -10,6 +10,9 @@ import pytest
 import torch
 
 from distillation.ml import measures
+from distillation.ml.base_model import bf16_supported, detect_architecture
+from distillation.ml.batches import LengthGroupedSampler, TripleCollator, TripleRows
+from distillation.ml.errors import StudentError
 from distillation.ml.formatting import (
     GEN_TOKEN,
     add_special_tokens,
@@ -17,16 +20,7 @@ from distillation.ml.formatting import (
     source_text,
 )
 from distillation.ml.generating import generate_tails
-from distillation.ml.training import (
-    LengthGroupedSampler,
-    StudentConfig,
-    StudentError,
-    TripleCollator,
-    TripleRows,
-    bf16_supported,
-    detect_architecture,
-    train_student,
-)
+from distillation.ml.training import StudentConfig, train_student
 
 PAIRS = [
     ("PersonX eats bread", "xIntent"),

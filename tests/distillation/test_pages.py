@@ -16,9 +16,13 @@ from corpora.models import Triple
 from critic.services.presets import preset_save
 from critic.services.scoring import corpus_rescore
 from critic.services.training import critic_train
-from distillation import forms, services
+from distillation import forms
+from distillation.folders import model_folder, run_folder
 from distillation.ml.training import EVAL_HISTORY_FILE
 from distillation.models import StudentEvaluation, StudentRun
+from distillation.services.evaluations import evaluation_create, evaluation_job_run
+from distillation.services.runs import TRAIN_JOB, student_run_create, student_run_start
+from distillation.services.training import student_train_job_run
 from jobs.models import Job
 from jobs.progress import progress_write
 from tests.factories import CorpusFactory, UserFactory
@@ -65,7 +69,7 @@ def run(labelled_corpus, tiny_gpt2) -> StudentRun:
     """A run on the whole demo corpus, created but not trained. (A learning rate this low
     keeps the tiny random model from learning to end every tail at once, so it writes
     outputs.)"""
-    return services.student_run_create(
+    return student_run_create(
         name="whole",
         corpus=labelled_corpus,
         base_model=tiny_gpt2,
@@ -78,8 +82,8 @@ def run(labelled_corpus, tiny_gpt2) -> StudentRun:
 
 @pytest.fixture
 def trained(run) -> StudentRun:
-    job = services.student_run_start(run=run)
-    services.student_train_job_run(job_id=job.pk)
+    job = student_run_start(run=run)
+    student_train_job_run(job_id=job.pk)
     run.refresh_from_db()
     assert run.is_trained, run.job.error
     return run
@@ -117,7 +121,7 @@ def test_a_run_created_from_a_preset_is_queued(researcher_client, preset, tiny_g
     assert run.critic_version_id == preset.version_id and run.threshold == 0.5
     assert run.max_steps == 4 and run.device == "cpu" and run.created_by is not None
     job = Job.objects.get()
-    assert run.job_id == job.pk and job.kind == services.TRAIN_JOB
+    assert run.job_id == job.pk and job.kind == TRAIN_JOB
     assert job.status == Job.Status.QUEUED and job.task_name == "distillation.run_train_job"
 
     page = created.text
@@ -145,7 +149,7 @@ def test_a_base_model_that_does_not_load_is_a_clear_form_error(
 
 
 def test_the_live_fragment_shows_progress_and_the_loss_curve(researcher_client, run):
-    job = services.student_run_start(run=run)
+    job = student_run_start(run=run)
     Job.objects.filter(pk=job.pk).update(status=Job.Status.RUNNING)
     progress_write(
         job.pk, done=4, total=10, message="step 4/10 · loss 2.500 · 1,234 tokens/s · ETA 1.5 min"
@@ -176,7 +180,7 @@ def test_the_live_fragment_shows_progress_and_the_loss_curve(researcher_client, 
 
 
 def test_cancel_and_start_again(researcher_client, run):
-    job = services.student_run_start(run=run)
+    job = student_run_start(run=run)
     Job.objects.filter(pk=job.pk).update(status=Job.Status.RUNNING)
 
     cancelled = researcher_client.post(
@@ -245,7 +249,7 @@ def test_evaluate_send_to_annotation_and_compare(researcher_client, trained):
 
     # An active critic of the run's corpus measures the outputs (and scores each one).
     critic_train(corpus=trained.corpus, queue_rescore=False)
-    services.evaluation_job_run(job_id=evaluation.job_id)
+    evaluation_job_run(job_id=evaluation.job_id)
 
     evaluation.refresh_from_db()
     overall = evaluation.metrics["overall"]
@@ -317,7 +321,7 @@ def evaluation(run) -> StudentEvaluation:
     """An evaluation (not run) of a run marked trained: enough to reach every page."""
     StudentRun.objects.filter(pk=run.pk).update(finished_at=timezone.now())
     run.refresh_from_db()
-    return services.evaluation_create(run=run, max_heads=2)
+    return evaluation_create(run=run, max_heads=2)
 
 
 def _page_urls(evaluation: StudentEvaluation) -> list[str]:
@@ -358,7 +362,7 @@ def test_researchers_see_every_page(researcher_client, evaluation):
 
 
 def test_the_live_fragment_plots_validation_loss_while_training(researcher_client, run):
-    job = services.student_run_start(run=run)
+    job = student_run_start(run=run)
     Job.objects.filter(pk=job.pk).update(status=Job.Status.RUNNING)
     StudentRun.objects.filter(pk=run.pk).update(
         val_split="val",
@@ -367,7 +371,7 @@ def test_the_live_fragment_plots_validation_loss_while_training(researcher_clien
         loss_history=[[step, 5.0 - step / 10] for step in range(1, 31)],
     )
     # What training writes beside its checkpoints as it evaluates (distillation.ml.training).
-    folder = services.run_folder(run)
+    folder = run_folder(run)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / EVAL_HISTORY_FILE).write_text("[[10, 4.5], [20, 4.2], [30, 4.4]]")
 
@@ -407,12 +411,12 @@ def test_the_base_model_is_filled_in_with_the_demo_model(
 
 
 def test_the_model_card_shows_how_to_generate_a_tail(trained, capsys):
-    card = (services.model_folder(trained) / "README.md").read_text(encoding="utf-8")
+    card = (model_folder(trained) / "README.md").read_text(encoding="utf-8")
     code = re.search(r"```python\n(.*?)```", card, re.S).group(1)
     assert "model.generate(" in code and "print(" in code
     assert 'PATH = "whole"' in code  # the folder the download unzips to
     # Runnable as written, once PATH names the folder.
-    code = code.replace('PATH = "whole"', f"PATH = {str(services.model_folder(trained))!r}")
+    code = code.replace('PATH = "whole"', f"PATH = {str(model_folder(trained))!r}")
     exec(compile(code, "README.md", "exec"), {})  # noqa: S102
     printed = capsys.readouterr().out.strip()
     assert printed and "[GEN]" not in printed and "<xNeed>" not in printed

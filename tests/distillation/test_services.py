@@ -14,8 +14,15 @@ from corpora.models import Corpus, Triple
 from critic.services.presets import preset_save
 from critic.services.scoring import corpus_rescore
 from critic.services.training import critic_train
-from distillation import selectors, services
+from distillation import selectors
+from distillation.errors import DistillationError
+from distillation.folders import model_folder, run_folder
 from distillation.models import StudentRun
+from distillation.services.archives import student_archive
+from distillation.services.evaluations import evaluation_create, evaluation_execute
+from distillation.services.outputs import evaluation_send_to_annotation
+from distillation.services.runs import TRAIN_JOB, student_run_create, student_run_start
+from distillation.services.training import student_train, student_train_job_run
 from jobs.models import Job
 
 pytestmark = pytest.mark.django_db
@@ -42,14 +49,14 @@ def _run(preset, base_model, **overrides) -> StudentRun:
         device="cpu",
     )
     params.update(overrides)
-    return services.student_run_create(**params)
+    return student_run_create(**params)
 
 
 def test_a_run_trains_on_the_cut_of_its_preset_and_its_loss_falls(preset, tiny_gpt2):
     run = _run(preset, tiny_gpt2)
     assert run.architecture == "causal" and run.critic_version_id == preset.version_id
 
-    run = services.student_train(run=run)
+    run = student_train(run=run)
 
     kept = (
         Triple.objects.filter(corpus=preset.corpus)
@@ -58,7 +65,7 @@ def test_a_run_trains_on_the_cut_of_its_preset_and_its_loss_falls(preset, tiny_g
         .count()
     )
     assert 0 < kept < Triple.objects.filter(corpus=preset.corpus, split="train").count()
-    snapshot = pq.read_table(services.run_folder(run) / "train.parquet")
+    snapshot = pq.read_table(run_folder(run) / "train.parquet")
     assert run.train_examples == snapshot.num_rows == kept
     # Validation is the same cut of the val split.
     val_kept = (
@@ -71,7 +78,7 @@ def test_a_run_trains_on_the_cut_of_its_preset_and_its_loss_falls(preset, tiny_g
     assert run.is_trained and run.steps == 24 and run.eval_loss is not None
     losses = [loss for _, loss in run.loss_history]
     assert len(losses) >= 3 and losses[-1] < losses[0]
-    folder = services.model_folder(run)
+    folder = model_folder(run)
     assert (folder / "config.json").exists()
     card = (folder / "README.md").read_text()
     assert "keep-half" in card and f"critic v{preset.version.number}" in card
@@ -86,14 +93,14 @@ def test_a_stopped_run_resumes_from_its_last_checkpoint(preset, tiny_gpt2):
         calls.append(1)
         return len(calls) > 10
 
-    run = services.student_train(run=run, should_stop=stop_soon)
+    run = student_train(run=run, should_stop=stop_soon)
     assert not run.is_trained and 0 < run.steps < 24
     stopped_at = run.steps
-    assert any((services.run_folder(run) / "checkpoints").iterdir())
+    assert any((run_folder(run) / "checkpoints").iterdir())
 
-    run = services.student_train(run=run)
+    run = student_train(run=run)
     assert run.is_trained and run.steps == 24
-    assert not (services.run_folder(run) / "checkpoints").exists()  # done: no resume needed
+    assert not (run_folder(run) / "checkpoints").exists()  # done: no resume needed
     # The curve keeps the steps from before the stop.
     steps = [step for step, _ in run.loss_history]
     assert steps == sorted(steps) and min(steps) <= stopped_at
@@ -101,36 +108,36 @@ def test_a_stopped_run_resumes_from_its_last_checkpoint(preset, tiny_gpt2):
 
 def test_the_training_job_reports_and_a_second_start_is_refused(preset, tiny_gpt2):
     run = _run(preset, tiny_gpt2, max_steps=4)
-    job = services.student_run_start(run=run)
-    assert job.kind == services.TRAIN_JOB and job.status == Job.Status.QUEUED
-    assert services.student_run_start(run=run).pk == job.pk  # a second click joins it
+    job = student_run_start(run=run)
+    assert job.kind == TRAIN_JOB and job.status == Job.Status.QUEUED
+    assert student_run_start(run=run).pk == job.pk  # a second click joins it
 
-    services.student_train_job_run(job_id=job.pk)
+    student_train_job_run(job_id=job.pk)
 
     job.refresh_from_db()
     assert job.status == Job.Status.SUCCEEDED, job.error
     assert job.result["finished"] and job.result["steps"] == 4
     run.refresh_from_db()
-    with pytest.raises(services.DistillationError, match="finished training"):
-        services.student_run_start(run=run)
+    with pytest.raises(DistillationError, match="finished training"):
+        student_run_start(run=run)
 
 
 def test_bad_runs_are_refused_before_any_work(preset, tiny_gpt2, tmp_path):
-    with pytest.raises(services.DistillationError, match="nope"):
+    with pytest.raises(DistillationError, match="nope"):
         _run(preset, str(tmp_path / "nope"))
     other = Corpus.objects.create(name="other")
-    with pytest.raises(services.DistillationError, match="belongs to corpus"):
+    with pytest.raises(DistillationError, match="belongs to corpus"):
         _run(preset, tiny_gpt2, corpus=other)
-    with pytest.raises(services.DistillationError, match="no triples in split 'dev'"):
+    with pytest.raises(DistillationError, match="no triples in split 'dev'"):
         _run(preset, tiny_gpt2, train_split="dev")
     assert not StudentRun.objects.exists()
 
 
 def test_evaluation_writes_a_student_corpus_measures_it_and_goes_to_annotation(preset, tiny_gpt2):
-    run = services.student_train(run=_run(preset, tiny_gpt2, max_steps=30))
-    evaluation = services.evaluation_create(run=run, heads_split="test", max_heads=5)
+    run = student_train(run=_run(preset, tiny_gpt2, max_steps=30))
+    evaluation = evaluation_create(run=run, heads_split="test", max_heads=5)
 
-    evaluation = services.evaluation_execute(evaluation=evaluation)
+    evaluation = evaluation_execute(evaluation=evaluation)
 
     outputs = Triple.objects.filter(corpus=evaluation.corpus)
     test_heads = set(
@@ -145,7 +152,7 @@ def test_evaluation_writes_a_student_corpus_measures_it_and_goes_to_annotation(p
     assert 0.0 <= overall["distinct_1"] <= 1.0
     training = {
         normalize_tail(t)
-        for t in pq.read_table(services.run_folder(run) / "train.parquet")["tail"].to_pylist()
+        for t in pq.read_table(run_folder(run) / "train.parquet")["tail"].to_pylist()
     }
     tails = list(outputs.values_list("tail", flat=True))
     novel = sum(normalize_tail(t) not in training for t in tails)
@@ -157,13 +164,13 @@ def test_evaluation_writes_a_student_corpus_measures_it_and_goes_to_annotation(p
     assert 0.0 <= critic["overall"]["acceptance"] <= 1.0
 
     # A retried job writes the same outputs again, not twice.
-    services.evaluation_execute(evaluation=evaluation)
+    evaluation_execute(evaluation=evaluation)
     assert Triple.objects.filter(corpus=evaluation.corpus).count() == metrics["written"]
 
-    campaign = services.evaluation_send_to_annotation(evaluation=evaluation)
+    campaign = evaluation_send_to_annotation(evaluation=evaluation)
     assert campaign.corpus_id == evaluation.corpus_id
     assert campaign.item_count == outputs.count()
-    assert services.evaluation_send_to_annotation(evaluation=evaluation).pk == campaign.pk
+    assert evaluation_send_to_annotation(evaluation=evaluation).pk == campaign.pk
     assert Campaign.objects.filter(corpus=evaluation.corpus).count() == 1
 
     lineage = selectors.triple_lineage(triple=outputs.first())
@@ -175,10 +182,8 @@ def test_evaluation_writes_a_student_corpus_measures_it_and_goes_to_annotation(p
 
 
 def test_comparison_has_the_teacher_its_cut_and_the_student(preset, tiny_gpt2):
-    run = services.student_train(run=_run(preset, tiny_gpt2, max_steps=30))
-    evaluation = services.evaluation_execute(
-        evaluation=services.evaluation_create(run=run, max_heads=4)
-    )
+    run = student_train(run=_run(preset, tiny_gpt2, max_steps=30))
+    evaluation = evaluation_execute(evaluation=evaluation_create(run=run, max_heads=4))
 
     rows = selectors.comparison(corpus=preset.corpus)
 
@@ -196,14 +201,14 @@ def test_comparison_has_the_teacher_its_cut_and_the_student(preset, tiny_gpt2):
 
 
 def test_the_downloaded_model_is_a_transformers_folder_with_its_card(preset, tiny_gpt2):
-    run = services.student_train(run=_run(preset, tiny_gpt2, max_steps=2))
-    streamed = b"".join(services.student_archive(run=run))
+    run = student_train(run=_run(preset, tiny_gpt2, max_steps=2))
+    streamed = b"".join(student_archive(run=run))
     archive = zipfile.ZipFile(io.BytesIO(streamed))
     assert archive.testzip() is None  # every member's CRC checks out
     names = archive.namelist()
     assert f"{run.name}/config.json" in names and f"{run.name}/README.md" in names
     assert not any("checkpoint" in name for name in names)
-    weights = services.model_folder(run) / "model.safetensors"
+    weights = model_folder(run) / "model.safetensors"
     assert archive.read(f"{run.name}/model.safetensors") == weights.read_bytes()
 
 
@@ -254,21 +259,21 @@ def test_a_long_training_runs_in_slices_that_queue_themselves_again(
 ):
     settings.STUDENT_TRAIN_SLICE_SECONDS = 0  # every slice ends after its first step
     run = _run(preset, tiny_gpt2, max_steps=6, save_every=100)
-    job = services.student_run_start(run=run)
+    job = student_run_start(run=run)
 
     with django_capture_on_commit_callbacks() as sent:
-        services.student_train_job_run(job_id=job.pk, attempt=1)
+        student_train_job_run(job_id=job.pk, attempt=1)
 
     job.refresh_from_db()
     run.refresh_from_db()
     assert job.status == Job.Status.QUEUED and len(sent) == 1  # the next slice's task
     assert not run.is_trained and run.steps == 1
     # The first slice's message, delivered again, does not start the next slice.
-    assert services.student_train_job_run(job_id=job.pk, attempt=1) is None
+    assert student_train_job_run(job_id=job.pk, attempt=1) is None
 
     settings.STUDENT_TRAIN_SLICE_SECONDS = 3600
     with django_capture_on_commit_callbacks() as sent:
-        services.student_train_job_run(job_id=job.pk, attempt=2)
+        student_train_job_run(job_id=job.pk, attempt=2)
 
     job.refresh_from_db()
     run.refresh_from_db()

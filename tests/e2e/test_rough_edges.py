@@ -13,8 +13,8 @@ from corpora.services import corpus_refresh_counts
 from critic import charts
 from critic.services.scoring import corpus_rescore
 from critic.services.training import critic_train
-from distillation import services as distillation_services
 from distillation.models import StudentRun
+from distillation.services.runs import student_run_create, student_run_start
 from jobs.models import Job
 from jobs.services import job_cancel
 from tests.annotation.conftest import make_corpus
@@ -135,7 +135,7 @@ def test_a_student_shows_its_validation_loss_while_it_trains(
     page,
     tiny_gpt2,  # noqa: F811
 ):
-    run = distillation_services.student_run_create(
+    run = student_run_create(
         name="watched",
         corpus=labelled_corpus,
         base_model=tiny_gpt2,
@@ -147,7 +147,7 @@ def test_a_student_shows_its_validation_loss_while_it_trains(
         device="cpu",
     )
     log_in(page, live_server, "res")
-    job = distillation_services.student_run_start(run=run)
+    job = student_run_start(run=run)
     try:
         page.goto(f"{live_server.url}/distillation/runs/{run.pk}/")
         # The page polls while the job runs: validation points appear before the end.

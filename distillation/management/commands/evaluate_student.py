@@ -5,13 +5,10 @@ from tqdm import tqdm
 
 from core.handlers import AppCommand
 from corpora.models import Relation
+from distillation.errors import DistillationError
 from distillation.models import StudentEvaluation, StudentRun
-from distillation.services import (
-    DistillationError,
-    evaluation_create,
-    evaluation_execute,
-    evaluation_send_to_annotation,
-)
+from distillation.services.evaluations import evaluation_create, evaluation_execute
+from distillation.services.outputs import evaluation_send_to_annotation
 
 
 class Command(AppCommand):

@@ -4,8 +4,10 @@ from tqdm import tqdm
 from annotation.management.commands.create_campaign import corpus_named
 from core.handlers import AppCommand
 from critic.models import FilterPreset
+from distillation.errors import DistillationError
 from distillation.models import StudentRun
-from distillation.services import DistillationError, student_run_create, student_train
+from distillation.services.runs import student_run_create
+from distillation.services.training import student_train
 
 
 class Command(AppCommand):

@@ -1,27 +1,15 @@
-"""Fast bulk loading of parsed triples, the best route each database has.
-
-Rows arrive in blocks of columns (importing.StageBlock), already folded so
-that a block holds each (head, relation, tail key) once with its count.
-For each block the loader finds or creates the head events with two
-set-based queries, puts the rows (now carrying head_id) in a temporary
-stage table and merges them into the corpus with INSERT ... ON CONFLICT:
-rows the corpus already has only add to `occurrences`.
-
-PostgreSQL: COPY into the stage; everything inside the caller's transaction.
-A corpus that is empty when its import begins is filled by PartitionLoader
-instead: COPY into a bare table of its own, indexed once full and attached
-as the corpus's partition, so no index is kept up to date row by row.
-SQLite: the rows are staged first (a temp table does not take the main
-database's write lock) and merged in one short write transaction, so
-other writers wait only for the merge, not for the parsing.
+"""Filling a corpus that is empty when its import begins (PostgreSQL): COPY into a bare
+table of its own, indexed once full and attached as the corpus's partition, so no index
+is kept up to date row by row. Rows that may repeat an earlier one (`_MaybeSeen`, a Bloom
+filter) are held back and merged once the table is indexed; ids come from the sequence
+a range at a time (`_ReservedIds`).
 """
 
 from __future__ import annotations
 
 import secrets
-import sys
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from itertools import compress
 from typing import TypeVar
@@ -36,102 +24,20 @@ try:
 except ImportError:  # optional speed-ups in C (see native/)
     bloom_check_and_add = copy_binary = count_pairs = None
 
-from .partitions import (
+from ..partitions import (
     bare_partition_create,
     indexes_build,
     partition_attached,
     partition_detach,
-    partition_drop,
     triple_partition,
-    triple_partition_ensure,
 )
+from .base import _Loader, _triple_table
+from .postgres import _pg_event_ids
 
 T = TypeVar("T")
 
 # How long an import waits to swap out a corpus's empty partition (see swap_in).
 SWAP_LOCK_TIMEOUT = "5s"
-
-STAGE = "skd_import_stage"
-# Without fresh statistics after a bulk load the planner takes a big corpus
-# for a tiny one (nested loops, sorts on disk).
-ANALYZE_AFTER_ROWS = 10_000
-STAGE_COLUMNS = "seq, head_id, relation_id, tail, tail_key, split, source_fields, n"
-
-
-def _triple_table() -> str:
-    from .models import Triple
-
-    return Triple._meta.db_table
-
-
-def _event_table() -> str:
-    from .models import Event
-
-    return Event._meta.db_table
-
-
-def _merge_sql(where: str = "") -> str:
-    triple = _triple_table()
-    return f"""
-        INSERT INTO {triple} (corpus_id, head_id, relation_id, tail, tail_key, split, origin,
-                              import_job_id, occurrences, source_fields)
-        SELECT %s, head_id, relation_id, tail, tail_key, split, %s, %s, n, source_fields
-        FROM {STAGE} {where}
-        ORDER BY seq
-        ON CONFLICT (corpus_id, head_id, relation_id, tail_key)
-        DO UPDATE SET occurrences = {triple}.occurrences + excluded.occurrences
-    """
-
-
-class _Loader:
-    # Head ids already looked up, so that blocks repeating heads (a head has rows under
-    # many relations) skip the round trip; bounded to keep memory flat, in heads and in
-    # the bytes their texts take (200,000 heads of 500 four-byte characters: 400 MB).
-    HEAD_CACHE_SIZE = 200_000
-    HEAD_CACHE_BYTES = 16 << 20
-
-    def __init__(self, *, corpus_id: int, origin: str, job_id: int | None) -> None:
-        self.params = (corpus_id, origin, job_id)
-        self._head_ids: dict[str, int] = {}
-        self._head_bytes = 0
-
-    def _event_ids(self, cursor, heads: list[str]) -> dict[str, int]:
-        """Find or create the events of these distinct heads; their ids by text."""
-        raise NotImplementedError
-
-    def _head_id_list(self, cursor, heads: list[str]) -> list[int]:
-        cache = self._head_ids
-        distinct = dict.fromkeys(heads)  # first-seen order
-        missing = [h for h in distinct if h not in cache]
-        if missing:
-            size = sum(map(sys.getsizeof, missing))
-            if (
-                len(cache) + len(missing) > self.HEAD_CACHE_SIZE
-                or self._head_bytes + size > self.HEAD_CACHE_BYTES
-            ):
-                cache.clear()
-                missing = list(distinct)
-                size = sum(map(sys.getsizeof, missing))
-                self._head_bytes = 0
-            cache.update(self._event_ids(cursor, missing))
-            self._head_bytes += size
-        return list(map(cache.__getitem__, heads))
-
-    def _stage_rows(self, cursor, block) -> Iterable[tuple]:
-        """The block's rows in the stage's column order, heads replaced by event ids
-        (looked up now, so the rows can be written while a COPY is open)."""
-        head_ids = self._head_id_list(cursor, block.heads)
-        return zip(
-            block.seqs,
-            head_ids,
-            block.relation_ids,
-            block.tails,
-            block.keys,
-            block.splits,
-            block.fields,
-            block.counts,
-            strict=True,
-        )
 
 
 class _MaybeSeen:
@@ -231,74 +137,6 @@ def _copy_rows(
         for column, kind in zip(columns, kinds, strict=True)
     ]
     return "".join(line + "\n" for line in map("\t".join, zip(*texts, strict=True)))
-
-
-_STAGE_TYPES = ["int4", "int8", "int8", "text", "int8", "text", "text", "int4"]
-
-
-def _pg_event_ids(cursor, heads: list[str]) -> dict[str, int]:
-    """Find or create the events of these distinct heads (PostgreSQL)."""
-    event = _event_table()
-    # Heads are whitespace-collapsed text, so they travel as one newline-joined value:
-    # quoting each as an array element cost more than the queries.
-    joined = "\n".join(heads)
-    if joined.count("\n") == len(heads) - 1:
-        param, texts = joined, "string_to_table(%s, E'\\n')"
-    else:
-        param, texts = heads, "unnest(%s::text[])"
-    # Sorted, so concurrent imports meeting the same new heads take their
-    # locks in one order and cannot deadlock each other.
-    cursor.execute(
-        f"INSERT INTO {event} (text)"
-        f' SELECT h FROM {texts} AS u(h) ORDER BY h COLLATE "C"'
-        " ON CONFLICT (text) DO NOTHING",
-        (param,),
-    )
-    # A join probes the unique index once per head.
-    cursor.execute(
-        f"SELECT e.text, e.id FROM {texts} AS u(h) JOIN {event} e ON e.text = u.h", (param,)
-    )
-    return dict(cursor.fetchall())
-
-
-class PostgresLoader(_Loader):
-    """Used inside `transaction.atomic()`; the stage table is dropped at commit."""
-
-    rows_added = 0
-
-    def open(self) -> None:
-        triple_partition_ensure(self.params[0])
-        with connection.cursor() as cursor:
-            cursor.execute(f"DROP TABLE IF EXISTS pg_temp.{STAGE}")
-            cursor.execute(
-                f"CREATE TEMP TABLE {STAGE} (seq int, head_id bigint, relation_id bigint,"
-                " tail text, tail_key bigint, split text, source_fields text, n int)"
-                " ON COMMIT DROP"
-            )
-
-    _event_ids = staticmethod(_pg_event_ids)
-
-    def add(self, block) -> None:
-        with connection.cursor() as cursor:
-            rows = self._stage_rows(cursor, block)  # looks heads up before the COPY
-            cursor.execute(f"TRUNCATE {STAGE}")
-            with cursor.cursor.copy(
-                f"COPY {STAGE} ({STAGE_COLUMNS}) FROM STDIN (FORMAT BINARY)"
-            ) as copy:
-                copy.set_types(_STAGE_TYPES)
-                for row in rows:
-                    copy.write_row(row)
-            cursor.execute(_merge_sql(), self.params)
-        self.rows_added += len(block.heads)
-
-    def finish(self) -> None:
-        """Everything is merged already; refresh planner statistics after a large load."""
-        if self.rows_added >= ANALYZE_AFTER_ROWS:
-            with connection.cursor() as cursor:
-                cursor.execute(f"ANALYZE {_triple_table()}, {_event_table()}")
-
-    def close(self) -> None:
-        """Nothing to do: the stage is dropped at commit."""
 
 
 class _ReservedIds:
@@ -616,105 +454,3 @@ class PartitionLoader(_Loader):
                 cursor.execute(f"DROP TABLE IF EXISTS {self.table}, pg_temp.{self.held_table}")
         except DatabaseError:
             pass  # the caller's transaction failed: its rollback removes the table
-
-
-class SqliteLoader(_Loader):
-    """Stages outside any transaction of the caller, then merges in `finish()`."""
-
-    LOOKUP_BATCH = 5_000  # under SQLite's limit on bound variables
-
-    def __init__(self, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.chunks: list[tuple[int, int]] = []
-        self.staged = 0
-
-    def open(self) -> None:
-        with connection.cursor() as cursor:
-            cursor.execute(f"DROP TABLE IF EXISTS temp.{STAGE}")
-            cursor.execute(
-                f"CREATE TEMP TABLE {STAGE} (seq INTEGER, head_id INTEGER, relation_id INTEGER,"
-                " tail TEXT, tail_key INTEGER, split TEXT, source_fields TEXT, n INTEGER)"
-            )
-
-    def _event_ids(self, cursor, heads: list[str]) -> dict[str, int]:
-        # New events are written in their own short transaction; an import
-        # that fails later leaves them behind, unused and harmless.
-        event = _event_table()
-        ids: dict[str, int] = {}
-        with transaction.atomic():
-            cursor.executemany(
-                f"INSERT OR IGNORE INTO {event} (text) VALUES (%s)", [(h,) for h in heads]
-            )
-            for start in range(0, len(heads), self.LOOKUP_BATCH):
-                batch = heads[start : start + self.LOOKUP_BATCH]
-                marks = ", ".join(["%s"] * len(batch))
-                cursor.execute(f"SELECT text, id FROM {event} WHERE text IN ({marks})", batch)
-                ids.update(cursor.fetchall())
-        return ids
-
-    def add(self, block) -> None:
-        with connection.cursor() as cursor:
-            staged = self._stage_rows(cursor, block)
-            insert = f"INSERT INTO temp.{STAGE} VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-            if connection.in_atomic_block:  # the caller's transaction already holds the lock
-                cursor.executemany(insert, staged)
-            else:
-                # A deferred transaction writing only the temp schema takes no
-                # lock on the main database.
-                cursor.execute("BEGIN DEFERRED")
-                try:
-                    cursor.executemany(insert, staged)
-                except BaseException:
-                    cursor.execute("ROLLBACK")
-                    raise
-                cursor.execute("COMMIT")
-        self.chunks.append((self.staged + 1, self.staged + len(block.heads)))
-        self.staged += len(block.heads)
-
-    def finish(self) -> None:
-        """Merge the stage into the corpus; call inside `transaction.atomic()`.
-
-        One statement per staged block, whose rows are distinct, so ON CONFLICT never
-        meets the same row twice in one statement."""
-        sql = _merge_sql(where="WHERE rowid BETWEEN %s AND %s")
-        with connection.cursor() as cursor:
-            for start, end in self.chunks:
-                cursor.execute(sql, (*self.params, start, end))
-
-    def close(self) -> None:
-        with connection.cursor() as cursor:
-            cursor.execute(f"DROP TABLE IF EXISTS temp.{STAGE}")
-
-
-def make_loader(*, corpus_id: int, origin: str, job_id: int | None):
-    if connection.vendor == "postgresql":
-        return PostgresLoader(corpus_id=corpus_id, origin=origin, job_id=job_id)
-    if connection.vendor == "sqlite":
-        return SqliteLoader(corpus_id=corpus_id, origin=origin, job_id=job_id)
-    raise NotImplementedError(f"bulk import is not supported on {connection.vendor}")
-
-
-def corpus_counts(corpus_id: int) -> list[tuple[int, str, int, int]]:
-    """(relation_id, split, triples, occurrences) for one corpus."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT relation_id, split, count(*), sum(occurrences) FROM {_triple_table()}"
-            " WHERE corpus_id = %s GROUP BY relation_id, split",
-            (corpus_id,),
-        )
-        return [(r, s, int(n), int(o)) for r, s, n, o in cursor.fetchall()]
-
-
-def corpus_delete_triples(corpus_id: int) -> None:
-    """Delete a corpus's triples with one statement (the ORM would load them all)."""
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(f"DELETE FROM {_triple_table()} WHERE corpus_id = %s", (corpus_id,))
-
-
-def corpus_drop_triples(corpus_id: int) -> None:
-    """Remove a corpus's triples for good, as the corpus is deleted: on PostgreSQL its
-    partition is dropped (see partition_detach for the locks)."""
-    if connection.vendor == "postgresql":
-        partition_drop(_triple_table(), triple_partition(corpus_id))
-    else:
-        corpus_delete_triples(corpus_id)
