@@ -252,10 +252,7 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 STUDENT_TRAIN_SLICE_SECONDS = int(
     os.environ.get("SKD_STUDENT_TRAIN_SLICE_SECONDS", CELERY_TASK_SOFT_TIME_LIMIT - 15 * 60)
 )
-CELERY_TASK_ROUTES: dict = {
-    "distillation.run_train_job_gpu": {"queue": "gpu"},
-    "distillation.run_evaluate_job_gpu": {"queue": "gpu"},
-}
+CELERY_TASK_ROUTES: dict = {}  # a job's queue is chosen when it is queued (Job.queue)
 CELERY_BEAT_SCHEDULE = {
     "reap-stale-jobs": {"task": "jobs.tasks.reap_stale_jobs", "schedule": 60.0},
     # Aggregate campaigns with new judgments and retrain critics that have enough new labels.

@@ -12,6 +12,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 
 from core.apis import ResearcherAPIView
+from core.errors import AppError
 from corpora.models import Corpus, Relation
 from critic.models import FilterPreset
 from generation.forms import head_lines
@@ -208,7 +209,7 @@ class RunStartApi(ResearcherAPIView):
         run = _run_or_404(pk)
         try:
             job = student_run_start(run=run, created_by=request.user)
-        except (DistillationError, ValueError) as exc:
+        except AppError as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
         return job_response(request, job, status.HTTP_202_ACCEPTED)
 

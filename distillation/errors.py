@@ -1,7 +1,9 @@
-"""The refusal of the distillation app."""
+"""The refusal of the distillation app, an application error (core.errors)."""
 
 from __future__ import annotations
 
+from core.errors import AppError
 
-class DistillationError(Exception):
+
+class DistillationError(AppError):
     pass

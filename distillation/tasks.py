@@ -1,3 +1,6 @@
+"""One task per job kind; a job's queue (default, or gpu for a run not set to the CPU)
+is chosen when it is queued and kept on the job, so every slice and retry goes there."""
+
 from celery import shared_task
 
 from .services.evaluations import evaluation_job_run
@@ -9,17 +12,6 @@ def run_train_job(job_id: int, attempt: int | None = None) -> None:
     student_train_job_run(job_id=job_id, attempt=attempt)
 
 
-@shared_task(name="distillation.run_train_job_gpu", acks_late=True)
-def run_train_job_gpu(job_id: int, attempt: int | None = None) -> None:
-    """Training on a GPU host: routed to the `gpu` queue."""
-    student_train_job_run(job_id=job_id, attempt=attempt)
-
-
 @shared_task(name="distillation.run_evaluate_job", acks_late=True)
 def run_evaluate_job(job_id: int, attempt: int | None = None) -> None:
-    evaluation_job_run(job_id=job_id, attempt=attempt)
-
-
-@shared_task(name="distillation.run_evaluate_job_gpu", acks_late=True)
-def run_evaluate_job_gpu(job_id: int, attempt: int | None = None) -> None:
     evaluation_job_run(job_id=job_id, attempt=attempt)

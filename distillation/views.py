@@ -10,6 +10,7 @@ from django.utils.cache import patch_vary_headers
 from django.utils.http import content_disposition_header
 from django.views import View
 
+from core.errors import AppError
 from core.http import wants_fragment
 from core.roles import ResearcherRequiredMixin
 from corpora.models import Corpus, Triple
@@ -160,7 +161,7 @@ class RunStartView(ResearcherRequiredMixin, View):
         run = get_object_or_404(StudentRun, pk=pk)
         try:
             job = student_run_start(run=run, created_by=request.user)
-        except (DistillationError, ValueError) as exc:
+        except AppError as exc:
             messages.error(request, str(exc))
         else:
             messages.success(request, f"Training of {run.name} queued (job {job.pk}).")
@@ -267,7 +268,7 @@ class EvaluationStartView(ResearcherRequiredMixin, View):
         evaluation = get_object_or_404(_evaluation_queryset(), pk=pk)
         try:
             job = evaluation_start(evaluation=evaluation, created_by=request.user)
-        except (DistillationError, ValueError) as exc:
+        except AppError as exc:
             messages.error(request, str(exc))
         else:
             messages.success(request, f"Evaluation {evaluation.pk} queued (job {job.pk}).")

@@ -10,6 +10,7 @@ import random
 import numpy as np
 import xxhash
 from django.db import transaction
+from django.urls import reverse
 
 from corpora.models import Corpus, Relation, Triple
 from jobs.models import Job
@@ -19,7 +20,7 @@ from ..folders import model_folder, run_folder
 from ..models import StudentEvaluation, StudentRun
 from .outputs import evaluation_outputs_write
 
-EVALUATE_JOB = "student-evaluate"
+EVALUATE_JOB = "distillation.evaluate"
 
 
 def evaluation_create(
@@ -87,7 +88,7 @@ def evaluation_create(
 def evaluation_start(*, evaluation: StudentEvaluation, created_by=None) -> Job:
     from jobs.services import job_create, job_enqueue, job_retry
 
-    from ..tasks import run_evaluate_job, run_evaluate_job_gpu
+    from ..tasks import run_evaluate_job
 
     if evaluation.job_id is not None:
         job = evaluation.job
@@ -96,11 +97,16 @@ def evaluation_start(*, evaluation: StudentEvaluation, created_by=None) -> Job:
         return job
     with transaction.atomic():
         job = job_create(
-            kind=EVALUATE_JOB, params={"evaluation_id": evaluation.pk}, created_by=created_by
+            kind=EVALUATE_JOB,
+            params={"evaluation_id": evaluation.pk},
+            created_by=created_by,
+            title=f"Evaluating student run {evaluation.run_id}",
+            subject_url=reverse("distillation:evaluation_detail", args=[evaluation.pk]),
+            subject_label=f"Evaluation {evaluation.pk}",
         )
         StudentEvaluation.objects.filter(pk=evaluation.pk).update(job=job)
-        gpu = evaluation.run.device != "cpu"
-        job_enqueue(job=job, task=run_evaluate_job_gpu if gpu else run_evaluate_job)
+        queue = None if evaluation.run.device == "cpu" else "gpu"
+        job_enqueue(job=job, task=run_evaluate_job, queue=queue)
     evaluation.job = job
     return job
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import shutil
 
 from django.db import transaction
+from django.urls import reverse
 
 from corpora.models import Corpus, Triple
 from critic.models import FilterPreset
@@ -16,7 +17,7 @@ from ..errors import DistillationError
 from ..folders import run_folder
 from ..models import StudentRun
 
-TRAIN_JOB = "student-train"
+TRAIN_JOB = "distillation.train"
 
 
 def student_run_create(
@@ -79,7 +80,7 @@ def student_run_start(*, run: StudentRun, created_by=None) -> Job:
     that already has a job is started again through that job."""
     from jobs.services import job_create, job_enqueue, job_retry
 
-    from ..tasks import run_train_job, run_train_job_gpu
+    from ..tasks import run_train_job
 
     if run.job_id is not None:
         job = run.job
@@ -90,10 +91,15 @@ def student_run_start(*, run: StudentRun, created_by=None) -> Job:
         return job_retry(job=job)
     with transaction.atomic():
         job = job_create(
-            kind=TRAIN_JOB, params={"run_id": run.pk, "cancellable": True}, created_by=created_by
+            kind=TRAIN_JOB,
+            params={"run_id": run.pk, "cancellable": True},
+            created_by=created_by,
+            title=f"Training student {run}",
+            subject_url=reverse("distillation:run_detail", args=[run.pk]),
+            subject_label=str(run),
         )
         StudentRun.objects.filter(pk=run.pk).update(job=job)
-        job_enqueue(job=job, task=run_train_job if run.device == "cpu" else run_train_job_gpu)
+        job_enqueue(job=job, task=run_train_job, queue=None if run.device == "cpu" else "gpu")
     run.job = job
     return job
 
