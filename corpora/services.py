@@ -427,38 +427,30 @@ def corpus_export_job_run(*, job_id: int, attempt: int | None = None) -> Job | N
         corpus = Corpus.objects.get(pk=params["corpus_id"])
         total = corpus.triple_count
         progress(0, total, "exporting", force=True)
+        where = {
+            "corpus": corpus,
+            "fmt": params["format"],
+            "out_path": params["path"],
+            "progress": lambda done, _total: progress(done, total, "exporting"),
+        }
+        extra = {}
         if params.get("preset_id"):
             # A preset's cut (the critic's), and what goes beside the file (its card).
-            summary, extra = corpus_export_preset(
-                corpus=corpus,
-                preset=params["preset_id"],
-                fmt=params["format"],
-                out_path=params["path"],
-                progress=lambda done, _total: progress(done, total, "exporting"),
-            )
-            return {
-                "rows": summary.rows,
-                "seconds": round(summary.seconds, 2),
-                "path": summary.path,
-                "format": summary.format,
-                "card": str(extra),
-            }
-        summary = corpus_export(
-            corpus=corpus,
-            fmt=params["format"],
-            out_path=params["path"],
-            progress=lambda done, _total: progress(done, total, "exporting"),
-            flt=ExportFilter(
+            summary, card = corpus_export_preset(preset=params["preset_id"], **where)
+            extra["card"] = str(card)
+        else:
+            flt = ExportFilter(
                 relations=tuple(params.get("relations") or ()),
                 split=params.get("split"),
                 min_score=params.get("min_score"),
-            ),
-        )
+            )
+            summary = corpus_export(flt=flt, **where)
         return {
             "rows": summary.rows,
             "seconds": round(summary.seconds, 2),
             "path": summary.path,
             "format": summary.format,
+            **extra,
         }
 
     return job_run(job_id=job_id, attempt=attempt, body=body)
