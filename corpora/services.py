@@ -362,14 +362,15 @@ def corpus_import_job_run(*, job_id: int, attempt: int | None = None) -> Job | N
             progress=progress,
             job_id=job.pk,
         )
+        # The link to the corpus is in place before the job shows as succeeded.
+        corpus = Corpus.objects.filter(name=params["corpus"]).first()
+        if corpus is not None:
+            job_subject_set(job=job, url=corpus_url(corpus), label=corpus.name)
         return summary.as_dict()
 
     job = job_run(job_id=job_id, attempt=attempt, body=body)
     if job is not None and job.status == Job.Status.SUCCEEDED:
         upload_discard(path=job.params["path"])
-        corpus = Corpus.objects.filter(name=job.params["corpus"]).first()
-        if corpus is not None:
-            job_subject_set(job=job, url=corpus_url(corpus), label=corpus.name)
     return job
 
 
