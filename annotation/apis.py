@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 
+from django.core.validators import MaxLengthValidator
 from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from django.utils.http import content_disposition_header
@@ -32,6 +33,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.apis import ResearcherAPIView
+from core.limits import CHOICE_ERRORS, bounds
 from core.roles import IsAnnotatorOrResearcher
 from corpora.models import Corpus
 from corpora.services import upload_save
@@ -46,6 +48,7 @@ from .errors import (
     LeaseRefused,
     NothingToUndo,
 )
+from .limits import CAMPAIGN_LIMITS, CAMPAIGN_NAME_MAX
 from .models import Campaign, JudgmentValue
 from .services.aggregation import campaign_aggregate_job_create
 from .services.campaigns import campaign_create
@@ -162,22 +165,34 @@ class CampaignDetailOutput(CampaignOutput):
 
 class CampaignCreateInput(serializers.Serializer):
     corpus = serializers.CharField(help_text="The corpus to sample from: its id or its name.")
-    name = serializers.CharField(max_length=Campaign._meta.get_field("name").max_length)
-    size = serializers.IntegerField(min_value=1, max_value=10_000_000)
+    name = serializers.CharField(validators=[MaxLengthValidator(CAMPAIGN_NAME_MAX)])
+    size = serializers.IntegerField(**bounds(CAMPAIGN_LIMITS, "size"))
     sampling = serializers.ChoiceField(
-        choices=Campaign.Sampling.choices, default=Campaign.Sampling.UNIFORM
+        choices=Campaign.Sampling.choices,
+        default=Campaign.Sampling.UNIFORM,
+        error_messages=CHOICE_ERRORS,
     )
     purpose = serializers.ChoiceField(
-        choices=Campaign.Purpose.choices, default=Campaign.Purpose.LEARNING
+        choices=Campaign.Purpose.choices,
+        default=Campaign.Purpose.LEARNING,
+        error_messages=CHOICE_ERRORS,
     )
-    judgments_per_item = serializers.IntegerField(min_value=1, max_value=20, default=3)
-    gold_share = serializers.FloatField(min_value=0.0, max_value=0.5, default=0.1)
-    gold_threshold = serializers.FloatField(min_value=0.0, max_value=1.0, default=0.7)
-    gold_min_answers = serializers.IntegerField(min_value=1, max_value=1000, default=5)
-    lease_seconds = serializers.IntegerField(min_value=10, max_value=24 * 3600, default=600)
+    judgments_per_item = serializers.IntegerField(
+        **bounds(CAMPAIGN_LIMITS, "judgments_per_item"), default=3
+    )
+    gold_share = serializers.FloatField(**bounds(CAMPAIGN_LIMITS, "gold_share"), default=0.1)
+    gold_threshold = serializers.FloatField(
+        **bounds(CAMPAIGN_LIMITS, "gold_threshold"), default=0.7
+    )
+    gold_min_answers = serializers.IntegerField(
+        **bounds(CAMPAIGN_LIMITS, "gold_min_answers"), default=5
+    )
+    lease_seconds = serializers.IntegerField(
+        **bounds(CAMPAIGN_LIMITS, "lease_seconds"), default=600
+    )
     instructions = serializers.CharField(required=False, allow_blank=True, default="")
     seed = serializers.IntegerField(
-        required=False, allow_null=True, default=None, min_value=0, max_value=2**31 - 1
+        required=False, allow_null=True, default=None, **bounds(CAMPAIGN_LIMITS, "seed")
     )
     gold_reference = serializers.FileField(
         required=False,

@@ -2,15 +2,13 @@ from __future__ import annotations
 
 from django import forms
 
+from core.limits import bounds
 from corpora.selectors import corpus_list
 
+from .limits import CAMPAIGN_LIMITS, CAMPAIGN_NAME_MAX
 from .models import Campaign, JudgmentValue
 
 MAX_ID = 2**63 - 1
-
-
-def _max_length(field: str) -> int:
-    return Campaign._meta.get_field(field).max_length
 
 
 class JudgmentForm(forms.Form):
@@ -54,10 +52,9 @@ class CampaignCreateForm(forms.Form):
     """Input for services.campaign_create, which does the model validation too."""
 
     corpus = forms.ModelChoiceField(queryset=corpus_list(), empty_label=None)
-    name = forms.CharField(max_length=_max_length("name"))
+    name = forms.CharField(max_length=CAMPAIGN_NAME_MAX)
     size = forms.IntegerField(
-        min_value=1,
-        max_value=10_000_000,
+        **bounds(CAMPAIGN_LIMITS, "size"),
         help_text="Triples to sample from the corpus. Sampling runs while you wait (about "
         "100,000 items take seconds); for very large campaigns use the command line: "
         "manage.py create_campaign.",
@@ -74,33 +71,29 @@ class CampaignCreateForm(forms.Form):
         "and are never trained on.",
     )
     judgments_per_item = forms.IntegerField(
-        label="Judgments per item", initial=3, min_value=1, max_value=20
+        label="Judgments per item", initial=3, **bounds(CAMPAIGN_LIMITS, "judgments_per_item")
     )
     gold_share = forms.FloatField(
         initial=0.1,
-        min_value=0.0,
-        max_value=0.5,
+        **bounds(CAMPAIGN_LIMITS, "gold_share"),
         help_text="Share of the items an annotator is shown that are gold (0 for none).",
         widget=forms.NumberInput(attrs={"step": "any"}),
     )
     gold_threshold = forms.FloatField(
         initial=0.7,
-        min_value=0.0,
-        max_value=1.0,
+        **bounds(CAMPAIGN_LIMITS, "gold_threshold"),
         help_text="An annotator whose gold accuracy falls below this is paused.",
         widget=forms.NumberInput(attrs={"step": "any"}),
     )
     gold_min_answers = forms.IntegerField(
         initial=5,
-        min_value=0,
-        max_value=32767,
+        **bounds(CAMPAIGN_LIMITS, "gold_min_answers"),
         help_text="Gold answers needed before an annotator can be paused.",
     )
     lease_seconds = forms.IntegerField(
         label="Lease (seconds)",
         initial=600,
-        min_value=10,
-        max_value=24 * 3600,
+        **bounds(CAMPAIGN_LIMITS, "lease_seconds"),
         help_text="How long an item stays reserved for the annotator it was shown to.",
     )
     instructions = forms.CharField(
@@ -116,14 +109,13 @@ class CampaignCreateForm(forms.Form):
     )
     seed = forms.IntegerField(
         required=False,
-        min_value=0,
-        max_value=2**31 - 1,
+        **bounds(CAMPAIGN_LIMITS, "seed"),
         help_text="Same seed, same sample. Empty: a random one.",
     )
 
 
 class CampaignGrowForm(forms.Form):
-    size = forms.IntegerField(min_value=1, max_value=10_000_000, label="Add items")
+    size = forms.IntegerField(**bounds(CAMPAIGN_LIMITS, "size"), label="Add items")
 
 
 class CampaignStatusForm(forms.Form):

@@ -211,7 +211,7 @@ class CampaignCreateView(ResearcherRequiredMixin, View):
                     created_by=request.user,
                 )
             except AnnotationError as exc:
-                form.add_error(None, str(exc))
+                form.add_error(exc.field if exc.field in form.fields else None, str(exc))
             else:
                 messages.success(
                     request,

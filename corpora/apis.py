@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import MaxLengthValidator
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
@@ -12,12 +13,13 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 
 from core.apis import ResearcherAPIView
+from core.limits import CHOICE_ERRORS, REQUIRED_MESSAGE
 from jobs.apis import JobOutput, job_response
 from jobs.models import Job
 
 from . import selectors, services
 from .exporting import EXPORT_FORMATS, ExportFilter
-from .formats import FORMATS
+from .limits import CORPUS_NAME_MAX, IMPORT_FORMATS
 from .models import Corpus, Relation
 from .uploads import upload_guard, upload_refused, upload_too_large_message
 
@@ -90,8 +92,14 @@ class ImportInput(serializers.Serializer):
     file = serializers.FileField(
         help_text="At most IMPORT_MAX_UPLOAD_BYTES (a 413 beyond); .gz is read as it is."
     )
-    corpus = serializers.CharField(max_length=100, help_text="Corpus name; created if new.")
-    format = serializers.ChoiceField(choices=("auto", *FORMATS), default="auto")
+    corpus = serializers.CharField(
+        validators=[MaxLengthValidator(CORPUS_NAME_MAX)],
+        error_messages={"blank": REQUIRED_MESSAGE},
+        help_text="Corpus name; created if new.",
+    )
+    format = serializers.ChoiceField(
+        choices=IMPORT_FORMATS, default="auto", error_messages=CHOICE_ERRORS
+    )
     skip_invalid = serializers.BooleanField(default=False)
     drop_none = serializers.BooleanField(
         allow_null=True,

@@ -3,10 +3,12 @@ from __future__ import annotations
 from django import forms
 
 from .exporting import EXPORT_FORMATS
-from .formats import FORMATS
-from .models import Corpus, Relation
+from .limits import CORPUS_NAME_MAX, IMPORT_FORMATS
+from .models import Relation
 
-IMPORT_FORMAT_CHOICES = [("auto", "Detect from the file")] + [(f, f) for f in FORMATS]
+IMPORT_FORMAT_CHOICES = [("auto", "Detect from the file")] + [
+    (f, f) for f in IMPORT_FORMATS if f != "auto"
+]
 NONE_TAIL_CHOICES = [
     ("auto", "Drop them from ATOMIC TSV, keep them otherwise"),
     ("drop", "Drop them"),
@@ -26,7 +28,7 @@ class CorpusImportForm(forms.Form):
     )
     corpus_name = forms.CharField(
         label="Corpus",
-        max_length=_max_length(Corpus, "name"),
+        max_length=CORPUS_NAME_MAX,
         help_text="An existing corpus (the triples are added to it) or a new name.",
         widget=forms.TextInput(attrs={"list": "corpus-names", "autocomplete": "off"}),
     )

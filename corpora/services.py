@@ -21,6 +21,7 @@ from .bulk import corpus_counts, corpus_delete_triples, corpus_drop_triples, mak
 from .exporting import ExportFilter, ExportSummary, corpus_export_file
 from .importing import ImportSummary, StageBlock, corpus_import_file, tail_key
 from .importing.turns import _import_turn
+from .limits import import_settings_check
 from .models import Corpus, Relation
 
 IMPORT_JOB = "corpora.import"
@@ -197,6 +198,7 @@ def corpus_import(
     job_id: int | None = None,
 ) -> ImportSummary:
     """Import a file; `drop_none` leaves out "none" tails (None: for ATOMIC TSV only)."""
+    import_settings_check(corpus_name=corpus_name, fmt=fmt)
     return corpus_import_file(
         path=path,
         corpus_name=corpus_name,
@@ -329,6 +331,7 @@ def corpus_import_job_create(
 ) -> Job:
     from .tasks import run_import_job
 
+    import_settings_check(corpus_name=corpus_name, fmt=fmt)
     params = {
         "path": str(path),
         "corpus": corpus_name,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
+from django.core.validators import MaxLengthValidator
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
@@ -11,6 +12,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.limits import bounds
 from core.roles import IsResearcher
 from corpora.exporting import EXPORT_FORMATS
 from corpora.models import Corpus
@@ -18,6 +20,7 @@ from jobs.apis import JobOutput, job_response
 
 from . import selectors
 from .errors import CriticError
+from .limits import PRESET_LIMITS, PRESET_NAME_MAX
 from .models import CriticVersion, FilterPreset
 from .services.config import critic_config_get
 from .services.presets import preset_export_job_create, preset_save
@@ -64,14 +67,16 @@ class PresetOutput(serializers.ModelSerializer):
 
 
 class PresetInput(serializers.Serializer):
-    name = serializers.CharField(max_length=100)
+    name = serializers.CharField(validators=[MaxLengthValidator(PRESET_NAME_MAX)])
     version = serializers.IntegerField(min_value=1)
-    threshold = serializers.FloatField(min_value=0.0, max_value=1.0)
+    threshold = serializers.FloatField(**bounds(PRESET_LIMITS, "threshold"))
     relation_thresholds = serializers.DictField(
-        child=serializers.FloatField(min_value=0.0, max_value=1.0), required=False, default=dict
+        child=serializers.FloatField(**bounds(PRESET_LIMITS, "threshold")),
+        required=False,
+        default=dict,
     )
     target_precision = serializers.FloatField(
-        min_value=0.0, max_value=1.0, required=False, allow_null=True, default=None
+        **bounds(PRESET_LIMITS, "target_precision"), required=False, allow_null=True, default=None
     )
     description = serializers.CharField(required=False, allow_blank=True, default="")
 

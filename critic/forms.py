@@ -1,14 +1,20 @@
 from django import forms
 
+from core.limits import bounds, form_fields_bound
 from corpora.exporting import EXPORT_FORMATS
 
-from .models import CriticConfig, FilterPreset
+from .limits import CONFIG_LIMITS, PRESET_LIMITS, PRESET_NAME_MAX
+from .models import CriticConfig
 
 
 class CriticConfigForm(forms.ModelForm):
     class Meta:
         model = CriticConfig
         fields = ["tier", "encoder", "auto_retrain", "retrain_every"]
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        form_fields_bound(self.fields, CONFIG_LIMITS)
 
 
 class ThresholdForm(forms.Form):
@@ -42,10 +48,10 @@ class TargetPrecisionForm(forms.Form):
 
 class PresetForm(forms.Form):
     version = forms.IntegerField(min_value=1)
-    name = forms.CharField(max_length=FilterPreset._meta.get_field("name").max_length)
-    threshold = forms.FloatField(min_value=0.0, max_value=1.0)
+    name = forms.CharField(max_length=PRESET_NAME_MAX)
+    threshold = forms.FloatField(**bounds(PRESET_LIMITS, "threshold"))
     relation_thresholds = forms.JSONField(required=False)
-    target_precision = forms.FloatField(required=False, min_value=0.0, max_value=1.0)
+    target_precision = forms.FloatField(required=False, **bounds(PRESET_LIMITS, "target_precision"))
     description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
 
 

@@ -24,7 +24,7 @@ from .forms import (
 )
 from .labels import corpus_labels
 from .models import CriticVersion, FilterPreset
-from .services.config import critic_config_get
+from .services.config import critic_config_get, critic_config_update
 from .services.embedding import corpus_embed_jobs_create
 from .services.presets import preset_export_job_create, preset_save
 from .services.training import critic_activate, critic_train_job_create
@@ -162,11 +162,15 @@ class ConfigView(ResearcherRequiredMixin, View):
     def post(self, request: HttpRequest, corpus_pk: int) -> HttpResponse:
         corpus = get_object_or_404(Corpus, pk=corpus_pk)
         form = CriticConfigForm(request.POST, instance=critic_config_get(corpus=corpus))
-        if form.is_valid():
-            form.save()
-            messages.success(request, "Critic settings saved.")
-        else:
+        if not form.is_valid():
             messages.error(request, f"Settings not saved: {form.errors.as_text()}")
+            return redirect("critic:dashboard", corpus_pk=corpus.pk)
+        try:
+            critic_config_update(corpus=corpus, **form.cleaned_data)
+        except CriticError as exc:
+            messages.error(request, f"Settings not saved: {exc}")
+        else:
+            messages.success(request, "Critic settings saved.")
         return redirect("critic:dashboard", corpus_pk=corpus.pk)
 
 

@@ -13,6 +13,7 @@ from rest_framework.response import Response
 
 from core.apis import ResearcherAPIView
 from core.errors import AppError
+from core.limits import CHOICE_ERRORS, bounds
 from corpora.models import Corpus, Relation
 from critic.models import FilterPreset
 from generation.forms import head_lines
@@ -23,14 +24,12 @@ from jobs.services import job_cancel
 
 from . import selectors
 from .errors import DistillationError
+from .limits import DEVICES, EVALUATION_LIMITS, RUN_LIMITS, decoding_check
 from .models import HYPERPARAMETERS, StudentEvaluation, StudentRun
 from .services.evaluations import evaluation_create, evaluation_start
 from .services.outputs import evaluation_send_to_annotation
 from .services.runs import student_run_create, student_run_start
 from .views import zip_response
-
-MAX_SEED = 2**31 - 1
-DEVICES = ("auto", "cpu", "cuda")
 
 
 def _job(serializer: serializers.Serializer, job: Job | None) -> dict | None:
@@ -139,8 +138,8 @@ class StudentRunCreateInput(serializers.ModelSerializer):
         allow_null=True,
         default=None,
     )
-    device = serializers.ChoiceField(choices=DEVICES, default="auto")
-    seed = serializers.IntegerField(default=0, min_value=-MAX_SEED - 1, max_value=MAX_SEED)
+    device = serializers.ChoiceField(choices=DEVICES, default="auto", error_messages=CHOICE_ERRORS)
+    seed = serializers.IntegerField(default=0, **bounds(RUN_LIMITS, "seed"))
 
     class Meta:
         model = StudentRun
@@ -153,6 +152,7 @@ class StudentRunCreateInput(serializers.ModelSerializer):
             "val_split",
             *HYPERPARAMETERS,
         ]
+        extra_kwargs = {name: bounds(RUN_LIMITS, name) for name in RUN_LIMITS if name != "seed"}
 
     def validate(self, data: dict) -> dict:
         preset, corpus = data.get("preset"), data.get("corpus")
@@ -299,7 +299,7 @@ class StudentEvaluationCreateInput(serializers.Serializer):
         default=list,
         help_text="Heads to generate for; when empty, heads of heads_split of the run corpus.",
     )
-    max_heads = serializers.IntegerField(min_value=1, default=200)
+    max_heads = serializers.IntegerField(**bounds(EVALUATION_LIMITS, "max_heads"), default=200)
     relations = serializers.SlugRelatedField(
         many=True,
         slug_field="name",
@@ -309,14 +309,18 @@ class StudentEvaluationCreateInput(serializers.Serializer):
         help_text="Relation names; when empty, those of the training data.",
     )
     decoding = serializers.ChoiceField(
-        choices=StudentEvaluation.Decoding.choices, default=StudentEvaluation.Decoding.GREEDY
+        choices=StudentEvaluation.Decoding.choices,
+        default=StudentEvaluation.Decoding.GREEDY,
+        error_messages=CHOICE_ERRORS,
     )
-    n_per_pair = serializers.IntegerField(min_value=1, default=1)
-    num_beams = serializers.IntegerField(min_value=1, default=5)
-    max_new_tokens = serializers.IntegerField(min_value=1, max_value=4096, default=24)
-    temperature = serializers.FloatField(min_value=0.0, default=1.0)
-    top_p = serializers.FloatField(min_value=0.0, max_value=1.0, default=0.9)
-    seed = serializers.IntegerField(default=0, min_value=-MAX_SEED - 1, max_value=MAX_SEED)
+    n_per_pair = serializers.IntegerField(**bounds(EVALUATION_LIMITS, "n_per_pair"), default=1)
+    num_beams = serializers.IntegerField(**bounds(EVALUATION_LIMITS, "num_beams"), default=5)
+    max_new_tokens = serializers.IntegerField(
+        **bounds(EVALUATION_LIMITS, "max_new_tokens"), default=24
+    )
+    temperature = serializers.FloatField(**bounds(EVALUATION_LIMITS, "temperature"), default=1.0)
+    top_p = serializers.FloatField(**bounds(EVALUATION_LIMITS, "top_p"), default=0.9)
+    seed = serializers.IntegerField(default=0, **bounds(EVALUATION_LIMITS, "seed"))
 
     def validate_heads(self, heads: list[str]) -> list[str]:
         from django import forms
@@ -327,8 +331,12 @@ class StudentEvaluationCreateInput(serializers.Serializer):
             raise serializers.ValidationError(exc.messages) from exc
 
     def validate(self, data: dict) -> dict:
-        if data["decoding"] == StudentEvaluation.Decoding.SAMPLE and data["temperature"] <= 0:
-            raise serializers.ValidationError({"temperature": "Sampling needs a temperature > 0."})
+        try:
+            decoding_check(
+                decoding=data["decoding"], temperature=data["temperature"], top_p=data["top_p"]
+            )
+        except DistillationError as exc:
+            raise serializers.ValidationError({exc.field: exc.message}) from None
         return data
 
 

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from django import forms
 
+from core.limits import bounds, form_fields_bound
 from corpora.models import Corpus, Relation
 from critic.models import FilterPreset
 from generation.forms import head_lines
 
 from .demo import DEMO_BASE_MODEL
+from .errors import DistillationError
+from .limits import DEVICES, EVALUATION_LIMITS, RUN_LIMITS, decoding_check
 from .models import HYPERPARAMETERS, StudentEvaluation, StudentRun
 
-DEVICE_CHOICES = (("auto", "auto (GPU when there is one)"), ("cpu", "CPU"), ("cuda", "CUDA GPU"))
-MAX_SEED = 2**31 - 1
+DEVICE_LABELS = {"auto": "auto (GPU when there is one)", "cpu": "CPU", "cuda": "CUDA GPU"}
+DEVICE_CHOICES = tuple((device, DEVICE_LABELS[device]) for device in DEVICES)
 HEADS_FROM_CHOICES = (("split", "Heads of a split of the run's corpus"), ("list", "Heads I list"))
 
 
@@ -39,7 +42,7 @@ class StudentRunForm(forms.ModelForm):
         "the whole corpus.",
     )
     device = forms.ChoiceField(choices=DEVICE_CHOICES, initial="auto")
-    seed = forms.IntegerField(initial=0, min_value=-MAX_SEED - 1, max_value=MAX_SEED)
+    seed = forms.IntegerField(initial=0, **bounds(RUN_LIMITS, "seed"))
 
     class Meta:
         model = StudentRun
@@ -76,6 +79,7 @@ class StudentRunForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        form_fields_bound(self.fields, RUN_LIMITS)
         self.fields["preset"].choices = preset_choices()
         corpus = self.fields["corpus"]
         corpus.queryset = Corpus.objects.order_by("name")
@@ -137,7 +141,7 @@ class EvaluationForm(forms.ModelForm):
         widget=forms.SelectMultiple(attrs={"size": 6}),
         help_text="None chosen: the relations of the training data.",
     )
-    seed = forms.IntegerField(initial=0, min_value=-MAX_SEED - 1, max_value=MAX_SEED)
+    seed = forms.IntegerField(initial=0, **bounds(EVALUATION_LIMITS, "seed"))
 
     class Meta:
         model = StudentEvaluation
@@ -168,6 +172,10 @@ class EvaluationForm(forms.ModelForm):
             "top_p": forms.NumberInput(attrs={"step": "any"}),
         }
 
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        form_fields_bound(self.fields, EVALUATION_LIMITS)
+
     def clean_heads(self) -> str:
         return "\n".join(head_lines(self.cleaned_data.get("heads") or ""))
 
@@ -178,12 +186,14 @@ class EvaluationForm(forms.ModelForm):
                 self.add_error("heads", "List at least one head.")
         else:
             cleaned["heads"] = ""
-        top_p = cleaned.get("top_p")
-        if top_p is not None and not 0.0 < top_p <= 1.0:
-            self.add_error("top_p", "Top p is a probability mass in (0, 1].")
-        temperature = cleaned.get("temperature")
-        if temperature is not None and temperature <= 0.0:
-            self.add_error("temperature", "The temperature must be above 0.")
+        try:
+            decoding_check(
+                decoding=cleaned.get("decoding"),
+                temperature=cleaned.get("temperature"),
+                top_p=cleaned.get("top_p"),
+            )
+        except DistillationError as exc:
+            self.add_error(exc.field, exc.message)
         return cleaned
 
     def evaluation_arguments(self) -> dict:

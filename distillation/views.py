@@ -77,7 +77,7 @@ class RunListView(ResearcherRequiredMixin, View):
             try:
                 run = student_run_create(**form.run_arguments(), created_by=request.user)
             except DistillationError as exc:
-                form.add_error(None, str(exc))
+                form.add_error(exc.field if exc.field in form.fields else None, str(exc))
             else:
                 job = student_run_start(run=run, created_by=request.user)
                 messages.success(request, f"Run {run.name} created; training is job {job.pk}.")
@@ -201,7 +201,7 @@ class EvaluationCreateView(ResearcherRequiredMixin, View):
                     run=run, **form.evaluation_arguments(), created_by=request.user
                 )
             except DistillationError as exc:
-                form.add_error(None, str(exc))
+                form.add_error(exc.field if exc.field in form.fields else None, str(exc))
             else:
                 job = evaluation_start(evaluation=evaluation, created_by=request.user)
                 messages.success(request, f"Evaluation {evaluation.pk} queued (job {job.pk}).")

@@ -11,6 +11,7 @@ from django.db import transaction
 from corpora.models import Corpus
 
 from ..errors import AnnotationError, SamplingError
+from ..limits import campaign_settings_check
 from ..models import Campaign
 from ..sampling import choose, corpus_candidates, design_weights
 from .gold import gold_add_from_reference, gold_add_swapped
@@ -55,8 +56,18 @@ def campaign_create(
     created_by=None,
 ) -> Campaign:
     """Create a campaign and materialize its items (and gold) in one transaction."""
-    if size < 1:
-        raise AnnotationError("A campaign needs a size of at least 1.")
+    campaign_settings_check(
+        name=name,
+        sampling=sampling,
+        purpose=purpose,
+        size=size,
+        judgments_per_item=judgments_per_item,
+        gold_share=gold_share,
+        gold_threshold=gold_threshold,
+        gold_min_answers=gold_min_answers,
+        lease_seconds=lease_seconds,
+        seed=seed,
+    )
     campaign = Campaign(
         corpus=corpus,
         name=name,
@@ -75,7 +86,8 @@ def campaign_create(
         campaign.full_clean()
     except ValidationError as exc:
         raise AnnotationError(
-            "; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in exc.message_dict.items())
+            "; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in exc.message_dict.items()),
+            field=next(iter(exc.message_dict), None),
         ) from exc
     with transaction.atomic():
         campaign.save()
@@ -96,8 +108,7 @@ def campaign_create(
 
 def campaign_grow(*, campaign: Campaign, size: int) -> int:
     """Add up to `size` more triples of the corpus, not already in the campaign."""
-    if size < 1:
-        raise AnnotationError("Grow by at least 1 item.")
+    campaign_settings_check(size=size)
     with transaction.atomic():
         campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
         added = _add_triples(campaign=campaign, size=size)

@@ -7,6 +7,7 @@ from corpora.models import Corpus, Relation
 from jobs.models import Job
 
 from ..errors import CriticError
+from ..limits import preset_settings_check
 from ..models import CorpusScoring, CriticVersion, FilterPreset
 
 
@@ -24,20 +25,24 @@ def preset_save(
     """Create or replace the named preset, with the dashboard's estimates at its cut."""
     from .. import selectors
 
+    relation_thresholds = {k: float(v) for k, v in (relation_thresholds or {}).items()}
+    preset_settings_check(
+        name=name,
+        threshold=threshold,
+        relation_thresholds=relation_thresholds,
+        target_precision=target_precision,
+    )
     if version.corpus_id != corpus.pk:
         raise CriticError(f"{version.label} is a critic of another corpus.")
-    if not 0.0 <= threshold <= 1.0:
-        raise CriticError(f"Threshold {threshold} is outside [0, 1].")
-    relation_thresholds = {k: float(v) for k, v in (relation_thresholds or {}).items()}
     known = set(
         Relation.objects.filter(name__in=relation_thresholds).values_list("name", flat=True)
     )
     unknown = sorted(set(relation_thresholds) - known)
     if unknown:
-        raise CriticError(f"Unknown relation(s) in the thresholds: {', '.join(unknown)}.")
-    for relation, value in relation_thresholds.items():
-        if not 0.0 <= value <= 1.0:
-            raise CriticError(f"Threshold {value} for {relation} is outside [0, 1].")
+        raise CriticError(
+            f"Unknown relation(s) in the thresholds: {', '.join(unknown)}.",
+            field="relation_thresholds",
+        )
     report = selectors.threshold_report(
         corpus=corpus, version=version, threshold=threshold, relation_thresholds=relation_thresholds
     )

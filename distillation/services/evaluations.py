@@ -9,6 +9,7 @@ import random
 
 import numpy as np
 import xxhash
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.urls import reverse
 
@@ -17,6 +18,7 @@ from jobs.models import Job
 
 from ..errors import DistillationError
 from ..folders import model_folder, run_folder
+from ..limits import evaluation_settings_check
 from ..models import StudentEvaluation, StudentRun
 from .outputs import evaluation_outputs_write
 
@@ -42,6 +44,16 @@ def evaluation_create(
     """An evaluation of a trained run and the (empty) corpus its outputs will fill."""
     from corpora.services import corpus_create
 
+    evaluation_settings_check(
+        decoding=decoding,
+        max_heads=max_heads,
+        n_per_pair=n_per_pair,
+        num_beams=num_beams,
+        max_new_tokens=max_new_tokens,
+        temperature=temperature,
+        top_p=top_p,
+        seed=seed,
+    )
     if not run.is_trained:
         raise DistillationError(f"Run '{run}' has not finished training.")
     heads = [h.strip() for h in heads or [] if h.strip()]
@@ -78,7 +90,11 @@ def evaluation_create(
             seed=seed,
             created_by=created_by,
         )
-        evaluation.full_clean(exclude=["corpus"])
+        try:
+            evaluation.full_clean(exclude=["corpus"])
+        except ValidationError as exc:
+            field, messages = next(iter(exc.message_dict.items()))
+            raise DistillationError(messages[0], field=field) from None
         evaluation.save()
         if relations:
             evaluation.relations.set(relations)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import shutil
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.urls import reverse
 
@@ -15,6 +16,7 @@ from jobs.models import Job
 
 from ..errors import DistillationError
 from ..folders import run_folder
+from ..limits import run_settings_check
 from ..models import StudentRun
 
 TRAIN_JOB = "distillation.train"
@@ -39,6 +41,7 @@ def student_run_create(
     from ..ml.base_model import detect_architecture
     from ..ml.errors import StudentError
 
+    run_settings_check(name=name, base_model=base_model, train_split=train_split, **hyperparameters)
     if preset is not None:
         if preset.corpus_id != corpus.pk:
             raise DistillationError(
@@ -68,7 +71,11 @@ def student_run_create(
         created_by=created_by,
         **hyperparameters,
     )
-    run.full_clean()
+    try:
+        run.full_clean()
+    except ValidationError as exc:
+        field, messages = next(iter(exc.message_dict.items()))
+        raise DistillationError(messages[0], field=field) from None
     run.save()
     run.folder = f"students/run-{run.pk}"
     run.save(update_fields=["folder"])

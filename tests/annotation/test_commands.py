@@ -122,7 +122,7 @@ def test_create_campaign_errors_name_what_is_wrong(tmp_path):
             "--size=3",
             f"--gold-reference={tmp_path / 'missing.tsv'}",
         )
-    with pytest.raises(CommandError, match="at least 1"):
+    with pytest.raises(CommandError, match="greater than or equal to 1"):
         run("create_campaign", "--corpus=teacher", "--name=x", "--size=0")
     with pytest.raises(CommandError, match="needs critic scores"):
         run("create_campaign", "--corpus=teacher", "--name=x", "--size=3", "--sampling=score")

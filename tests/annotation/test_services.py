@@ -97,8 +97,10 @@ def test_grow_adds_only_new_triples(corpus):
 
 
 def test_bad_settings_are_named(corpus):
-    with pytest.raises(AnnotationError, match="judgments_per_item"):
+    with pytest.raises(AnnotationError) as refused:
         create(corpus, judgments_per_item=0)
+    assert refused.value.field == "judgments_per_item"
+    assert str(refused.value) == "Ensure this value is greater than or equal to 1."
 
 
 def test_next_returns_the_live_lease_until_it_is_judged(corpus, annotators):
