@@ -3,12 +3,11 @@ asked (the page's form and the API's serializer take the same bounds from here).
 
 from __future__ import annotations
 
-from core.limits import bounds_check, choice_check, text_check
+from core.limits import MAX_SEED, bounds_check, choice_check, text_check
 
 from .errors import AnnotationError
 from .models import Campaign
 
-MAX_SEED = 2**31 - 1
 CAMPAIGN_NAME_MAX = Campaign._meta.get_field("name").max_length
 CAMPAIGN_LIMITS: dict[str, tuple[float | None, float | None]] = {
     "size": (1, 10_000_000),

@@ -17,6 +17,8 @@ from django.core.validators import MaxLengthValidator, MaxValueValidator, MinVal
 from .errors import AppError
 
 Limits = Mapping[str, tuple[float | None, float | None]]
+# Seeds are stored in 32-bit integer columns.
+MAX_SEED = 2**31 - 1
 
 REQUIRED_MESSAGE = "This field is required."
 # Django's form fields say this of a value not among the choices; DRF's ChoiceField says it

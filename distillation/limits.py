@@ -4,12 +4,11 @@ the same decoding rules from here)."""
 
 from __future__ import annotations
 
-from core.limits import bounds_check, choice_check, text_check
+from core.limits import MAX_SEED, bounds_check, choice_check, text_check
 
 from .errors import DistillationError
 from .models import StudentEvaluation, StudentRun
 
-MAX_SEED = 2**31 - 1
 DEVICES = ("auto", "cpu", "cuda")
 SEED_LIMITS = (-MAX_SEED - 1, MAX_SEED)
 RUN_LIMITS: dict[str, tuple[float | None, float | None]] = {

@@ -10,11 +10,13 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 
 from core.apis import ResearcherAPIView
+from core.limits import bounds
 from corpora.models import Corpus, Relation
 from jobs.apis import JobOutput, job_response
 
 from .errors import GenerationError
 from .forms import ENV_NAME_ERROR, example_lines, head_lines, is_env_name, relation_names
+from .limits import RUN_LIMITS
 from .ml.http_teacher import TeacherError
 from .models import FewShotPool, GenerationRun, Teacher
 from .selectors import pools_listed, runs_listed, teachers_listed
@@ -198,22 +200,21 @@ class RunCreateInput(serializers.Serializer):
         help_text="A corpus whose heads are used (added to `heads`).",
     )
     event_prompts = serializers.IntegerField(
-        min_value=0,
-        max_value=1_000_000,
+        **bounds(RUN_LIMITS, "event_prompts"),
         default=0,
         help_text="Prompts for new events, whose inferences follow.",
     )
-    n_per_pair = serializers.IntegerField(min_value=1, max_value=100, default=5)
-    k_examples = serializers.IntegerField(min_value=0, max_value=50, default=5)
-    seed = serializers.IntegerField(min_value=-(2**31), max_value=2**31 - 1, default=0)
+    n_per_pair = serializers.IntegerField(**bounds(RUN_LIMITS, "n_per_pair"), default=5)
+    k_examples = serializers.IntegerField(**bounds(RUN_LIMITS, "k_examples"), default=5)
+    seed = serializers.IntegerField(**bounds(RUN_LIMITS, "seed"), default=0)
     temperature = serializers.FloatField(
-        min_value=0.0, max_value=2.0, required=False, allow_null=True, default=None
+        **bounds(RUN_LIMITS, "temperature"), required=False, allow_null=True, default=None
     )
     top_p = serializers.FloatField(
-        min_value=0.0, max_value=1.0, required=False, allow_null=True, default=None
+        **bounds(RUN_LIMITS, "top_p"), required=False, allow_null=True, default=None
     )
     max_tokens = serializers.IntegerField(
-        min_value=1, max_value=32_768, required=False, allow_null=True, default=None
+        **bounds(RUN_LIMITS, "max_tokens"), required=False, allow_null=True, default=None
     )
 
     def validate_heads(self, value: list[str]) -> list[str]:

@@ -8,13 +8,14 @@ from collections.abc import Iterable
 from django import forms
 from django.core.files.uploadedfile import UploadedFile
 
+from core.limits import bounds
 from corpora.models import MAX_TEXT_LENGTH, Relation
 from corpora.selectors import corpus_list
 
+from .limits import RUN_LIMITS
 from .models import FewShotPool, Teacher
 
 MAX_LINE_ERRORS = 5
-MAX_SEED = 2**31 - 1
 ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
 ENV_NAME_ERROR = (
     "Give the name of the environment variable that holds the key (e.g. OPENAI_API_KEY: "
@@ -263,38 +264,34 @@ class RunCreateForm(forms.Form):
     )
     event_prompts = forms.IntegerField(
         required=False,
-        min_value=1,
-        max_value=1_000_000,
+        min_value=1,  # choosing new events means asking for at least one
+        max_value=RUN_LIMITS["event_prompts"][1],
         label="Event prompts",
         help_text="Requests for new events (a few each); their inferences follow.",
     )
     n_per_pair = forms.IntegerField(
         initial=5,
-        min_value=1,
-        max_value=100,
+        **bounds(RUN_LIMITS, "n_per_pair"),
         label="Tails per head and relation",
     )
     k_examples = forms.IntegerField(
-        initial=5, min_value=0, max_value=50, label="Few-shot examples per prompt"
+        initial=5, **bounds(RUN_LIMITS, "k_examples"), label="Few-shot examples per prompt"
     )
-    seed = forms.IntegerField(initial=0, min_value=-MAX_SEED - 1, max_value=MAX_SEED)
+    seed = forms.IntegerField(initial=0, **bounds(RUN_LIMITS, "seed"))
     temperature = forms.FloatField(
         required=False,
-        min_value=0.0,
-        max_value=2.0,
+        **bounds(RUN_LIMITS, "temperature"),
         widget=forms.NumberInput(attrs={"step": "any", "placeholder": "the teacher's"}),
     )
     top_p = forms.FloatField(
         required=False,
-        min_value=0.0,
-        max_value=1.0,
+        **bounds(RUN_LIMITS, "top_p"),
         label="Top p",
         widget=forms.NumberInput(attrs={"step": "any", "placeholder": "the teacher's"}),
     )
     max_tokens = forms.IntegerField(
         required=False,
-        min_value=1,
-        max_value=32_768,
+        **bounds(RUN_LIMITS, "max_tokens"),
         label="Max tokens",
         widget=forms.NumberInput(attrs={"placeholder": "the teacher's"}),
     )

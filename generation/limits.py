@@ -3,12 +3,10 @@ the run (the page's form and the API's serializer show the same bounds first).""
 
 from __future__ import annotations
 
-from django.core.exceptions import ValidationError
-from django.core.validators import MaxValueValidator, MinValueValidator
+from core.limits import MAX_SEED, bounds_check
 
 from .errors import GenerationError
 
-MAX_SEED = 2**31 - 1
 RUN_LIMITS: dict[str, tuple[float, float]] = {
     "event_prompts": (0, 1_000_000),
     "n_per_pair": (1, 100),
@@ -22,13 +20,6 @@ RUN_LIMITS: dict[str, tuple[float, float]] = {
 
 def run_settings_check(**values) -> None:
     """GenerationError naming the first setting out of its bounds, in the words Django's
-    validators use (so the page, the API and the CLI say the same)."""
-    for field, value in values.items():
-        if value is None:
-            continue
-        low, high = RUN_LIMITS[field]
-        try:
-            MinValueValidator(low)(value)
-            MaxValueValidator(high)(value)
-        except ValidationError as exc:
-            raise GenerationError(exc.messages[0], field=field) from None
+    validators use (so the page, the API and the CLI say the same; the form and the
+    serializer take their bounds from RUN_LIMITS)."""
+    bounds_check(RUN_LIMITS, error=GenerationError, **values)
