@@ -66,6 +66,41 @@ class Campaign(models.Model):
         default=600, validators=[MinValueValidator(10), MaxValueValidator(24 * 3600)]
     )
     instructions = models.TextField(blank=True)
+    # Crowd studies: sessions, training and honesty checks.
+    items_per_session = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(10_000)],
+        help_text="After this many judgments an annotator from a join link gets the "
+        "completion code. Empty: no sessions.",
+    )
+    training_size = models.PositiveSmallIntegerField(
+        default=0,
+        validators=[MaxValueValidator(50)],
+        help_text="Gold items each newcomer answers first, shown the expected answer and its "
+        "reason after each. 0: no training.",
+    )
+    qualification_threshold = models.FloatField(
+        default=0.8,
+        validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="Share of training answers that must be right before real items.",
+    )
+    training_tries = models.PositiveSmallIntegerField(
+        default=2,
+        validators=[MinValueValidator(1), MaxValueValidator(10)],
+        help_text="Rounds of training a newcomer may take before they are turned away.",
+    )
+    straight_line_run = models.PositiveSmallIntegerField(
+        default=15,
+        validators=[MinValueValidator(5), MaxValueValidator(1000)],
+        help_text="An annotator who gives the same answer this many times in a row is paused.",
+    )
+    speed_floor = models.FloatField(
+        default=0.25,
+        validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="An annotator whose median time per judgment is below this share of the "
+        "crowd's median is paused. 0: never.",
+    )
     # Denormalized: the list and detail pages must not count a million items.
     item_count = models.PositiveIntegerField(default=0)
     gold_count = models.PositiveIntegerField(default=0)
@@ -115,6 +150,11 @@ class Item(models.Model):
     weight = models.FloatField(default=1.0)
     gold_acceptable = models.BooleanField(null=True, blank=True)
     gold_source = models.CharField(max_length=16, blank=True)
+    # Why the gold answer is what it is, shown after a training answer.
+    gold_reason = models.TextField(blank=True)
+    # Where a blind evaluation's item came from ("student", "teacher"); never shown to
+    # annotators.
+    source = models.CharField(max_length=16, blank=True)
     # judgments wanted minus judgments stored minus live leases; claims take a
     # slot, expiries and skips give it back. Gold items keep 0: every
     # annotator sees each gold item once, outside this accounting.
@@ -125,6 +165,14 @@ class Item(models.Model):
     majority_confidence = models.FloatField(null=True, blank=True)
     ds_label = models.BooleanField(null=True, blank=True)
     ds_confidence = models.FloatField(null=True, blank=True)
+    # A researcher's final label: it takes precedence over the crowd's everywhere.
+    adjudicated_value = models.SmallIntegerField(
+        choices=JudgmentValue.choices, null=True, blank=True
+    )
+    adjudicated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    adjudicated_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
@@ -223,7 +271,8 @@ class Judgment(models.Model):
 
 
 class CampaignAnnotator(models.Model):
-    """An annotator's standing in a campaign: gold record and whether they are paused."""
+    """An annotator's membership and standing in a campaign: how they joined, training,
+    gold record, sessions, and whether (and why) they are paused."""
 
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="annotators")
     annotator = models.ForeignKey(
@@ -234,12 +283,26 @@ class CampaignAnnotator(models.Model):
     gold_correct = models.PositiveIntegerField(default=0)
     paused = models.BooleanField(default=False)
     paused_at = models.DateTimeField(null=True, blank=True)
+    pause_reason = models.CharField(max_length=300, blank=True)
     # Set when a researcher reinstates a paused annotator: the gold rule no
     # longer pauses them in this campaign.
     reinstated = models.BooleanField(default=False)
     # Position of the last regular item claimed: the next claim looks after it
     # first, so it does not walk past everything this annotator already judged.
     claim_position = models.BigIntegerField(null=True, blank=True)
+    joined_via = models.ForeignKey(
+        "JoinLink", null=True, blank=True, on_delete=models.SET_NULL, related_name="members"
+    )
+    # The platform's ids of this visit (study, session, assignment, HIT).
+    platform_ids = models.JSONField(default=dict, blank=True)
+    training_round = models.PositiveSmallIntegerField(default=0)
+    training_answered = models.PositiveIntegerField(default=0)
+    training_correct = models.PositiveIntegerField(default=0)
+    qualified_at = models.DateTimeField(null=True, blank=True)
+    session_started_at = models.DateTimeField(null=True, blank=True)
+    completions = models.PositiveIntegerField(
+        default=0, help_text="Completion codes issued to this annotator in this campaign."
+    )
 
     class Meta:
         constraints = [
@@ -254,3 +317,77 @@ class CampaignAnnotator(models.Model):
     @property
     def gold_accuracy(self) -> float | None:
         return self.gold_correct / self.gold_answered if self.gold_answered else None
+
+
+class JoinLink(models.Model):
+    """A link a researcher pastes into a crowd platform's study: whoever opens it joins the
+    campaign as an annotator, without a password."""
+
+    class Platform(models.TextChoices):
+        PROLIFIC = "prolific", "Prolific"
+        MTURK = "mturk", "Amazon Mechanical Turk"
+        PLAIN = "plain", "plain link"
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="join_links")
+    token = models.CharField(max_length=64, unique=True)
+    label = models.CharField(max_length=100, blank=True)
+    platform = models.CharField(max_length=16, choices=Platform.choices, default=Platform.PLAIN)
+    max_uses = models.PositiveIntegerField(null=True, blank=True)
+    uses = models.PositiveIntegerField(default=0)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    completion_code = models.CharField(max_length=64, blank=True)
+    completion_url = models.URLField(max_length=500, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"join link {self.pk} of campaign {self.campaign_id}"
+
+
+class CrowdWorker(models.Model):
+    """A crowd platform's worker: the same platform id is always the same annotator."""
+
+    platform = models.CharField(max_length=16, choices=JoinLink.Platform.choices)
+    worker_id = models.CharField(max_length=128)
+    annotator = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="crowd_worker"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["platform", "worker_id"], name="crowd_worker_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.platform}:{self.worker_id}"
+
+
+class TrainingAnswer(models.Model):
+    """An answer to a training item; training answers are never judgments."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, db_index=False)
+    annotator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+"
+    )
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="+")
+    round = models.PositiveSmallIntegerField()
+    value = models.SmallIntegerField(choices=JudgmentValue.choices)
+    correct = models.BooleanField()
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["campaign", "annotator", "round", "item"], name="training_answer_once"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"training answer {self.value} on item {self.item_id}"
