@@ -7,6 +7,7 @@ here: import from the module that owns the use case).
 - `leasing`: assignment_next, assignment_skip, leases_reap (the claim SQL)
 - `judgments`: judgment_submit, judgment_undo
 - `standing`: annotator_pause, annotator_reinstate
+- `membership`: member_add (who belongs to a campaign)
 - `labels`: campaign_import_labels (the `valid` labels an SKD release carries)
 - `aggregation`: campaign_aggregate, campaign_aggregate_job_create, campaign_aggregate_job_run
 
