@@ -5,9 +5,7 @@ otherwise), binarized (> 0 acceptable). Gold items are left out. When several
 campaigns labelled the same triple, the label aggregated last wins (so people judging
 today override labels imported yesterday, whichever campaign was made first).
 Audit campaigns' labels are kept apart: they measure the critic and are never
-trained on. Items of a blind evaluation that came from another corpus (the teacher's
-tails in a campaign of the student's outputs, `annotation.sources`) are no labels of the
-campaign's corpus and are left out.
+trained on.
 """
 
 from __future__ import annotations
@@ -18,7 +16,6 @@ import numpy as np
 from django.db import connection
 
 from annotation.models import Campaign, Item
-from annotation.sources import FOREIGN_SOURCES
 
 
 @dataclass(frozen=True)
@@ -66,13 +63,13 @@ def corpus_labels(*, corpus_id: int) -> LabelSet:
         "i.weight, CASE WHEN c.purpose = %s THEN 1 ELSE 0 END "
         f"FROM {Item._meta.db_table} i JOIN {Campaign._meta.db_table} c ON c.id = i.campaign_id "
         "WHERE c.corpus_id = %s AND NOT i.is_gold AND i.triple_id IS NOT NULL "
-        f"AND i.source NOT IN ({', '.join(['%s'] * len(FOREIGN_SOURCES))}) "
         "AND COALESCE(i.ds_label, i.majority) IS NOT NULL "
         "ORDER BY CASE WHEN c.aggregated_at IS NULL THEN 0 ELSE 1 END, c.aggregated_at, c.id, i.id"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [Campaign.Purpose.AUDIT, corpus_id, *FOREIGN_SOURCES])
+        cursor.execute(sql, [Campaign.Purpose.AUDIT, corpus_id])
         rows = cursor.fetchall()
+    rows = _own_rows(rows, corpus_id)
     if not rows:
         empty = np.empty(0)
         return LabelSet(empty.astype(np.int64), empty.astype(np.int8), empty, empty.astype(bool))
@@ -90,3 +87,19 @@ def corpus_labels(*, corpus_id: int) -> LabelSet:
         audit=audit[keep],
         learning_events=int((~audit).sum()),
     )
+
+
+def _own_rows(rows: list[tuple], corpus_id: int) -> list[tuple]:
+    """The rows but those of items whose triple belongs to another corpus: a blind
+    evaluation's teacher tails in a campaign of the student's corpus (`annotation.sources`)
+    are no labels of the student's corpus."""
+    from annotation.sources import FOREIGN_SOURCES
+
+    foreign = set(
+        Item.objects.filter(
+            campaign__corpus_id=corpus_id, source__in=FOREIGN_SOURCES, triple__isnull=False
+        ).values_list("triple_id", flat=True)
+    )
+    if not foreign:
+        return rows
+    return [row for row in rows if row[0] not in foreign]
