@@ -10,7 +10,7 @@ import orjson
 from django.db.models import QuerySet
 
 from annotation.ml.agreement import wilson_interval
-from annotation.models import Campaign, Item
+from annotation.models import Campaign, Item, JudgmentValue
 from annotation.selectors import campaign_stats_stale
 from annotation.sources import STUDENT, TEACHER, counts_for
 from corpora.models import Corpus, Triple
@@ -247,10 +247,10 @@ class BlindComparison:
 
 
 def _item_label(adjudicated: int | None, ds_label: bool | None, majority: bool | None):
-    """An item's label: a researcher's final value first, then Dawid-Skene, then the
-    majority; None while it has none."""
+    """An item's label: a researcher's final value first ("can't judge" there means no
+    label), then Dawid-Skene, then the majority; None while it has none."""
     if adjudicated is not None:
-        return adjudicated > 0
+        return None if adjudicated == JudgmentValue.CANT_JUDGE else adjudicated > 0
     return ds_label if ds_label is not None else majority
 
 

@@ -9,7 +9,7 @@ import random
 from datetime import date
 
 import orjson
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from annotation.models import Campaign
@@ -22,6 +22,7 @@ from ..limits import send_settings_check
 from ..models import StudentEvaluation
 
 CHUNK = 500
+NAME_TRIES = 5
 DEFAULT_GOLD_SHARE = 0.1
 # A blind campaign names neither the student nor the teacher, nor says that a model wrote
 # anything: its name and instructions are the same for every evaluation.
@@ -185,21 +186,29 @@ def evaluation_send_to_annotation(
         evaluation.refresh_from_db()
         if evaluation.campaign_id is not None:
             return evaluation.campaign
-        try:
-            campaign = campaign_create_from_triples(
-                corpus=corpus,
-                name=blind_campaign_name(),
-                triples=triples,
-                sampling=Campaign.Sampling.RELATION,
-                purpose=Campaign.Purpose.AUDIT,
-                judgments_per_item=judgments_per_item,
-                gold_share=gold_share,
-                instructions=BLIND_INSTRUCTIONS,
-                seed=seed,
-                created_by=created_by,
-            )
-        except AnnotationError as exc:
-            raise DistillationError(str(exc), field=exc.field) from exc
+        for attempt in range(1, NAME_TRIES + 1):
+            # Another send may take the same "#<n>" at the same moment: take the next one.
+            try:
+                with transaction.atomic():
+                    campaign = campaign_create_from_triples(
+                        corpus=corpus,
+                        name=blind_campaign_name(),
+                        triples=triples,
+                        sampling=Campaign.Sampling.RELATION,
+                        purpose=Campaign.Purpose.AUDIT,
+                        judgments_per_item=judgments_per_item,
+                        gold_share=gold_share,
+                        instructions=BLIND_INSTRUCTIONS,
+                        seed=seed,
+                        created_by=created_by,
+                    )
+                break
+            except IntegrityError:
+                if attempt == NAME_TRIES:
+                    raise
+            except AnnotationError as exc:
+                if exc.field != "name" or attempt == NAME_TRIES:
+                    raise DistillationError(str(exc), field=exc.field) from exc
         StudentEvaluation.objects.filter(pk=evaluation.pk).update(campaign=campaign)
     evaluation.campaign = campaign
     return campaign

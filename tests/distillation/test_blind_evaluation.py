@@ -182,6 +182,20 @@ def test_the_name_and_instructions_are_neutral(evaluation, tmp_path):
     assert second.name == f"Commonsense judgments {today} #2"
 
 
+def test_a_name_taken_meanwhile_moves_on_to_the_next_number(evaluation, monkeypatch):
+    """Two sends at the same moment may both pick "#1": the later one takes "#2"."""
+    from distillation.services import outputs
+
+    today = timezone.localdate().isoformat()
+    first = f"Commonsense judgments {today} #1"
+    Campaign.objects.create(corpus=evaluation.corpus, name=first)
+    names = iter([first])
+    real = outputs.blind_campaign_name
+    monkeypatch.setattr(outputs, "blind_campaign_name", lambda: next(names, None) or real())
+    campaign = evaluation_send_to_annotation(evaluation=evaluation, gold_share=0.0)
+    assert campaign.name == f"Commonsense judgments {today} #2"
+
+
 def test_the_annotator_sees_no_source_and_no_run_or_corpus_name(
     evaluation, annotator, annotator_client
 ):
@@ -410,3 +424,20 @@ def test_the_comparison_counts_labels_per_source_and_says_too_few(
     # The evaluation's page shows the same table.
     detail = researcher_client.get(reverse("distillation:evaluation_detail", args=[evaluation.pk]))
     assert 'id="blind"' in detail.text and "too few labels" in detail.text
+
+
+def test_a_researchers_final_label_wins_and_cant_judge_is_no_label(evaluation, annotator):
+    campaign = evaluation_send_to_annotation(
+        evaluation=evaluation, judgments_per_item=1, gold_share=0.0, with_teacher=False
+    )
+    _judge(campaign, annotator)
+    campaign_aggregate(campaign=campaign)
+    first, second = _items(campaign).order_by("position")[:2]
+    Item.objects.filter(pk=first.pk).update(adjudicated_value=-2, adjudicated_at=timezone.now())
+    Item.objects.filter(pk=second.pk).update(adjudicated_value=-9, adjudicated_at=timezone.now())
+    student = selectors.blind_comparison(evaluation=evaluation).overall.student
+    assert (student.items, student.judged, student.accepted) == (
+        STUDENT_OUTPUTS,
+        STUDENT_OUTPUTS - 1,
+        STUDENT_OUTPUTS - 2,
+    )
