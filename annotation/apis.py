@@ -127,6 +127,12 @@ class CampaignOutput(serializers.ModelSerializer):
             "gold_threshold",
             "gold_min_answers",
             "lease_seconds",
+            "items_per_session",
+            "training_size",
+            "qualification_threshold",
+            "training_tries",
+            "straight_line_run",
+            "speed_floor",
             "instructions",
             "item_count",
             "gold_count",
@@ -194,6 +200,28 @@ class CampaignCreateInput(serializers.Serializer):
     seed = serializers.IntegerField(
         required=False, allow_null=True, default=None, **bounds(CAMPAIGN_LIMITS, "seed")
     )
+    items_per_session = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        default=None,
+        **bounds(CAMPAIGN_LIMITS, "items_per_session"),
+        help_text="Judgments per session of a join link's annotator (null: no sessions).",
+    )
+    training_size = serializers.IntegerField(
+        **bounds(CAMPAIGN_LIMITS, "training_size"),
+        default=0,
+        help_text="Gold items each newcomer answers first, shown the expected answer.",
+    )
+    qualification_threshold = serializers.FloatField(
+        **bounds(CAMPAIGN_LIMITS, "qualification_threshold"), default=0.8
+    )
+    training_tries = serializers.IntegerField(
+        **bounds(CAMPAIGN_LIMITS, "training_tries"), default=2
+    )
+    straight_line_run = serializers.IntegerField(
+        **bounds(CAMPAIGN_LIMITS, "straight_line_run"), default=15
+    )
+    speed_floor = serializers.FloatField(**bounds(CAMPAIGN_LIMITS, "speed_floor"), default=0.25)
     gold_reference = serializers.FileField(
         required=False,
         allow_null=True,
