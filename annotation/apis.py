@@ -47,6 +47,7 @@ from .errors import (
     CampaignClosed,
     LeaseRefused,
     NothingToUndo,
+    TrainingRequired,
 )
 from .limits import CAMPAIGN_LIMITS, CAMPAIGN_NAME_MAX
 from .models import Campaign, JudgmentValue
@@ -61,6 +62,7 @@ from .services.leasing import assignment_next, assignment_skip
 REFUSAL_STATUS: tuple[tuple[type[AnnotationError], int], ...] = (
     (LeaseRefused, status.HTTP_409_CONFLICT),
     (AnnotatorPaused, status.HTTP_403_FORBIDDEN),
+    (TrainingRequired, status.HTTP_403_FORBIDDEN),
     (CampaignClosed, status.HTTP_409_CONFLICT),
     (AssignmentNotFound, status.HTTP_404_NOT_FOUND),
     (NothingToUndo, status.HTTP_409_CONFLICT),

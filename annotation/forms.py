@@ -14,7 +14,13 @@ MAX_ID = 2**63 - 1
 class JudgmentForm(forms.Form):
     """One press on the annotator page: a value for the leased item, a skip or an undo."""
 
-    ACTIONS = (("submit", "submit"), ("skip", "skip"), ("undo", "undo"))
+    ACTIONS = (
+        ("submit", "submit"),
+        ("skip", "skip"),
+        ("undo", "undo"),
+        ("train", "a training answer"),
+        ("next", "next"),
+    )
 
     action = forms.ChoiceField(choices=ACTIONS, required=False)
     assignment = forms.IntegerField(
@@ -31,6 +37,7 @@ class JudgmentForm(forms.Form):
         error_messages={"invalid_choice": "Choose one of the answers (keys 1, 2, 3, 4 or 0)."},
     )
     flagged = forms.BooleanField(required=False)
+    training_item = forms.IntegerField(required=False, min_value=1, max_value=MAX_ID)
 
     def clean(self):
         cleaned = super().clean()
@@ -38,7 +45,9 @@ class JudgmentForm(forms.Form):
         cleaned["action"] = action
         if action in ("submit", "skip") and not cleaned.get("assignment"):
             raise forms.ValidationError("That item is no longer yours; here is the next one.")
-        if action == "submit" and cleaned.get("value") is None:
+        if action == "train" and not cleaned.get("training_item"):
+            raise forms.ValidationError("That training item is not part of your current round.")
+        if action in ("submit", "train") and cleaned.get("value") is None:
             raise forms.ValidationError("Choose one of the answers (keys 1, 2, 3, 4 or 0).")
         return cleaned
 
