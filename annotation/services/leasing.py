@@ -237,11 +237,21 @@ GOLD_EARLY = 5
 GOLD_EARLY_WINDOW = 20
 
 
+# (campaign, annotator) pairs past their early window, known to this process: later
+# claims then cost nothing here (the shared cache tells the other processes).
+_early_done: set[tuple[int, int]] = set()
+EARLY_DONE_MAX = 200_000
+
+
 def _early_gold_need(campaign: Campaign, annotator) -> tuple[int, int] | None:
     """(gold items still owed, claims left in the early window), or None once the window
-    is behind them (remembered in the cache, so later claims ask one cache key)."""
+    is behind them (remembered in this process and in the cache)."""
+    pair = (campaign.pk, annotator.pk)
+    if pair in _early_done:
+        return None
     key = f"annotation:gold-early-done:{campaign.pk}:{annotator.pk}"
     if cache.get(key):
+        _remember_early_done(pair)
         return None
     seen = Assignment.objects.filter(campaign=campaign, annotator=annotator).aggregate(
         n=Count("pk"), gold=Count("pk", filter=Q(item__is_gold=True))
@@ -249,8 +259,20 @@ def _early_gold_need(campaign: Campaign, annotator) -> tuple[int, int] | None:
     need, left = GOLD_EARLY - seen["gold"], GOLD_EARLY_WINDOW - seen["n"]
     if need <= 0 or left <= 0:
         cache.set(key, 1, timeout=None)
+        _remember_early_done(pair)
         return None
     return need, left
+
+
+def forget_early_gold() -> None:
+    """Forget what this process knows of early windows (tests: ids come back)."""
+    _early_done.clear()
+
+
+def _remember_early_done(pair: tuple[int, int]) -> None:
+    if len(_early_done) >= EARLY_DONE_MAX:
+        _early_done.clear()
+    _early_done.add(pair)
 
 
 def _gold_turn(campaign: Campaign, annotator) -> bool:
