@@ -273,6 +273,11 @@ class ItemOutput(serializers.Serializer):
     expires_at = serializers.DateTimeField(help_text="The item is yours until then.")
 
 
+class UndoneItemOutput(ItemOutput):
+    undone_value = serializers.IntegerField(help_text="The answer taken back.")
+    undone_flagged = serializers.BooleanField(help_text="Whether it was flagged as offensive.")
+
+
 class JudgmentInput(serializers.Serializer):
     value = serializers.ChoiceField(
         choices=JudgmentValue.choices,
@@ -496,9 +501,10 @@ class AssignmentSkipApi(AnnotatorAPIView):
 class JudgmentUndoApi(AnnotatorAPIView):
     @extend_schema(
         request=None,
-        responses={200: ItemOutput, **_errors(404, 409)},
+        responses={200: UndoneItemOutput, **_errors(404, 409)},
         description="Take back your last judgment in this campaign while its item still "
-        "needs judgments; the item is leased to you again, to answer anew.",
+        "needs judgments; the item is leased to you again, to answer anew, with the answer "
+        "and flag taken back (to show them again).",
     )
     def post(self, request, pk: int):
         campaign = get_object_or_404(Campaign.objects.defer("stats"), pk=pk)
@@ -506,4 +512,7 @@ class JudgmentUndoApi(AnnotatorAPIView):
             assignment = judgment_undo(campaign=campaign, annotator=request.user)
         except AnnotationError as exc:
             return refusal_response(exc)
-        return _item_response(assignment)
+        data = ItemOutput(selectors.item_view(assignment=assignment)).data
+        data["undone_value"] = assignment.undone_value
+        data["undone_flagged"] = assignment.undone_flagged
+        return Response(data)
