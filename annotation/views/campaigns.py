@@ -126,6 +126,8 @@ def _annotator_rows(campaign: Campaign, stats: dict) -> list[dict[str, Any]]:
                 "paused": standing.paused,
                 "pause_reason": standing.pause_reason,
                 "reinstated": standing.reinstated,
+                "in_training": bool(campaign.training_size) and standing.qualified_at is None,
+                "training_round": standing.training_round + 1,
                 "standing": True,
             }
         )

@@ -188,3 +188,14 @@ def test_the_judging_page_trains_with_feedback_and_a_next_button(tmp_path, clien
     )
     assert response.status_code == 200
     assert "Not quite." in response.content.decode()
+
+
+def test_the_campaign_page_shows_who_is_in_training(tmp_path, annotator, researcher_client):
+    campaign = training_campaign(tmp_path)
+    member_add(campaign=campaign, annotator=annotator)
+    answer_round(campaign, annotator, correct=0)
+    page = researcher_client.get(reverse("annotation:campaign_detail", args=[campaign.pk]))
+    assert "in training, round 2" in page.content.decode()
+    answer_round(campaign, annotator, correct=4)
+    page = researcher_client.get(reverse("annotation:campaign_detail", args=[campaign.pk]))
+    assert "in training" not in page.content.decode()
