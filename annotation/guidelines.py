@@ -221,7 +221,9 @@ class RelationGuide:
     name: str
     description: str
     reads_as: str
-    examples: list[dict[str, Any]]  # {"label", "key", "sentence"} per answer
+    head: str  # the examples' event
+    example: str  # the first example as a whole sentence
+    examples: list[dict[str, Any]]  # {"label", "key", "tail", "sentence"} per answer
     generic: bool
 
 
@@ -232,25 +234,22 @@ def relation_examples(*, relations) -> list[RelationGuide]:
     for relation in relations:
         head, tails = EXAMPLES.get(relation.name, GENERIC)
         generic = relation.name not in EXAMPLES
-        if generic:
-            examples = [
-                {"label": point["label"], "key": point["key"], "sentence": tail}
-                for point, tail in zip(SCALE, tails, strict=True)
-            ]
-        else:
-            examples = [
-                {
-                    "label": point["label"],
-                    "key": point["key"],
-                    "sentence": relation.sentence(head, tail),
-                }
-                for point, tail in zip(SCALE, tails, strict=True)
-            ]
+        examples = [
+            {
+                "label": point["label"],
+                "key": point["key"],
+                "tail": tail,
+                "sentence": tail if generic else relation.sentence(head, tail),
+            }
+            for point, tail in zip(SCALE, tails, strict=True)
+        ]
         guides.append(
             RelationGuide(
                 name=relation.name,
                 description=relation.description,
                 reads_as=relation.sentence("[the event]", "[the answer]"),
+                head=head,
+                example=examples[0]["sentence"],
                 examples=examples,
                 generic=generic,
             )
