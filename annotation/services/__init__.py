@@ -6,7 +6,9 @@ here: import from the module that owns the use case).
 - `items`: helpers for the others (items from triples, positions, counts, slots given back)
 - `leasing`: assignment_next, assignment_skip, leases_reap (the claim SQL)
 - `judgments`: judgment_submit, judgment_undo
-- `standing`: annotator_pause, annotator_reinstate
+- `standing`: annotator_pause (with a reason), annotator_reinstate
+- `training`: training_next, training_answer, training_guard (newcomers' training rounds)
+- `honesty`: honesty_check (straight-lining, speed; run every few judgments of a submit)
 - `membership`: member_add (who belongs to a campaign)
 - `labels`: campaign_import_labels (the `valid` labels an SKD release carries)
 - `aggregation`: campaign_aggregate, campaign_aggregate_job_create, campaign_aggregate_job_run

@@ -57,6 +57,12 @@ def campaign_create(
     seed: int | None = None,
     gold_reference: str | Path | None = None,
     gold_count: int | None = None,
+    items_per_session: int | None = None,
+    training_size: int = 0,
+    qualification_threshold: float = 0.8,
+    training_tries: int = 2,
+    straight_line_run: int = 15,
+    speed_floor: float = 0.25,
     created_by=None,
 ) -> Campaign:
     """Create a campaign and materialize its items (and gold) in one transaction."""
@@ -71,6 +77,12 @@ def campaign_create(
         gold_min_answers=gold_min_answers,
         lease_seconds=lease_seconds,
         seed=seed,
+        items_per_session=items_per_session,
+        training_size=training_size,
+        qualification_threshold=qualification_threshold,
+        training_tries=training_tries,
+        straight_line_run=straight_line_run,
+        speed_floor=speed_floor,
     )
     campaign = Campaign(
         corpus=corpus,
@@ -83,6 +95,12 @@ def campaign_create(
         gold_min_answers=gold_min_answers,
         lease_seconds=lease_seconds,
         instructions=instructions,
+        items_per_session=items_per_session,
+        training_size=training_size,
+        qualification_threshold=qualification_threshold,
+        training_tries=training_tries,
+        straight_line_run=straight_line_run,
+        speed_floor=speed_floor,
         seed=random.randrange(2**31) if seed is None else seed,
         created_by=created_by,
     )
@@ -100,6 +118,10 @@ def campaign_create(
             raise AnnotationError(f"Corpus '{corpus.name}' has no triples to sample.")
         if gold_share > 0:
             wanted = gold_count or min(GOLD_POOL_MAX, max(GOLD_POOL_MIN, round(size * gold_share)))
+            # Training rounds draw their own gold, and leave the rest for the gold checks.
+            wanted = max(
+                wanted, training_size * training_tries + GOLD_POOL_MIN * bool(training_size)
+            )
             if gold_reference:
                 gold_add_from_reference(
                     campaign=campaign, path=gold_reference, count=(wanted + 1) // 2

@@ -16,13 +16,17 @@ def _standing(campaign: Campaign, annotator) -> CampaignAnnotator:
     return standing
 
 
-def annotator_pause(*, campaign: Campaign, annotator) -> None:
+PAUSED_BY_RESEARCHER = "paused by a researcher"
+
+
+def annotator_pause(*, campaign: Campaign, annotator, reason: str = PAUSED_BY_RESEARCHER) -> None:
     """Pause an annotator: no new items, live leases returned, judgments left out of
-    aggregation until a researcher reinstates them."""
+    aggregation until a researcher reinstates them. `reason` is shown to the researcher
+    (campaign page) and to the annotator."""
     now = timezone.now()
     with transaction.atomic():
         CampaignAnnotator.objects.filter(campaign=campaign, annotator=annotator).update(
-            paused=True, paused_at=now
+            paused=True, paused_at=now, pause_reason=reason[:300]
         )
         live = list(
             Assignment.objects.select_for_update(of=("self",))
@@ -40,5 +44,23 @@ def annotator_reinstate(*, campaign: Campaign, annotator) -> None:
     CampaignAnnotator.objects.update_or_create(
         campaign=campaign,
         annotator=annotator,
-        defaults={"paused": False, "paused_at": None, "reinstated": True},
+        defaults={"paused": False, "paused_at": None, "pause_reason": "", "reinstated": True},
+    )
+
+
+def pause_message(reason: str) -> str:
+    """What a paused annotator is told."""
+    why = f" ({reason})" if reason else ""
+    return (
+        f"Your judgments in this campaign are paused for review{why}. "
+        "A researcher can reinstate you."
+    )
+
+
+def _pause_reason(campaign: Campaign, annotator) -> str:
+    return (
+        CampaignAnnotator.objects.filter(campaign=campaign, annotator=annotator)
+        .values_list("pause_reason", flat=True)
+        .first()
+        or ""
     )
