@@ -306,6 +306,12 @@ class Judgment(models.Model):
         indexes = [
             models.Index(fields=["campaign", "annotator", "created_at"], name="judgment_recent"),
             models.Index(fields=["campaign", "id"], name="judgment_campaign_id"),
+            # The review's "flagged offensive" filter: a few rows, whatever the campaign's size.
+            models.Index(
+                fields=["campaign", "item"],
+                condition=models.Q(flagged=True),
+                name="judgment_flagged",
+            ),
         ]
 
     def __str__(self) -> str:

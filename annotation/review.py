@@ -10,10 +10,11 @@ Filters (one at a time, plus adjudicated or not):
 - ``critic_disagrees``: a confident critic score (>= ``critic_high`` or <= ``critic_low``)
   against the crowd's label (Dawid-Skene where it exists, majority otherwise).
 
-Each filter is an indexed probe per item (judgments by their (item, annotator) unique
-index, scores by their (score set, triple) key), walked in the (campaign, id) order of
-the items: a page stops once it has its rows, and a count stops at
-`core.pagination.COUNT_CAP`.
+Filters on answers probe each item's judgments through their (item, annotator) unique
+index ("flagged" reads the few flagged judgments through a partial index); the critic's
+is a semi-join on the confident scores of the score set in force. Items come in id order:
+a page stops once it has its rows, and a count stops at `core.pagination.COUNT_CAP`
+(bench/review_filters.py measures them at 100,000 items and a million judgments).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.db.models import BooleanField, Exists, OuterRef, Q, QuerySet, Subquery
+from django.db.models import BooleanField, Exists, OuterRef, Q, QuerySet
 from django.db.models.functions import Coalesce
 
 from core.limits import bounds_check, choice_check
@@ -105,11 +106,12 @@ def review_items(*, campaign: Campaign, flt: ReviewFilter | None = None) -> Quer
     if flt.adjudicated:
         items = items.filter(adjudicated_value__isnull=flt.adjudicated == "no")
     if flt.kind == "disagreement":
-        items = items.filter(_answers(**ACCEPTING), _answers(**REJECTING))
+        # Rejections are the rarer side: probed first, most items stop there.
+        items = items.filter(_answers(**REJECTING), _answers(**ACCEPTING))
     elif flt.kind == "low_agreement":
         items = items.filter(majority_confidence__lt=flt.agreement_below)
     elif flt.kind == "flagged":
-        items = items.filter(_answers(flagged=True))
+        items = items.filter(_answers(campaign=campaign, flagged=True))
     elif flt.kind == "gold_missed":
         items = items.filter(
             Q(is_gold=True)
@@ -122,16 +124,20 @@ def review_items(*, campaign: Campaign, flt: ReviewFilter | None = None) -> Quer
         score_set = _score_set(campaign)
         if score_set is None:
             return items.none()
+        scores = TripleScore.objects.filter(score_set_id=score_set)
+        # Semi-joins on the confident scores (the (score set, score) index), not a score
+        # looked up per item: counting 10,000 matches of 100,000 items takes a tenth.
         items = items.annotate(
-            critic_score=Subquery(
-                TripleScore.objects.filter(
-                    score_set_id=score_set, triple_id=OuterRef("triple_id")
-                ).values("score")[:1]
-            ),
-            crowd=Coalesce("ds_label", "majority", output_field=BooleanField()),
+            crowd=Coalesce("ds_label", "majority", output_field=BooleanField())
         ).filter(
-            Q(crowd=True, critic_score__lte=flt.critic_low)
-            | Q(crowd=False, critic_score__gte=flt.critic_high)
+            Q(
+                crowd=True,
+                triple_id__in=scores.filter(score__lte=flt.critic_low).values("triple_id"),
+            )
+            | Q(
+                crowd=False,
+                triple_id__in=scores.filter(score__gte=flt.critic_high).values("triple_id"),
+            )
         )
     return items.select_related("head", "relation", "adjudicated_by").order_by("pk")
 
