@@ -19,6 +19,7 @@ from core.apis import ResearcherAPIView
 from core.limits import CHOICE_ERRORS, bounds
 from core.pagination import COUNT_CAP, CappedCountPaginator
 
+from .apis import ErrorOutput
 from .models import Campaign, Item, JudgmentValue
 from .review import (
     ADJUDICATED,
@@ -34,12 +35,6 @@ from .review import (
 from .services.adjudication import item_adjudicate
 
 _DEFAULTS = ReviewFilter()
-
-
-class ErrorOutput(serializers.Serializer):
-    detail = serializers.CharField()
-    code = serializers.CharField(required=False)
-    field = serializers.CharField(required=False, allow_null=True)
 
 
 def _errors(described: dict[int, str]) -> dict[int, OpenApiResponse]:
