@@ -3,6 +3,7 @@ adjudicates an item, and the aggregated export and the critic's training labels 
 final label."""
 
 import csv
+import re
 
 import pytest
 from playwright.sync_api import expect
@@ -49,13 +50,14 @@ def test_a_researcher_adjudicates_a_disagreement(live_server, page, tmp_path, se
     page.click("button:has-text('Log in')")
     page.goto(f"{live_server.url}/annotation/{campaign.pk}/")
     page.click("a:has-text('Review')")
+    page.wait_for_url(f"**/annotation/{campaign.pk}/review/")  # loaded: htmx is set up
     expect(page.locator("h1")).to_contain_text("Review round one")
     expect(page.locator("#review-count")).to_contain_text("6 items")
     page.evaluate("window.stillTheSamePage = true")  # gone if anything reloads the page
 
     page.select_option("#id_filter", "disagreement")
     expect(page.locator("#review-count")).to_contain_text("1 item matches these filters")
-    assert "filter=disagreement" in page.url  # the querystring drives the filters
+    expect(page).to_have_url(re.compile(r"filter=disagreement"))  # the querystring drives it
     row = page.locator(f"#item-{split.pk}")
     expect(row).to_contain_text("judge-2")
     expect(row).to_contain_text("invalid (-2)")
