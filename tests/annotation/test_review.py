@@ -489,3 +489,25 @@ def test_the_adjudication_api_sets_and_clears(api, researcher, crafted):
     assert (
         api.post("/api/items/999999/adjudication/", {"value": 2}, format="json").status_code == 404
     )
+
+
+# --- Command line ----------------------------------------------------------------------
+
+
+def test_the_command_line_adjudicates_through_the_same_service(crafted, researcher):
+    import io
+
+    from django.core.management import CommandError, call_command
+
+    _, items, gold, _ = crafted
+    out = io.StringIO()
+    call_command("adjudicate", str(items[0].pk), "--value=-2", f"--by={researcher}", stdout=out)
+    assert "final label -2 (invalid)" in out.getvalue()
+    item = Item.objects.get(pk=items[0].pk)
+    assert item.adjudicated_value == -2 and item.adjudicated_by == researcher
+    call_command("adjudicate", str(items[0].pk), "--clear", stdout=out)
+    assert Item.objects.get(pk=items[0].pk).adjudicated_value is None
+    with pytest.raises(CommandError, match="known answer"):
+        call_command("adjudicate", str(gold[0].pk), "--value=2", stdout=out)
+    with pytest.raises(CommandError, match="Select a valid choice"):
+        call_command("adjudicate", str(items[0].pk), "--value=3", stdout=out)
