@@ -1,7 +1,9 @@
 """Aggregation of a campaign's judgments: item labels, agreement, acceptance, annotators.
 
 Judgments of paused annotators (not reinstated) and of gold items are left out
-of item labels and corpus measures; gold is only used to score annotators.
+of item labels and corpus measures; gold is only used to score annotators. Items keep
+the crowd's labels; the measures (acceptance, items labelled) count a researcher's
+adjudicated label instead where there is one.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from corpora.models import Relation
 
 from .ml.aggregation import ItemLabel, aggregate
 from .ml.agreement import agreement, annotator_agreement, wilson_interval
-from .models import Campaign, CampaignAnnotator, Item, Judgment
+from .models import Campaign, CampaignAnnotator, Item, Judgment, JudgmentValue
 
 Triple3 = tuple[int, int, int]
 
@@ -60,6 +62,35 @@ def _write_labels(campaign: Campaign, labels: dict[int, ItemLabel]) -> None:
         )
 
 
+def _with_adjudications(
+    campaign: Campaign, labels: dict[int, ItemLabel], relation_of: dict[int, int]
+) -> tuple[dict[int, ItemLabel], int]:
+    """The crowd's labels with each adjudicated item's replaced by the researcher's, with
+    confidence 1 ("can't judge" adjudicated: undecided). Adjudicated items nobody judged
+    are added (and their relation to `relation_of`). Also says how many were adjudicated."""
+    used = dict(labels)
+    adjudicated = Item.objects.filter(
+        campaign=campaign, is_gold=False, adjudicated_value__isnull=False
+    ).values_list("pk", "adjudicated_value", "relation_id")
+    count = 0
+    for pk, value, relation_id in adjudicated:
+        count += 1
+        relation_of.setdefault(pk, relation_id)
+        crowd = labels.get(pk)
+        decided = None if value == JudgmentValue.CANT_JUDGE else value > 0
+        confidence = 0.0 if decided is None else 1.0
+        used[pk] = ItemLabel(
+            item_id=pk,
+            votes=crowd.votes if crowd else 0,
+            accepted_votes=crowd.accepted_votes if crowd else 0,
+            majority=decided,
+            majority_confidence=confidence,
+            ds=decided,
+            ds_confidence=confidence,
+        )
+    return used, count
+
+
 def campaign_aggregate(*, campaign: Campaign) -> dict[str, Any]:
     """Label every judged item (majority vote and Dawid-Skene) and store the campaign's
     agreement, acceptance (overall and per relation) and annotator table in `stats`."""
@@ -80,13 +111,16 @@ def campaign_aggregate(*, campaign: Campaign) -> dict[str, Any]:
     ]
     relation_of = {item: rel for item, _, _, _, gold, rel in rows if not gold}
     labels = aggregate(corpus_judgments)
+    # What the measures count: a researcher's adjudicated label wins, whatever the crowd
+    # said. The items keep the crowd's labels (majority, ds_*) beside it.
+    used, adjudicated = _with_adjudications(campaign, labels, relation_of)
 
     names = dict(Relation.objects.values_list("id", "name"))
     judgments_by_relation: dict[int, list[Triple3]] = defaultdict(list)
     for judgment in corpus_judgments:
         judgments_by_relation[relation_of[judgment[0]]].append(judgment)
     labels_by_relation: dict[int, list[ItemLabel]] = defaultdict(list)
-    for item_id, label in labels.items():
+    for item_id, label in used.items():
         labels_by_relation[relation_of[item_id]].append(label)
     by_relation = [
         {
@@ -94,7 +128,10 @@ def campaign_aggregate(*, campaign: Campaign) -> dict[str, Any]:
             **_agreement_dict(judgments_by_relation[rel]),
             "acceptance": _acceptance(labels_by_relation[rel]),
         }
-        for rel in sorted(judgments_by_relation, key=lambda r: names.get(r, str(r)))
+        for rel in sorted(
+            judgments_by_relation.keys() | labels_by_relation.keys(),
+            key=lambda r: names.get(r, str(r)),
+        )
     ]
 
     with_others = annotator_agreement(
@@ -125,10 +162,11 @@ def campaign_aggregate(*, campaign: Campaign) -> dict[str, Any]:
 
     stats = {
         "judgments": len(corpus_judgments),
-        "items_labelled": sum(1 for lab in labels.values() if lab.majority is not None),
+        "items_labelled": sum(1 for lab in used.values() if lab.majority is not None),
+        "items_adjudicated": adjudicated,
         "overall": {
             **_agreement_dict(corpus_judgments),
-            "acceptance": _acceptance(list(labels.values())),
+            "acceptance": _acceptance(list(used.values())),
         },
         "by_relation": by_relation,
         "annotators": annotators,

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import apis
+from . import apis, review_apis
 
 urlpatterns = [
     path("campaigns/", apis.CampaignListApi.as_view(), name="api-campaign-list"),
@@ -15,6 +15,16 @@ urlpatterns = [
         "campaigns/<int:pk>/judgments/",
         apis.CampaignJudgmentsApi.as_view(),
         name="api-campaign-judgments",
+    ),
+    path(
+        "campaigns/<int:pk>/review/",
+        review_apis.CampaignReviewApi.as_view(),
+        name="api-campaign-review",
+    ),
+    path(
+        "items/<int:pk>/adjudication/",
+        review_apis.ItemAdjudicationApi.as_view(),
+        name="api-item-adjudication",
     ),
     path("campaigns/<int:pk>/next/", apis.AssignmentNextApi.as_view(), name="api-assignment-next"),
     path("campaigns/<int:pk>/undo/", apis.JudgmentUndoApi.as_view(), name="api-judgment-undo"),

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
@@ -204,6 +206,50 @@ class Item(models.Model):
     def __str__(self) -> str:
         return f"item {self.pk} of campaign {self.campaign_id}"
 
+    @property
+    def label_used(self) -> LabelUsed:
+        """The label the item is used with (see `label_used`)."""
+        return label_used(
+            adjudicated_value=self.adjudicated_value,
+            majority=self.majority,
+            majority_confidence=self.majority_confidence,
+            ds_label=self.ds_label,
+            ds_confidence=self.ds_confidence,
+        )
+
+    @property
+    def label(self) -> bool | None:
+        return self.label_used.label
+
+
+class LabelUsed(NamedTuple):
+    label: bool | None  # True acceptable, False not, None no label
+    source: str  # "adjudicated", "dawid_skene", "majority", or "" without a label
+    confidence: float | None
+
+
+def label_used(
+    *,
+    adjudicated_value: int | None,
+    majority: bool | None,
+    majority_confidence: float | None,
+    ds_label: bool | None,
+    ds_confidence: float | None,
+) -> LabelUsed:
+    """The label an item is used with in exports, acceptance and the critic's training: a
+    researcher's adjudicated value when there is one (certain: confidence 1; "can't judge"
+    means no label), else the crowd's as of the last aggregation (Dawid-Skene where it
+    exists, majority otherwise). `annotation.selectors.item_label_sql` is the same in SQL."""
+    if adjudicated_value is not None:
+        if adjudicated_value == JudgmentValue.CANT_JUDGE:
+            return LabelUsed(None, "adjudicated", None)
+        return LabelUsed(adjudicated_value > 0, "adjudicated", 1.0)
+    if ds_label is not None:
+        return LabelUsed(ds_label, "dawid_skene", ds_confidence)
+    if majority is not None:
+        return LabelUsed(majority, "majority", majority_confidence)
+    return LabelUsed(None, "", None)
+
 
 class Assignment(models.Model):
     """A lease: an item handed to one annotator until it is judged, skipped or expires."""
@@ -265,6 +311,12 @@ class Judgment(models.Model):
         indexes = [
             models.Index(fields=["campaign", "annotator", "created_at"], name="judgment_recent"),
             models.Index(fields=["campaign", "id"], name="judgment_campaign_id"),
+            # The review's "flagged offensive" filter: a few rows, whatever the campaign's size.
+            models.Index(
+                fields=["campaign", "item"],
+                condition=models.Q(flagged=True),
+                name="judgment_flagged",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -20,7 +20,15 @@ from django.utils import timezone
 
 from corpora.models import Relation
 
-from .models import Assignment, Campaign, CampaignAnnotator, Item, Judgment
+from .models import (
+    Assignment,
+    Campaign,
+    CampaignAnnotator,
+    Item,
+    Judgment,
+    JudgmentValue,
+    label_used,
+)
 
 
 def campaign_list() -> QuerySet[Campaign]:
@@ -246,11 +254,19 @@ AGGREGATE_EXPORT_FIELDS = (
     "majority_confidence",
     "ds_label",
     "ds_confidence",
+    "adjudicated_value",
+    "adjudicated_by",
+    "adjudicated_at",
+    "label",
+    "label_source",
+    "label_confidence",
 )
 
 
 def aggregate_rows(*, campaign: Campaign, chunk_size: int = 5000) -> Iterator[dict]:
-    """One dict per (non-gold) item with its aggregated label, as of the last aggregation."""
+    """One dict per (non-gold) item with the crowd's labels as of the last aggregation, a
+    researcher's adjudication if any, and the label used (`models.label_used`: the
+    adjudicated value wins)."""
     rows = (
         Item.objects.filter(campaign=campaign, is_gold=False)
         .order_by("position")
@@ -265,11 +281,20 @@ def aggregate_rows(*, campaign: Campaign, chunk_size: int = 5000) -> Iterator[di
             "majority_confidence",
             "ds_label",
             "ds_confidence",
+            "adjudicated_value",
+            "adjudicated_by__username",
+            "adjudicated_at",
         )
     )
-    for pk, triple, head, relation, tail, n, maj, maj_conf, ds, ds_conf in rows.iterator(
-        chunk_size=chunk_size
-    ):
+    for row in rows.iterator(chunk_size=chunk_size):
+        pk, triple, head, relation, tail, n, maj, maj_conf, ds, ds_conf, adj, adj_by, adj_at = row
+        used = label_used(
+            adjudicated_value=adj,
+            majority=maj,
+            majority_confidence=maj_conf,
+            ds_label=ds,
+            ds_confidence=ds_conf,
+        )
         yield {
             "campaign": campaign.name,
             "item": pk,
@@ -282,6 +307,12 @@ def aggregate_rows(*, campaign: Campaign, chunk_size: int = 5000) -> Iterator[di
             "majority_confidence": maj_conf,
             "ds_label": ds,
             "ds_confidence": ds_conf,
+            "adjudicated_value": adj,
+            "adjudicated_by": adj_by,
+            "adjudicated_at": adj_at.isoformat() if adj_at else None,
+            "label": used.label,
+            "label_source": used.source,
+            "label_confidence": used.confidence,
         }
 
 
@@ -315,4 +346,20 @@ def k_warning(*, campaign: Campaign) -> str:
     return (
         f"k={k} but only {able} {who} can still judge: items will never complete. "
         "Add annotators, reinstate paused ones, or lower k in a new campaign."
+    )
+
+
+def item_label_sql(alias: str = "i") -> str:
+    """SQL for the label an item is used with, 1 (acceptable), 0 or NULL (none), from the
+    item table under `alias`: `models.label_used` in SQL (the adjudicated value wins;
+    "can't judge" adjudicated means no label; else Dawid-Skene, else majority)."""
+    if not alias.isidentifier():
+        raise ValueError(f"not an SQL alias: {alias!r}")
+    a = alias
+    crowd = f"COALESCE({a}.ds_label, {a}.majority)"
+    return (
+        f"(CASE WHEN {a}.adjudicated_value IS NOT NULL THEN "
+        f"(CASE WHEN {a}.adjudicated_value > 0 THEN 1 "
+        f"WHEN {a}.adjudicated_value = {JudgmentValue.CANT_JUDGE.value} THEN NULL ELSE 0 END) "
+        f"WHEN {crowd} IS NULL THEN NULL WHEN {crowd} THEN 1 ELSE 0 END)"
     )

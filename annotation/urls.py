@@ -1,6 +1,7 @@
 from django.urls import path
 
 from . import views
+from .views import review
 
 app_name = "annotation"
 
@@ -19,4 +20,10 @@ urlpatterns = [
     ),
     path("<int:pk>/export/", views.CampaignExportView.as_view(), name="campaign_export"),
     path("<int:pk>/judge/", views.JudgeView.as_view(), name="judge"),
+    path("<int:pk>/review/", review.ReviewView.as_view(), name="campaign_review"),
+    path(
+        "<int:pk>/review/items/<int:item_pk>/adjudication/",
+        review.ItemAdjudicateView.as_view(),
+        name="item_adjudicate",
+    ),
 ]

@@ -1,10 +1,12 @@
 """The labels a critic learns from and is measured on, read as numpy columns.
 
-A label is an item's aggregated judgment (Dawid-Skene where it exists, majority
-otherwise), binarized (> 0 acceptable). Gold items are left out. When several
-campaigns labelled the same triple, the label aggregated last wins (so people judging
-today override labels imported yesterday, whichever campaign was made first).
-Audit campaigns' labels are kept apart: they measure the critic and are never
+A label is the one annotation uses an item with (`annotation.models.label_used`): a
+researcher's adjudicated value when there is one, taken as certain, else the item's
+aggregated judgment (Dawid-Skene where it exists, majority otherwise), binarized (> 0
+acceptable). Gold items are left out. When several campaigns labelled the same triple,
+an adjudicated label wins (the latest one), and otherwise the label aggregated last wins
+(so people judging today override labels imported yesterday, whichever campaign was made
+first). Audit campaigns' labels are kept apart: they measure the critic and are never
 trained on.
 """
 
@@ -16,6 +18,7 @@ import numpy as np
 from django.db import connection
 
 from annotation.models import Campaign, Item
+from annotation.selectors import item_label_sql
 
 
 @dataclass(frozen=True)
@@ -58,13 +61,17 @@ class LabelSet:
 
 
 def corpus_labels(*, corpus_id: int) -> LabelSet:
+    label = item_label_sql("i")
+    # Adjudicated labels are certain: they come last, so they win over any crowd label of
+    # the same triple (the latest adjudication over earlier ones).
     sql = (
-        "SELECT i.triple_id, CASE WHEN COALESCE(i.ds_label, i.majority) THEN 1 ELSE 0 END, "
+        f"SELECT i.triple_id, {label}, "
         "i.weight, CASE WHEN c.purpose = %s THEN 1 ELSE 0 END "
         f"FROM {Item._meta.db_table} i JOIN {Campaign._meta.db_table} c ON c.id = i.campaign_id "
         "WHERE c.corpus_id = %s AND NOT i.is_gold AND i.triple_id IS NOT NULL "
-        "AND COALESCE(i.ds_label, i.majority) IS NOT NULL "
-        "ORDER BY CASE WHEN c.aggregated_at IS NULL THEN 0 ELSE 1 END, c.aggregated_at, c.id, i.id"
+        f"AND {label} IS NOT NULL "
+        "ORDER BY CASE WHEN i.adjudicated_value IS NULL THEN 0 ELSE 1 END, i.adjudicated_at, "
+        "CASE WHEN c.aggregated_at IS NULL THEN 0 ELSE 1 END, c.aggregated_at, c.id, i.id"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, [Campaign.Purpose.AUDIT, corpus_id])
