@@ -26,10 +26,14 @@ def campaign_list() -> QuerySet[Campaign]:
     return Campaign.objects.select_related("corpus").order_by("-created_at")
 
 
-def campaigns_open_for_annotators() -> QuerySet[Campaign]:
-    return Campaign.objects.filter(status=Campaign.Status.OPEN).exclude(
+def campaigns_open_for_annotators(*, annotator=None) -> QuerySet[Campaign]:
+    """Open campaigns; with `annotator`, only those they are a member of."""
+    campaigns = Campaign.objects.filter(status=Campaign.Status.OPEN).exclude(
         name__startswith="imported:"
     )
+    if annotator is not None:
+        campaigns = campaigns.filter(annotators__annotator=annotator)
+    return campaigns
 
 
 @dataclass(frozen=True)

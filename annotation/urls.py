@@ -1,6 +1,7 @@
 from django.urls import path
 
 from . import views
+from .views.join import JoinLinkCreateView, JoinLinkRevokeView
 
 app_name = "annotation"
 
@@ -19,4 +20,10 @@ urlpatterns = [
     ),
     path("<int:pk>/export/", views.CampaignExportView.as_view(), name="campaign_export"),
     path("<int:pk>/judge/", views.JudgeView.as_view(), name="judge"),
+    path("<int:pk>/links/", JoinLinkCreateView.as_view(), name="join_link_create"),
+    path(
+        "<int:pk>/links/<int:link_pk>/revoke/",
+        JoinLinkRevokeView.as_view(),
+        name="join_link_revoke",
+    ),
 ]

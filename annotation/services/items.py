@@ -44,9 +44,10 @@ def _insert_items(
             cursor.executemany("INSERT INTO annotation_pick VALUES (%s, %s, %s)", rows)
         cursor.execute(
             f"INSERT INTO {item_table} (campaign_id, triple_id, head_id, relation_id, tail, "
-            "position, is_gold, gold_source, slots_free, judgment_count, weight) "
-            "SELECT %s, t.id, t.head_id, t.relation_id, t.tail, p.position, FALSE, '', %s, 0, "
-            "p.weight "
+            "position, is_gold, gold_source, gold_reason, source, slots_free, judgment_count, "
+            "weight) "
+            "SELECT %s, t.id, t.head_id, t.relation_id, t.tail, p.position, FALSE, '', '', '', "
+            "%s, 0, p.weight "
             f"FROM annotation_pick p JOIN {triple_table} t ON t.id = p.triple_id "
             "ORDER BY p.position",
             [campaign.pk, campaign.judgments_per_item],

@@ -14,6 +14,7 @@ from django.utils import timezone
 from ..errors import AnnotationError, AnnotatorPaused, CampaignClosed, LeaseRefused, NothingToUndo
 from ..models import Assignment, Campaign, CampaignAnnotator, Item, Judgment, JudgmentValue
 from .leasing import _locked_assignment
+from .membership import member_required
 from .standing import _standing, annotator_pause
 
 
@@ -194,6 +195,7 @@ def judgment_undo(*, campaign: Campaign, annotator, now: datetime | None = None)
     """Take back the annotator's last judgment while its item is still open; the item
     is leased to them again so they can answer anew."""
     now = now or timezone.now()
+    member_required(campaign=campaign, annotator=annotator)
     with transaction.atomic():
         status = Campaign.objects.filter(pk=campaign.pk).values_list("status", flat=True).first()
         if status != Campaign.Status.OPEN:

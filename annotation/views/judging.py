@@ -27,6 +27,7 @@ from ..forms import (
 from ..models import Campaign, JudgmentValue
 from ..services.judgments import judgment_submit, judgment_undo
 from ..services.leasing import assignment_next, assignment_skip
+from .join import crowd_campaign, session_done
 
 # The keys of the annotator page, in the order the buttons show them.
 ANSWER_KEYS = (
@@ -64,9 +65,11 @@ def home(request: HttpRequest) -> HttpResponse:
     """Researchers start at their corpora; annotators choose a campaign to judge."""
     if is_researcher(request.user):
         return redirect("corpora:corpus_list")
+    if (crowd := crowd_campaign(request)) is not None:  # a link-made annotator
+        return redirect("annotation:judge", pk=crowd)
     campaigns = []
     if is_annotator(request.user):
-        for campaign in selectors.campaigns_open_for_annotators():
+        for campaign in selectors.campaigns_open_for_annotators(annotator=request.user):
             mine = selectors.annotator_progress(campaign=campaign, annotator=request.user)
             campaigns.append(
                 {"campaign": campaign, "today": mine.today, "judged": mine.in_campaign}
@@ -136,6 +139,8 @@ class JudgeView(AnnotatorRequiredMixin, View):
 
     def get(self, request: HttpRequest, pk: int) -> HttpResponse:
         campaign = get_object_or_404(Campaign.objects.defer("stats"), pk=pk)
+        if (done := session_done(request, campaign)) is not None:
+            return done
         context = _judge_context(request, campaign)
         context["relations"] = selectors.relation_guidelines(campaign=campaign)
         return render(request, self.template_name, context)
@@ -143,6 +148,8 @@ class JudgeView(AnnotatorRequiredMixin, View):
     def post(self, request: HttpRequest, pk: int) -> HttpResponse:
         campaign = get_object_or_404(Campaign.objects.defer("stats"), pk=pk)
         notices = _apply_judgment(JudgmentForm(request.POST), campaign, request.user)
+        if (done := session_done(request, campaign)) is not None:
+            return done
         if request.htmx:
             context = _judge_context(request, campaign, notices)
             return render(request, f"{self.template_name}#judge-card", context)
