@@ -1,6 +1,12 @@
 from django.urls import path
 
 from . import views
+from .views.annotators import (
+    AnnotatorActiveView,
+    AnnotatorInviteView,
+    AnnotatorListView,
+    CampaignPayView,
+)
 from .views.join import JoinLinkCreateView, JoinLinkRevokeView
 
 app_name = "annotation"
@@ -8,6 +14,12 @@ app_name = "annotation"
 urlpatterns = [
     path("", views.CampaignListView.as_view(), name="campaign_list"),
     path("new/", views.CampaignCreateView.as_view(), name="campaign_create"),
+    path("annotators/", AnnotatorListView.as_view(), name="annotator_list"),
+    path("annotators/invite/", AnnotatorInviteView.as_view(), name="annotator_invite"),
+    path(
+        "annotators/<int:user_pk>/active/", AnnotatorActiveView.as_view(), name="annotator_active"
+    ),
+    path("<int:pk>/pay.csv", CampaignPayView.as_view(), name="campaign_pay"),
     path("<int:pk>/", views.CampaignDetailView.as_view(), name="campaign_detail"),
     path("<int:pk>/live/", views.CampaignLiveView.as_view(), name="campaign_live"),
     path("<int:pk>/recompute/", views.CampaignRecomputeView.as_view(), name="campaign_recompute"),

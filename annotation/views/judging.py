@@ -20,7 +20,7 @@ from django_htmx.http import HttpResponseClientRedirect
 from core.roles import ResearcherRequiredMixin, is_annotator, is_researcher
 
 from .. import selectors
-from ..errors import AnnotationError
+from ..errors import AnnotationError, NotMember
 from ..forms import (
     JudgmentForm,
 )
@@ -112,6 +112,8 @@ def _judge_context(
     item, finished = None, False
     try:
         assignment = assignment_next(campaign=campaign, annotator=request.user)
+    except NotMember:
+        raise  # not their campaign: a 403 page, not a notice on the judging page
     except AnnotationError as exc:
         notices.append(("error", str(exc)))
     else:

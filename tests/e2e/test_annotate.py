@@ -6,6 +6,7 @@ from playwright.sync_api import expect
 from accounts.services import user_create_with_role
 from annotation.models import Judgment
 from annotation.services.campaigns import campaign_create
+from annotation.services.membership import member_add
 from tests.annotation.conftest import make_corpus
 
 pytestmark = pytest.mark.e2e
@@ -21,6 +22,7 @@ def test_an_annotator_judges_five_triples_with_the_keyboard(live_server, page, t
         instructions="Answer for most people in most situations.",
     )
     user = user_create_with_role(username="ann", password="a-long-pass-123", role="annotator")
+    member_add(campaign=campaign, annotator=user)
 
     page.goto(f"{live_server.url}/login/")
     page.fill("input[name=username]", "ann")
