@@ -172,8 +172,9 @@ def test_an_annotator_on_a_phone_gets_no_keys_panel(live_server, page):
     campaign = campaign_create(
         corpus=make_corpus(10, name="teacher"), name="phone", size=5, gold_share=0.0
     )
-    ann = user_create_with_role(username="ann", password=PASSWORD, role="annotator")
-    member_add(campaign=campaign, annotator=ann)
+    for username in ("ann", "ann2"):  # only members judge a campaign
+        ann = user_create_with_role(username=username, password=PASSWORD, role="annotator")
+        member_add(campaign=campaign, annotator=ann)
     phone = page.context.browser.new_context(
         viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True
     )
