@@ -232,8 +232,9 @@ def _crowd_annotator(ids: PlatformIds) -> tuple[object, bool]:
     raise AnnotationError("Too many people arrived with this id at once; open the link again.")
 
 
-def _anonymous_annotator(session) -> tuple[object, bool]:
-    """The anonymous annotator this browser was given before, or a fresh one."""
+def _anonymous_annotator(session) -> tuple[object, bool, str]:
+    """The anonymous annotator this browser was given before, or a fresh one (with the id
+    the server chose for them)."""
     known = session.get(SESSION_ANONYMOUS) if session is not None else None
     if known:
         worker = (
@@ -242,9 +243,9 @@ def _anonymous_annotator(session) -> tuple[object, bool]:
             .first()
         )
         if worker is not None:
-            return worker.annotator, False
+            return worker.annotator, False, known
     ids = PlatformIds(platform=ANONYMOUS_PLATFORM, worker_id=f"anon-{secrets.token_hex(8)}")
-    return _crowd_annotator(ids)
+    return *_crowd_annotator(ids), ids.worker_id
 
 
 # Anonymous arrivals are plain-link workers whose id the server chose.
@@ -258,6 +259,7 @@ class JoinResult:
     standing: CampaignAnnotator
     account_created: bool
     new_member: bool
+    anonymous_id: str = ""  # the id the server chose for an arrival without one
 
 
 def join(
@@ -280,13 +282,14 @@ def join(
         raise AnnotationError("Accept the HIT first; this is MTurk's preview.")
     ids = platform_ids_from(params)
     link = join_link_get(token=token, now=now)
+    anonymous_id = ""
     with transaction.atomic():
         if ids is not None:
             annotator, created = _crowd_annotator(ids)
         elif user is not None and user.is_authenticated and user.is_active:
             annotator, created = user, False
         else:
-            annotator, created = _anonymous_annotator(session)
+            annotator, created, anonymous_id = _anonymous_annotator(session)
         standing, new_member = _member_counted(link, annotator)
         standing = _session_start(standing, link, ids, now)
     return JoinResult(
@@ -295,15 +298,15 @@ def join(
         standing=standing,
         account_created=created,
         new_member=new_member,
+        anonymous_id=anonymous_id,
     )
 
 
 def join_session_remember(*, session, result: JoinResult) -> None:
     """Keep the arrival in the browser's session (after login, which may renew it): the
     anonymous annotator to resume, and the campaigns its link-made annotator judges."""
-    worker = CrowdWorker.objects.filter(annotator=result.annotator).first()
-    if worker is not None and worker.worker_id.startswith("anon-"):
-        session[SESSION_ANONYMOUS] = worker.worker_id
+    if result.anonymous_id:
+        session[SESSION_ANONYMOUS] = result.anonymous_id
     campaigns = set(session.get(SESSION_CROWD, []))
     campaigns.add(result.link.campaign_id)
     session[SESSION_CROWD] = sorted(campaigns)
