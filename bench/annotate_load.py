@@ -495,6 +495,13 @@ def report_join(result: dict, workers: int, seconds: float) -> None:
         f"(join page + consent + judging page; target p95 <= {TARGETS['join_p95_ms']:.0f})"
     )
     print(f"  errors             {sum(errors.values()):>8}   (target 0) {errors or ''}")
+    cpu = result.get("cpu")
+    if cpu:
+        print(
+            f"  CPU per arrival    gunicorn {1000 * cpu['gunicorn'] / workers:.1f} ms, postgres "
+            f"{1000 * cpu['postgres'] / workers:.1f} ms (3 requests); machine "
+            f"{100 * cpu['machine_busy'] / cpu['machine_total']:.0f}% busy during the phase"
+        )
     print(
         f"  annotators made    {made:>8}   members through the link {members}, link uses "
         f"{link.uses}, duplicate platform ids {duplicates} (target {workers}, {workers}, "
@@ -724,7 +731,10 @@ def main() -> None:
         cpu_after = cpu_snapshot(server.pid)
         joined = None
         if args.join_workers > 0:
+            join_cpu = cpu_snapshot(server.pid)
             joined = join_phase(port, campaign, args.join_workers, args.join_seconds)
+            after = cpu_snapshot(server.pid)
+            joined["cpu"] = {key: after[key] - join_cpu[key] for key in after}
     finally:
         stop(server)
 

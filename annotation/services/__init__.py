@@ -7,7 +7,10 @@ here: import from the module that owns the use case).
 - `leasing`: assignment_next, assignment_skip, leases_reap (the claim SQL)
 - `judgments`: judgment_submit, judgment_undo
 - `standing`: annotator_pause, annotator_reinstate
-- `membership`: member_add (who belongs to a campaign)
+- `membership`: member_add, member_required, member_invite (who belongs to a campaign);
+  annotator_deactivate, annotator_activate
+- `joining`: join_link_create, join_link_revoke, join (crowd workers arriving by link),
+  session_completion (the completion code after a session)
 - `labels`: campaign_import_labels (the `valid` labels an SKD release carries)
 - `aggregation`: campaign_aggregate, campaign_aggregate_job_create, campaign_aggregate_job_run
 
