@@ -166,6 +166,7 @@ class JoinLinkForm(forms.Form):
         max_length=64, required=False, help_text="Empty: one is made up."
     )
     completion_url = forms.URLField(
+        label="Completion URL",
         max_length=500,
         required=False,
         assume_scheme="https",
