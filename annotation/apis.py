@@ -48,6 +48,7 @@ from .errors import (
     LeaseRefused,
     NothingToUndo,
     NotMember,
+    TrainingRequired,
 )
 from .limits import CAMPAIGN_LIMITS, CAMPAIGN_NAME_MAX
 from .models import Campaign, JudgmentValue
@@ -63,6 +64,7 @@ REFUSAL_STATUS: tuple[tuple[type[AnnotationError], int], ...] = (
     (LeaseRefused, status.HTTP_409_CONFLICT),
     (AnnotatorPaused, status.HTTP_403_FORBIDDEN),
     (NotMember, status.HTTP_403_FORBIDDEN),
+    (TrainingRequired, status.HTTP_403_FORBIDDEN),
     (CampaignClosed, status.HTTP_409_CONFLICT),
     (AssignmentNotFound, status.HTTP_404_NOT_FOUND),
     (NothingToUndo, status.HTTP_409_CONFLICT),
@@ -130,6 +132,12 @@ class CampaignOutput(serializers.ModelSerializer):
             "gold_threshold",
             "gold_min_answers",
             "lease_seconds",
+            "items_per_session",
+            "training_size",
+            "qualification_threshold",
+            "training_tries",
+            "straight_line_run",
+            "speed_floor",
             "instructions",
             "item_count",
             "gold_count",
@@ -197,6 +205,28 @@ class CampaignCreateInput(serializers.Serializer):
     seed = serializers.IntegerField(
         required=False, allow_null=True, default=None, **bounds(CAMPAIGN_LIMITS, "seed")
     )
+    items_per_session = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        default=None,
+        **bounds(CAMPAIGN_LIMITS, "items_per_session"),
+        help_text="Judgments per session of a join link's annotator (null: no sessions).",
+    )
+    training_size = serializers.IntegerField(
+        **bounds(CAMPAIGN_LIMITS, "training_size"),
+        default=0,
+        help_text="Gold items each newcomer answers first, shown the expected answer.",
+    )
+    qualification_threshold = serializers.FloatField(
+        **bounds(CAMPAIGN_LIMITS, "qualification_threshold"), default=0.8
+    )
+    training_tries = serializers.IntegerField(
+        **bounds(CAMPAIGN_LIMITS, "training_tries"), default=2
+    )
+    straight_line_run = serializers.IntegerField(
+        **bounds(CAMPAIGN_LIMITS, "straight_line_run"), default=15
+    )
+    speed_floor = serializers.FloatField(**bounds(CAMPAIGN_LIMITS, "speed_floor"), default=0.25)
     gold_reference = serializers.FileField(
         required=False,
         allow_null=True,
@@ -244,6 +274,11 @@ class ItemOutput(serializers.Serializer):
     sentence = serializers.CharField(help_text="The triple as a sentence for people.")
     guideline = serializers.CharField(help_text="The relation's guideline.")
     expires_at = serializers.DateTimeField(help_text="The item is yours until then.")
+
+
+class UndoneItemOutput(ItemOutput):
+    undone_value = serializers.IntegerField(help_text="The answer taken back.")
+    undone_flagged = serializers.BooleanField(help_text="Whether it was flagged as offensive.")
 
 
 class JudgmentInput(serializers.Serializer):
@@ -473,9 +508,10 @@ class AssignmentSkipApi(AnnotatorAPIView):
 class JudgmentUndoApi(AnnotatorAPIView):
     @extend_schema(
         request=None,
-        responses={200: ItemOutput, **_errors(404, 409)},
+        responses={200: UndoneItemOutput, **_errors(404, 409)},
         description="Take back your last judgment in this campaign while its item still "
-        "needs judgments; the item is leased to you again, to answer anew.",
+        "needs judgments; the item is leased to you again, to answer anew, with the answer "
+        "and flag taken back (to show them again).",
     )
     def post(self, request, pk: int):
         campaign = get_object_or_404(Campaign.objects.defer("stats"), pk=pk)
@@ -483,4 +519,7 @@ class JudgmentUndoApi(AnnotatorAPIView):
             assignment = judgment_undo(campaign=campaign, annotator=request.user)
         except AnnotationError as exc:
             return refusal_response(exc)
-        return _item_response(assignment)
+        data = ItemOutput(selectors.item_view(assignment=assignment)).data
+        data["undone_value"] = assignment.undone_value
+        data["undone_flagged"] = assignment.undone_flagged
+        return Response(data)

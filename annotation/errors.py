@@ -22,6 +22,14 @@ class AnnotatorPaused(AnnotationError):
     code = "annotator_paused"
 
 
+class TrainingRequired(AnnotationError):
+    """Real items wait until the annotator has passed the campaign's training (in the
+    browser)."""
+
+    status = 403
+    code = "training_required"
+
+
 class LeaseRefused(AnnotationError):
     status = 409
     code = "lease_refused"

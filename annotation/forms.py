@@ -14,7 +14,13 @@ MAX_ID = 2**63 - 1
 class JudgmentForm(forms.Form):
     """One press on the annotator page: a value for the leased item, a skip or an undo."""
 
-    ACTIONS = (("submit", "submit"), ("skip", "skip"), ("undo", "undo"))
+    ACTIONS = (
+        ("submit", "submit"),
+        ("skip", "skip"),
+        ("undo", "undo"),
+        ("train", "a training answer"),
+        ("next", "next"),
+    )
 
     action = forms.ChoiceField(choices=ACTIONS, required=False)
     assignment = forms.IntegerField(
@@ -31,6 +37,7 @@ class JudgmentForm(forms.Form):
         error_messages={"invalid_choice": "Choose one of the answers (keys 1, 2, 3, 4 or 0)."},
     )
     flagged = forms.BooleanField(required=False)
+    training_item = forms.IntegerField(required=False, min_value=1, max_value=MAX_ID)
 
     def clean(self):
         cleaned = super().clean()
@@ -38,7 +45,9 @@ class JudgmentForm(forms.Form):
         cleaned["action"] = action
         if action in ("submit", "skip") and not cleaned.get("assignment"):
             raise forms.ValidationError("That item is no longer yours; here is the next one.")
-        if action == "submit" and cleaned.get("value") is None:
+        if action == "train" and not cleaned.get("training_item"):
+            raise forms.ValidationError("That training item is not part of your current round.")
+        if action in ("submit", "train") and cleaned.get("value") is None:
             raise forms.ValidationError("Choose one of the answers (keys 1, 2, 3, 4 or 0).")
         return cleaned
 
@@ -112,6 +121,66 @@ class CampaignCreateForm(forms.Form):
         **bounds(CAMPAIGN_LIMITS, "seed"),
         help_text="Same seed, same sample. Empty: a random one.",
     )
+    items_per_session = forms.IntegerField(
+        required=False,
+        label="Items per session",
+        **bounds(CAMPAIGN_LIMITS, "items_per_session"),
+        help_text="After this many judgments an annotator from a join link gets the "
+        "completion code. Empty: no sessions.",
+    )
+    training_size = forms.IntegerField(
+        required=False,
+        label="Training items",
+        initial=0,
+        **bounds(CAMPAIGN_LIMITS, "training_size"),
+        help_text="Gold items each newcomer answers first, shown the expected answer and "
+        "its reason after each (0: no training).",
+    )
+    qualification_threshold = forms.FloatField(
+        required=False,
+        initial=0.8,
+        **bounds(CAMPAIGN_LIMITS, "qualification_threshold"),
+        help_text="Share of a training round's answers that must be right before real items.",
+        widget=forms.NumberInput(attrs={"step": "any"}),
+    )
+    training_tries = forms.IntegerField(
+        required=False,
+        label="Training rounds allowed",
+        initial=2,
+        **bounds(CAMPAIGN_LIMITS, "training_tries"),
+        help_text="Rounds a newcomer may take; who fails them all is paused.",
+    )
+    straight_line_run = forms.IntegerField(
+        required=False,
+        label="Straight-lining run",
+        initial=15,
+        **bounds(CAMPAIGN_LIMITS, "straight_line_run"),
+        help_text="The same answer this many times in a row pauses an annotator.",
+    )
+    speed_floor = forms.FloatField(
+        required=False,
+        initial=0.25,
+        **bounds(CAMPAIGN_LIMITS, "speed_floor"),
+        help_text="A median time per judgment below this share of the crowd's median "
+        "pauses an annotator (0: never).",
+        widget=forms.NumberInput(attrs={"step": "any"}),
+    )
+
+    # Left empty, these take their defaults (forms and scripts made before them still post).
+    DEFAULTED = (
+        "training_size",
+        "qualification_threshold",
+        "training_tries",
+        "straight_line_run",
+        "speed_floor",
+    )
+
+    def clean(self):
+        cleaned = super().clean()
+        for name in self.DEFAULTED:
+            if name in cleaned and cleaned[name] is None:
+                cleaned[name] = self.fields[name].initial
+        return cleaned
 
 
 class CampaignGrowForm(forms.Form):

@@ -17,7 +17,16 @@ CAMPAIGN_LIMITS: dict[str, tuple[float | None, float | None]] = {
     "gold_min_answers": (0, 1000),
     "lease_seconds": (10, 24 * 3600),
     "seed": (0, MAX_SEED),
+    # Crowd studies: sessions, training and qualification, honesty checks.
+    "items_per_session": (1, 10_000),
+    "training_size": (0, 50),
+    "qualification_threshold": (0.0, 1.0),
+    "training_tries": (1, 10),
+    "straight_line_run": (5, 1000),
+    "speed_floor": (0.0, 1.0),
 }
+# What a newcomer's training is drawn from: without gold there is nothing to train on.
+TRAINING_NEEDS_GOLD = "Training is drawn from the gold items: set a gold share above 0."
 
 
 def campaign_settings_check(
@@ -32,3 +41,5 @@ def campaign_settings_check(
         choice_check(sampling, Campaign.Sampling.values, field="sampling", error=AnnotationError)
     if purpose is not None:
         choice_check(purpose, Campaign.Purpose.values, field="purpose", error=AnnotationError)
+    if values.get("training_size") and values.get("gold_share") == 0:
+        raise AnnotationError(TRAINING_NEEDS_GOLD, field="training_size")

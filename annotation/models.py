@@ -76,27 +76,32 @@ class Campaign(models.Model):
     )
     training_size = models.PositiveSmallIntegerField(
         default=0,
+        db_default=0,
         validators=[MaxValueValidator(50)],
         help_text="Gold items each newcomer answers first, shown the expected answer and its "
         "reason after each. 0: no training.",
     )
     qualification_threshold = models.FloatField(
         default=0.8,
+        db_default=0.8,
         validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
         help_text="Share of training answers that must be right before real items.",
     )
     training_tries = models.PositiveSmallIntegerField(
         default=2,
+        db_default=2,
         validators=[MinValueValidator(1), MaxValueValidator(10)],
         help_text="Rounds of training a newcomer may take before they are turned away.",
     )
     straight_line_run = models.PositiveSmallIntegerField(
         default=15,
+        db_default=15,
         validators=[MinValueValidator(5), MaxValueValidator(1000)],
         help_text="An annotator who gives the same answer this many times in a row is paused.",
     )
     speed_floor = models.FloatField(
         default=0.25,
+        db_default=0.25,
         validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
         help_text="An annotator whose median time per judgment is below this share of the "
         "crowd's median is paused. 0: never.",
@@ -151,10 +156,10 @@ class Item(models.Model):
     gold_acceptable = models.BooleanField(null=True, blank=True)
     gold_source = models.CharField(max_length=16, blank=True)
     # Why the gold answer is what it is, shown after a training answer.
-    gold_reason = models.TextField(blank=True)
+    gold_reason = models.TextField(blank=True, db_default="")
     # Where a blind evaluation's item came from ("student", "teacher"); never shown to
     # annotators.
-    source = models.CharField(max_length=16, blank=True)
+    source = models.CharField(max_length=16, blank=True, db_default="")
     # judgments wanted minus judgments stored minus live leases; claims take a
     # slot, expiries and skips give it back. Gold items keep 0: every
     # annotator sees each gold item once, outside this accounting.
@@ -283,7 +288,7 @@ class CampaignAnnotator(models.Model):
     gold_correct = models.PositiveIntegerField(default=0)
     paused = models.BooleanField(default=False)
     paused_at = models.DateTimeField(null=True, blank=True)
-    pause_reason = models.CharField(max_length=300, blank=True)
+    pause_reason = models.CharField(max_length=300, blank=True, db_default="")
     # Set when a researcher reinstates a paused annotator: the gold rule no
     # longer pauses them in this campaign.
     reinstated = models.BooleanField(default=False)
@@ -294,14 +299,16 @@ class CampaignAnnotator(models.Model):
         "JoinLink", null=True, blank=True, on_delete=models.SET_NULL, related_name="members"
     )
     # The platform's ids of this visit (study, session, assignment, HIT).
-    platform_ids = models.JSONField(default=dict, blank=True)
-    training_round = models.PositiveSmallIntegerField(default=0)
-    training_answered = models.PositiveIntegerField(default=0)
-    training_correct = models.PositiveIntegerField(default=0)
+    platform_ids = models.JSONField(default=dict, blank=True, db_default={})
+    training_round = models.PositiveSmallIntegerField(default=0, db_default=0)
+    training_answered = models.PositiveIntegerField(default=0, db_default=0)
+    training_correct = models.PositiveIntegerField(default=0, db_default=0)
     qualified_at = models.DateTimeField(null=True, blank=True)
     session_started_at = models.DateTimeField(null=True, blank=True)
     completions = models.PositiveIntegerField(
-        default=0, help_text="Completion codes issued to this annotator in this campaign."
+        default=0,
+        db_default=0,
+        help_text="Completion codes issued to this annotator in this campaign.",
     )
 
     class Meta:

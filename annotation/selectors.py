@@ -13,8 +13,9 @@ from datetime import datetime, time
 from time import monotonic
 from typing import Any
 
+from django.contrib.auth.models import Group
 from django.core.cache import cache
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
 from django.utils import timezone
 
 from corpora.models import Relation
@@ -286,6 +287,39 @@ def aggregate_rows(*, campaign: Campaign, chunk_size: int = 5000) -> Iterator[di
             "ds_label": ds,
             "ds_confidence": ds_conf,
         }
+
+
+def annotators_able(*, campaign: Campaign) -> int:
+    """How many annotators can still reach the campaign's items: members not paused and
+    not deactivated; researchers only if they have judged here (they may only be looking)."""
+    researcher = Exists(
+        Group.user_set.through.objects.filter(
+            user_id=OuterRef("annotator_id"), group__name="researcher"
+        )
+    )
+    judged = Exists(
+        Judgment.objects.filter(campaign=campaign, annotator_id=OuterRef("annotator_id"))
+    )
+    return (
+        CampaignAnnotator.objects.filter(campaign=campaign, paused=False, annotator__is_active=True)
+        .filter((~researcher & Q(annotator__is_superuser=False)) | judged)
+        .count()
+    )
+
+
+def k_warning(*, campaign: Campaign) -> str:
+    """A warning when k exceeds the annotators who can still judge an item, or ""."""
+    if campaign.status != Campaign.Status.OPEN:
+        return ""
+    able = annotators_able(campaign=campaign)
+    k = campaign.judgments_per_item
+    if able >= k:
+        return ""
+    who = "annotator" if able == 1 else "annotators"
+    return (
+        f"k={k} but only {able} {who} can still judge: items will never complete. "
+        "Add annotators, reinstate paused ones, or lower k in a new campaign."
+    )
 
 
 # --- People: each annotator's record across campaigns (the researchers' annotators page) --

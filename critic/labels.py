@@ -69,6 +69,7 @@ def corpus_labels(*, corpus_id: int) -> LabelSet:
     with connection.cursor() as cursor:
         cursor.execute(sql, [Campaign.Purpose.AUDIT, corpus_id])
         rows = cursor.fetchall()
+    rows = _own_rows(rows, corpus_id)
     if not rows:
         empty = np.empty(0)
         return LabelSet(empty.astype(np.int64), empty.astype(np.int8), empty, empty.astype(bool))
@@ -86,3 +87,19 @@ def corpus_labels(*, corpus_id: int) -> LabelSet:
         audit=audit[keep],
         learning_events=int((~audit).sum()),
     )
+
+
+def _own_rows(rows: list[tuple], corpus_id: int) -> list[tuple]:
+    """The rows but those of items whose triple belongs to another corpus: a blind
+    evaluation's teacher tails in a campaign of the student's corpus (`annotation.sources`)
+    are no labels of the student's corpus."""
+    from annotation.sources import FOREIGN_SOURCES
+
+    foreign = set(
+        Item.objects.filter(
+            campaign__corpus_id=corpus_id, source__in=FOREIGN_SOURCES, triple__isnull=False
+        ).values_list("triple_id", flat=True)
+    )
+    if not foreign:
+        return rows
+    return [row for row in rows if row[0] not in foreign]

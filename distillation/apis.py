@@ -24,10 +24,10 @@ from jobs.services import job_cancel
 
 from . import selectors
 from .errors import DistillationError
-from .limits import DEVICES, EVALUATION_LIMITS, RUN_LIMITS, decoding_check
+from .limits import DEVICES, EVALUATION_LIMITS, RUN_LIMITS, SEND_LIMITS, decoding_check
 from .models import HYPERPARAMETERS, StudentEvaluation, StudentRun
 from .services.evaluations import evaluation_create, evaluation_start
-from .services.outputs import evaluation_send_to_annotation
+from .services.outputs import DEFAULT_GOLD_SHARE, evaluation_send_to_annotation
 from .services.runs import student_run_create, student_run_start
 from .views import zip_response
 
@@ -393,19 +393,54 @@ class StudentCampaignOutput(serializers.Serializer):
     status = serializers.CharField()
 
 
+class EvaluationSendInput(serializers.Serializer):
+    size = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="Outputs to judge, stratified by relation; null: all of them.",
+        **bounds(SEND_LIMITS, "size"),
+    )
+    judgments_per_item = serializers.IntegerField(
+        default=3, **bounds(SEND_LIMITS, "judgments_per_item")
+    )
+    gold_share = serializers.FloatField(
+        default=DEFAULT_GOLD_SHARE, **bounds(SEND_LIMITS, "gold_share")
+    )
+    with_teacher = serializers.BooleanField(
+        default=True,
+        help_text="Mix in as many of the teacher's tails for the same heads and relations.",
+    )
+    seed = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="The same seed draws the same items in the same order.",
+        **bounds(SEND_LIMITS, "seed"),
+    )
+
+
 class EvaluationSendApi(ResearcherAPIView):
     @extend_schema(
-        request=None,
+        request=EvaluationSendInput,
         responses={201: StudentCampaignOutput, 200: StudentCampaignOutput},
-        description="A campaign over the student's outputs (201); sent before, the same "
-        "campaign (200).",
+        description="A blind campaign over the student's outputs (201): with_teacher mixes "
+        "in the teacher's tails for the same heads and relations, shuffled, under a neutral "
+        "name and instructions; each item's source is kept for the comparison and never "
+        "shown to annotators. Sent before, the same campaign (200).",
     )
     def post(self, request, pk: int):
         evaluation = get_object_or_404(_evaluations(), pk=pk)
+        data = EvaluationSendInput(data=request.data)
+        data.is_valid(raise_exception=True)
         already = evaluation.campaign_id is not None
         try:
-            campaign = evaluation_send_to_annotation(evaluation=evaluation, created_by=request.user)
+            campaign = evaluation_send_to_annotation(
+                evaluation=evaluation, **data.validated_data, created_by=request.user
+            )
         except DistillationError as exc:
+            if exc.field in EvaluationSendInput().fields:
+                return Response({exc.field: [exc.message]}, status=status.HTTP_400_BAD_REQUEST)
             return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
         code = status.HTTP_200_OK if already else status.HTTP_201_CREATED
         return Response(StudentCampaignOutput(campaign).data, status=code)
@@ -422,6 +457,34 @@ class ComparisonAcceptanceOutput(serializers.Serializer):
     n = serializers.IntegerField()
 
 
+class BlindCellOutput(serializers.Serializer):
+    items = serializers.IntegerField(help_text="Items of this source in the cell.")
+    judged = serializers.IntegerField(help_text="Of them, labelled (aggregated or adjudicated).")
+    accepted = serializers.IntegerField()
+    rate = serializers.FloatField(allow_null=True)
+    low = serializers.FloatField(allow_null=True)
+    high = serializers.FloatField(allow_null=True)
+    too_few = serializers.BooleanField(
+        help_text="No label, or the interval is wider than ±10 points."
+    )
+
+
+class BlindRowOutput(serializers.Serializer):
+    relation = serializers.CharField(help_text="Empty for all relations.")
+    student = BlindCellOutput()
+    teacher = BlindCellOutput()
+
+
+class BlindOutput(serializers.Serializer):
+    campaign_id = serializers.IntegerField()
+    campaign_name = serializers.CharField()
+    overall = BlindRowOutput()
+    relations = BlindRowOutput(many=True)
+    both = serializers.IntegerField(help_text="Items both wrote, counted for each.")
+    aggregated_at = serializers.DateTimeField(allow_null=True)
+    stale = serializers.BooleanField(help_text="Judgments came in after the last aggregation.")
+
+
 class ComparisonRowOutput(serializers.Serializer):
     kind = serializers.ChoiceField(choices=["teacher", "filtered", "student"])
     name = serializers.CharField()
@@ -432,6 +495,11 @@ class ComparisonRowOutput(serializers.Serializer):
     distinct_2 = serializers.FloatField(allow_null=True)
     diversity_n = serializers.IntegerField(help_text="Tails the distinct-n measures rest on.")
     link = serializers.DictField(child=serializers.IntegerField())
+    blind = BlindOutput(
+        allow_null=True,
+        help_text="A student's blind campaign: people's acceptance per source (student, "
+        "teacher) and relation, with the items judged in each cell.",
+    )
 
 
 class ComparisonApi(ResearcherAPIView):
@@ -439,7 +507,8 @@ class ComparisonApi(ResearcherAPIView):
         responses=ComparisonRowOutput(many=True),
         description="The teacher corpus, each cut a student trained on and each evaluated "
         "student: size, acceptance (with 95% interval and basis) overall and by relation, "
-        "distinct-1 and distinct-2.",
+        "distinct-1 and distinct-2; for a student sent to annotation blind, people's "
+        "acceptance of its items and of the teacher's mixed with them (`blind`).",
     )
     def get(self, request, pk: int):
         corpus = get_object_or_404(Corpus, pk=pk)

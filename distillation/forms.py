@@ -11,7 +11,7 @@ from generation.forms import head_lines
 
 from .demo import DEMO_BASE_MODEL
 from .errors import DistillationError
-from .limits import DEVICES, EVALUATION_LIMITS, RUN_LIMITS, decoding_check
+from .limits import DEVICES, EVALUATION_LIMITS, RUN_LIMITS, SEND_LIMITS, decoding_check
 from .models import HYPERPARAMETERS, StudentEvaluation, StudentRun
 
 DEVICE_LABELS = {"auto": "auto (GPU when there is one)", "cpu": "CPU", "cuda": "CUDA GPU"}
@@ -212,3 +212,35 @@ class EvaluationForm(forms.ModelForm):
             "top_p": data["top_p"],
             "seed": data["seed"],
         }
+
+
+class EvaluationSendForm(forms.Form):
+    """Input for services.outputs.evaluation_send_to_annotation: how many outputs, how many
+    judgments each, the gold share, and whether the teacher's tails are mixed in."""
+
+    size = forms.IntegerField(
+        required=False,
+        label="Outputs to judge",
+        help_text="Empty: all of them. With the teacher mixed in, as many of its tails again "
+        "at most.",
+        **bounds(SEND_LIMITS, "size"),
+    )
+    judgments_per_item = forms.IntegerField(
+        initial=3, label="Judgments per item (k)", **bounds(SEND_LIMITS, "judgments_per_item")
+    )
+    gold_share = forms.FloatField(
+        initial=0.1,
+        label="Gold share",
+        widget=forms.NumberInput(attrs={"step": "any"}),
+        **bounds(SEND_LIMITS, "gold_share"),
+    )
+    with_teacher = forms.BooleanField(
+        required=False,
+        initial=True,
+        label="Mix in the teacher's tails for the same heads and relations",
+        help_text="Shuffled together under a neutral name, so people judge both blind.",
+    )
+
+    def send_arguments(self) -> dict:
+        """Keyword arguments for evaluation_send_to_annotation (after is_valid)."""
+        return {name: self.cleaned_data[name] for name in self.fields}

@@ -4,6 +4,7 @@ the same decoding rules from here)."""
 
 from __future__ import annotations
 
+from annotation.limits import CAMPAIGN_LIMITS
 from core.limits import MAX_SEED, bounds_check, choice_check, text_check
 
 from .errors import DistillationError
@@ -29,6 +30,10 @@ EVALUATION_LIMITS: dict[str, tuple[float | None, float | None]] = {
     "temperature": (0.0, None),
     "top_p": (0.0, 1.0),
     "seed": SEED_LIMITS,
+}
+# Sending an evaluation's outputs to annotation: a campaign's bounds, in annotation's words.
+SEND_LIMITS: dict[str, tuple[float | None, float | None]] = {
+    name: CAMPAIGN_LIMITS[name] for name in ("size", "judgments_per_item", "gold_share", "seed")
 }
 SAMPLING_TEMPERATURE = "Sampling needs a temperature > 0."
 SAMPLING_TOP_P = "Top p is a probability mass in (0, 1]."
@@ -90,3 +95,9 @@ def evaluation_settings_check(*, decoding: str, **values) -> None:
     decoding_check(
         decoding=decoding, temperature=values.get("temperature"), top_p=values.get("top_p")
     )
+
+
+def send_settings_check(**values) -> None:
+    """DistillationError naming the first setting of a send to annotation (size, judgments
+    per item, gold share, seed) out of its campaign bound."""
+    bounds_check(SEND_LIMITS, error=DistillationError, **values)

@@ -10,7 +10,9 @@ import orjson
 from django.db.models import QuerySet
 
 from annotation.ml.agreement import wilson_interval
-from annotation.models import Campaign, Item
+from annotation.models import Campaign, Item, JudgmentValue
+from annotation.selectors import campaign_stats_stale
+from annotation.sources import STUDENT, TEACHER, counts_for
 from corpora.models import Corpus, Triple
 from critic.models import CorpusScoring, CriticVersion, FilterPreset
 from generation.models import GenerationRun
@@ -22,6 +24,8 @@ from .models import StudentEvaluation, StudentRun
 # grows smaller as a sample grows, so every row is measured on samples of the same size.
 DIVERSITY_SAMPLE = 2000
 MIN_AUDIT_LABELS = 30
+# A blind cell whose 95% interval is wider than this either side says "too few labels".
+MAX_HALF_WIDTH = 0.10
 
 
 def runs_listed() -> QuerySet[StudentRun]:
@@ -191,6 +195,116 @@ class ComparisonRow:
     # Tails drawn for the diversity measures (the same number for every row).
     sample: list[str] = field(default_factory=list, repr=False)
     diversity_n: int = 0
+    # A student's blind campaign: its labels per source (student, teacher).
+    blind: BlindComparison | None = None
+
+
+# --- Blind evaluation --------------------------------------------------------------
+
+
+@dataclass
+class BlindCell:
+    """People's acceptance of one source's items in one relation (or all): the share of
+    judged items labelled acceptable with its 95% Wilson interval."""
+
+    items: int = 0
+    judged: int = 0
+    accepted: int = 0
+    rate: float | None = None
+    low: float | None = None
+    high: float | None = None
+
+    @property
+    def half_width(self) -> float | None:
+        return None if self.low is None else (self.high - self.low) / 2
+
+    @property
+    def too_few(self) -> bool:
+        """No label yet, or an interval wider than ±10 points."""
+        return self.half_width is None or self.half_width > MAX_HALF_WIDTH
+
+
+@dataclass
+class BlindRow:
+    relation: str  # "" for all relations
+    student: BlindCell
+    teacher: BlindCell
+
+    @property
+    def cells(self) -> list[tuple[str, BlindCell]]:
+        return [(STUDENT, self.student), (TEACHER, self.teacher)]
+
+
+@dataclass
+class BlindComparison:
+    campaign_id: int
+    campaign_name: str
+    overall: BlindRow
+    relations: list[BlindRow]
+    both: int  # items the student and the teacher both wrote, counted for each
+    aggregated_at: object = None
+    stale: bool = False
+
+
+def _item_label(adjudicated: int | None, ds_label: bool | None, majority: bool | None):
+    """An item's label: a researcher's final value first ("can't judge" there means no
+    label), then Dawid-Skene, then the majority; None while it has none."""
+    if adjudicated is not None:
+        return None if adjudicated == JudgmentValue.CANT_JUDGE else adjudicated > 0
+    return ds_label if ds_label is not None else majority
+
+
+def _cell(labels: list[bool | None]) -> BlindCell:
+    judged = [label for label in labels if label is not None]
+    accepted = sum(judged)
+    rate, low, high = wilson_interval(accepted, len(judged))
+    return BlindCell(len(labels), len(judged), accepted, rate, low, high)
+
+
+def blind_comparison(*, evaluation: StudentEvaluation) -> BlindComparison | None:
+    """People's labels of the evaluation's blind campaign, per source and relation: the
+    items of each, how many are judged (labelled by the last aggregation or a researcher),
+    and the acceptance with its Wilson interval. An item both wrote counts for both. None
+    when the evaluation has no campaign with sourced items."""
+    if evaluation.campaign_id is None:
+        return None
+    campaign = Campaign.objects.filter(pk=evaluation.campaign_id).first()
+    if campaign is None:
+        return None
+    rows = (
+        Item.objects.filter(campaign=campaign, is_gold=False)
+        .exclude(source="")
+        .values_list("relation__name", "source", "adjudicated_value", "ds_label", "majority")
+    )
+    labels: dict[tuple[str, str], list[bool | None]] = {}
+    both = 0
+    for relation, source, adjudicated, ds_label, majority in rows.iterator(chunk_size=5000):
+        label = _item_label(adjudicated, ds_label, majority)
+        sides = counts_for(source)
+        both += len(sides) > 1
+        for side in sides:
+            labels.setdefault((relation, side), []).append(label)
+            labels.setdefault(("", side), []).append(label)
+    if not labels:
+        return None
+
+    def row(relation: str) -> BlindRow:
+        return BlindRow(
+            relation,
+            _cell(labels.get((relation, STUDENT), [])),
+            _cell(labels.get((relation, TEACHER), [])),
+        )
+
+    names = sorted({relation for relation, _ in labels if relation})
+    return BlindComparison(
+        campaign_id=campaign.pk,
+        campaign_name=campaign.name,
+        overall=row(""),
+        relations=[row(name) for name in names],
+        both=both,
+        aggregated_at=campaign.aggregated_at,
+        stale=campaign_stats_stale(campaign=campaign),
+    )
 
 
 def _human_acceptance(corpus_id: int) -> tuple[Acceptance | None, dict[str, Acceptance]]:
@@ -300,6 +414,7 @@ def _student_row(evaluation: StudentEvaluation, sample: int) -> ComparisonRow:
         acceptance=human or from_critic(critic.get("overall")),
         relations=relations,
         sample=tails,
+        blind=blind_comparison(evaluation=evaluation),
         link={
             "run": evaluation.run_id,
             "evaluation": evaluation.pk,

@@ -22,7 +22,7 @@ from jobs.services import job_cancel
 
 from . import charts, selectors
 from .errors import DistillationError
-from .forms import EvaluationForm, StudentRunForm
+from .forms import EvaluationForm, EvaluationSendForm, StudentRunForm
 from .models import StudentEvaluation, StudentRun
 from .services.archives import student_archive, student_archive_name
 from .services.evaluations import evaluation_create, evaluation_start
@@ -234,33 +234,45 @@ def _relation_rows(metrics: dict) -> list[dict]:
     ]
 
 
+def _evaluation_page(
+    request: HttpRequest,
+    evaluation: StudentEvaluation,
+    send_form: EvaluationSendForm | None = None,
+) -> HttpResponse:
+    context = _evaluation_live_context(evaluation)
+    metrics = evaluation.metrics or {}
+    context.update(
+        {
+            "metrics": metrics,
+            "overall": metrics.get("overall"),
+            "critic": metrics.get("critic"),
+            "relation_rows": _relation_rows(metrics),
+            "relations": list(evaluation.relations.values_list("name", flat=True)),
+            "outputs": triple_sample(corpus=evaluation.corpus, size=OUTPUTS_SHOWN)
+            if metrics
+            else [],
+            "send_form": send_form or EvaluationSendForm(),
+            "blind": selectors.blind_comparison(evaluation=evaluation)
+            if evaluation.campaign_id
+            else None,
+        }
+    )
+    response = _render(request, "distillation/evaluation_detail.html", context)
+    patch_vary_headers(response, ["HX-Request"])
+    return response
+
+
 class EvaluationDetailView(ResearcherRequiredMixin, View):
     def get(self, request: HttpRequest, pk: int) -> HttpResponse:
         evaluation = get_object_or_404(_evaluation_queryset(), pk=pk)
-        context = _evaluation_live_context(evaluation)
         if wants_fragment(request):
             return _live(
                 request,
                 "distillation/evaluation_detail.html#evaluation-live",
-                context,
+                _evaluation_live_context(evaluation),
                 evaluation.job,
             )
-        metrics = evaluation.metrics or {}
-        context.update(
-            {
-                "metrics": metrics,
-                "overall": metrics.get("overall"),
-                "critic": metrics.get("critic"),
-                "relation_rows": _relation_rows(metrics),
-                "relations": list(evaluation.relations.values_list("name", flat=True)),
-                "outputs": triple_sample(corpus=evaluation.corpus, size=OUTPUTS_SHOWN)
-                if metrics
-                else [],
-            }
-        )
-        response = _render(request, "distillation/evaluation_detail.html", context)
-        patch_vary_headers(response, ["HX-Request"])
-        return response
+        return _evaluation_page(request, evaluation)
 
 
 class EvaluationStartView(ResearcherRequiredMixin, View):
@@ -276,14 +288,22 @@ class EvaluationStartView(ResearcherRequiredMixin, View):
 
 
 class EvaluationSendView(ResearcherRequiredMixin, View):
-    """A campaign over the student's outputs (the same one when sent twice)."""
+    """A blind campaign over the student's outputs (the same one when sent twice)."""
 
     def post(self, request: HttpRequest, pk: int) -> HttpResponse:
         evaluation = get_object_or_404(_evaluation_queryset(), pk=pk)
         already = evaluation.campaign_id is not None
+        form = EvaluationSendForm(request.POST)
+        if not form.is_valid():
+            return _evaluation_page(request, evaluation, form)
         try:
-            campaign = evaluation_send_to_annotation(evaluation=evaluation, created_by=request.user)
+            campaign = evaluation_send_to_annotation(
+                evaluation=evaluation, **form.send_arguments(), created_by=request.user
+            )
         except DistillationError as exc:
+            if exc.field in form.fields:
+                form.add_error(exc.field, str(exc))
+                return _evaluation_page(request, evaluation, form)
             messages.error(request, str(exc))
             return redirect("distillation:evaluation_detail", pk=evaluation.pk)
         if already:

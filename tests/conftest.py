@@ -46,9 +46,11 @@ def _forget_api_tokens():
     """Each test starts with no remembered API tokens or relations (process caches)."""
     from accounts.authentication import forget_tokens
     from annotation.selectors import forget_relations
+    from annotation.services.leasing import forget_early_gold
 
     forget_tokens()
     forget_relations()
+    forget_early_gold()
 
 
 @pytest.fixture(autouse=True)

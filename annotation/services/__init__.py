@@ -6,7 +6,9 @@ here: import from the module that owns the use case).
 - `items`: helpers for the others (items from triples, positions, counts, slots given back)
 - `leasing`: assignment_next, assignment_skip, leases_reap (the claim SQL)
 - `judgments`: judgment_submit, judgment_undo
-- `standing`: annotator_pause, annotator_reinstate
+- `standing`: annotator_pause (with a reason), annotator_reinstate
+- `training`: training_next, training_answer, training_guard (newcomers' training rounds)
+- `honesty`: honesty_check (straight-lining, speed; run every few judgments of a submit)
 - `membership`: member_add, member_required, member_invite (who belongs to a campaign);
   annotator_deactivate, annotator_activate
 - `joining`: join_link_create, join_link_revoke, join (crowd workers arriving by link),

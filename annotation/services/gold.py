@@ -1,4 +1,10 @@
-"""Gold items: known-good triples from a reference file, known-bad ones made by swapping tails."""
+"""Gold items: known-good triples from a reference file, known-bad ones made by swapping tails.
+
+Gold must not stand out from the campaign's own items, or annotators learn to spot it: it
+is drawn only from the relations the campaign's items have, and only from heads shaped like
+theirs (no "___" blanks unless their heads have them). Each gold item keeps a short reason
+for its answer (`gold_reason`), shown after a training answer.
+"""
 
 from __future__ import annotations
 
@@ -31,13 +37,39 @@ def _reference_triples(path: str | Path) -> list[tuple[str, str, str]]:
     return rows
 
 
-def _relations_by_name() -> dict[str, Relation]:
-    return {r.name.lower(): r for r in Relation.objects.all()}
+def _relations_by_name(campaign: Campaign) -> dict[str, Relation]:
+    """The relations gold may have: those of the campaign's own items."""
+    used = _campaign_relation_ids(campaign)
+    return {r.name.lower(): r for r in Relation.objects.all() if r.pk in used}
+
+
+def _campaign_relation_ids(campaign: Campaign) -> set[int]:
+    return set(
+        Item.objects.filter(campaign=campaign, is_gold=False)
+        .values_list("relation_id", flat=True)
+        .distinct()
+    )
+
+
+BLANK = "___"
+
+
+def _head_fits(campaign: Campaign):
+    """A test of a head's shape: blanks only where the campaign's heads have blanks."""
+    blanks = Item.objects.filter(
+        campaign=campaign, is_gold=False, head__text__contains=BLANK
+    ).exists()
+    return lambda head: blanks or BLANK not in head
+
+
+REFERENCE_REASON = "People wrote this inference for this event in {source}."
+SWAP_REASON = "This tail was written for another event: {other}"
 
 
 def _add_gold(
-    *, campaign: Campaign, triples: list[tuple[int, int, str]], acceptable: bool, source: str
+    *, campaign: Campaign, triples: list[tuple[int, int, str, str]], acceptable: bool, source: str
 ) -> int:
+    """`triples`: (head id, relation id, tail, reason for the gold answer)."""
     if not triples:
         return 0
     rng = random.Random(campaign.seed + 7)
@@ -52,9 +84,10 @@ def _add_gold(
             is_gold=True,
             gold_acceptable=acceptable,
             gold_source=source,
+            gold_reason=reason[:2000],
             slots_free=0,
         )
-        for head_id, relation_id, tail in triples
+        for head_id, relation_id, tail, reason in triples
     ]
     Item.objects.bulk_create(items, batch_size=500)
     return len(items)
@@ -77,16 +110,23 @@ def gold_add_from_reference(*, campaign: Campaign, path: str | Path, count: int)
         rows = _reference_triples(path)
     except FormatError as exc:
         raise AnnotationError(str(exc)) from exc
-    relations = _relations_by_name()
-    usable = [(h, relations[r.lower()], t) for h, r, t in rows if r.lower() in relations]
+    relations = _relations_by_name(campaign)
+    fits = _head_fits(campaign)
+    usable = [
+        (h, relations[r.lower()], t) for h, r, t in rows if r.lower() in relations and fits(h)
+    ]
     if not usable:
-        raise AnnotationError(f"{Path(path).name}: none of its relations is known.")
+        raise AnnotationError(
+            f"{Path(path).name}: none of its triples has a relation of the campaign's items "
+            "and a head shaped like theirs."
+        )
     rng = random.Random(campaign.seed)
     picked = rng.sample(usable, min(count, len(usable)))
     ids = _event_ids([h for h, _, _ in picked])
+    reason = REFERENCE_REASON.format(source=Path(path).name)
     return _add_gold(
         campaign=campaign,
-        triples=[(ids[h], rel.pk, t) for h, rel, t in picked],
+        triples=[(ids[h], rel.pk, t, reason) for h, rel, t in picked],
         acceptable=True,
         source="reference",
     )
@@ -102,11 +142,12 @@ def gold_add_swapped(*, campaign: Campaign, count: int, reference: str | Path | 
         return 0
     rng = random.Random(campaign.seed + 1)
     if reference:
-        relations = _relations_by_name()
+        relations = _relations_by_name(campaign)
+        fits = _head_fits(campaign)
         rows = [
             (h, relations[r.lower()].pk, t)
             for h, r, t in _reference_triples(reference)
-            if r.lower() in relations
+            if r.lower() in relations and fits(h)
         ]
         ids = _event_ids([h for h, _, _ in rows])
         pool = [(ids[h], rel, t) for h, rel, t in rows]
@@ -120,7 +161,8 @@ def gold_add_swapped(*, campaign: Campaign, count: int, reference: str | Path | 
     by_relation: dict[int, list[tuple[int, str]]] = {}
     for head_id, relation_id, tail in pool:
         by_relation.setdefault(relation_id, []).append((head_id, tail))
-    swapped: dict[tuple[int, int, str], None] = {}  # ordered set
+    # (head, relation, moved tail) -> the head the tail was written for; ordered.
+    swapped: dict[tuple[int, int, str], int] = {}
     relation_cycle = [r for r, pairs in by_relation.items() if len(pairs) >= 2]
     attempts = 0
     while relation_cycle and len(swapped) < count and attempts < count * 20:
@@ -128,5 +170,12 @@ def gold_add_swapped(*, campaign: Campaign, count: int, reference: str | Path | 
         relation_id = rng.choice(relation_cycle)
         (head_a, tail_a), (head_b, tail_b) = rng.sample(by_relation[relation_id], 2)
         if head_a != head_b and normalize_tail(tail_a) != normalize_tail(tail_b):
-            swapped[(head_a, relation_id, tail_b)] = None
-    return _add_gold(campaign=campaign, triples=list(swapped), acceptable=False, source="swap")
+            swapped.setdefault((head_a, relation_id, tail_b), head_b)
+    texts = dict(
+        Event.objects.filter(pk__in={o for o in swapped.values()}).values_list("id", "text")
+    )
+    triples = [
+        (head, relation_id, tail, SWAP_REASON.format(other=texts.get(other, "another event")))
+        for (head, relation_id, tail), other in swapped.items()
+    ]
+    return _add_gold(campaign=campaign, triples=triples, acceptable=False, source="swap")

@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from ..errors import AnnotationError, AnnotatorPaused, CampaignClosed, LeaseRefused, NothingToUndo
 from ..models import Assignment, Campaign, CampaignAnnotator, Item, Judgment, JudgmentValue
+from .honesty import honesty_check, honesty_due
 from .leasing import _locked_assignment
 from .membership import member_required
 from .standing import _standing, annotator_pause
@@ -42,7 +43,13 @@ def _score_gold(campaign: Campaign, annotator, item: Item, value: int, sign: int
         and standing.gold_answered >= campaign.gold_min_answers
         and standing.gold_accuracy < campaign.gold_threshold
     ):
-        annotator_pause(campaign=campaign, annotator=annotator)
+        annotator_pause(
+            campaign=campaign,
+            annotator=annotator,
+            reason=f"gold accuracy {standing.gold_accuracy:.0%} "
+            f"({standing.gold_correct} of {standing.gold_answered} right), "
+            f"below {campaign.gold_threshold:.0%}",
+        )
         return True
     return False
 
@@ -67,6 +74,10 @@ def judgment_submit(
     if connection.vendor == "postgresql":
         stored = _submit_on_live_lease(assignment_id, annotator, value, flagged, campaign, now)
         if stored is not None:
+            if honesty_due(judgment_id=stored.judgment.pk, is_gold=False) and honesty_check(
+                campaign=stored.judgment.campaign, annotator=annotator
+            ):
+                return SubmitResult(judgment=stored.judgment, created=True, paused=True)
             return stored
     with transaction.atomic():
         assignment = _locked_assignment(assignment_id, annotator, campaign)
@@ -109,6 +120,8 @@ def judgment_submit(
         assignment.status = Assignment.Status.SUBMITTED
         assignment.save(update_fields=["status"])
         paused = _score_gold(campaign, annotator, item, value, +1)
+        if not paused and honesty_due(judgment_id=judgment.pk, is_gold=item.is_gold):
+            paused = bool(honesty_check(campaign=campaign, annotator=annotator))
     return SubmitResult(judgment=judgment, created=True, paused=paused)
 
 
@@ -193,7 +206,8 @@ def _submit_on_live_lease(
 
 def judgment_undo(*, campaign: Campaign, annotator, now: datetime | None = None) -> Assignment:
     """Take back the annotator's last judgment while its item is still open; the item
-    is leased to them again so they can answer anew."""
+    is leased to them again so they can answer anew. The returned lease carries the
+    answer taken back (`undone_value`, `undone_flagged`), for the form to show it again."""
     now = now or timezone.now()
     member_required(campaign=campaign, annotator=annotator)
     with transaction.atomic():
@@ -218,7 +232,7 @@ def judgment_undo(*, campaign: Campaign, annotator, now: datetime | None = None)
                 "judgments it needs."
             )
         assignment = judgment.assignment
-        value = judgment.value
+        value, flagged = judgment.value, judgment.flagged
         judgment.delete()
         # The last aggregation counted this judgment: make it look stale.
         Campaign.objects.filter(pk=campaign.pk, aggregated_at__gte=judgment.created_at).update(
@@ -230,4 +244,5 @@ def judgment_undo(*, campaign: Campaign, annotator, now: datetime | None = None)
         assignment.expires_at = now + timedelta(seconds=campaign.lease_seconds)
         assignment.save(update_fields=["status", "leased_at", "expires_at"])
         _score_gold(campaign, annotator, item, value, -1)
+    assignment.undone_value, assignment.undone_flagged = value, flagged
     return assignment

@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 
 from django.core.cache import cache
 from django.db import IntegrityError, OperationalError, connection, transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import Count, Exists, OuterRef, Q
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
@@ -27,9 +27,10 @@ from core.roles import is_researcher
 from corpora.models import Event
 
 from ..errors import AnnotatorPaused, AssignmentNotFound, CampaignClosed, NotMember
-from ..models import Assignment, Campaign, CampaignAnnotator, Item
+from ..models import Assignment, Campaign, CampaignAnnotator, Item, TrainingAnswer
 from .items import _give_back
-from .standing import _standing
+from .standing import _pause_reason, _standing, pause_message
+from .training import training_guard
 
 _gold_dice = random.SystemRandom()
 
@@ -67,13 +68,13 @@ def _unseen(annotator):
 
 
 def _claim_gold(campaign: Campaign, annotator, now: datetime) -> Assignment | None:
-    item_id = (
-        Item.objects.filter(campaign=campaign, is_gold=True)
-        .filter(_unseen(annotator))
-        .order_by("position")
-        .values_list("pk", flat=True)
-        .first()
-    )
+    gold = Item.objects.filter(campaign=campaign, is_gold=True).filter(_unseen(annotator))
+    if campaign.training_size:  # what they trained on would be no test of them
+        trained = TrainingAnswer.objects.filter(
+            campaign=campaign, annotator=annotator, item=OuterRef("pk")
+        )
+        gold = gold.filter(~Exists(trained))
+    item_id = gold.order_by("position").values_list("pk", flat=True).first()
     if item_id is None:
         return None
     try:
@@ -231,6 +232,61 @@ def _claimable_exists(campaign: Campaign, annotator, after: int | None = None) -
     return claimable.filter(_unseen(annotator)).exists()
 
 
+# Gold is front-loaded: every annotator meets at least GOLD_EARLY gold items among their
+# first GOLD_EARLY_WINDOW, spread at random; later the dice of gold_share decide.
+GOLD_EARLY = 5
+GOLD_EARLY_WINDOW = 20
+
+
+# (campaign, annotator) pairs past their early window, known to this process: later
+# claims then cost nothing here (the shared cache tells the other processes).
+_early_done: set[tuple[int, int]] = set()
+EARLY_DONE_MAX = 200_000
+
+
+def _early_gold_need(campaign: Campaign, annotator) -> tuple[int, int] | None:
+    """(gold items still owed, claims left in the early window), or None once the window
+    is behind them (remembered in this process and in the cache)."""
+    pair = (campaign.pk, annotator.pk)
+    if pair in _early_done:
+        return None
+    key = f"annotation:gold-early-done:{campaign.pk}:{annotator.pk}"
+    if cache.get(key):
+        _remember_early_done(pair)
+        return None
+    seen = Assignment.objects.filter(campaign=campaign, annotator=annotator).aggregate(
+        n=Count("pk"), gold=Count("pk", filter=Q(item__is_gold=True))
+    )
+    need, left = GOLD_EARLY - seen["gold"], GOLD_EARLY_WINDOW - seen["n"]
+    if need <= 0 or left <= 0:
+        cache.set(key, 1, timeout=None)
+        _remember_early_done(pair)
+        return None
+    return need, left
+
+
+def forget_early_gold() -> None:
+    """Forget what this process knows of early windows (tests: ids come back)."""
+    _early_done.clear()
+
+
+def _remember_early_done(pair: tuple[int, int]) -> None:
+    if len(_early_done) >= EARLY_DONE_MAX:
+        _early_done.clear()
+    _early_done.add(pair)
+
+
+def _gold_turn(campaign: Campaign, annotator) -> bool:
+    """Whether this claim should be a gold item."""
+    if not campaign.gold_count:
+        return False
+    early = _early_gold_need(campaign, annotator)
+    if early is not None:
+        need, left = early
+        return need >= left or _gold_dice.random() < max(need / left, campaign.gold_share)
+    return _gold_dice.random() < campaign.gold_share
+
+
 # Expired leases are looked for at most this often per campaign (and always when a
 # claim finds nothing), not on every request.
 REAP_EVERY_SECONDS = 5
@@ -298,13 +354,12 @@ def assignment_next(
             standing = _standing_and_live_lease(campaign, annotator, now)
         paused, after, live_id = standing
         if paused:
-            raise AnnotatorPaused(
-                "Your judgments in this campaign are paused for review of your accuracy. "
-                "A researcher can reinstate you."
-            )
+            raise AnnotatorPaused(pause_message(_pause_reason(campaign, annotator)))
         if live_id is not None:
             return Assignment.objects.get(pk=live_id)
-        if campaign.gold_count and _gold_dice.random() < campaign.gold_share:
+        if campaign.training_size:
+            training_guard(campaign=campaign, annotator=annotator)
+        if _gold_turn(campaign, annotator):
             gold = _claim_gold(campaign, annotator, now)
             if gold:
                 return gold

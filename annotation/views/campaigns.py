@@ -125,7 +125,10 @@ def _annotator_rows(campaign: Campaign, stats: dict) -> list[dict[str, Any]]:
                 "gold_accuracy": _rate(standing.gold_accuracy),
                 "agreement": _rate(row.get("agreement")),
                 "paused": standing.paused,
+                "pause_reason": standing.pause_reason,
                 "reinstated": standing.reinstated,
+                "in_training": bool(campaign.training_size) and standing.qualified_at is None,
+                "training_round": standing.training_round + 1,
                 "standing": True,
             }
         )
@@ -179,6 +182,7 @@ def _live_context(request: HttpRequest, campaign: Campaign) -> dict[str, Any]:
     return {
         "campaign": campaign,
         "progress": progress,
+        "k_warning": selectors.k_warning(campaign=campaign),
         "judgments_percent": round(progress.percent, 1),
         "complete_percent": _percent(progress.items_complete, progress.items),
         "has_stats": bool(stats),

@@ -390,7 +390,8 @@ def test_skip_then_undo(annotate, annotator):
     annotate.post(f"/api/assignments/{item['assignment_id']}/judgment/", {"value": 2})
     undone = annotate.post(undo_url)
     assert undone.status_code == 200
-    assert set(undone.json()) == ITEM_FIELDS
+    assert set(undone.json()) == ITEM_FIELDS | {"undone_value", "undone_flagged"}
+    assert (undone.json()["undone_value"], undone.json()["undone_flagged"]) == (2, False)
     assert undone.json()["assignment_id"] == item["assignment_id"]
     assert undone.json()["tail"] == item["tail"]
     assert not Judgment.objects.filter(annotator=annotator).exists()

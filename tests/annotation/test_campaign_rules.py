@@ -44,6 +44,28 @@ RULES = [
         None,
     ),
     ("name", "x" * 101, "Ensure this value has at most 100 characters (it has 101).", "--name"),
+    # Crowd studies (issue 17): sessions, training, honesty checks.
+    (
+        "items_per_session",
+        20_000,
+        "Ensure this value is less than or equal to 10000.",
+        "--items-per-session",
+    ),
+    ("training_size", 51, "Ensure this value is less than or equal to 50.", "--training-size"),
+    (
+        "qualification_threshold",
+        1.5,
+        "Ensure this value is less than or equal to 1.0.",
+        "--qualification-threshold",
+    ),
+    ("training_tries", 0, "Ensure this value is greater than or equal to 1.", "--training-tries"),
+    (
+        "straight_line_run",
+        4,
+        "Ensure this value is greater than or equal to 5.",
+        "--straight-line-run",
+    ),
+    ("speed_floor", 2.0, "Ensure this value is less than or equal to 1.0.", "--speed-floor"),
 ]
 IDS = [rule[0] for rule in RULES]
 
@@ -104,3 +126,69 @@ def test_growing_has_the_same_bound(corpus, researcher_client):
         campaign_grow(campaign=campaign, size=20_000_000)
     assert str(refused.value) == "Ensure this value is less than or equal to 10000000."
     assert refused.value.field == "size"
+
+
+CROWD = {
+    "items_per_session": 30,
+    "training_size": 4,
+    "qualification_threshold": 0.75,
+    "training_tries": 3,
+    "straight_line_run": 12,
+    "speed_floor": 0.3,
+}
+
+
+def _crowd_settings(campaign) -> dict:
+    return {field: getattr(campaign, field) for field in CROWD}
+
+
+def test_crowd_settings_are_kept_at_every_door(corpus, researcher, researcher_client):
+    by_service = campaign_create(corpus=corpus, **{**VALID, "name": "service"}, **CROWD)
+    assert _crowd_settings(by_service) == CROWD
+
+    flags = [f"--{field.replace('_', '-')}={value}" for field, value in CROWD.items()]
+    call_command(
+        "create_campaign",
+        f"--corpus={corpus.name}",
+        "--name=cli",
+        "--size=5",
+        *flags,
+        stdout=io.StringIO(),
+    )
+    assert _crowd_settings(Campaign.objects.get(name="cli")) == CROWD
+
+    api = APIClient()
+    api.force_authenticate(researcher)
+    body = {**VALID, **CROWD, "corpus": corpus.name, "name": "api"}
+    response = api.post("/api/campaigns/", body, format="json")
+    assert response.status_code == 201, response.content
+    assert {f: response.json()[f] for f in CROWD} == CROWD
+    assert _crowd_settings(Campaign.objects.get(name="api")) == CROWD
+
+    form = {**VALID, **CROWD, "corpus": corpus.pk, "name": "page"}
+    response = researcher_client.post(reverse("annotation:campaign_create"), form)
+    assert response.status_code == 302
+    page = Campaign.objects.get(name="page")
+    assert _crowd_settings(page) == CROWD
+    shown = researcher_client.get(reverse("annotation:campaign_detail", args=[page.pk]))
+    text = shown.content.decode()
+    assert "training 4 items, pass at 0.75, 3 rounds" in text
+    assert "pause after 12 identical answers in a row" in text
+    assert "30 items per session" in text
+
+
+def test_training_needs_gold_at_every_door(corpus, researcher_client):
+    with pytest.raises(AnnotationError) as refused:
+        campaign_create(corpus=corpus, **{**VALID, "gold_share": 0.0, "training_size": 4})
+    assert refused.value.field == "training_size"
+    assert "set a gold share above 0" in str(refused.value)
+    form = {**VALID, "corpus": corpus.pk, "gold_share": 0.0, "training_size": 4}
+    response = researcher_client.post(reverse("annotation:campaign_create"), form)
+    assert "set a gold share above 0" in response.context["form"].errors["training_size"][0]
+    assert not Campaign.objects.exists()
+
+
+def test_training_gets_a_gold_pool_of_its_own(corpus):
+    settings = {**VALID, "size": 40}
+    campaign = campaign_create(corpus=corpus, **settings, training_size=10, training_tries=2)
+    assert campaign.gold_count > 20  # 20 without training

@@ -24,7 +24,6 @@ from annotation.models import Assignment, Campaign, Item, Judgment
 from annotation.services.campaigns import campaign_create
 from annotation.services.judgments import judgment_submit, judgment_undo
 from annotation.services.leasing import assignment_next, assignment_skip
-from annotation.services.standing import _standing
 from tests.annotation.conftest import add_members, make_corpus
 from tests.factories import UserFactory
 
@@ -224,7 +223,7 @@ def test_two_tabs_claiming_the_last_item_at_once_get_it_once_and_no_error(transa
         corpus=corpus, name="last", size=1, judgments_per_item=K, lease_seconds=600, seed=3
     )
     user = UserFactory(role="annotator")
-    _standing(campaign, user)  # made beforehand, so that B does not wait on it
+    add_members(campaign, [user])  # made beforehand, so that B does not wait on it
     got: dict = {}
     a_holds_the_item = threading.Event()
 

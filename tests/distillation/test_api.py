@@ -7,7 +7,7 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from annotation.models import Campaign
+from annotation.models import Campaign, Item
 from distillation.models import StudentRun
 from distillation.services.evaluations import evaluation_create, evaluation_job_run
 from distillation.services.runs import TRAIN_JOB, student_run_create
@@ -141,7 +141,10 @@ def test_evaluate_send_to_annotation_and_compare(api, labelled_corpus, tiny_gpt2
     assert sent.status_code == 201
     campaign = sent.json()
     assert campaign["corpus"] == evaluation["corpus"]
-    assert campaign["items"] == detail["metrics"]["written"]
+    # The outputs and the teacher's tails for the same heads and relations, blind.
+    items = Item.objects.filter(campaign_id=campaign["id"], is_gold=False)
+    assert items.filter(source__in=["student", "both"]).count() == detail["metrics"]["written"]
+    assert campaign["items"] == items.count() and "api-student" not in campaign["name"]
     again = api.post(f"/api/evaluations/{evaluation['id']}/send-to-annotation/")
     assert again.status_code == 200 and again.json()["id"] == campaign["id"]
     assert Campaign.objects.filter(corpus_id=evaluation["corpus"]).count() == 1

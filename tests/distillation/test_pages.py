@@ -263,11 +263,17 @@ def test_evaluate_send_to_annotation_and_compare(researcher_client, trained):
     corpus_link = reverse("corpora:corpus_detail", args=[evaluation.corpus_id])
     assert corpus_link in html
 
-    sent = researcher_client.post(reverse("distillation:evaluation_send", args=[evaluation.pk]))
+    send_form = {"size": "", "judgments_per_item": "3", "gold_share": "0.1"}
+    sent = researcher_client.post(
+        reverse("distillation:evaluation_send", args=[evaluation.pk]), send_form
+    )
     campaign = Campaign.objects.get(corpus=evaluation.corpus)
     assert sent["Location"] == reverse("annotation:campaign_detail", args=[campaign.pk])
+    # The box left unticked: the student's outputs alone.
     assert campaign.item_count == evaluation.corpus.triple_count
-    again = researcher_client.post(reverse("distillation:evaluation_send", args=[evaluation.pk]))
+    again = researcher_client.post(
+        reverse("distillation:evaluation_send", args=[evaluation.pk]), send_form
+    )
     assert again["Location"] == sent["Location"]
     assert Campaign.objects.filter(corpus=evaluation.corpus).count() == 1
     sent_page = researcher_client.get(url)

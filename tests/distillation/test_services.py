@@ -2,13 +2,14 @@
 goes to annotation and into the comparison table."""
 
 import io
+import re
 import zipfile
 
 import pyarrow.parquet as pq
 import pytest
 from django.core.management import CommandError, call_command
 
-from annotation.models import Campaign
+from annotation.models import Campaign, Item
 from corpora.formats import normalize_tail
 from corpora.models import Corpus, Triple
 from critic.services.presets import preset_save
@@ -169,7 +170,11 @@ def test_evaluation_writes_a_student_corpus_measures_it_and_goes_to_annotation(p
 
     campaign = evaluation_send_to_annotation(evaluation=evaluation)
     assert campaign.corpus_id == evaluation.corpus_id
-    assert campaign.item_count == outputs.count()
+    # Every output, and the teacher's tails for the same heads and relations mixed in.
+    items = Item.objects.filter(campaign=campaign, is_gold=False)
+    assert items.filter(source__in=["student", "both"]).count() == outputs.count()
+    assert campaign.item_count == items.count() > outputs.count()
+    assert run.name not in campaign.name and run.name not in campaign.instructions
     assert evaluation_send_to_annotation(evaluation=evaluation).pk == campaign.pk
     assert Campaign.objects.filter(corpus=evaluation.corpus).count() == 1
 
@@ -242,7 +247,7 @@ def test_cli_trains_and_evaluates_a_t5_student(preset, tiny_t5):
         stderr=io.StringIO(),
     )
     assert "into corpus 't5-student · eval 1'" in out.getvalue()
-    assert "Campaign 'Judge t5-student · eval 1'" in out.getvalue()
+    assert re.search(r"Campaign 'Commonsense judgments [-0-9]+ #1'", out.getvalue())
 
     with pytest.raises(CommandError, match="no preset 'missing'"):
         call_command(

@@ -1,5 +1,6 @@
 """A researcher trains a student on a preset's cut in a real Chromium, watches it train on a
-real Celery worker, evaluates it, sends its outputs to annotation and reads the comparison."""
+real Celery worker, evaluates it, sends its outputs to annotation blind (the teacher's tails
+mixed in, a neutral name) and reads the comparison."""
 
 import pytest
 from playwright.sync_api import expect
@@ -56,11 +57,17 @@ def test_from_a_preset_to_a_judged_student_and_the_comparison(
     send = page.locator("button:has-text('Send to annotation')")
     expect(send).to_be_visible(timeout=120_000)
     expect(page.locator("#metrics")).to_contain_text("Distinct-2", ignore_case=True)
+    # Blind: the teacher's tails mixed in, under a neutral name.
+    expect(page.locator("#send input[name=with_teacher]")).to_be_checked()
+    page.fill("#send input[name=judgments_per_item]", "2")
     send.click()
-    expect(page.locator("h1")).to_contain_text("Judge tiny-student · eval 1")
+    expect(page.locator("h1")).to_contain_text("Commonsense judgments")
+    expect(page.locator("h1")).not_to_contain_text("tiny-student")
 
     page.goto(f"{live_server.url}/distillation/compare/{labelled_corpus.pk}/")
     table = page.locator("#comparison-table")
     expect(table).to_contain_text("teacher")
     expect(table).to_contain_text("keep-most")
     expect(table).to_contain_text("tiny-student")
+    # Nothing judged yet: each blind cell says so.
+    expect(page.locator("section.blind")).to_contain_text("too few labels")

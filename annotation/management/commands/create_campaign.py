@@ -59,6 +59,40 @@ class Command(AppCommand):
             help="Comma-separated usernames of annotators to make members (only members "
             "judge a campaign; others join through a join link).",
         )
+        parser.add_argument(
+            "--items-per-session",
+            type=int,
+            help="Judgments per session of a join link's annotator (default: no sessions).",
+        )
+        parser.add_argument(
+            "--training-size",
+            type=int,
+            default=0,
+            help="Gold items each newcomer answers first, with the expected answer shown "
+            "(default 0: no training).",
+        )
+        parser.add_argument(
+            "--qualification-threshold",
+            type=float,
+            default=0.8,
+            help="Share of a training round that must be right (default 0.8).",
+        )
+        parser.add_argument(
+            "--training-tries", type=int, default=2, help="Training rounds allowed (default 2)."
+        )
+        parser.add_argument(
+            "--straight-line-run",
+            type=int,
+            default=15,
+            help="The same answer this many times in a row pauses an annotator (default 15).",
+        )
+        parser.add_argument(
+            "--speed-floor",
+            type=float,
+            default=0.25,
+            help="A median time per judgment below this share of the crowd's pauses an "
+            "annotator (default 0.25; 0: never).",
+        )
 
     def handle(self, *args, **o):
         corpus = corpus_named(o["corpus"])
@@ -87,6 +121,12 @@ class Command(AppCommand):
                 lease_seconds=o["lease_seconds"],
                 instructions=o["instructions"],
                 seed=o["seed"],
+                items_per_session=o["items_per_session"],
+                training_size=o["training_size"],
+                qualification_threshold=o["qualification_threshold"],
+                training_tries=o["training_tries"],
+                straight_line_run=o["straight_line_run"],
+                speed_floor=o["speed_floor"],
             )
         except AnnotationError as exc:
             raise CommandError(str(exc)) from exc

@@ -6,9 +6,10 @@ from tqdm import tqdm
 from core.handlers import AppCommand
 from corpora.models import Relation
 from distillation.errors import DistillationError
+from distillation.limits import send_settings_check
 from distillation.models import StudentEvaluation, StudentRun
 from distillation.services.evaluations import evaluation_create, evaluation_execute
-from distillation.services.outputs import evaluation_send_to_annotation
+from distillation.services.outputs import DEFAULT_GOLD_SHARE, evaluation_send_to_annotation
 
 
 class Command(AppCommand):
@@ -37,10 +38,33 @@ class Command(AppCommand):
         parser.add_argument(
             "--send-to-annotation",
             action="store_true",
-            help="Create an annotation campaign over the outputs.",
+            help="Create a blind annotation campaign over the outputs (neutral name, the "
+            "teacher's tails for the same heads and relations mixed in, shuffled).",
+        )
+        parser.add_argument(
+            "--send-size", type=int, help="Outputs to judge (default: all of them)."
+        )
+        parser.add_argument("--judgments-per-item", type=int, default=3, help="k (default 3).")
+        parser.add_argument(
+            "--gold-share", type=float, default=DEFAULT_GOLD_SHARE, help="Default 0.1."
+        )
+        parser.add_argument(
+            "--no-teacher", action="store_true", help="Judge the student's outputs alone."
         )
 
     def handle(self, *args, **o):
+        send = {
+            "size": o["send_size"],
+            "judgments_per_item": o["judgments_per_item"],
+            "gold_share": o["gold_share"],
+            "with_teacher": not o["no_teacher"],
+        }
+        if o["send_to_annotation"]:
+            send_settings_check(
+                size=send["size"],
+                judgments_per_item=send["judgments_per_item"],
+                gold_share=send["gold_share"],
+            )
         run = StudentRun.objects.filter(name=o["run"]).first()
         if run is None:
             raise CommandError(f"No student run named '{o['run']}'.")
@@ -93,7 +117,7 @@ class Command(AppCommand):
             f"ROUGE-L {_fmt(overall['rouge_l'])}."
         )
         if o["send_to_annotation"]:
-            campaign = evaluation_send_to_annotation(evaluation=evaluation)
+            campaign = evaluation_send_to_annotation(evaluation=evaluation, **send)
             self.stdout.write(f"Campaign '{campaign.name}': {campaign.item_count:,} items.")
 
 

@@ -1,0 +1,110 @@
+"""Honesty checks: an annotator is paused, with the reason stated, for
+
+- straight-lining: the same answer `straight_line_run` times in a row, or (after
+  ENTROPY_MIN_JUDGMENTS) answers whose entropy is far below the crowd's;
+- speed: (after SPEED_MIN_JUDGMENTS) a median time per judgment below `speed_floor` times
+  the crowd's median (time per judgment is measured on the server, lease to submit);
+- low gold accuracy (in `judgments._score_gold`).
+
+The judging path stays light: the checks run only on every CHECK_EVERY-th judgment id and
+on gold answers (which take the general submit path anyway), with one indexed query over
+the annotator's last judgments (index `judgment_recent`); the crowd's figures are cached
+per campaign. Reinstated annotators are not paused by them again.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections import Counter
+
+from django.core.cache import cache
+
+from ..models import Campaign, CampaignAnnotator, Judgment, JudgmentValue
+from .standing import annotator_pause
+
+CHECK_EVERY = 5
+WINDOW = 60  # the annotator's last judgments looked at
+ENTROPY_MIN_JUDGMENTS = 30
+ENTROPY_SHARE = 0.25  # paused below this share of the crowd's answer entropy (bits)
+SPEED_MIN_JUDGMENTS = 20
+CROWD_SAMPLE = 2000  # the campaign's last judgments that make "the crowd"
+CROWD_MIN_JUDGMENTS = 20  # others' judgments needed before comparing with them
+CROWD_CACHE_SECONDS = 60
+
+
+def honesty_due(*, judgment_id: int, is_gold: bool) -> bool:
+    """Whether a submit should run the checks (cheap: no query)."""
+    return is_gold or judgment_id % CHECK_EVERY == 0
+
+
+def _entropy(values: list[int]) -> float:
+    counts = Counter(values)
+    total = len(values)
+    return -sum(n / total * math.log2(n / total) for n in counts.values())
+
+
+def _crowd(campaign: Campaign) -> list[tuple[int, int, float | None]]:
+    """(annotator id, value, seconds) of the campaign's last judgments, cached briefly."""
+    key = f"annotation:crowd:{campaign.pk}"
+    rows = cache.get(key)
+    if rows is None:
+        rows = list(
+            Judgment.objects.filter(campaign=campaign)
+            .order_by("-pk")
+            .values_list("annotator_id", "value", "seconds")[:CROWD_SAMPLE]
+        )
+        cache.set(key, rows, CROWD_CACHE_SECONDS)
+    return rows
+
+
+def honesty_reason(*, campaign: Campaign, annotator) -> str:
+    """Why this annotator should be paused, or "" when nothing is wrong."""
+    recent = list(
+        Judgment.objects.filter(campaign=campaign, annotator=annotator)
+        .order_by("-created_at")
+        .values_list("value", "seconds")[: max(WINDOW, campaign.straight_line_run)]
+    )
+    values = [value for value, _ in recent]
+    if values:
+        run = next((i for i, v in enumerate(values) if v != values[0]), len(values))
+        if run >= campaign.straight_line_run:
+            label = JudgmentValue(values[0]).label
+            return f"straight-lining: the same answer ({label}) {run} times in a row"
+    if len(values) < min(ENTROPY_MIN_JUDGMENTS, SPEED_MIN_JUDGMENTS):
+        return ""
+    others = [(v, s) for who, v, s in _crowd(campaign) if who != annotator.pk]
+    if len(others) < CROWD_MIN_JUDGMENTS:
+        return ""
+    if len(values) >= ENTROPY_MIN_JUDGMENTS:
+        mine, theirs = _entropy(values), _entropy([v for v, _ in others])
+        if theirs > 0 and mine < ENTROPY_SHARE * theirs:
+            return (
+                f"straight-lining: answers far less varied than the crowd's "
+                f"(entropy {mine:.2f} bits against {theirs:.2f})"
+            )
+    if campaign.speed_floor and len(values) >= SPEED_MIN_JUDGMENTS:
+        my_times = [s for _, s in recent if s is not None]
+        their_times = [s for _, s in others if s is not None]
+        if my_times and len(their_times) >= CROWD_MIN_JUDGMENTS:
+            mine, theirs = statistics.median(my_times), statistics.median(their_times)
+            if theirs > 0 and mine < campaign.speed_floor * theirs:
+                return (
+                    f"too fast: median {mine:.1f} s per judgment against the crowd's {theirs:.1f} s"
+                )
+    return ""
+
+
+def honesty_check(*, campaign: Campaign, annotator) -> str:
+    """Run the checks and pause the annotator if one fails; the reason, or ""."""
+    standing = (
+        CampaignAnnotator.objects.filter(campaign=campaign, annotator=annotator)
+        .values_list("paused", "reinstated")
+        .first()
+    )
+    if standing is None or standing[0] or standing[1]:
+        return ""
+    reason = honesty_reason(campaign=campaign, annotator=annotator)
+    if reason:
+        annotator_pause(campaign=campaign, annotator=annotator, reason=reason)
+    return reason
