@@ -34,7 +34,7 @@ from rest_framework.views import APIView
 
 from core.apis import ResearcherAPIView
 from core.limits import CHOICE_ERRORS, bounds
-from core.roles import IsAnnotatorOrResearcher
+from core.roles import IsAnnotatorOrResearcher, is_researcher
 from corpora.models import Corpus
 from corpora.services import upload_save
 from jobs.apis import JobOutput, job_response
@@ -47,6 +47,7 @@ from .errors import (
     CampaignClosed,
     LeaseRefused,
     NothingToUndo,
+    NotMember,
     TrainingRequired,
 )
 from .limits import CAMPAIGN_LIMITS, CAMPAIGN_NAME_MAX
@@ -62,6 +63,7 @@ from .services.leasing import assignment_next, assignment_skip
 REFUSAL_STATUS: tuple[tuple[type[AnnotationError], int], ...] = (
     (LeaseRefused, status.HTTP_409_CONFLICT),
     (AnnotatorPaused, status.HTTP_403_FORBIDDEN),
+    (NotMember, status.HTTP_403_FORBIDDEN),
     (TrainingRequired, status.HTTP_403_FORBIDDEN),
     (CampaignClosed, status.HTTP_409_CONFLICT),
     (AssignmentNotFound, status.HTTP_404_NOT_FOUND),
@@ -92,7 +94,8 @@ class ErrorOutput(serializers.Serializer):
 
 _ERROR_TEXT = {
     400: "The request breaks a rule (a value off the scale, a duplicate name, ...).",
-    403: "Not allowed: a researcher's resource, or your judgments here are paused.",
+    403: "Not allowed: a researcher's resource, a campaign you are not a member of, or "
+    "your judgments here are paused.",
     404: "No such campaign, or that item was not given to you.",
     409: "A conflict: the campaign is closed, the lease was taken over, nothing to undo.",
 }
@@ -413,9 +416,13 @@ def _item_response(assignment, code: int = status.HTTP_200_OK) -> Response:
 
 
 class OpenCampaignListApi(AnnotatorAPIView):
-    @extend_schema(responses=OpenCampaignOutput(many=True))
+    @extend_schema(
+        responses=OpenCampaignOutput(many=True),
+        description="The open campaigns you are a member of (researchers: every open one).",
+    )
     def get(self, request):
-        campaigns = selectors.campaigns_open_for_annotators().order_by("-created_at")
+        mine = None if is_researcher(request.user) else request.user
+        campaigns = selectors.campaigns_open_for_annotators(annotator=mine).order_by("-created_at")
         return Response(OpenCampaignOutput(campaigns, many=True).data)
 
 

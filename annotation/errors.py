@@ -50,3 +50,22 @@ class SamplingError(AnnotationError):
     the corpus lacks (critic scores)."""
 
     code = "sampling_error"
+
+
+class NotMember(AnnotationError):
+    """An annotator asked for a campaign they do not belong to."""
+
+    status = 403
+    code = "not_member"
+
+
+class JoinLinkNotFound(AnnotationError):
+    status = 404
+    code = "join_link_not_found"
+
+
+class JoinLinkGone(AnnotationError):
+    """A join link that was revoked, has expired, is used up, or whose campaign closed."""
+
+    status = 410
+    code = "join_link_gone"

@@ -4,6 +4,7 @@
     python bench/annotate_load.py --items 100000 --seconds 20
     python bench/annotate_load.py --workers 2 --threads 8 --think-ms 100 --keep
     python bench/annotate_load.py --combined      # submit returns the next item: 1 request/judgment
+    python bench/annotate_load.py --join-workers 50 --join-seconds 5   # a smaller join phase
 
 Creates its own PostgreSQL database (drop, create, migrate), loads a synthetic
 corpus with COPY, creates a campaign over all of it with k=3 through
@@ -13,6 +14,13 @@ loopback port, and runs N annotators, each a thread with its own keep-alive
 HTTP connection and token: POST /api/campaigns/<id>/next/, then POST
 /api/assignments/<id>/judgment/, for a bounded time. Gold items are answered
 right (the client knows their text), the rest at random, so nobody is paused.
+
+Then a join phase (--join-workers, default 200; 0 leaves it out): new crowd workers
+arrive through one Prolific join link spread over --join-seconds (default 20), each in
+its own browser-like session: GET the join page, POST the consent (CSRF token and
+cookies as a browser sends them), GET the judging page. It prints the p50/p95 of that
+first page (the three requests together) against the 200 ms target, errors, and the
+annotators made against the workers who came (no duplicates).
 
 Prints judgments/s and p50/p95/p99 latency of next-item and submit, the CPU
 seconds spent by gunicorn, PostgreSQL and the client, the invariants checked
@@ -43,7 +51,7 @@ RELATIONS = ["xAttr", "xEffect", "xIntent", "xNeed", "xReact", "xWant", "Hindere
 VERBS = ["eats", "reads", "buys", "fixes", "paints", "sells", "finds", "bakes", "drives"]
 NOUNS = ["a cake", "the car", "a book", "the house", "a bike", "the garden", "a letter"]
 TAIL_WORDS = ["to be happy", "tired", "a tool", "to rest", "gets paid", "proud", "to leave"]
-TARGETS = {"p95_ms": 50.0, "judgments_per_s": 200.0, "errors": 0}
+TARGETS = {"p95_ms": 50.0, "judgments_per_s": 200.0, "errors": 0, "join_p95_ms": 200.0}
 
 
 # --- Setup ------------------------------------------------------------------------
@@ -107,12 +115,14 @@ def build_corpus(n: int, seed: int = 13):
     return corpus
 
 
-def make_annotators(n: int) -> list[tuple[str, str]]:
-    """(username, token) of n annotators (no password hashing: they use tokens)."""
+def make_annotators(n: int, campaign) -> list[tuple[str, str]]:
+    """(username, token) of n annotators, members of `campaign` (no password hashing:
+    they use tokens)."""
     from django.contrib.auth import get_user_model
     from django.contrib.auth.models import Group
     from rest_framework.authtoken.models import Token
 
+    from annotation.services.membership import member_add
     from core.roles import ANNOTATOR
 
     group, _ = Group.objects.get_or_create(name=ANNOTATOR)
@@ -122,6 +132,7 @@ def make_annotators(n: int) -> list[tuple[str, str]]:
         user.set_unusable_password()
         user.save()
         user.groups.add(group)
+        member_add(campaign=campaign, annotator=user)
         made.append((user.username, Token.objects.create(user=user).key))
     return made
 
@@ -365,6 +376,139 @@ def percentiles(values: list[float]) -> tuple[float, float, float]:
     return float(p50), float(p95), float(p99)
 
 
+# --- Join phase: crowd workers arriving through a link -------------------------------
+
+
+@dataclass
+class Arrival:
+    pid: str
+    first_page_ms: float | None = None
+    error: str = ""
+
+
+def _cookies(response, jar: dict[str, str]) -> None:
+    for header in response.headers.get_all("Set-Cookie") or []:
+        name, _, rest = header.partition("=")
+        jar[name.strip()] = rest.split(";", 1)[0]
+
+
+def _cookie_header(jar: dict[str, str]) -> str:
+    return "; ".join(f"{name}={value}" for name, value in jar.items())
+
+
+def arrive(who: Arrival, port: int, token: str, campaign_id: int, at: float) -> None:
+    """One new worker: the join page, the consent, the first judging page (timed as one)."""
+    import re
+    from urllib.parse import urlencode
+
+    time.sleep(max(0.0, at - time.perf_counter()))
+    query = urlencode({"PROLIFIC_PID": who.pid, "STUDY_ID": "bench", "SESSION_ID": who.pid})
+    path = f"/join/{token}/?{query}"
+    jar: dict[str, str] = {}
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    started = time.perf_counter()
+    try:
+        conn.request("GET", path)
+        response = conn.getresponse()
+        html = response.read().decode(errors="replace")
+        _cookies(response, jar)
+        found = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', html)
+        if response.status != 200 or not found:
+            who.error = f"join page {response.status}"
+            return
+        body = urlencode({"csrfmiddlewaretoken": found.group(1)})
+        headers = {
+            "Content-Type": "application/x-www-form-urlencoded",
+            "Cookie": _cookie_header(jar),
+            "Referer": f"http://127.0.0.1:{port}{path}",
+        }
+        conn.request("POST", path, body=body, headers=headers)
+        response = conn.getresponse()
+        response.read()
+        _cookies(response, jar)
+        if response.status != 302:
+            who.error = f"consent {response.status}"
+            return
+        conn.request("GET", response.getheader("Location"), headers={"Cookie": _cookie_header(jar)})
+        response = conn.getresponse()
+        page = response.read().decode(errors="replace")
+        if response.status != 200 or "judge-card" not in page:
+            who.error = f"judge page {response.status}"
+            return
+        who.first_page_ms = (time.perf_counter() - started) * 1000
+    except (OSError, http.client.HTTPException) as exc:
+        who.error = f"connection {exc!r}"
+    finally:
+        conn.close()
+
+
+def join_phase(port: int, campaign, workers: int, seconds: float, seed: int = 5) -> dict:
+    """`workers` new crowd workers arrive through one join link over `seconds`."""
+    from django.db import connections
+
+    from annotation.services.joining import join_link_create
+
+    link = join_link_create(campaign=campaign, platform="prolific", label="bench")
+    connections.close_all()
+    rng = random.Random(seed)
+    arrivals = [Arrival(pid=f"bench{n:05d}{rng.randrange(16**6):06x}") for n in range(workers)]
+    start = time.perf_counter() + 0.2
+    times = sorted(start + rng.uniform(0, seconds) for _ in arrivals)
+    threads = [
+        threading.Thread(target=arrive, args=(who, port, link.token, campaign.pk, at))
+        for who, at in zip(arrivals, times, strict=True)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return {"link": link, "arrivals": arrivals, "elapsed": time.perf_counter() - start}
+
+
+def report_join(result: dict, workers: int, seconds: float) -> None:
+    from django.db.models import Count
+
+    from annotation.models import CampaignAnnotator, CrowdWorker, JoinLink
+
+    arrivals = result["arrivals"]
+    ok = [a.first_page_ms for a in arrivals if a.first_page_ms is not None]
+    errors: dict[str, int] = {}
+    for a in arrivals:
+        if a.error:
+            errors[a.error] = errors.get(a.error, 0) + 1
+    p50, p95, p99 = percentiles(ok)
+    link = JoinLink.objects.get(pk=result["link"].pk)
+    made = CrowdWorker.objects.filter(worker_id__startswith="bench").count()
+    members = CampaignAnnotator.objects.filter(joined_via=link).count()
+    duplicates = (
+        CrowdWorker.objects.values("platform", "worker_id")
+        .annotate(n=Count("pk"))
+        .filter(n__gt=1)
+        .count()
+    )
+    print(
+        f"\njoin: {workers} new workers through one Prolific link over {seconds:.0f} s "
+        f"(took {result['elapsed']:.1f} s)"
+    )
+    print(
+        f"  first page ms      p50 {p50:6.1f}  p95 {p95:6.1f}  p99 {p99:6.1f}   "
+        f"(join page + consent + judging page; target p95 <= {TARGETS['join_p95_ms']:.0f})"
+    )
+    print(f"  errors             {sum(errors.values()):>8}   (target 0) {errors or ''}")
+    cpu = result.get("cpu")
+    if cpu:
+        print(
+            f"  CPU per arrival    gunicorn {1000 * cpu['gunicorn'] / workers:.1f} ms, postgres "
+            f"{1000 * cpu['postgres'] / workers:.1f} ms (3 requests); machine "
+            f"{100 * cpu['machine_busy'] / cpu['machine_total']:.0f}% busy during the phase"
+        )
+    print(
+        f"  annotators made    {made:>8}   members through the link {members}, link uses "
+        f"{link.uses}, duplicate platform ids {duplicates} (target {workers}, {workers}, "
+        f"{workers}, 0)"
+    )
+
+
 # --- Checks ---------------------------------------------------------------------------
 
 
@@ -461,6 +605,15 @@ def main() -> None:
         action="store_true",
         help="skip ANALYZE after creating the campaign (the server here runs no autovacuum)",
     )
+    parser.add_argument(
+        "--join-workers",
+        type=int,
+        default=200,
+        help="new crowd workers arriving through a join link after the load (0: none)",
+    )
+    parser.add_argument(
+        "--join-seconds", type=float, default=20.0, help="over how long they arrive"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
     parser.add_argument(
         "--pg",
@@ -482,6 +635,8 @@ def main() -> None:
         "DJANGO_SECURE_SSL_REDIRECT": "0",
         "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
         "LOG_LEVEL": "WARNING",
+        # The join phase's workers all come from 127.0.0.1.
+        "SKD_JOIN_RATE_PER_MINUTE": "0",
     }
     print(f"machine: {os.cpu_count()} cores, python {sys.version.split()[0]}")
     recreate_database(args.pg)
@@ -491,6 +646,13 @@ def main() -> None:
         cwd=ROOT,
         check=True,
     )
+    if args.join_workers > 0:  # the join and judging pages are pages: they need the manifest
+        subprocess.run(
+            [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"],
+            env=env,
+            cwd=ROOT,
+            check=True,
+        )
     os.environ.update(env)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     sys.path.insert(0, str(ROOT))
@@ -534,7 +696,7 @@ def main() -> None:
             campaign=campaign, is_gold=True
         ).values_list("head__text", "relation__name", "tail", "gold_acceptable")
     }
-    accounts = make_annotators(args.annotators)
+    accounts = make_annotators(args.annotators, campaign)
     connections.close_all()
 
     port = free_port()
@@ -567,6 +729,12 @@ def main() -> None:
             thread.join()
         elapsed = time.perf_counter() - started
         cpu_after = cpu_snapshot(server.pid)
+        joined = None
+        if args.join_workers > 0:
+            join_cpu = cpu_snapshot(server.pid)
+            joined = join_phase(port, campaign, args.join_workers, args.join_seconds)
+            after = cpu_snapshot(server.pid)
+            joined["cpu"] = {key: after[key] - join_cpu[key] for key in after}
     finally:
         stop(server)
 
@@ -617,6 +785,9 @@ def main() -> None:
         f"postgres {1000 * cpu['postgres'] / max(requests, 1):.2f} ms; per judgment, "
         f"whole machine {1000 * cpu['machine_busy'] / max(judgments, 1):.1f} ms"
     )
+
+    if joined is not None:
+        report_join(joined, args.join_workers, args.join_seconds)
 
     checks = check_invariants(campaign)
     print(

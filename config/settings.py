@@ -183,6 +183,9 @@ MEDIA_URL = "media/"
 # (on several machines, a shared mount).
 ARTIFACT_ROOT = Path(os.environ.get("SKD_ARTIFACT_ROOT", VAR_DIR / "artifacts"))
 # A new critic version is trained after this many new aggregated labels.
+# Join links (annotation): requests to join pages allowed per client address and minute
+# (0: no limit). Behind a proxy, make REMOTE_ADDR the client's address.
+JOIN_RATE_PER_MINUTE = int(os.environ.get("SKD_JOIN_RATE_PER_MINUTE", "60"))
 CRITIC_RETRAIN_EVERY = int(os.environ.get("CRITIC_RETRAIN_EVERY", "200"))
 # Corpus uploads go to disk, not memory: a 6.5M-triple file is ~1 GB.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024

@@ -11,6 +11,8 @@ urlpatterns = [
     path("corpora/", include("generation.urls")),
     path("jobs/", include("jobs.urls")),
     path("annotation/", include("annotation.urls")),
+    # Crowd workers arrive here from Prolific, MTurk or a plain link.
+    path("join/", include("annotation.join_urls")),
     path("critic/", include("critic.urls")),
     path("distillation/", include("distillation.urls")),
     path("api/", include("corpora.api_urls")),

@@ -9,7 +9,10 @@ here: import from the module that owns the use case).
 - `standing`: annotator_pause (with a reason), annotator_reinstate
 - `training`: training_next, training_answer, training_guard (newcomers' training rounds)
 - `honesty`: honesty_check (straight-lining, speed; run every few judgments of a submit)
-- `membership`: member_add (who belongs to a campaign)
+- `membership`: member_add, member_required, member_invite (who belongs to a campaign);
+  annotator_deactivate, annotator_activate
+- `joining`: join_link_create, join_link_revoke, join (crowd workers arriving by link),
+  session_completion (the completion code after a session)
 - `labels`: campaign_import_labels (the `valid` labels an SKD release carries)
 - `aggregation`: campaign_aggregate, campaign_aggregate_job_create, campaign_aggregate_job_run
 

@@ -15,6 +15,7 @@ from ..errors import AnnotationError, AnnotatorPaused, CampaignClosed, LeaseRefu
 from ..models import Assignment, Campaign, CampaignAnnotator, Item, Judgment, JudgmentValue
 from .honesty import honesty_check, honesty_due
 from .leasing import _locked_assignment
+from .membership import member_required
 from .standing import _standing, annotator_pause
 
 
@@ -208,6 +209,7 @@ def judgment_undo(*, campaign: Campaign, annotator, now: datetime | None = None)
     is leased to them again so they can answer anew. The returned lease carries the
     answer taken back (`undone_value`, `undone_flagged`), for the form to show it again."""
     now = now or timezone.now()
+    member_required(campaign=campaign, annotator=annotator)
     with transaction.atomic():
         status = Campaign.objects.filter(pk=campaign.pk).values_list("status", flat=True).first()
         if status != Campaign.Status.OPEN:

@@ -23,9 +23,10 @@ from django.db.models import Count, Exists, OuterRef, Q
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
+from core.roles import is_researcher
 from corpora.models import Event
 
-from ..errors import AnnotatorPaused, AssignmentNotFound, CampaignClosed
+from ..errors import AnnotatorPaused, AssignmentNotFound, CampaignClosed, NotMember
 from ..models import Assignment, Campaign, CampaignAnnotator, Item, TrainingAnswer
 from .items import _give_back
 from .standing import _pause_reason, _standing, pause_message
@@ -329,17 +330,26 @@ def assignment_next(
 ) -> Assignment | None:
     """The item this annotator should judge now: their live lease, or a new claim.
 
-    None when the campaign has nothing left for them.
+    None when the campaign has nothing left for them. Refused (NotMember) for an annotator
+    who is not a member of the campaign; a researcher becomes a member on their first visit.
     """
     now = now or timezone.now()
     if campaign.status != Campaign.Status.OPEN:
         raise CampaignClosed(f"Campaign '{campaign.name}' is closed.")
+    if not annotator.is_active:
+        raise NotMember("Your account is deactivated.")
     _reap_now_and_then(campaign, now)
     # On PostgreSQL each step stands alone (a claim is one statement), so no transaction
     # wraps them; SQLite's claim takes several statements.
     with transaction.atomic() if connection.vendor == "sqlite" else nullcontext():
         standing = _standing_and_live_lease(campaign, annotator, now)
-        if standing is None:  # first visit: the standing row is made, then read
+        if standing is None:
+            # Only members judge; a researcher becomes one on their first visit.
+            if not is_researcher(annotator):
+                raise NotMember(
+                    f"You are not an annotator of the campaign '{campaign.name}'. "
+                    "Open the link the researchers gave you, or ask them to add you."
+                )
             _standing(campaign, annotator)
             standing = _standing_and_live_lease(campaign, annotator, now)
         paused, after, live_id = standing

@@ -1,5 +1,5 @@
-"""An annotator's standing in a campaign: the row made on their first visit, pause and
-reinstatement.
+"""An annotator's standing in a campaign: their membership row (made by a join link, an
+invitation, or a researcher's first visit), pause and reinstatement.
 """
 
 from __future__ import annotations
@@ -7,11 +7,24 @@ from __future__ import annotations
 from django.db import transaction
 from django.utils import timezone
 
+from core.roles import is_researcher
+
+from ..errors import NotMember
 from ..models import Assignment, Campaign, CampaignAnnotator
 from .items import _give_back
 
 
 def _standing(campaign: Campaign, annotator) -> CampaignAnnotator:
+    """The annotator's membership row; only researchers get one made here (on their first
+    visit): anyone else who is not a member is refused (NotMember)."""
+    standing = CampaignAnnotator.objects.filter(campaign=campaign, annotator=annotator).first()
+    if standing is not None:
+        return standing
+    if not is_researcher(annotator):
+        raise NotMember(
+            f"You are not an annotator of the campaign '{campaign.name}'. "
+            "Open the link the researchers gave you, or ask them to add you."
+        )
     standing, _ = CampaignAnnotator.objects.get_or_create(campaign=campaign, annotator=annotator)
     return standing
 

@@ -33,6 +33,7 @@ from ..models import Campaign
 from ..services.aggregation import campaign_aggregate_job_create
 from ..services.campaigns import campaign_create, campaign_grow, campaign_set_status
 from ..services.standing import annotator_pause, annotator_reinstate
+from .join import join_links_context
 
 
 def _percent(part: int, whole: int) -> float:
@@ -212,6 +213,7 @@ class CampaignDetailView(ResearcherRequiredMixin, View):
     def get(self, request: HttpRequest, pk: int) -> HttpResponse:
         campaign = get_object_or_404(Campaign.objects.select_related("corpus"), pk=pk)
         context = {**_live_context(request, campaign), "grow_form": CampaignGrowForm()}
+        context.update(join_links_context(request, campaign))
         return render(request, "annotation/campaign_detail.html", context)
 
 

@@ -20,7 +20,7 @@ from django_htmx.http import HttpResponseClientRedirect
 from core.roles import ResearcherRequiredMixin, is_annotator, is_researcher
 
 from .. import selectors
-from ..errors import AnnotationError
+from ..errors import AnnotationError, NotMember
 from ..forms import (
     JudgmentForm,
 )
@@ -29,6 +29,7 @@ from ..models import Campaign, JudgmentValue
 from ..services.judgments import judgment_submit, judgment_undo
 from ..services.leasing import assignment_next, assignment_skip
 from ..services.training import TrainingFeedback, training_answer, training_next
+from .join import crowd_campaign, session_done
 
 # The keys of the annotator page, in the order the buttons show them.
 ANSWER_KEYS = (
@@ -70,9 +71,11 @@ def home(request: HttpRequest) -> HttpResponse:
     """Researchers start at their corpora; annotators choose a campaign to judge."""
     if is_researcher(request.user):
         return redirect("corpora:corpus_list")
+    if (crowd := crowd_campaign(request)) is not None:  # a link-made annotator
+        return redirect("annotation:judge", pk=crowd)
     campaigns = []
     if is_annotator(request.user):
-        for campaign in selectors.campaigns_open_for_annotators():
+        for campaign in selectors.campaigns_open_for_annotators(annotator=request.user):
             mine = selectors.annotator_progress(campaign=campaign, annotator=request.user)
             campaigns.append(
                 {"campaign": campaign, "today": mine.today, "judged": mine.in_campaign}
@@ -151,6 +154,8 @@ def _judge_context(
                     finished = True
                 else:
                     item = selectors.item_view(assignment=assignment)
+        except NotMember:
+            raise  # not their campaign: a 403 page, not a notice on the judging page
         except AnnotationError as exc:
             notices.append(("error", str(exc)))
     if item is not None:
@@ -191,6 +196,8 @@ class JudgeView(AnnotatorRequiredMixin, View):
 
     def get(self, request: HttpRequest, pk: int) -> HttpResponse:
         campaign = get_object_or_404(Campaign.objects.defer("stats"), pk=pk)
+        if (done := session_done(request, campaign)) is not None:
+            return done
         context = _judge_context(request, campaign)
         context.update(_guidelines_context(campaign, context["judged_here"]))
         return render(request, self.template_name, context)
@@ -198,6 +205,8 @@ class JudgeView(AnnotatorRequiredMixin, View):
     def post(self, request: HttpRequest, pk: int) -> HttpResponse:
         campaign = get_object_or_404(Campaign.objects.defer("stats"), pk=pk)
         notices, feedback = _apply_judgment(request, JudgmentForm(request.POST), campaign)
+        if (done := session_done(request, campaign)) is not None:
+            return done
         if request.htmx:
             context = _judge_context(request, campaign, notices, feedback)
             return render(request, f"{self.template_name}#judge-card", context)

@@ -45,3 +45,17 @@ def corpus(db):
 @pytest.fixture
 def annotators(db):
     return [UserFactory(role="annotator") for _ in range(5)]
+
+
+def add_members(campaign, users=None) -> None:
+    """Make `users` (default: every annotator-role user there is now) members of
+    `campaign`: only members judge a campaign."""
+    from django.contrib.auth import get_user_model
+
+    from annotation.services.membership import member_add
+    from core.roles import ANNOTATOR
+
+    if users is None:
+        users = get_user_model().objects.filter(groups__name=ANNOTATOR)
+    for user in users:
+        member_add(campaign=campaign, annotator=user)

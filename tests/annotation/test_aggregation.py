@@ -20,12 +20,14 @@ from annotation.services.leasing import assignment_next
 from annotation.services.standing import annotator_pause
 from corpora.services import corpus_import
 from jobs.models import Job
+from tests.annotation.conftest import add_members
 
 pytestmark = pytest.mark.django_db
 
 
 def judge_everything(campaign, annotators, answer):
     """Each annotator judges until nothing is left; answer(annotator_index, item) -> value."""
+    add_members(campaign, annotators)
     for index, annotator in enumerate(annotators):
         while lease := assignment_next(campaign=campaign, annotator=annotator):
             judgment_submit(

@@ -22,7 +22,7 @@ from annotation.services.leasing import assignment_next, leases_reap
 from annotation.services.standing import annotator_pause, annotator_reinstate
 from corpora.models import Triple
 from jobs.models import Job
-from tests.annotation.conftest import make_corpus
+from tests.annotation.conftest import add_members, make_corpus
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -36,8 +36,11 @@ def _fast_passwords(settings):
 
 
 def create(corpus, **kwargs) -> Campaign:
+    """A campaign whose members are the test's annotators (made before it)."""
     options = {"name": "c", "size": 10, "gold_share": 0.0, "seed": 1} | kwargs
-    return campaign_create(corpus=corpus, **options)
+    campaign = campaign_create(corpus=corpus, **options)
+    add_members(campaign)
+    return campaign
 
 
 def client_for(user) -> APIClient:
@@ -61,7 +64,9 @@ def annotate(annotator):
 
 def judged_campaign(**kwargs) -> Campaign:
     campaign = create(make_corpus(20), size=6, **kwargs)
-    for user in [UserFactory(role="annotator") for _ in range(3)]:
+    users = [UserFactory(role="annotator") for _ in range(3)]
+    add_members(campaign, users)
+    for user in users:
         while lease := assignment_next(campaign=campaign, annotator=user):
             judgment_submit(assignment_id=lease.pk, annotator=user, value=2)
     return campaign
@@ -341,6 +346,7 @@ def test_submit_refusals(annotate, annotator):
 
     # Someone else's lease, or none at all: 404.
     other = UserFactory(role="annotator")
+    add_members(campaign, [other])
     theirs = assignment_next(campaign=campaign, annotator=other)
     not_mine = annotate.post(f"/api/assignments/{theirs.pk}/judgment/", {"value": 2})
     assert not_mine.status_code == 404
@@ -355,6 +361,7 @@ def test_submit_refusals(annotate, annotator):
     Assignment.objects.filter(pk=lease_id).update(expires_at=timezone.now() - timedelta(seconds=1))
     leases_reap(campaign=campaign)
     third = UserFactory(role="annotator")
+    add_members(campaign, [third])
     taken = assignment_next(campaign=campaign, annotator=third)
     assert taken.item_id == Assignment.objects.get(pk=lease_id).item_id
     judgment_submit(assignment_id=taken.pk, annotator=third, value=2)
@@ -484,6 +491,7 @@ def test_annotator_endpoints_reveal_no_score_gold_or_other_people(annotate, anno
     )
     campaign = create(corpus, size=20, gold_share=0.5, gold_min_answers=100)
     other = UserFactory(username="someone-else-qz", role="annotator")
+    add_members(campaign, [other])
     # Gold is drawn at random (half the time here): judge until a regular item is among them.
     for _ in range(20):
         lease = assignment_next(campaign=campaign, annotator=other)

@@ -8,7 +8,7 @@ from rest_framework.test import APIClient
 
 from annotation.models import Assignment, Campaign, Item, Judgment
 from annotation.services.campaigns import campaign_create, campaign_set_status
-from tests.annotation.conftest import make_corpus
+from tests.annotation.conftest import add_members, make_corpus
 
 pytestmark = pytest.mark.django_db
 
@@ -22,7 +22,9 @@ def _fast_passwords(settings):
 
 @pytest.fixture
 def campaign() -> Campaign:
-    return campaign_create(corpus=make_corpus(10), name="c", size=6, gold_share=0.0, seed=1)
+    campaign = campaign_create(corpus=make_corpus(10), name="c", size=6, gold_share=0.0, seed=1)
+    add_members(campaign)
+    return campaign
 
 
 @pytest.fixture

@@ -24,8 +24,7 @@ from annotation.models import Assignment, Campaign, Item, Judgment
 from annotation.services.campaigns import campaign_create
 from annotation.services.judgments import judgment_submit, judgment_undo
 from annotation.services.leasing import assignment_next, assignment_skip
-from annotation.services.standing import _standing
-from tests.annotation.conftest import make_corpus
+from tests.annotation.conftest import add_members, make_corpus
 from tests.factories import UserFactory
 
 K = 3
@@ -155,6 +154,7 @@ def test_many_annotators_at_once_keep_every_invariant(transactional_db, settings
     )
     assert campaign.gold_count > 0
     users = [UserFactory(role="annotator") for _ in range(12)]
+    add_members(campaign, users)
     behaviours = ["plain", "double", "skip", "expire", "undo", "plain"] * 2
     plan = list(zip(users, behaviours, strict=True))
     plan.append((users[0], "plain"))  # a second tab of the first annotator
@@ -203,7 +203,9 @@ def test_nothing_left_is_not_answered_while_an_item_is_only_locked(transactional
     holder.start()
     try:
         assert locked.wait(timeout=30)
-        lease = assignment_next(campaign=campaign, annotator=UserFactory(role="annotator"))
+        newcomer = UserFactory(role="annotator")
+        add_members(campaign, [newcomer])
+        lease = assignment_next(campaign=campaign, annotator=newcomer)
     finally:
         release.set()
         holder.join(timeout=30)
@@ -221,7 +223,7 @@ def test_two_tabs_claiming_the_last_item_at_once_get_it_once_and_no_error(transa
         corpus=corpus, name="last", size=1, judgments_per_item=K, lease_seconds=600, seed=3
     )
     user = UserFactory(role="annotator")
-    _standing(campaign, user)  # made beforehand, so that B does not wait on it
+    add_members(campaign, [user])  # made beforehand, so that B does not wait on it
     got: dict = {}
     a_holds_the_item = threading.Event()
 

@@ -17,7 +17,7 @@ from annotation.services.leasing import assignment_next, leases_reap
 from annotation.services.standing import annotator_pause
 from corpora.models import Triple
 from jobs.models import Job
-from tests.annotation.conftest import make_corpus
+from tests.annotation.conftest import add_members, make_corpus
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -32,8 +32,11 @@ def _fast_passwords(settings):
 
 
 def create(corpus, **kwargs) -> Campaign:
+    """A campaign whose members are the test's annotators (made before it)."""
     options = {"name": "c", "size": 10, "gold_share": 0.0, "seed": 1} | kwargs
-    return campaign_create(corpus=corpus, **options)
+    campaign = campaign_create(corpus=corpus, **options)
+    add_members(campaign)
+    return campaign
 
 
 def judge_url(campaign: Campaign) -> str:
@@ -59,6 +62,7 @@ def answer(client, campaign, user, value, htmx=True, **extra):
 
 def judge_with_services(campaign, users, items: int, values=(2, 2, -1)):
     """Each user judges `items` items through the services (fast setup for stats)."""
+    add_members(campaign, users)
     for user in users:
         for n in range(items):
             lease = assignment_next(campaign=campaign, annotator=user)
@@ -171,6 +175,7 @@ def test_an_expired_lease_on_a_full_item_shows_the_refusal(annotator_client, ann
     Assignment.objects.filter(pk=mine.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
     assert leases_reap(campaign=campaign) == 1  # what claims do every few seconds
     other = UserFactory(role="annotator")
+    add_members(campaign, [other])
     theirs = assignment_next(campaign=campaign, annotator=other)
     assert theirs.item_id == mine.item_id  # the expired item went back and was taken
     judgment_submit(assignment_id=theirs.pk, annotator=other, value=2)

@@ -11,14 +11,17 @@ from annotation.services.judgments import judgment_submit, judgment_undo
 from annotation.services.leasing import assignment_next, assignment_skip, leases_reap
 from annotation.services.standing import annotator_reinstate
 from corpora.models import Triple
-from tests.annotation.conftest import make_corpus
+from tests.annotation.conftest import add_members, make_corpus
 
 pytestmark = pytest.mark.django_db
 
 
 def create(corpus, **kwargs):
+    """A campaign whose members are the test's annotators (made before it)."""
     options = {"name": "c", "size": 10, "gold_share": 0.0, "seed": 1} | kwargs
-    return campaign_create(corpus=corpus, **options)
+    campaign = campaign_create(corpus=corpus, **options)
+    add_members(campaign)
+    return campaign
 
 
 def judge_all(campaign, annotator, value=2, now=None):

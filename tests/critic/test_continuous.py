@@ -13,6 +13,7 @@ from annotation.models import Campaign
 from annotation.services.campaigns import campaign_create
 from annotation.services.judgments import judgment_submit
 from annotation.services.leasing import assignment_next
+from annotation.services.membership import member_add
 from corpora.models import ScoreSet, Triple, TripleScore
 from critic.labels import corpus_labels
 from critic.models import CriticVersion
@@ -86,6 +87,7 @@ def test_new_judgments_train_and_activate_a_version_without_a_button(labelled_co
         gold_share=0.0,
         sampling=Campaign.Sampling.UNCERTAIN,
     )
+    member_add(campaign=campaign, annotator=annotator)
     before = corpus_labels(corpus_id=labelled_corpus.pk).learning.learning_events
     assert _judge_everything(campaign, annotator) == 40
 
@@ -212,6 +214,7 @@ def test_labels_aggregated_last_win_over_imported_ones(db):
     campaign = campaign_create(
         corpus=corpus, name="people", size=20, judgments_per_item=1, gold_share=0.0
     )
+    member_add(campaign=campaign, annotator=annotator)
     campaign_import_labels(corpus=corpus)
     imported = corpus_labels(corpus_id=corpus.pk)
     imported_label = dict(zip(imported.triple_ids.tolist(), imported.labels.tolist(), strict=True))

@@ -22,6 +22,14 @@ def test_load_demo_is_idempotent_and_creates_both_roles(capsys):
     assert is_researcher(users.get(username="researcher"))
     assert is_annotator(users.get(username="annotator"))
     assert not is_researcher(users.get(username="annotator"))
+    # Only members judge a campaign: both demo annotators belong to the demo campaign.
+    from annotation.models import CampaignAnnotator
+    from demo.management.commands.load_demo import DEMO_CAMPAIGN
+
+    members = CampaignAnnotator.objects.filter(campaign__name=DEMO_CAMPAIGN).values_list(
+        "annotator__username", flat=True
+    )
+    assert sorted(members) == ["annotator", "annotator2"]
 
 
 def test_the_demo_teacher_writes_a_small_run_with_the_demo_pool(capsys):

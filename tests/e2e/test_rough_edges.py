@@ -9,6 +9,7 @@ from playwright.sync_api import expect
 
 from accounts.services import user_create_with_role
 from annotation.services.campaigns import campaign_create
+from annotation.services.membership import member_add
 from corpora.services import corpus_refresh_counts
 from critic import charts
 from critic.services.scoring import corpus_rescore
@@ -168,7 +169,12 @@ def test_a_student_shows_its_validation_loss_while_it_trains(
 
 
 def test_an_annotator_on_a_phone_gets_no_keys_panel(live_server, page):
-    campaign_create(corpus=make_corpus(10, name="teacher"), name="phone", size=5, gold_share=0.0)
+    campaign = campaign_create(
+        corpus=make_corpus(10, name="teacher"), name="phone", size=5, gold_share=0.0
+    )
+    for username in ("ann", "ann2"):  # only members judge a campaign
+        ann = user_create_with_role(username=username, password=PASSWORD, role="annotator")
+        member_add(campaign=campaign, annotator=ann)
     phone = page.context.browser.new_context(
         viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True
     )

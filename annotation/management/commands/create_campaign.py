@@ -1,11 +1,13 @@
 import time
 from pathlib import Path
 
+from django.contrib.auth import get_user_model
 from django.core.management.base import CommandError
 
 from annotation.errors import AnnotationError
 from annotation.models import Campaign
 from annotation.services.campaigns import campaign_create
+from annotation.services.membership import member_add
 from core.handlers import AppCommand
 from corpora.models import Corpus
 
@@ -52,6 +54,12 @@ class Command(AppCommand):
         parser.add_argument("--instructions", default="")
         parser.add_argument("--seed", type=int, help="Sampling seed (default: random).")
         parser.add_argument(
+            "--annotators",
+            default="",
+            help="Comma-separated usernames of annotators to make members (only members "
+            "judge a campaign; others join through a join link).",
+        )
+        parser.add_argument(
             "--items-per-session",
             type=int,
             help="Judgments per session of a join link's annotator (default: no sessions).",
@@ -88,6 +96,14 @@ class Command(AppCommand):
 
     def handle(self, *args, **o):
         corpus = corpus_named(o["corpus"])
+        usernames = [name.strip() for name in o["annotators"].split(",") if name.strip()]
+        User = get_user_model()
+        missing = sorted(
+            set(usernames)
+            - set(User.objects.filter(username__in=usernames).values_list("username", flat=True))
+        )
+        if missing:
+            raise CommandError(f"--annotators: no user named {', '.join(missing)}.")
         reference = o["gold_reference"]
         if reference and not Path(reference).is_file():
             raise CommandError(f"--gold-reference {reference}: no such file.")
@@ -114,10 +130,13 @@ class Command(AppCommand):
             )
         except AnnotationError as exc:
             raise CommandError(str(exc)) from exc
+        for user in User.objects.filter(username__in=usernames):
+            member_add(campaign=campaign, annotator=user)
         seconds = time.perf_counter() - started
         self.stdout.write(
             f"campaign {campaign.name!r} (id {campaign.pk}) on corpus {corpus.name!r}: "
             f"{campaign.item_count:,} items, {campaign.gold_count:,} gold, "
             f"{campaign.judgments_per_item} judgments each, {campaign.sampling} sampling, "
             f"seed {campaign.seed}, created in {seconds:.1f} s"
+            + (f"; members: {', '.join(usernames)}" if usernames else "")
         )

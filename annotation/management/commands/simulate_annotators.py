@@ -21,6 +21,7 @@ from annotation.errors import AnnotatorPaused, AssignmentNotFound, CampaignClose
 from annotation.models import Assignment, Campaign, Item
 from annotation.services.judgments import judgment_submit
 from annotation.services.leasing import assignment_next
+from annotation.services.membership import member_add
 from core.handlers import AppCommand
 from core.roles import ANNOTATOR, is_annotator
 from corpora.formats import SKD_VALID_VALUES, FormatError, clean_text, normalize_tail, open_binary
@@ -223,7 +224,7 @@ class Command(AppCommand):
         "page. Answers come from a JSONL file of head, relation, tail, valid (an SKD release "
         "works); a share --noise of them is flipped (acceptable <-> unacceptable); triples "
         "the file lacks get random answers; gold items get their known answer (flipped as "
-        "often). Users sim-annotator-1..N are created or reused."
+        "often). Users sim-annotator-1..N are created or reused, and made members of the campaign."
     )
 
     def add_arguments(self, parser):
@@ -263,6 +264,8 @@ class Command(AppCommand):
             raise CommandError(f"Campaign {campaign.name!r} is closed.")
         labels = read_labels(o["labels"])
         users = simulated_annotators(o["annotators"])
+        for user in users:  # only members judge a campaign
+            member_add(campaign=campaign, annotator=user)
         seed = random.randrange(2**31) if o["seed"] is None else o["seed"]
         rngs = [random.Random(seed * 1_000_003 + n) for n in range(len(users))]
 

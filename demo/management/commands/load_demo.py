@@ -40,11 +40,21 @@ class Command(AppCommand):
             self.stdout.write(f"  {role:<10}  user: {username:<10}  password: {password}")
 
     def _demo_campaign(self) -> None:
+        from django.contrib.auth import get_user_model
+
         from annotation.models import Campaign
         from annotation.services.campaigns import campaign_create
+        from annotation.services.membership import member_add
 
-        if Campaign.objects.filter(name=DEMO_CAMPAIGN).exists():
-            return
+        campaign = Campaign.objects.filter(name=DEMO_CAMPAIGN).first()
+        if campaign is None:
+            campaign = self._demo_campaign_create(campaign_create)
+        # Only members judge a campaign: the demo annotators are members of this one.
+        names = [name for name, _, role in DEMO_USERS if role == "annotator"]
+        for user in get_user_model().objects.filter(username__in=names):
+            member_add(campaign=campaign, annotator=user)
+
+    def _demo_campaign_create(self, campaign_create):
         campaign = campaign_create(
             corpus=Corpus.objects.get(name="demo"),
             name=DEMO_CAMPAIGN,
@@ -58,6 +68,7 @@ class Command(AppCommand):
             f"demo campaign '{campaign.name}': {campaign.item_count} items, "
             f"{campaign.gold_count} gold, {campaign.judgments_per_item} judgments each"
         )
+        return campaign
 
     def _demo_student_base(self) -> None:
         from distillation.demo import demo_base_model_ensure

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('annotation', '0006_crowd_studies'),
+        ('annotation', '0007_memberships'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
