@@ -176,9 +176,25 @@ def forget_relations() -> None:
     _relations["until"] = 0.0
 
 
+RELATIONS_CACHE_SECONDS = 600
+
+
 def relation_guidelines(*, campaign: Campaign) -> list[Relation]:
-    """The relations a campaign asks about, with their guidelines, for the help panel."""
-    ids = Item.objects.filter(campaign=campaign).values("relation_id").distinct()
+    """The relations a campaign asks about, with their guidelines, for the help panel.
+
+    Finding them reads every item of the campaign (a million in a big one), and every
+    judging page shows them: the ids are kept in the cache, under a key that changes when
+    the campaign grows."""
+    key = f"annotation:relations:{campaign.pk}:{campaign.item_count}:{campaign.gold_count}"
+    ids = cache.get(key)
+    if ids is None:
+        ids = sorted(
+            Item.objects.filter(campaign=campaign)
+            .values_list("relation_id", flat=True)
+            .distinct()
+            .order_by()
+        )
+        cache.set(key, ids, RELATIONS_CACHE_SECONDS)
     return list(Relation.objects.filter(pk__in=ids))
 
 

@@ -679,6 +679,10 @@ def main() -> None:
         gold_share=args.gold_share,
         lease_seconds=600,
         seed=1,
+        # The simulated annotators answer at random in milliseconds: the honesty checks
+        # would rightly pause them, and this bench measures the judging path, not them.
+        speed_floor=0.0,
+        straight_line_run=1000,
     )
     created = time.perf_counter() - started
     print(

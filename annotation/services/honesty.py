@@ -44,6 +44,10 @@ def _entropy(values: list[int]) -> float:
     return -sum(n / total * math.log2(n / total) for n in counts.values())
 
 
+def _seconds(value: float) -> str:
+    return f"{value:.1f}" if value >= 0.1 else f"{value:.3f}"
+
+
 def _crowd(campaign: Campaign) -> list[tuple[int, int, float | None]]:
     """(annotator id, value, seconds) of the campaign's last judgments, cached briefly."""
     key = f"annotation:crowd:{campaign.pk}"
@@ -90,7 +94,8 @@ def honesty_reason(*, campaign: Campaign, annotator) -> str:
             mine, theirs = statistics.median(my_times), statistics.median(their_times)
             if theirs > 0 and mine < campaign.speed_floor * theirs:
                 return (
-                    f"too fast: median {mine:.1f} s per judgment against the crowd's {theirs:.1f} s"
+                    f"too fast: median {_seconds(mine)} s per judgment against the crowd's "
+                    f"{_seconds(theirs)} s"
                 )
     return ""
 
