@@ -1,5 +1,6 @@
-"""A Prolific-style worker opens a join link in a real Chromium, consents, judges a
-session with the keyboard and gets the completion code; reopening the link resumes the
+"""A Prolific-style worker opens a join link in a real Chromium, consents, fails a round of
+training and passes the next, judges a session with the keyboard and gets the completion
+code; reopening the link resumes the
 same annotator (no second account, no second judgment of an item)."""
 
 import pytest
@@ -9,18 +10,30 @@ from annotation.models import CampaignAnnotator, CrowdWorker, Judgment
 from annotation.services.campaigns import campaign_create
 from annotation.services.joining import join_link_create
 from tests.annotation.conftest import make_corpus
+from tests.e2e.training import answer_training_item
 
 pytestmark = pytest.mark.e2e
 
 
-def test_a_prolific_worker_joins_judges_a_session_and_gets_the_code(live_server, page):
+def test_a_prolific_worker_joins_trains_judges_a_session_and_gets_the_code(
+    live_server, page, tmp_path
+):
+    reference = tmp_path / "references.tsv"
+    relations = ("xNeed", "xIntent", "xWant", "oEffect")
+    reference.write_text(
+        "".join(f"PersonX refers {i}\t{relations[i % 4]}\treference tail {i}\n" for i in range(24))
+    )
     campaign = campaign_create(
         corpus=make_corpus(40, name="teacher"),
         name="Everyday situations",
         size=20,
-        gold_share=0.0,
+        gold_share=0.1,
         seed=3,
         instructions="Answer for most people in most situations.",
+        training_size=2,
+        qualification_threshold=1.0,
+        training_tries=2,
+        gold_reference=reference,
     )
     campaign.items_per_session = 3
     campaign.save(update_fields=["items_per_session"])
@@ -34,8 +47,19 @@ def test_a_prolific_worker_joins_judges_a_session_and_gets_the_code(live_server,
     expect(page.locator("#join")).to_contain_text("Answer for most people in most situations.")
     page.click("#consent")
     card = page.locator("#judge-card")
-    expect(card.locator(".judge-sentence")).to_be_visible()
+    expect(card).to_contain_text("Training, round 1: item 1 of 2")
     page.locator("body").click(position={"x": 5, "y": 300})  # focus the page, not a field
+    answer_training_item(page, right=False)
+    page.keyboard.press("n")
+    answer_training_item(page, right=True)
+    expect(card.locator("#training-outcome")).to_contain_text("another round")
+    page.keyboard.press("n")
+    answer_training_item(page, right=True)
+    page.keyboard.press("n")
+    answer_training_item(page, right=True)
+    expect(card.locator("#training-outcome")).to_contain_text("You passed the training")
+    page.keyboard.press("n")
+    expect(card.locator("input[name=assignment]")).to_be_attached()
 
     for key in ("1", "2"):
         before = card.get_attribute("data-assignment")
@@ -67,4 +91,5 @@ def test_a_prolific_worker_joins_judges_a_session_and_gets_the_code(live_server,
     items = list(Judgment.objects.filter(annotator=worker.annotator).values_list("item", flat=True))
     assert len(items) == 4 == len(set(items))
     standing = CampaignAnnotator.objects.get(annotator=worker.annotator)
+    assert standing.qualified_at is not None and standing.training_round == 1
     assert standing.completions == 1 and standing.platform_ids["session_id"] == "se2"

@@ -6,10 +6,11 @@ import pytest
 from playwright.sync_api import expect
 
 from accounts.services import user_create_with_role
-from annotation.models import CampaignAnnotator, Item
+from annotation.models import CampaignAnnotator
 from annotation.services.campaigns import campaign_create
 from annotation.services.membership import member_add
 from tests.annotation.conftest import make_corpus
+from tests.e2e.training import answer_training_item
 
 pytestmark = pytest.mark.e2e
 
@@ -22,17 +23,6 @@ def log_in(page, live_server, username: str) -> None:
     page.fill("input[name=username]", username)
     page.fill("input[name=password]", PASSWORD)
     page.click("button:has-text('Log in')")
-
-
-def answer_training_item(page, right: bool) -> None:
-    card = page.locator("#judge-card")
-    item = Item.objects.get(pk=int(card.locator("input[name=training_item]").input_value()))
-    good = item.gold_acceptable == right
-    page.keyboard.press("1" if good else "4")  # always/often or invalid
-    expect(card.locator("#training-feedback")).to_be_visible()
-    expect(card).to_contain_text("Right." if right else "Not quite.")
-    if item.gold_reason:
-        expect(card.locator(".training-reason")).to_contain_text(item.gold_reason[:30])
 
 
 def test_an_annotator_fails_then_passes_training_and_reaches_real_items(
