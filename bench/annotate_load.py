@@ -22,8 +22,16 @@ cookies as a browser sends them), GET the judging page. It prints the p50/p95 of
 first page (the three requests together) against the 200 ms target, errors, and the
 annotators made against the workers who came (no duplicates).
 
+Between the two, a bare phase (--bare-seconds, default 5; 0 leaves it out): the same
+client threads hit /api/bench/bare/ (core.bench, routed only with SKD_BENCH_ENDPOINTS=1,
+which the bench sets): the same middleware and DRF token auth around one indexed query
+and a JSON answer, the floor the judging path is compared with.
+
 Prints judgments/s and p50/p95/p99 latency of next-item and submit, the CPU
-seconds spent by gunicorn, PostgreSQL and the client, the invariants checked
+seconds spent by gunicorn, PostgreSQL (this database's backends and the server's own
+processes, not other databases') and the client; the CPU per judgment (gunicorn +
+PostgreSQL; the client, the load generator, apart), the bare endpoint's CPU per request
+and the ratio of the two; the invariants checked
 with SQL (no item over k judgments, no annotator twice on an item) and the
 EXPLAIN ANALYZE of the claim query. Targets are printed beside the figures;
 nothing here asserts a timing.
@@ -241,24 +249,18 @@ def _children(pid: int) -> list[int]:
         return []
 
 
-def _postgres_cpu() -> float:
-    """Every PostgreSQL process, plus what exited backends left on the postmaster's
-    children count (Django reconnects after CONN_MAX_AGE, 60 s here)."""
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if (entry / "comm").read_text().strip() == "postgres":
-                    pids.append(int(entry.name))
-            except OSError:
-                pass
-    found = set(pids)
-    total = 0.0
-    for pid in pids:
-        fields = _stat(pid)
-        is_postmaster = bool(fields) and int(fields[1]) not in found
-        total += _cpu_of(pid, reaped_children=is_postmaster)
-    return total
+def _postgres_pids(url: str) -> list[int]:
+    """The PostgreSQL processes that work for this bench: the backends of its database and
+    the server's own background processes (WAL writer, checkpointer, ...), not the backends
+    of other databases on the same server."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE pid <> pg_backend_pid() "
+            "AND (datname = current_database() OR datname IS NULL)"
+        ).fetchall()
+    return [pid for (pid,) in rows]
 
 
 def _machine_busy() -> tuple[float, float]:
@@ -268,17 +270,29 @@ def _machine_busy() -> tuple[float, float]:
     return (sum(values) - idle) / os.sysconf("SC_CLK_TCK"), sum(values) / os.sysconf("SC_CLK_TCK")
 
 
-def cpu_snapshot(gunicorn_pid: int) -> dict[str, float]:
-    """CPU seconds so far: gunicorn (master and workers), PostgreSQL, this client."""
+def cpu_snapshot(gunicorn_pid: int, pg_url: str) -> dict:
+    """CPU seconds so far: gunicorn (master and workers), this bench's PostgreSQL
+    processes (per pid), this client, and the whole machine."""
     workers = _children(gunicorn_pid)
     busy, total = _machine_busy()
     return {
         "machine_busy": busy,
         "machine_total": total,
         "gunicorn": sum(_cpu_of(p) for p in [gunicorn_pid, *workers]),
-        "postgres": _postgres_cpu(),
+        "postgres": {pid: _cpu_of(pid) for pid in _postgres_pids(pg_url)},
         "client": _cpu_of(os.getpid()),
     }
+
+
+def cpu_spent(before: dict, after: dict) -> dict[str, float]:
+    """CPU seconds between two snapshots. PostgreSQL: the processes alive at the end (a
+    backend that started in between counts from its start; Django keeps its connections,
+    CONN_MAX_AGE, so none ends during a run)."""
+    spent = {key: after[key] - before[key] for key in after if key != "postgres"}
+    spent["postgres"] = sum(
+        cpu - before["postgres"].get(pid, 0.0) for pid, cpu in after["postgres"].items()
+    )
+    return spent
 
 
 # --- Load -------------------------------------------------------------------------------
@@ -365,6 +379,53 @@ def annotate(
         else:
             who.error(f"submit {code}", data.decode(errors="replace"))
     conn.close()
+
+
+BARE_PATH = "/api/bench/bare/"
+
+
+def bare_phase(port: int, tokens: list[str], seconds: float) -> dict:
+    """The floor: the same client threads (one keep-alive connection and token each) hit
+    the bare endpoint (core.bench: same middleware, DRF token auth, one indexed query,
+    JSON) as fast as it answers, for `seconds`."""
+    counts = [0] * len(tokens)
+    times: list[list[float]] = [[] for _ in tokens]
+    failures = [0] * len(tokens)
+    deadline = time.perf_counter() + seconds
+
+    def hit(n: int) -> None:
+        headers = {"Authorization": f"Token {tokens[n]}", "Accept": "application/json"}
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        while time.perf_counter() < deadline:
+            started = time.perf_counter()
+            try:
+                conn.request("GET", BARE_PATH, headers=headers)
+                response = conn.getresponse()
+                response.read()
+            except (OSError, http.client.HTTPException):
+                failures[n] += 1
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+                continue
+            if response.status != 200:
+                failures[n] += 1
+                continue
+            counts[n] += 1
+            times[n].append((time.perf_counter() - started) * 1000)
+        conn.close()
+
+    started = time.perf_counter()
+    threads = [threading.Thread(target=hit, args=(n,)) for n in range(len(tokens))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return {
+        "requests": sum(counts),
+        "errors": sum(failures),
+        "elapsed": time.perf_counter() - started,
+        "ms": [x for per in times for x in per],
+    }
 
 
 def percentiles(values: list[float]) -> tuple[float, float, float]:
@@ -614,6 +675,12 @@ def main() -> None:
     parser.add_argument(
         "--join-seconds", type=float, default=20.0, help="over how long they arrive"
     )
+    parser.add_argument(
+        "--bare-seconds",
+        type=float,
+        default=5.0,
+        help="after the load, the same clients hit the bare endpoint this long (0: skip)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
     parser.add_argument(
         "--pg",
@@ -637,6 +704,8 @@ def main() -> None:
         "LOG_LEVEL": "WARNING",
         # The join phase's workers all come from 127.0.0.1.
         "SKD_JOIN_RATE_PER_MINUTE": "0",
+        # The bare endpoint (core.bench), the floor the judging path is compared with.
+        "SKD_BENCH_ENDPOINTS": "1",
     }
     print(f"machine: {os.cpu_count()} cores, python {sys.version.split()[0]}")
     recreate_database(args.pg)
@@ -716,7 +785,7 @@ def main() -> None:
             "warmed up with 40 unmeasured requests)"
         )
         annotators = [Annotator(username, token) for username, token in accounts]
-        cpu_before = cpu_snapshot(server.pid)
+        cpu_before = cpu_snapshot(server.pid, args.pg)
         started = time.perf_counter()
         deadline = started + args.seconds
         threads = [
@@ -732,13 +801,17 @@ def main() -> None:
         for thread in threads:
             thread.join()
         elapsed = time.perf_counter() - started
-        cpu_after = cpu_snapshot(server.pid)
+        cpu_after = cpu_snapshot(server.pid, args.pg)
+        bare = None
+        if args.bare_seconds > 0:
+            bare_before = cpu_snapshot(server.pid, args.pg)
+            bare = bare_phase(port, [token for _, token in accounts], args.bare_seconds)
+            bare["cpu"] = cpu_spent(bare_before, cpu_snapshot(server.pid, args.pg))
         joined = None
         if args.join_workers > 0:
-            join_cpu = cpu_snapshot(server.pid)
+            join_cpu = cpu_snapshot(server.pid, args.pg)
             joined = join_phase(port, campaign, args.join_workers, args.join_seconds)
-            after = cpu_snapshot(server.pid)
-            joined["cpu"] = {key: after[key] - join_cpu[key] for key in after}
+            joined["cpu"] = cpu_spent(join_cpu, cpu_snapshot(server.pid, args.pg))
     finally:
         stop(server)
 
@@ -777,18 +850,47 @@ def main() -> None:
     if finished:
         print(f"  {finished} annotator(s) ran out of items")
     requests = len(next_ms) + len(submit_ms)
-    cpu = {key: cpu_after[key] - cpu_before[key] for key in cpu_after}
+    cpu = cpu_spent(cpu_before, cpu_after)
+    served = cpu["gunicorn"] + cpu["postgres"]
+    per_judgment = 1000 * served / max(judgments, 1)
     print(
-        f"  CPU                machine {100 * cpu['machine_busy'] / cpu['machine_total']:.0f}% "
-        f"busy; seconds: gunicorn {cpu['gunicorn']:.1f}, postgres {cpu['postgres']:.1f}, "
-        f"client {cpu['client']:.1f}, all {cpu['machine_busy']:.1f} of "
-        f"{cpu['machine_total']:.0f}"
+        f"  CPU seconds        gunicorn {cpu['gunicorn']:.1f}, postgres {cpu['postgres']:.1f} "
+        f"(this database's backends and the server's own processes), client "
+        f"{cpu['client']:.1f}; machine {100 * cpu['machine_busy'] / cpu['machine_total']:.0f}% "
+        f"busy ({cpu['machine_busy']:.1f} of {cpu['machine_total']:.0f}, other work included)"
     )
     print(
         f"  CPU per request    gunicorn {1000 * cpu['gunicorn'] / max(requests, 1):.2f} ms, "
-        f"postgres {1000 * cpu['postgres'] / max(requests, 1):.2f} ms; per judgment, "
-        f"whole machine {1000 * cpu['machine_busy'] / max(judgments, 1):.1f} ms"
+        f"postgres {1000 * cpu['postgres'] / max(requests, 1):.2f} ms ({requests:,} requests)"
     )
+    print(
+        f"  CPU per judgment   {per_judgment:.2f} ms (gunicorn "
+        f"{1000 * cpu['gunicorn'] / max(judgments, 1):.2f} + postgres "
+        f"{1000 * cpu['postgres'] / max(judgments, 1):.2f}; target <= 3); the client, "
+        f"the load generator, {1000 * cpu['client'] / max(judgments, 1):.2f} ms apart"
+    )
+    if bare is not None:
+        b_cpu, b_n = bare["cpu"], max(bare["requests"], 1)
+        b_served = 1000 * (b_cpu["gunicorn"] + b_cpu["postgres"]) / b_n
+        b50, b95, _ = percentiles(bare["ms"])
+        print(
+            f"\nbare endpoint ({BARE_PATH}: same middleware, DRF token auth, one indexed "
+            f"query, JSON), same {args.annotators} client threads, no pause, "
+            f"{bare['elapsed']:.1f} s"
+        )
+        print(
+            f"  requests/s         {bare['requests'] / bare['elapsed']:>8.1f}   "
+            f"p50 {b50:.1f} ms, p95 {b95:.1f} ms; errors {bare['errors']}"
+        )
+        print(
+            f"  CPU per request    {b_served:.2f} ms (gunicorn "
+            f"{1000 * b_cpu['gunicorn'] / b_n:.2f} + postgres "
+            f"{1000 * b_cpu['postgres'] / b_n:.2f}); client {1000 * b_cpu['client'] / b_n:.2f} ms"
+        )
+        print(
+            f"  judgment / bare    {per_judgment / b_served if b_served else float('nan'):.2f}x "
+            f"(CPU per judgment {per_judgment:.2f} ms against the floor {b_served:.2f} ms)"
+        )
 
     if joined is not None:
         report_join(joined, args.join_workers, args.join_seconds)

@@ -203,6 +203,8 @@ IMPORT_MAX_UPLOAD_BYTES = int(os.environ.get("SKD_IMPORT_MAX_UPLOAD_BYTES", str(
 IMPORT_UPLOAD_RETENTION_DAYS = float(os.environ.get("SKD_IMPORT_UPLOAD_RETENTION_DAYS", "7"))
 
 # --- API ----------------------------------------------------------------------
+# Endpoints for benchmarks (core.bench): off unless a benchmark turns them on.
+BENCH_ENDPOINTS = env_bool("SKD_BENCH_ENDPOINTS", False)
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",

@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import admin
 from django.templatetags.static import static
 from django.urls import include, path, re_path
@@ -32,3 +33,7 @@ urlpatterns = [
     # lazy, as a production static URL needs the manifest that collectstatic writes.
     path("favicon.ico", RedirectView.as_view(url=lazy(static, str)("favicon.ico"))),
 ]
+
+# Benchmarks only (bench/annotate_load.py): the bare endpoint its figures are compared with.
+if settings.BENCH_ENDPOINTS:
+    urlpatterns.append(path("api/bench/", include("core.bench_urls")))
