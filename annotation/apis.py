@@ -411,8 +411,39 @@ class AnnotatorAPIView(APIView):
     permission_classes = [IsAuthenticated, IsAnnotatorOrResearcher]
 
 
+# The judging path answers with plain dicts shaped as ItemOutput / JudgmentOutput say
+# (the serializers document them): building a serializer per request was a tenth of a
+# judgment's CPU.
+_DATETIME = serializers.DateTimeField()
+
+
+def _item_body(view: selectors.ItemView) -> dict:
+    """ItemOutput's representation of an ItemView."""
+    return {
+        "assignment_id": view.assignment_id,
+        "head": view.head,
+        "relation": view.relation,
+        "tail": view.tail,
+        "sentence": view.sentence,
+        "guideline": view.guideline,
+        "expires_at": _DATETIME.to_representation(view.expires_at),
+    }
+
+
+def _judgment_input(data) -> tuple[int, bool]:
+    """(value, flagged) of a judgment: the common JSON body read directly, anything else
+    through JudgmentInput (its coercions and its 400 answers)."""
+    if isinstance(data, dict) and data.keys() <= {"value", "flagged"}:
+        value, flagged = data.get("value"), data.get("flagged", False)
+        if type(value) is int and value in JudgmentValue.values and type(flagged) is bool:
+            return value, flagged
+    parsed = JudgmentInput(data=data)
+    parsed.is_valid(raise_exception=True)
+    return parsed.validated_data["value"], parsed.validated_data["flagged"]
+
+
 def _item_response(assignment, code: int = status.HTTP_200_OK) -> Response:
-    return Response(ItemOutput(selectors.item_view(assignment=assignment)).data, status=code)
+    return Response(_item_body(selectors.item_view(assignment=assignment)), status=code)
 
 
 class OpenCampaignListApi(AnnotatorAPIView):
@@ -460,14 +491,10 @@ class JudgmentSubmitApi(AnnotatorAPIView):
         },
     )
     def post(self, request, pk: int):
-        data = JudgmentInput(data=request.data)
-        data.is_valid(raise_exception=True)
+        value, flagged = _judgment_input(request.data)
         try:
             result = judgment_submit(
-                assignment_id=pk,
-                annotator=request.user,
-                value=data.validated_data["value"],
-                flagged=data.validated_data["flagged"],
+                assignment_id=pk, annotator=request.user, value=value, flagged=flagged
             )
         except AnnotationError as exc:
             return refusal_response(exc)
@@ -476,17 +503,19 @@ class JudgmentSubmitApi(AnnotatorAPIView):
             "assignment_id": pk,
             "value": judgment.value,
             "flagged": judgment.flagged,
-            "created_at": judgment.created_at,
+            "created_at": _DATETIME.to_representation(judgment.created_at),
         }
         if request.query_params.get("next") in {"1", "true"}:
             try:
-                following = assignment_next(campaign=judgment.campaign, annotator=request.user)
+                following = assignment_next(
+                    campaign=judgment.campaign,
+                    annotator=request.user,
+                    standing=None if result.paused else result.standing,
+                )
             except AnnotationError:
                 following = None  # paused or closed: the next request says why
-            body["next"] = following and selectors.item_view(assignment=following)
-        return Response(
-            JudgmentOutput(body).data, status=status.HTTP_201_CREATED if result.created else 200
-        )
+            body["next"] = following and _item_body(selectors.item_view(assignment=following))
+        return Response(body, status=status.HTTP_201_CREATED if result.created else 200)
 
 
 class AssignmentSkipApi(AnnotatorAPIView):
@@ -519,7 +548,7 @@ class JudgmentUndoApi(AnnotatorAPIView):
             assignment = judgment_undo(campaign=campaign, annotator=request.user)
         except AnnotationError as exc:
             return refusal_response(exc)
-        data = ItemOutput(selectors.item_view(assignment=assignment)).data
+        data = _item_body(selectors.item_view(assignment=assignment))
         data["undone_value"] = assignment.undone_value
         data["undone_flagged"] = assignment.undone_flagged
         return Response(data)

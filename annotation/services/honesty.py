@@ -77,7 +77,8 @@ def honesty_reason(*, campaign: Campaign, annotator) -> str:
             return f"straight-lining: the same answer ({label}) {run} times in a row"
     if len(values) < min(ENTROPY_MIN_JUDGMENTS, SPEED_MIN_JUDGMENTS):
         return ""
-    others = [(v, s) for who, v, s in _crowd(campaign) if who != annotator.pk]
+    me = annotator.pk  # read once: a model's pk property costs more than the loop itself
+    others = [(v, s) for who, v, s in _crowd(campaign) if who != me]
     if len(others) < CROWD_MIN_JUDGMENTS:
         return ""
     if len(values) >= ENTROPY_MIN_JUDGMENTS:

@@ -11,10 +11,12 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from core import db
+
 from ..errors import AnnotationError, AnnotatorPaused, CampaignClosed, LeaseRefused, NothingToUndo
 from ..models import Assignment, Campaign, CampaignAnnotator, Item, Judgment, JudgmentValue
 from .honesty import honesty_check, honesty_due
-from .leasing import _locked_assignment
+from .leasing import Standing, _locked_assignment
 from .membership import member_required
 from .standing import _standing, annotator_pause
 
@@ -24,6 +26,10 @@ class SubmitResult:
     judgment: Judgment
     created: bool
     paused: bool = False
+    is_gold: bool = False
+    # From the one-statement path: the annotator's standing right after the submit, for
+    # assignment_next(standing=...) (None: let it look).
+    standing: Standing | None = None
 
 
 def _score_gold(campaign: Campaign, annotator, item: Item, value: int, sign: int) -> bool:
@@ -74,8 +80,10 @@ def judgment_submit(
     if connection.vendor == "postgresql":
         stored = _submit_on_live_lease(assignment_id, annotator, value, flagged, campaign, now)
         if stored is not None:
-            if honesty_due(judgment_id=stored.judgment.pk, is_gold=False) and honesty_check(
-                campaign=stored.judgment.campaign, annotator=annotator
+            if (
+                not stored.paused
+                and honesty_due(judgment_id=stored.judgment.pk, is_gold=stored.is_gold)
+                and honesty_check(campaign=stored.judgment.campaign, annotator=annotator)
             ):
                 return SubmitResult(judgment=stored.judgment, created=True, paused=True)
             return stored
@@ -125,20 +133,26 @@ def judgment_submit(
     return SubmitResult(judgment=judgment, created=True, paused=paused)
 
 
-# The common submit in one statement: a regular item of an open campaign, leased to an
-# annotator who is not paused. Anything else (a repeat, an expired or skipped lease, gold,
-# a closed campaign) matches no row here and takes judgment_submit's general path.
+# The common submit in one statement: an item (gold included) of an open campaign, leased
+# to an annotator who is not paused. Anything else (a repeat, an expired or skipped lease,
+# a closed campaign, gold without a standing row) matches no row here and takes
+# judgment_submit's general path. A gold answer is scored in the same statement (`scored`);
+# whether it pauses the annotator is decided from what that returns.
 _SUBMIT_POSTGRES = """
 WITH lease AS (
-    SELECT a.id, a.item_id, a.campaign_id, a.leased_at
+    SELECT a.id, a.item_id, a.campaign_id, a.leased_at, i.is_gold, i.gold_acceptable
     FROM {assignment} a JOIN {item} i ON i.id = a.item_id
     WHERE a.id = %(assignment)s AND a.annotator_id = %(annotator)s AND a.status = 'leased'
-      AND NOT i.is_gold {in_campaign}
+      {in_campaign}
       AND EXISTS (SELECT 1 FROM {campaign} o WHERE o.id = a.campaign_id AND o.status = 'open')
       AND NOT EXISTS (
           SELECT 1 FROM {standing} s
           WHERE s.campaign_id = a.campaign_id AND s.annotator_id = a.annotator_id AND s.paused
       )
+      AND (NOT i.is_gold OR EXISTS (
+          SELECT 1 FROM {standing} s
+          WHERE s.campaign_id = a.campaign_id AND s.annotator_id = a.annotator_id
+      ))
     FOR UPDATE OF a
 ), counted AS (
     UPDATE {item} SET judgment_count = {item}.judgment_count + 1
@@ -152,47 +166,82 @@ WITH lease AS (
     RETURNING id, item_id, assignment_id, seconds
 ), submitted AS (
     UPDATE {assignment} SET status = 'submitted' FROM lease WHERE {assignment}.id = lease.id
+), scored AS (
+    UPDATE {standing} SET
+        gold_answered = {standing}.gold_answered + 1,
+        gold_correct = {standing}.gold_correct
+            + CASE WHEN (%(value)s > 0) = lease.gold_acceptable THEN 1 ELSE 0 END
+    FROM lease
+    WHERE lease.is_gold AND %(value)s <> %(cant_judge)s
+      AND {standing}.campaign_id = lease.campaign_id
+      AND {standing}.annotator_id = %(annotator)s
+    RETURNING {standing}.gold_answered, {standing}.gold_correct, {standing}.reinstated
 )
-SELECT judged.id, judged.item_id, judged.seconds, {campaign_columns}
+SELECT judged.id, judged.item_id, judged.seconds, (SELECT is_gold FROM lease),
+       (SELECT gold_answered FROM scored), (SELECT gold_correct FROM scored),
+       (SELECT reinstated FROM scored),
+       s.id IS NOT NULL, s.claim_position, s.qualified_at IS NOT NULL, (
+           SELECT a.id FROM {assignment} a, lease
+           WHERE a.campaign_id = lease.campaign_id AND a.annotator_id = %(annotator)s
+             AND a.status = 'leased' AND a.expires_at >= %(now)s AND a.id <> lease.id
+           ORDER BY a.leased_at DESC, a.id DESC
+           LIMIT 1
+       ),
+       {campaign_columns}
 FROM judged JOIN {campaign} c ON c.id = (SELECT campaign_id FROM lease)
+LEFT JOIN {standing} s ON s.campaign_id = c.id AND s.annotator_id = %(annotator)s
 """
+# What the statement also returns is the standing a following claim needs (claim cursor,
+# qualified, another live lease), so a combined submit+next asks for it only once.
 # The campaign comes back with the judgment (a combined submit+next needs it).
 _SUBMIT_CAMPAIGN_FIELDS = [
     f.attname for f in Campaign._meta.concrete_fields if f.name not in ("stats", "instructions")
 ]
 
 
+_submit_sql: dict[bool, str] = {}
+
+
+def _submit_statement(in_campaign: bool) -> str:
+    """The statement, composed once per process (with and without the campaign check)."""
+    sql = _submit_sql.get(in_campaign)
+    if sql is None:
+        sql = _submit_sql[in_campaign] = _SUBMIT_POSTGRES.format(
+            assignment=Assignment._meta.db_table,
+            item=Item._meta.db_table,
+            standing=CampaignAnnotator._meta.db_table,
+            judgment=Judgment._meta.db_table,
+            campaign=Campaign._meta.db_table,
+            campaign_columns=", ".join(
+                f"c.{connection.ops.quote_name(name)}" for name in _SUBMIT_CAMPAIGN_FIELDS
+            ),
+            in_campaign="AND a.campaign_id = %(campaign)s" if in_campaign else "",
+        )
+    return sql
+
+
 def _submit_on_live_lease(
     assignment_id: int, annotator, value: int, flagged: bool, campaign, now: datetime
 ) -> SubmitResult | None:
-    parts = {
-        "assignment": Assignment._meta.db_table,
-        "item": Item._meta.db_table,
-        "standing": CampaignAnnotator._meta.db_table,
-        "judgment": Judgment._meta.db_table,
-        "campaign": Campaign._meta.db_table,
-        "campaign_columns": ", ".join(
-            f"c.{connection.ops.quote_name(name)}" for name in _SUBMIT_CAMPAIGN_FIELDS
-        ),
-        "in_campaign": "AND a.campaign_id = %(campaign)s" if campaign is not None else "",
-    }
     params = {
         "assignment": assignment_id,
         "annotator": annotator.pk,
         "value": value,
         "flagged": flagged,
         "now": now,
-        "campaign": campaign.pk if campaign is not None else None,
+        "cant_judge": int(JudgmentValue.CANT_JUDGE),
     }
-    with connection.cursor() as cursor:
-        cursor.execute(_SUBMIT_POSTGRES.format(**parts), params)
-        row = cursor.fetchone()
+    if campaign is not None:
+        params["campaign"] = campaign.pk
+    row = db.fetchone(_submit_statement(campaign is not None), params)
     if row is None:
         return None
-    judgment_id, item_id, seconds, *campaign_values = row
+    judgment_id, item_id, seconds, is_gold, answered, correct, reinstated, *rest = row
+    member, claim_position, qualified, live_id, *values = rest
+    campaign = Campaign.from_db(connection.alias, _SUBMIT_CAMPAIGN_FIELDS, values)
     judgment = Judgment(
         pk=judgment_id,
-        campaign=Campaign.from_db(connection.alias, _SUBMIT_CAMPAIGN_FIELDS, campaign_values),
+        campaign=campaign,
         item_id=item_id,
         annotator=annotator,
         assignment_id=assignment_id,
@@ -201,7 +250,27 @@ def _submit_on_live_lease(
         created_at=now,
         seconds=seconds,
     )
-    return SubmitResult(judgment=judgment, created=True)
+    paused = False
+    if (
+        answered is not None
+        and not reinstated
+        and answered >= campaign.gold_min_answers
+        and correct / answered < campaign.gold_threshold
+    ):
+        annotator_pause(
+            campaign=campaign,
+            annotator=annotator,
+            reason=f"gold accuracy {correct / answered:.0%} "
+            f"({correct} of {answered} right), below {campaign.gold_threshold:.0%}",
+        )
+        paused = True
+    return SubmitResult(
+        judgment=judgment,
+        created=True,
+        paused=paused,
+        is_gold=bool(is_gold),
+        standing=Standing(False, claim_position, live_id, qualified) if member else None,
+    )
 
 
 def judgment_undo(*, campaign: Campaign, annotator, now: datetime | None = None) -> Assignment:

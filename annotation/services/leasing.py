@@ -16,6 +16,7 @@ from __future__ import annotations
 import random
 from contextlib import nullcontext
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from django.core.cache import cache
 from django.db import IntegrityError, OperationalError, connection, transaction
@@ -23,6 +24,7 @@ from django.db.models import Count, Exists, OuterRef, Q
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
+from core import db
 from core.roles import is_researcher
 from corpora.models import Event
 
@@ -67,7 +69,35 @@ def _unseen(annotator):
     return ~Exists(Assignment.objects.filter(item=OuterRef("pk"), annotator=annotator))
 
 
+_CLAIM_GOLD_POSTGRES = """
+WITH picked AS (
+    SELECT i.id FROM {item} i
+    WHERE i.campaign_id = %(campaign)s AND i.is_gold
+      AND NOT EXISTS (
+          SELECT 1 FROM {assignment} a WHERE a.item_id = i.id AND a.annotator_id = %(annotator)s
+      )
+      AND NOT EXISTS (
+          SELECT 1 FROM {training} t WHERE t.campaign_id = %(campaign)s
+            AND t.annotator_id = %(annotator)s AND t.item_id = i.id
+      )
+    ORDER BY i.position
+    LIMIT 1
+), leased AS (
+    INSERT INTO {assignment} (campaign_id, item_id, annotator_id, status, leased_at, expires_at)
+    SELECT %(campaign)s, picked.id, %(annotator)s, 'leased', %(now)s, %(expires)s FROM picked
+    ON CONFLICT DO NOTHING
+    RETURNING id, item_id
+)
+SELECT leased.id, leased.item_id, e.text, i.tail, i.relation_id
+FROM leased JOIN {item} i ON i.id = leased.item_id JOIN {event} e ON e.id = i.head_id
+"""
+
+
 def _claim_gold(campaign: Campaign, annotator, now: datetime) -> Assignment | None:
+    """The first gold item (in campaign order) this annotator has neither seen nor trained
+    on, leased to them (gold takes no slot): one statement on PostgreSQL."""
+    if connection.vendor == "postgresql":
+        return _claim_gold_postgres(campaign, annotator, now)
     gold = Item.objects.filter(campaign=campaign, is_gold=True).filter(_unseen(annotator))
     if campaign.training_size:  # what they trained on would be no test of them
         trained = TrainingAnswer.objects.filter(
@@ -82,6 +112,34 @@ def _claim_gold(campaign: Campaign, annotator, now: datetime) -> Assignment | No
             return _lease(campaign, item_id, annotator, now)
     except IntegrityError:  # the same annotator claiming in two tabs at once
         return None
+
+
+def _claim_gold_postgres(campaign: Campaign, annotator, now: datetime) -> Assignment | None:
+    expires = now + timedelta(seconds=campaign.lease_seconds)
+    sql = _CLAIM_GOLD_POSTGRES.format(
+        item=Item._meta.db_table,
+        assignment=Assignment._meta.db_table,
+        training=TrainingAnswer._meta.db_table,
+        event=Event._meta.db_table,
+    )
+    params = {"campaign": campaign.pk, "annotator": annotator.pk, "now": now, "expires": expires}
+    # A savepoint only inside a caller's transaction (as in _claim_postgres).
+    with transaction.atomic() if connection.in_atomic_block else nullcontext():
+        row = db.fetchone(sql, params)
+    if row is None:  # no gold left for them, or the same annotator claiming in two tabs
+        return None
+    assignment_id, item_id, *shown = row
+    assignment = Assignment(
+        pk=assignment_id,
+        campaign=campaign,
+        item_id=item_id,
+        annotator=annotator,
+        status=Assignment.Status.LEASED,
+        leased_at=now,
+        expires_at=expires,
+    )
+    assignment.shown = tuple(shown)
+    return assignment
 
 
 _CLAIM_POSTGRES = """
@@ -194,6 +252,15 @@ def _claim_item_from(
 
 
 CLAIM_TRIES = 3
+_claim_sql: dict[str, str] = {}
+
+
+def _claim_statement(parts: dict, skip: str = "SKIP LOCKED") -> str:
+    key = f"{parts['after']}|{skip}"
+    sql = _claim_sql.get(key)
+    if sql is None:
+        sql = _claim_sql[key] = _CLAIM_POSTGRES.format(skip=skip, **parts)
+    return sql
 
 
 def _claim_postgres(cursor, parts: dict, params: dict, campaign, annotator, after) -> tuple | None:
@@ -203,16 +270,14 @@ def _claim_postgres(cursor, parts: dict, params: dict, campaign, annotator, afte
             # A savepoint only inside a caller's transaction: alone, the statement is
             # its own transaction and a failure leaves nothing to undo.
             with transaction.atomic() if connection.in_atomic_block else nullcontext():
-                cursor.execute(_CLAIM_POSTGRES.format(skip="SKIP LOCKED", **parts), params)
-                row = cursor.fetchone()
+                row = db.fetchone(_claim_statement(parts), params)
             if row is None and _claimable_exists(campaign, annotator, after):
                 # Every item left is locked by another transaction at this instant
                 # (SKIP LOCKED passed it over): wait for it rather than say "nothing left".
                 try:
                     with transaction.atomic():
                         cursor.execute(f"SET LOCAL lock_timeout = '{CLAIM_LOCK_WAIT}'")
-                        cursor.execute(_CLAIM_POSTGRES.format(skip="", **parts), params)
-                        row = cursor.fetchone()
+                        row = db.fetchone(_claim_statement(parts, skip=""), params)
                         cursor.execute("SET LOCAL lock_timeout = 0")
                 except OperationalError:
                     row = None
@@ -304,34 +369,44 @@ SELECT s.paused, s.claim_position, (
       AND a.status = 'leased' AND a.expires_at >= %s
     ORDER BY a.leased_at DESC, a.id DESC
     LIMIT 1
-)
+), s.qualified_at IS NOT NULL
 FROM {standing} s WHERE s.campaign_id = %s AND s.annotator_id = %s
 """
 
 
-def _standing_and_live_lease(
-    campaign: Campaign, annotator, now: datetime
-) -> tuple[bool, int | None, int | None] | None:
-    """(paused, claim cursor, live lease id) in one query (every claim asks for them);
-    None before the annotator's first visit to the campaign."""
+class Standing(NamedTuple):
+    """What a claim needs to know of the annotator's standing."""
+
+    paused: bool
+    claim_position: int | None
+    live_lease_id: int | None
+    qualified: bool
+
+
+def _standing_and_live_lease(campaign: Campaign, annotator, now: datetime) -> Standing | None:
+    """(paused, claim cursor, live lease id, qualified) in one query (every claim asks for
+    them); None before the annotator's first visit to the campaign."""
     sql = _STANDING_AND_LIVE_LEASE.format(
         assignment=Assignment._meta.db_table, standing=CampaignAnnotator._meta.db_table
     )
-    with connection.cursor() as cursor:
-        cursor.execute(
-            sql, [connection.ops.adapt_datetimefield_value(now), campaign.pk, annotator.pk]
-        )
-        row = cursor.fetchone()
-    return (bool(row[0]), row[1], row[2]) if row else None
+    row = db.fetchone(
+        sql, [connection.ops.adapt_datetimefield_value(now), campaign.pk, annotator.pk]
+    )
+    return Standing(bool(row[0]), row[1], row[2], bool(row[3])) if row else None
 
 
 def assignment_next(
-    *, campaign: Campaign, annotator, now: datetime | None = None
+    *,
+    campaign: Campaign,
+    annotator,
+    now: datetime | None = None,
+    standing: Standing | None = None,
 ) -> Assignment | None:
     """The item this annotator should judge now: their live lease, or a new claim.
 
     None when the campaign has nothing left for them. Refused (NotMember) for an annotator
     who is not a member of the campaign; a researcher becomes a member on their first visit.
+    `standing`: what a submit just read of it (SubmitResult.standing), to save the query.
     """
     now = now or timezone.now()
     if campaign.status != Campaign.Status.OPEN:
@@ -342,7 +417,8 @@ def assignment_next(
     # On PostgreSQL each step stands alone (a claim is one statement), so no transaction
     # wraps them; SQLite's claim takes several statements.
     with transaction.atomic() if connection.vendor == "sqlite" else nullcontext():
-        standing = _standing_and_live_lease(campaign, annotator, now)
+        if standing is None:
+            standing = _standing_and_live_lease(campaign, annotator, now)
         if standing is None:
             # Only members judge; a researcher becomes one on their first visit.
             if not is_researcher(annotator):
@@ -352,12 +428,12 @@ def assignment_next(
                 )
             _standing(campaign, annotator)
             standing = _standing_and_live_lease(campaign, annotator, now)
-        paused, after, live_id = standing
+        paused, after, live_id, qualified = standing
         if paused:
             raise AnnotatorPaused(pause_message(_pause_reason(campaign, annotator)))
         if live_id is not None:
             return Assignment.objects.get(pk=live_id)
-        if campaign.training_size:
+        if campaign.training_size and not qualified:
             training_guard(campaign=campaign, annotator=annotator)
         if _gold_turn(campaign, annotator):
             gold = _claim_gold(campaign, annotator, now)

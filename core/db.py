@@ -1,0 +1,32 @@
+"""Hot statements as server-side prepared statements on PostgreSQL.
+
+Django binds parameters on the client (each statement travels as text and is parsed and
+planned by the server every time) and keeps psycopg's prepared statements off. The few
+statements every judgment runs are long CTEs whose planning cost more server CPU than
+their execution: `fetchone` runs such a statement through a server-side cursor on the
+same connection (same transaction), prepared on first use and planned once per
+connection. Errors come out as Django's (IntegrityError, OperationalError, ...). Elsewhere
+(SQLite) it is a plain cursor.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from django.db import connection
+
+
+def fetchone(sql: str, params: Sequence | Mapping) -> tuple | None:
+    """The first row of a statement that returns rows (None if none), prepared on
+    PostgreSQL."""
+    if connection.vendor != "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.fetchone()
+    import psycopg
+
+    connection.ensure_connection()
+    connection.validate_no_broken_transaction()
+    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+        cursor.execute(sql, params, prepare=True)
+        return cursor.fetchone()
