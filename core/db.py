@@ -5,13 +5,15 @@ planned by the server every time) and keeps psycopg's prepared statements off. T
 statements every judgment runs are long CTEs whose planning cost more server CPU than
 their execution: `fetchone` runs such a statement through a server-side cursor on the
 same connection (same transaction), prepared on first use and planned once per
-connection. Errors come out as Django's (IntegrityError, OperationalError, ...). Elsewhere
+connection. Errors come out as Django's (IntegrityError, OperationalError, ...); with DEBUG (or in a
+test counting statements) they are logged in connection.queries like any other. Elsewhere
 (SQLite) it is a plain cursor.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from time import perf_counter
 
 from django.db import connection
 
@@ -27,6 +29,13 @@ def fetchone(sql: str, params: Sequence | Mapping) -> tuple | None:
 
     connection.ensure_connection()
     connection.validate_no_broken_transaction()
-    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
-        cursor.execute(sql, params, prepare=True)
-        return cursor.fetchone()
+    started = perf_counter()
+    try:
+        with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+            cursor.execute(sql, params, prepare=True)
+            return cursor.fetchone()
+    finally:
+        if connection.queries_logged:  # DEBUG, or a test counting statements
+            connection.queries_log.append(
+                {"sql": f"{sql} -- {params!r}", "time": f"{perf_counter() - started:.3f}"}
+            )
