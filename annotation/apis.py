@@ -25,7 +25,7 @@ from drf_spectacular.utils import (
     extend_schema_field,
 )
 from rest_framework import serializers, status
-from rest_framework.negotiation import BaseContentNegotiation
+from rest_framework.negotiation import BaseContentNegotiation, DefaultContentNegotiation
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.renderers import JSONRenderer
@@ -405,10 +405,20 @@ class CampaignJudgmentsApi(ResearcherAPIView):
 # --- Views: annotators --------------------------------------------------------------
 
 
+class _JsonOnly(DefaultContentNegotiation):
+    """The judging API answers JSON, whatever the Accept header says: no negotiation to
+    pay for on every judgment (the researchers' API keeps DRF's browsable pages)."""
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
+
+
 class AnnotatorAPIView(APIView):
     """Annotators (and researchers) judge; what they get back is only ever an ItemView."""
 
     permission_classes = [IsAuthenticated, IsAnnotatorOrResearcher]
+    renderer_classes = [JSONRenderer]
+    content_negotiation_class = _JsonOnly
 
 
 # The judging path answers with plain dicts shaped as ItemOutput / JudgmentOutput say

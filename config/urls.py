@@ -6,6 +6,8 @@ from django.utils.functional import lazy
 from django.views.generic import RedirectView
 
 urlpatterns = [
+    # First: the judging API is the busiest path, and URLs are tried in order.
+    path("api/", include("annotation.api_urls")),
     path("", include("accounts.urls")),
     path("", include("annotation.home_urls")),  # the site's home page, named "home"
     path("corpora/", include("corpora.urls")),
@@ -19,7 +21,6 @@ urlpatterns = [
     path("api/", include("corpora.api_urls")),
     path("api/", include("generation.api_urls")),
     path("api/", include("jobs.api_urls")),
-    path("api/", include("annotation.api_urls")),
     path("api/", include("critic.api_urls")),
     path("api/", include("distillation.api_urls")),
     path("api/", include("core.urls")),

@@ -46,8 +46,10 @@ def _forget_api_tokens():
     """Each test starts with no remembered API tokens or relations (process caches)."""
     from accounts.authentication import forget_tokens
     from annotation.selectors import forget_relations
+    from annotation.services.honesty import forget_crowds
     from annotation.services.leasing import forget_early_gold
 
+    forget_crowds()
     forget_tokens()
     forget_relations()
     forget_early_gold()

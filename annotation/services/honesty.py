@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 import statistics
 from collections import Counter
+from time import monotonic
 
 from django.core.cache import cache
 
@@ -31,6 +32,7 @@ SPEED_MIN_JUDGMENTS = 20
 CROWD_SAMPLE = 2000  # the campaign's last judgments that make "the crowd"
 CROWD_MIN_JUDGMENTS = 20  # others' judgments needed before comparing with them
 CROWD_CACHE_SECONDS = 60
+CROWD_MEMORY_SECONDS = 10  # in each process, in front of the shared cache
 
 
 def honesty_due(*, judgment_id: int, is_gold: bool) -> bool:
@@ -48,8 +50,30 @@ def _seconds(value: float) -> str:
     return f"{value:.1f}" if value >= 0.1 else f"{value:.3f}"
 
 
+# The crowd as this process last read it, per campaign: (until, rows). The shared cache
+# spares the database; this spares unpickling 2,000 rows on every check.
+_crowds: dict[int, tuple[float, list]] = {}
+
+
+def forget_crowds() -> None:
+    """Forget the crowds this process remembers (tests: ids come back)."""
+    _crowds.clear()
+
+
 def _crowd(campaign: Campaign) -> list[tuple[int, int, float | None]]:
     """(annotator id, value, seconds) of the campaign's last judgments, cached briefly."""
+    now = monotonic()
+    mine = _crowds.get(campaign.pk)
+    if mine is not None and mine[0] > now:
+        return mine[1]
+    rows = _crowd_shared(campaign)
+    if len(_crowds) > 1000:
+        _crowds.clear()
+    _crowds[campaign.pk] = (now + CROWD_MEMORY_SECONDS, rows)
+    return rows
+
+
+def _crowd_shared(campaign: Campaign) -> list[tuple[int, int, float | None]]:
     key = f"annotation:crowd:{campaign.pk}"
     rows = cache.get(key)
     if rows is None:
@@ -101,14 +125,21 @@ def honesty_reason(*, campaign: Campaign, annotator) -> str:
     return ""
 
 
-def honesty_check(*, campaign: Campaign, annotator) -> str:
-    """Run the checks and pause the annotator if one fails; the reason, or ""."""
-    standing = (
-        CampaignAnnotator.objects.filter(campaign=campaign, annotator=annotator)
-        .values_list("paused", "reinstated")
-        .first()
-    )
-    if standing is None or standing[0] or standing[1]:
+def honesty_check(*, campaign: Campaign, annotator, reinstated: bool | None = None) -> str:
+    """Run the checks and pause the annotator if one fails; the reason, or "".
+
+    `reinstated`: given by a caller that has just read the standing (and found the
+    annotator a member, not paused), so it is not read again."""
+    if reinstated is None:
+        standing = (
+            CampaignAnnotator.objects.filter(campaign=campaign, annotator=annotator)
+            .values_list("paused", "reinstated")
+            .first()
+        )
+        if standing is None or standing[0]:
+            return ""
+        reinstated = standing[1]
+    if reinstated:
         return ""
     reason = honesty_reason(campaign=campaign, annotator=annotator)
     if reason:

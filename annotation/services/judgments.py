@@ -30,6 +30,7 @@ class SubmitResult:
     # From the one-statement path: the annotator's standing right after the submit, for
     # assignment_next(standing=...) (None: let it look).
     standing: Standing | None = None
+    reinstated: bool | None = None  # likewise (None: not read)
 
 
 def _score_gold(campaign: Campaign, annotator, item: Item, value: int, sign: int) -> bool:
@@ -83,7 +84,11 @@ def judgment_submit(
             if (
                 not stored.paused
                 and honesty_due(judgment_id=stored.judgment.pk, is_gold=stored.is_gold)
-                and honesty_check(campaign=stored.judgment.campaign, annotator=annotator)
+                and honesty_check(
+                    campaign=stored.judgment.campaign,
+                    annotator=annotator,
+                    reinstated=stored.reinstated,
+                )
             ):
                 return SubmitResult(judgment=stored.judgment, created=True, paused=True)
             return stored
@@ -180,7 +185,7 @@ WITH lease AS (
 SELECT judged.id, judged.item_id, judged.seconds, (SELECT is_gold FROM lease),
        (SELECT gold_answered FROM scored), (SELECT gold_correct FROM scored),
        (SELECT reinstated FROM scored),
-       s.id IS NOT NULL, s.claim_position, s.qualified_at IS NOT NULL, (
+       s.id IS NOT NULL, s.reinstated, s.claim_position, s.qualified_at IS NOT NULL, (
            SELECT a.id FROM {assignment} a, lease
            WHERE a.campaign_id = lease.campaign_id AND a.annotator_id = %(annotator)s
              AND a.status = 'leased' AND a.expires_at >= %(now)s AND a.id <> lease.id
@@ -237,7 +242,7 @@ def _submit_on_live_lease(
     if row is None:
         return None
     judgment_id, item_id, seconds, is_gold, answered, correct, reinstated, *rest = row
-    member, claim_position, qualified, live_id, *values = rest
+    member, standing_reinstated, claim_position, qualified, live_id, *values = rest
     campaign = Campaign.from_db(connection.alias, _SUBMIT_CAMPAIGN_FIELDS, values)
     judgment = Judgment(
         pk=judgment_id,
@@ -270,6 +275,7 @@ def _submit_on_live_lease(
         paused=paused,
         is_gold=bool(is_gold),
         standing=Standing(False, claim_position, live_id, qualified) if member else None,
+        reinstated=bool(standing_reinstated) if member else None,
     )
 
 
