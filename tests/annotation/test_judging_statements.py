@@ -1,6 +1,7 @@
-"""The judging path's statements on PostgreSQL: a combined submit (submit + next item) is
+"""The judging path: on PostgreSQL, a combined submit (submit + next item) is
 the submit statement and the claim statement, nothing more (besides the honesty checks
-every few judgments); gold answers are scored by the submit statement itself."""
+every few judgments); gold answers are scored by the submit statement itself; answers are
+JSON without negotiation."""
 
 import pytest
 from django.db import connection
@@ -15,10 +16,10 @@ from annotation.services.leasing import assignment_next
 from annotation.services.membership import member_add
 from tests.annotation.conftest import make_corpus
 
-pytestmark = [
-    pytest.mark.django_db,
-    pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's statements"),
-]
+pytestmark = pytest.mark.django_db
+postgres_only = pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="PostgreSQL's statements"
+)
 
 
 def _is_other(sql: str) -> bool:
@@ -32,6 +33,7 @@ def _is_other(sql: str) -> bool:
     )
 
 
+@postgres_only
 def test_a_combined_submit_is_two_statements(annotator):
     campaign = campaign_create(
         corpus=make_corpus(40), name="c", size=40, gold_share=0.0, seed=1, speed_floor=0.0
@@ -51,6 +53,7 @@ def test_a_combined_submit_is_two_statements(annotator):
         assert "WITH lease AS" in statements[0] and "WITH picked AS" in statements[1]
 
 
+@postgres_only
 def test_gold_answers_are_scored_and_pause_in_the_submit_statement(annotator):
     campaign = campaign_create(
         corpus=make_corpus(40),
@@ -81,3 +84,14 @@ def test_gold_answers_are_scored_and_pause_in_the_submit_statement(annotator):
     assert (standing.gold_answered, standing.gold_correct) == (2, 0)
     assert [r.paused for r in results] == [False, True]
     assert standing.paused and "gold accuracy 0%" in standing.pause_reason
+
+
+def test_the_judging_api_answers_json_whatever_the_accept_header(annotator):
+    campaign = campaign_create(corpus=make_corpus(10), name="c", size=10, gold_share=0.0, seed=1)
+    member_add(campaign=campaign, annotator=annotator)
+    client = APIClient()
+    client.force_authenticate(annotator)
+    response = client.post(f"/api/campaigns/{campaign.pk}/next/", HTTP_ACCEPT="text/html")
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/json"
+    assert set(response.json()) >= {"assignment_id", "head", "relation", "tail"}
