@@ -118,8 +118,16 @@ TEMPLATES = [
 # instead of failing halfway with "database is locked".
 SQLITE_PATH = Path(os.environ.get("SQLITE_PATH", VAR_DIR / "db.sqlite3"))
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
+# The judging path's hot statements run as prepared statements on PostgreSQL (core.db);
+# off (0) behind a pooler that cannot keep them (PgBouncer in transaction mode before 1.21).
+DB_PREPARED_STATEMENTS = env_bool("SKD_DB_PREPARED_STATEMENTS", True)
 if DATABASE_URL:
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
+    if DB_PREPARED_STATEMENTS and "postgresql" in DATABASES["default"]["ENGINE"]:
+        # psycopg prepares nothing while its threshold is None (Django's default). Django's
+        # own cursors bind on the client and never prepare, whatever the threshold: with
+        # this one, only the statements core.db asks to prepare are.
+        DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = 1 << 30
 else:
     DATABASES = {
         "default": {

@@ -7,7 +7,9 @@ their execution: `fetchone` runs such a statement through a server-side cursor o
 same connection (same transaction), prepared on first use and planned once per
 connection. Errors come out as Django's (IntegrityError, OperationalError, ...); with DEBUG (or in a
 test counting statements) they are logged in connection.queries like any other. Elsewhere
-(SQLite) it is a plain cursor.
+(SQLite), or with SKD_DB_PREPARED_STATEMENTS=0 (a pooler that cannot keep named prepared
+statements: PgBouncer in transaction mode before 1.21, or without max_prepared_statements),
+it is a plain cursor.
 """
 
 from __future__ import annotations
@@ -15,13 +17,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from time import perf_counter
 
+from django.conf import settings
 from django.db import connection
 
 
 def fetchone(sql: str, params: Sequence | Mapping) -> tuple | None:
     """The first row of a statement that returns rows (None if none), prepared on
     PostgreSQL."""
-    if connection.vendor != "postgresql":
+    if connection.vendor != "postgresql" or not settings.DB_PREPARED_STATEMENTS:
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
             return cursor.fetchone()
