@@ -270,6 +270,7 @@ AGGREGATE_EXPORT_FIELDS = (
     "head",
     "relation",
     "tail",
+    "source",
     "judgments",
     "majority",
     "majority_confidence",
@@ -297,6 +298,7 @@ def aggregate_rows(*, campaign: Campaign, chunk_size: int = 5000) -> Iterator[di
             "head__text",
             "relation__name",
             "tail",
+            "source",
             "judgment_count",
             "majority",
             "majority_confidence",
@@ -308,7 +310,22 @@ def aggregate_rows(*, campaign: Campaign, chunk_size: int = 5000) -> Iterator[di
         )
     )
     for row in rows.iterator(chunk_size=chunk_size):
-        pk, triple, head, relation, tail, n, maj, maj_conf, ds, ds_conf, adj, adj_by, adj_at = row
+        (
+            pk,
+            triple,
+            head,
+            relation,
+            tail,
+            source,
+            n,
+            maj,
+            maj_conf,
+            ds,
+            ds_conf,
+            adj,
+            adj_by,
+            adj_at,
+        ) = row
         used = label_used(
             adjudicated_value=adj,
             majority=maj,
@@ -323,6 +340,7 @@ def aggregate_rows(*, campaign: Campaign, chunk_size: int = 5000) -> Iterator[di
             "head": head,
             "relation": relation,
             "tail": tail,
+            "source": source,
             "judgments": n,
             "majority": maj,
             "majority_confidence": maj_conf,
