@@ -7,7 +7,7 @@ from django.contrib import admin
 
 from core.pagination import CappedCountPaginator
 
-from .models import Campaign, CampaignAnnotator, Judgment
+from .models import Campaign, CampaignAnnotator, CrowdWorker, JoinLink, Judgment
 
 
 @admin.register(Campaign)
@@ -36,7 +36,9 @@ class CampaignAnnotatorAdmin(admin.ModelAdmin):
         "gold_answered",
         "gold_correct",
         "paused",
+        "pause_reason",
         "reinstated",
+        "completions",
     )
     list_filter = ("paused", "reinstated")
     raw_id_fields = ("campaign", "annotator")
@@ -59,3 +61,24 @@ class JudgmentAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False  # item counters would drift; undo goes through judgment_undo
+
+
+@admin.register(JoinLink)
+class JoinLinkAdmin(admin.ModelAdmin):
+    """Links are made and revoked on the campaign's page (the token is never edited)."""
+
+    list_display = ("campaign", "label", "platform", "uses", "max_uses", "expires_at", "revoked_at")
+    list_filter = ("platform",)
+    raw_id_fields = ("campaign", "created_by")
+    readonly_fields = ("token", "uses", "created_at")
+
+
+@admin.register(CrowdWorker)
+class CrowdWorkerAdmin(admin.ModelAdmin):
+    list_display = ("platform", "worker_id", "annotator", "created_at")
+    list_filter = ("platform",)
+    search_fields = ("worker_id",)
+    raw_id_fields = ("annotator",)
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False  # one platform id, one annotator: never re-pointed by hand

@@ -25,6 +25,7 @@ from .models import (
     Campaign,
     CampaignAnnotator,
     Item,
+    JoinLink,
     Judgment,
     JudgmentValue,
     label_used,
@@ -269,6 +270,7 @@ AGGREGATE_EXPORT_FIELDS = (
     "head",
     "relation",
     "tail",
+    "source",
     "judgments",
     "majority",
     "majority_confidence",
@@ -296,6 +298,7 @@ def aggregate_rows(*, campaign: Campaign, chunk_size: int = 5000) -> Iterator[di
             "head__text",
             "relation__name",
             "tail",
+            "source",
             "judgment_count",
             "majority",
             "majority_confidence",
@@ -307,7 +310,22 @@ def aggregate_rows(*, campaign: Campaign, chunk_size: int = 5000) -> Iterator[di
         )
     )
     for row in rows.iterator(chunk_size=chunk_size):
-        pk, triple, head, relation, tail, n, maj, maj_conf, ds, ds_conf, adj, adj_by, adj_at = row
+        (
+            pk,
+            triple,
+            head,
+            relation,
+            tail,
+            source,
+            n,
+            maj,
+            maj_conf,
+            ds,
+            ds_conf,
+            adj,
+            adj_by,
+            adj_at,
+        ) = row
         used = label_used(
             adjudicated_value=adj,
             majority=maj,
@@ -322,6 +340,7 @@ def aggregate_rows(*, campaign: Campaign, chunk_size: int = 5000) -> Iterator[di
             "head": head,
             "relation": relation,
             "tail": tail,
+            "source": source,
             "judgments": n,
             "majority": maj,
             "majority_confidence": maj_conf,
@@ -354,18 +373,38 @@ def annotators_able(*, campaign: Campaign) -> int:
     )
 
 
+def join_capacity(*, campaign: Campaign, now: datetime | None = None) -> int | None:
+    """How many more annotators the campaign's usable join links can still admit: None
+    when one of them has no limit, 0 when there is none."""
+    now = now or timezone.now()
+    links = JoinLink.objects.filter(campaign=campaign, revoked_at__isnull=True).filter(
+        Q(expires_at__isnull=True) | Q(expires_at__gt=now)
+    )
+    left = 0
+    for max_uses, uses in links.values_list("max_uses", "uses"):
+        if max_uses is None:
+            return None
+        left += max(0, max_uses - uses)
+    return left
+
+
 def k_warning(*, campaign: Campaign) -> str:
-    """A warning when k exceeds the annotators who can still judge an item, or ""."""
+    """A warning when k exceeds the annotators who can still judge an item (members who
+    can, and those the campaign's join links may still bring), or ""."""
     if campaign.status != Campaign.Status.OPEN:
         return ""
     able = annotators_able(campaign=campaign)
     k = campaign.judgments_per_item
     if able >= k:
         return ""
+    coming = join_capacity(campaign=campaign)
+    if coming is None or able + coming >= k:
+        return ""
     who = "annotator" if able == 1 else "annotators"
+    more = f" (and at most {coming} more through its join links)" if coming else ""
     return (
-        f"k={k} but only {able} {who} can still judge: items will never complete. "
-        "Add annotators, reinstate paused ones, or lower k in a new campaign."
+        f"k={k} but only {able} {who}{more} can still judge: items will never complete. "
+        "Add annotators or a join link, reinstate paused ones, or lower k in a new campaign."
     )
 
 

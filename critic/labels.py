@@ -27,8 +27,9 @@ class LabelSet:
     labels: np.ndarray  # int8, 1 acceptable
     weights: np.ndarray  # float64 design weights (1 for learning labels)
     audit: np.ndarray  # bool
-    # Labelled items of learning campaigns before keeping one label per triple (of the
-    # whole corpus: subsets keep it, it is what retraining counts new labels by).
+    # Labelled items of learning campaigns before keeping one label per triple, plus their
+    # adjudications (of the whole corpus: subsets keep it, it is what retraining counts
+    # new labels by).
     learning_events: int = 0
 
     def __len__(self) -> int:
@@ -66,7 +67,8 @@ def corpus_labels(*, corpus_id: int) -> LabelSet:
     # the same triple (the latest adjudication over earlier ones).
     sql = (
         f"SELECT i.triple_id, {label}, "
-        "i.weight, CASE WHEN c.purpose = %s THEN 1 ELSE 0 END "
+        "i.weight, CASE WHEN c.purpose = %s THEN 1 ELSE 0 END, "
+        "CASE WHEN i.adjudicated_value IS NULL THEN 0 ELSE 1 END "
         f"FROM {Item._meta.db_table} i JOIN {Campaign._meta.db_table} c ON c.id = i.campaign_id "
         "WHERE c.corpus_id = %s AND NOT i.is_gold AND i.triple_id IS NOT NULL "
         f"AND {label} IS NOT NULL "
@@ -92,7 +94,9 @@ def corpus_labels(*, corpus_id: int) -> LabelSet:
         labels=table[keep, 1].astype(np.int8),
         weights=table[keep, 2],
         audit=audit[keep],
-        learning_events=int((~audit).sum()),
+        # An adjudication is news too (it may overturn the crowd's label): it counts
+        # toward retraining beside the crowd's labels.
+        learning_events=int((~audit).sum() + (table[:, 4].astype(bool) & ~audit).sum()),
     )
 
 

@@ -13,6 +13,7 @@ here: import from the module that owns the use case).
   annotator_deactivate, annotator_activate
 - `joining`: join_link_create, join_link_revoke, join (crowd workers arriving by link),
   session_completion (the completion code after a session)
+- `adjudication`: item_adjudicate (a researcher's final label)
 - `labels`: campaign_import_labels (the `valid` labels an SKD release carries)
 - `aggregation`: campaign_aggregate, campaign_aggregate_job_create, campaign_aggregate_job_run
 

@@ -41,6 +41,20 @@ def _add_triples(*, campaign: Campaign, size: int) -> int:
     )
 
 
+def _campaign_built(*, seed: int | None, **fields) -> Campaign:
+    """An unsaved campaign with `fields`, checked by the model's own validators (a random
+    seed when none is given)."""
+    campaign = Campaign(seed=random.randrange(2**31) if seed is None else seed, **fields)
+    try:
+        campaign.full_clean()
+    except ValidationError as exc:
+        raise AnnotationError(
+            "; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in exc.message_dict.items()),
+            field=next(iter(exc.message_dict), None),
+        ) from exc
+    return campaign
+
+
 def campaign_create(
     *,
     corpus: Corpus,
@@ -84,7 +98,7 @@ def campaign_create(
         straight_line_run=straight_line_run,
         speed_floor=speed_floor,
     )
-    campaign = Campaign(
+    campaign = _campaign_built(
         corpus=corpus,
         name=name,
         sampling=sampling,
@@ -101,16 +115,9 @@ def campaign_create(
         training_tries=training_tries,
         straight_line_run=straight_line_run,
         speed_floor=speed_floor,
-        seed=random.randrange(2**31) if seed is None else seed,
+        seed=seed,
         created_by=created_by,
     )
-    try:
-        campaign.full_clean()
-    except ValidationError as exc:
-        raise AnnotationError(
-            "; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in exc.message_dict.items()),
-            field=next(iter(exc.message_dict), None),
-        ) from exc
     with transaction.atomic():
         campaign.save()
         added = _add_triples(campaign=campaign, size=size)
@@ -191,7 +198,7 @@ def campaign_create_from_triples(
         lease_seconds=lease_seconds,
         seed=seed,
     )
-    campaign = Campaign(
+    campaign = _campaign_built(
         corpus=corpus,
         name=name,
         sampling=sampling,
@@ -200,16 +207,9 @@ def campaign_create_from_triples(
         gold_share=gold_share,
         lease_seconds=lease_seconds,
         instructions=instructions,
-        seed=random.randrange(2**31) if seed is None else seed,
+        seed=seed,
         created_by=created_by,
     )
-    try:
-        campaign.full_clean()
-    except ValidationError as exc:
-        raise AnnotationError(
-            "; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in exc.message_dict.items()),
-            field=next(iter(exc.message_dict), None),
-        ) from exc
     ids = list(chosen)
     random.Random(campaign.seed).shuffle(ids)
     with transaction.atomic():

@@ -12,6 +12,7 @@ from django.utils import timezone
 from annotation.errors import AnnotatorPaused
 from annotation.models import Assignment, CampaignAnnotator, Item
 from annotation.services.campaigns import campaign_create
+from annotation.services.joining import join_link_create, join_link_revoke
 from annotation.services.judgments import judgment_submit
 from annotation.services.leasing import assignment_next
 from annotation.services.membership import member_add
@@ -212,3 +213,16 @@ def test_the_campaign_page_warns_when_k_exceeds_who_can_judge(researcher, resear
     judge(campaign, researcher, varied, 1)  # a researcher who judges counts
     assert "only 2 annotators" in researcher_client.get(url).content.decode()
     assert first.is_active
+
+
+def test_a_join_link_that_can_still_bring_annotators_silences_the_k_warning(researcher_client):
+    campaign = create(make_corpus(40), size=10, judgments_per_item=3, gold_share=0.0)
+    url = reverse("annotation:campaign_live", args=[campaign.pk])
+    member(campaign)
+    assert "k=3 but only 1 annotator can still judge" in researcher_client.get(url).content.decode()
+    link = join_link_create(campaign=campaign, platform="prolific", max_uses=1)
+    text = researcher_client.get(url).content.decode()
+    assert "k=3 but only 1 annotator (and at most 1 more through its join links)" in text
+    join_link_revoke(link=link)
+    join_link_create(campaign=campaign, platform="prolific")  # no limit: anyone may come
+    assert "items will never complete" not in researcher_client.get(url).content.decode()

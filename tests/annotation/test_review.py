@@ -303,8 +303,11 @@ def test_the_critics_training_labels_take_the_adjudicated_value(crafted, researc
     corpus = campaign.corpus_id
     assert label_of(corpus, items[0].triple_id) == 1
     assert label_of(corpus, items[2].triple_id) == 0
+    events = corpus_labels(corpus_id=corpus).learning.learning_events
     item_adjudicate(item=items[0], value=-2, by=researcher)
     item_adjudicate(item=items[2], value=1, by=researcher)
+    # Adjudications count toward the critic's next retraining as new labels.
+    assert corpus_labels(corpus_id=corpus).learning.learning_events == events + 2
     assert label_of(corpus, items[0].triple_id) == 0
     assert label_of(corpus, items[2].triple_id) == 1
     # "Can't judge" as the final label: no label to train on, whatever the crowd said.

@@ -15,6 +15,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from annotation.models import Campaign, Item
+from annotation.selectors import aggregate_rows
 from annotation.services.aggregation import campaign_aggregate
 from annotation.services.campaigns import campaign_create_from_triples
 from annotation.services.judgments import judgment_submit
@@ -112,6 +113,10 @@ def test_size_k_and_gold_share_are_honoured_and_the_teacher_is_mixed_in(evaluati
 
     # Sending again gives the same campaign; without the teacher, the student alone.
     assert evaluation_send_to_annotation(evaluation=evaluation).pk == campaign.pk
+
+    # The researcher's aggregated export says where each item came from.
+    exported = {row["item"]: row["source"] for row in aggregate_rows(campaign=campaign)}
+    assert exported == {i.pk: i.source for i in items if not i.is_gold}
 
 
 def test_without_the_teacher_and_without_gold(evaluation):
