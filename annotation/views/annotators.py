@@ -19,9 +19,9 @@ from django.views import View
 from core.errors import AppError
 from core.roles import ResearcherRequiredMixin
 
-from .. import selectors
 from ..models import Campaign
 from ..pay import SHAPES, pay_csv_chunks
+from ..records import annotator_records, annotator_users
 from ..services.membership import annotator_activate, annotator_deactivate, member_invite
 
 PER_PAGE = 100
@@ -40,9 +40,9 @@ class InviteForm(forms.Form):
 
 class AnnotatorListView(ResearcherRequiredMixin, View):
     def get(self, request: HttpRequest) -> HttpResponse:
-        paginator = Paginator(selectors.annotator_users(), PER_PAGE)
+        paginator = Paginator(annotator_users(), PER_PAGE)
         page = paginator.get_page(request.GET.get("page"))
-        records = selectors.annotator_records(users=list(page.object_list))
+        records = annotator_records(users=list(page.object_list))
         context = {"records": records, "page": page, "invite_form": InviteForm()}
         return render(request, "annotation/annotators.html", context)
 
