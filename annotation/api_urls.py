@@ -1,10 +1,10 @@
 from django.urls import path
 
-from . import apis, review_apis
+from . import apis, judging_apis, review_apis
 
 urlpatterns = [
     path("campaigns/", apis.CampaignListApi.as_view(), name="api-campaign-list"),
-    path("campaigns/open/", apis.OpenCampaignListApi.as_view(), name="api-campaign-open"),
+    path("campaigns/open/", judging_apis.OpenCampaignListApi.as_view(), name="api-campaign-open"),
     path("campaigns/<int:pk>/", apis.CampaignDetailApi.as_view(), name="api-campaign-detail"),
     path(
         "campaigns/<int:pk>/aggregate/",
@@ -26,14 +26,22 @@ urlpatterns = [
         review_apis.ItemAdjudicationApi.as_view(),
         name="api-item-adjudication",
     ),
-    path("campaigns/<int:pk>/next/", apis.AssignmentNextApi.as_view(), name="api-assignment-next"),
-    path("campaigns/<int:pk>/undo/", apis.JudgmentUndoApi.as_view(), name="api-judgment-undo"),
+    path(
+        "campaigns/<int:pk>/next/",
+        judging_apis.AssignmentNextApi.as_view(),
+        name="api-assignment-next",
+    ),
+    path(
+        "campaigns/<int:pk>/undo/", judging_apis.JudgmentUndoApi.as_view(), name="api-judgment-undo"
+    ),
     path(
         "assignments/<int:pk>/judgment/",
-        apis.JudgmentSubmitApi.as_view(),
+        judging_apis.JudgmentSubmitApi.as_view(),
         name="api-judgment-submit",
     ),
     path(
-        "assignments/<int:pk>/skip/", apis.AssignmentSkipApi.as_view(), name="api-assignment-skip"
+        "assignments/<int:pk>/skip/",
+        judging_apis.AssignmentSkipApi.as_view(),
+        name="api-assignment-skip",
     ),
 ]
