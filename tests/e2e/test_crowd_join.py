@@ -10,7 +10,7 @@ from annotation.models import CampaignAnnotator, CrowdWorker, Judgment
 from annotation.services.campaigns import campaign_create
 from annotation.services.joining import join_link_create
 from tests.annotation.conftest import make_corpus
-from tests.e2e.training import answer_training_item
+from tests.e2e.training import answer_training_item, gold_reference
 
 pytestmark = pytest.mark.e2e
 
@@ -18,11 +18,7 @@ pytestmark = pytest.mark.e2e
 def test_a_prolific_worker_joins_trains_judges_a_session_and_gets_the_code(
     live_server, page, tmp_path
 ):
-    reference = tmp_path / "references.tsv"
-    relations = ("xNeed", "xIntent", "xWant", "oEffect")
-    reference.write_text(
-        "".join(f"PersonX refers {i}\t{relations[i % 4]}\treference tail {i}\n" for i in range(24))
-    )
+    reference = gold_reference(tmp_path)
     campaign = campaign_create(
         corpus=make_corpus(40, name="teacher"),
         name="Everyday situations",

@@ -10,7 +10,7 @@ from annotation.models import CampaignAnnotator
 from annotation.services.campaigns import campaign_create
 from annotation.services.membership import member_add
 from tests.annotation.conftest import make_corpus
-from tests.e2e.training import answer_training_item
+from tests.e2e.training import answer_training_item, gold_reference
 
 pytestmark = pytest.mark.e2e
 
@@ -28,11 +28,7 @@ def log_in(page, live_server, username: str) -> None:
 def test_an_annotator_fails_then_passes_training_and_reaches_real_items(
     live_server, page, tmp_path
 ):
-    reference = tmp_path / "references.tsv"
-    relations = ("xNeed", "xIntent", "xWant", "oEffect")
-    reference.write_text(
-        "".join(f"PersonX refers {i}\t{relations[i % 4]}\treference tail {i}\n" for i in range(24))
-    )
+    reference = gold_reference(tmp_path)
     campaign = campaign_create(
         corpus=make_corpus(80, name="teacher"),
         name="trained crowd",
