@@ -7,6 +7,7 @@ log-probabilities, gold status, other people's labels or statistics.
 from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
+from django.utils import timezone
 from drf_spectacular.utils import (
     OpenApiResponse,
     extend_schema,
@@ -100,7 +101,14 @@ class AnnotatorAPIView(APIView):
 # The judging path answers with plain dicts shaped as ItemOutput / JudgmentOutput say
 # (the serializers document them): building a serializer per request was a tenth of a
 # judgment's CPU.
-_DATETIME = serializers.DateTimeField()
+_JUDGMENT_VALUES = frozenset(JudgmentValue.values)  # the enum builds a new list per read
+
+
+def _datetime(value) -> str:
+    """What DRF's DateTimeField writes (ISO 8601 in the current time zone, UTC as "Z"),
+    without building its field machinery per value."""
+    text = timezone.localtime(value).isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
 def _item_body(view: selectors.ItemView) -> dict:
@@ -112,7 +120,7 @@ def _item_body(view: selectors.ItemView) -> dict:
         "tail": view.tail,
         "sentence": view.sentence,
         "guideline": view.guideline,
-        "expires_at": _DATETIME.to_representation(view.expires_at),
+        "expires_at": _datetime(view.expires_at),
     }
 
 
@@ -121,7 +129,7 @@ def _judgment_input(data) -> tuple[int, bool]:
     through JudgmentInput (its coercions and its 400 answers)."""
     if isinstance(data, dict) and data.keys() <= {"value", "flagged"}:
         value, flagged = data.get("value"), data.get("flagged", False)
-        if type(value) is int and value in JudgmentValue.values and type(flagged) is bool:
+        if type(value) is int and value in _JUDGMENT_VALUES and type(flagged) is bool:
             return value, flagged
     parsed = JudgmentInput(data=data)
     parsed.is_valid(raise_exception=True)
@@ -189,7 +197,7 @@ class JudgmentSubmitApi(AnnotatorAPIView):
             "assignment_id": pk,
             "value": judgment.value,
             "flagged": judgment.flagged,
-            "created_at": _DATETIME.to_representation(judgment.created_at),
+            "created_at": _datetime(judgment.created_at),
         }
         if request.query_params.get("next") in {"1", "true"}:
             try:

@@ -87,6 +87,7 @@ def pg_breakdown(submit, tokens: list[str], n: int) -> None:
         return " ".join(sql.split())[:70]
 
     def charge(sql, call):
+        connection.ensure_connection()  # closed between requests past CONN_MAX_AGE
         pid = connection.connection.info.backend_pid
         before = _backend_ns(pid)
         try:

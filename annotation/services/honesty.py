@@ -17,9 +17,11 @@ from __future__ import annotations
 import math
 import statistics
 from collections import Counter
+from dataclasses import dataclass, field
 from time import monotonic
 
 from django.core.cache import cache
+from django.db import connection
 
 from ..models import Campaign, CampaignAnnotator, Judgment, JudgmentValue
 from .standing import annotator_pause
@@ -50,27 +52,47 @@ def _seconds(value: float) -> str:
     return f"{value:.1f}" if value >= 0.1 else f"{value:.3f}"
 
 
-# The crowd as this process last read it, per campaign: (until, rows). The shared cache
-# spares the database; this spares unpickling 2,000 rows on every check.
-_crowds: dict[int, tuple[float, list]] = {}
+@dataclass
+class _Crowd:
+    """The campaign's crowd as this process last read it, and what each annotator's checks
+    compared with (the crowd less that annotator), worked out once per memory window."""
+
+    until: float
+    rows: list[tuple[int, int, float | None]]
+    others: dict[int, tuple[int, float, float | None]] = field(default_factory=dict)
+
+    def figures_without(self, annotator_id: int) -> tuple[int, float, float | None]:
+        """(how many judgments the others made, their answers' entropy, their median
+        seconds or None when too few were timed)."""
+        found = self.others.get(annotator_id)
+        if found is None:
+            values = [v for who, v, _ in self.rows if who != annotator_id]
+            times = [s for who, _, s in self.rows if who != annotator_id and s is not None]
+            median = statistics.median(times) if len(times) >= CROWD_MIN_JUDGMENTS else None
+            found = (len(values), _entropy(values) if values else 0.0, median)
+            self.others[annotator_id] = found
+        return found
+
+
+# Per campaign, in each process in front of the shared cache: it spares the database a
+# read and this process unpickling 2,000 rows and walking them on every check.
+_crowds: dict[int, _Crowd] = {}
 
 
 def forget_crowds() -> None:
-    """Forget the crowds this process remembers (tests: ids come back)."""
+    """Drop what this process remembers of the crowds (tests; a campaign's reset)."""
     _crowds.clear()
 
 
-def _crowd(campaign: Campaign) -> list[tuple[int, int, float | None]]:
-    """(annotator id, value, seconds) of the campaign's last judgments, cached briefly."""
+def _crowd(campaign: Campaign) -> _Crowd:
     now = monotonic()
     mine = _crowds.get(campaign.pk)
-    if mine is not None and mine[0] > now:
-        return mine[1]
-    rows = _crowd_shared(campaign)
+    if mine is not None and mine.until > now:
+        return mine
     if len(_crowds) > 1000:
         _crowds.clear()
-    _crowds[campaign.pk] = (now + CROWD_MEMORY_SECONDS, rows)
-    return rows
+    mine = _crowds[campaign.pk] = _Crowd(now + CROWD_MEMORY_SECONDS, _crowd_shared(campaign))
+    return mine
 
 
 def _crowd_shared(campaign: Campaign) -> list[tuple[int, int, float | None]]:
@@ -86,13 +108,27 @@ def _crowd_shared(campaign: Campaign) -> list[tuple[int, int, float | None]]:
     return rows
 
 
+_RECENT = (
+    "SELECT value, seconds FROM {table} WHERE campaign_id = %s AND annotator_id = %s"
+    " ORDER BY created_at DESC LIMIT %s"
+)
+
+
+def _recent(campaign: Campaign, annotator_id: int) -> list[tuple[int, float | None]]:
+    """The annotator's last judgments in the campaign, newest first (index
+    judgment_recent); plain SQL, since this runs on every fifth judgment."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _RECENT.format(table=Judgment._meta.db_table),
+            [campaign.pk, annotator_id, max(WINDOW, campaign.straight_line_run)],
+        )
+        return cursor.fetchall()
+
+
 def honesty_reason(*, campaign: Campaign, annotator) -> str:
     """Why this annotator should be paused, or "" when nothing is wrong."""
-    recent = list(
-        Judgment.objects.filter(campaign=campaign, annotator=annotator)
-        .order_by("-created_at")
-        .values_list("value", "seconds")[: max(WINDOW, campaign.straight_line_run)]
-    )
+    me = annotator.pk  # read once: a model's pk property costs more than the loops here
+    recent = _recent(campaign, me)
     values = [value for value, _ in recent]
     if values:
         run = next((i for i, v in enumerate(values) if v != values[0]), len(values))
@@ -101,26 +137,24 @@ def honesty_reason(*, campaign: Campaign, annotator) -> str:
             return f"straight-lining: the same answer ({label}) {run} times in a row"
     if len(values) < min(ENTROPY_MIN_JUDGMENTS, SPEED_MIN_JUDGMENTS):
         return ""
-    me = annotator.pk  # read once: a model's pk property costs more than the loop itself
-    others = [(v, s) for who, v, s in _crowd(campaign) if who != me]
-    if len(others) < CROWD_MIN_JUDGMENTS:
+    counted, their_entropy, their_median = _crowd(campaign).figures_without(me)
+    if counted < CROWD_MIN_JUDGMENTS:
         return ""
     if len(values) >= ENTROPY_MIN_JUDGMENTS:
-        mine, theirs = _entropy(values), _entropy([v for v, _ in others])
-        if theirs > 0 and mine < ENTROPY_SHARE * theirs:
+        mine = _entropy(values)
+        if their_entropy > 0 and mine < ENTROPY_SHARE * their_entropy:
             return (
                 f"straight-lining: answers far less varied than the crowd's "
-                f"(entropy {mine:.2f} bits against {theirs:.2f})"
+                f"(entropy {mine:.2f} bits against {their_entropy:.2f})"
             )
-    if campaign.speed_floor and len(values) >= SPEED_MIN_JUDGMENTS:
+    if campaign.speed_floor and len(values) >= SPEED_MIN_JUDGMENTS and their_median:
         my_times = [s for _, s in recent if s is not None]
-        their_times = [s for _, s in others if s is not None]
-        if my_times and len(their_times) >= CROWD_MIN_JUDGMENTS:
-            mine, theirs = statistics.median(my_times), statistics.median(their_times)
-            if theirs > 0 and mine < campaign.speed_floor * theirs:
+        if my_times:
+            mine = statistics.median(my_times)
+            if mine < campaign.speed_floor * their_median:
                 return (
                     f"too fast: median {_seconds(mine)} s per judgment against the crowd's "
-                    f"{_seconds(theirs)} s"
+                    f"{_seconds(their_median)} s"
                 )
     return ""
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import random
 from contextlib import nullcontext
 from datetime import datetime, timedelta
+from time import monotonic
 from typing import NamedTuple
 
 from django.core.cache import cache
@@ -331,8 +332,10 @@ def _early_gold_need(campaign: Campaign, annotator) -> tuple[int, int] | None:
 
 
 def forget_early_gold() -> None:
-    """Forget what this process knows of early windows (tests: ids come back)."""
+    """Forget what this process knows of early windows (tests: ids come back) and when it
+    last looked for expired leases."""
     _early_done.clear()
+    _next_reap_check.clear()
 
 
 def _remember_early_done(pair: tuple[int, int]) -> None:
@@ -357,7 +360,18 @@ def _gold_turn(campaign: Campaign, annotator) -> bool:
 REAP_EVERY_SECONDS = 5
 
 
+# When this process next asks the shared cache whether a reap is due, per campaign: the
+# file cache's add() is a few file operations, too many to pay on every claim.
+_next_reap_check: dict[int, float] = {}
+
+
 def _reap_now_and_then(campaign: Campaign, now: datetime) -> None:
+    clock = monotonic()
+    if _next_reap_check.get(campaign.pk, 0.0) > clock:
+        return
+    if len(_next_reap_check) > 1000:
+        _next_reap_check.clear()
+    _next_reap_check[campaign.pk] = clock + REAP_EVERY_SECONDS
     if cache.add(f"annotation:reaped:{campaign.pk}", 1, timeout=REAP_EVERY_SECONDS):
         leases_reap(campaign=campaign, now=now)
 
