@@ -22,11 +22,9 @@ training behind it to race the retry. No Django import here.
 
 from __future__ import annotations
 
-import ctypes
 import dataclasses
 import json
 import os
-import signal
 import subprocess
 import sys
 from collections.abc import Callable
@@ -71,11 +69,21 @@ def launch_command(spec: Path, processes: int) -> list[str]:
     ]
 
 
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except (AttributeError, OSError):
-        pass
+# Run before torchrun, in its process: SIGTERM when the launcher dies (PR_SET_PDEATHSIG,
+# kept across exec), then exec. Not a preexec_fn, which is unsafe in a threaded worker.
+_DIE_WITH_PARENT = """import ctypes, os, sys
+try:
+    ctypes.CDLL(None).prctl(1, 15)
+except (AttributeError, OSError):
+    pass
+if os.getppid() != int(sys.argv[1]):
+    sys.exit("the launcher is gone")
+os.execv(sys.executable, [sys.executable] + sys.argv[2:])
+"""
+
+
+def _dying_with_this_process(command: list[str]) -> list[str]:
+    return [sys.executable, "-c", _DIE_WITH_PARENT, str(os.getpid()), *command[1:]]
 
 
 def _read_json(path: Path):
@@ -129,13 +137,12 @@ def train_student_processes(
     seen = None
     with open(log_path, "wb") as log:
         child = subprocess.Popen(
-            launch_command(launch / SPEC_FILE, processes),
+            _dying_with_this_process(launch_command(launch / SPEC_FILE, processes)),
             cwd=str(ROOT),
             env=env,
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
-            preexec_fn=_die_with_parent,
         )
         try:
             while True:

@@ -55,6 +55,7 @@ def test_the_trained_tokenizer_marks_the_pair_and_loads_back(tmp_path):
 
     spec = importlib.util.spec_from_file_location("gpu_check", ROOT / "bench" / "gpu.py")
     gpu = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("gpu_check", gpu)  # its dataclasses look their module up
     spec.loader.exec_module(gpu)
     rows = [("PersonX eats bread.", "xIntent", "to be full")] * 50
     gpu.trained_tokenizer(rows, vocabulary=200).save_pretrained(tmp_path)
