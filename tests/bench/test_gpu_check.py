@@ -25,7 +25,7 @@ def test_the_gpu_check_runs_through_on_the_cpu_with_tiny_models():
     assert done.returncode == 0, output[-4000:]
     table = done.stdout[done.stdout.index("| check") :]
     for check, count in (
-        ("cross-encoder scoring", 2),
+        ("cross-encoder scoring", 3),
         ("cross-encoder training", 1),
         ("student fine-tuning", 4),
     ):
