@@ -265,6 +265,10 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 STUDENT_TRAIN_SLICE_SECONDS = int(
     os.environ.get("SKD_STUDENT_TRAIN_SLICE_SECONDS", CELERY_TASK_SOFT_TIME_LIMIT - 15 * 60)
 )
+# Processes a student trains on, data-parallel under torchrun: 0 = one per GPU of the
+# worker's host when it has several, else the worker's own process; N forces N (on a CPU
+# host: N CPU processes with the gloo backend, as the tests do).
+STUDENT_TRAIN_PROCESSES = int(os.environ.get("SKD_STUDENT_TRAIN_PROCESSES", "0"))
 CELERY_TASK_ROUTES: dict = {}  # a job's queue is chosen when it is queued (Job.queue)
 CELERY_BEAT_SCHEDULE = {
     "reap-stale-jobs": {"task": "jobs.tasks.reap_stale_jobs", "schedule": 60.0},

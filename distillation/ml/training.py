@@ -10,6 +10,12 @@ that finds one resumes from the latest complete one, so a worker killed mid-run 
 where it was when the job is retried. ``should_stop`` ends a run early after saving a
 checkpoint. The finished model and its tokenizer are saved with
 ``save_pretrained`` into ``work_dir/model`` together with ``skd_student.json``.
+
+Launched under torchrun (``distillation.ml.parallel``: one process per GPU of a host, or
+N CPU processes with the gloo backend), the Trainer trains data-parallel: the batch size
+is the whole step's, split among the processes, so a run takes the same optimizer steps
+on any number of them; only the main process writes files, asks ``should_stop`` (its
+answer reaches the others) and reports progress, with the tokens of all processes.
 No Django import here; nothing is downloaded (models load with ``local_files_only``).
 """
 
@@ -93,6 +99,7 @@ class TrainResult:
     precision: str = "fp32"  # "bf16" (mixed precision) or "fp32"
     # Validation loss during training, then on the whole validation set at the last step.
     eval_history: list[tuple[int, float]] = field(default_factory=list)
+    processes: int = 1  # that trained together (data-parallel under torchrun)
 
 
 # --- checkpoints and history --------------------------------------------------------------
@@ -134,19 +141,58 @@ def _write_json(path: Path, data) -> None:
     os.replace(temporary, path)
 
 
+def world_size() -> int:
+    """How many processes train together (torchrun's WORLD_SIZE; 1 outside torchrun)."""
+    return max(1, int(os.environ.get("WORLD_SIZE", "1")))
+
+
+class _Ranks:
+    """Agreement among the processes of a data-parallel run, on a gloo group of its own
+    (CPU tensors: no GPU synchronization per step): the main process's stop decision and
+    the tokens of all processes. One process: everything stays local."""
+
+    def __init__(self, world: int) -> None:
+        self.world = world
+        self.group = None
+
+    def begin(self) -> None:
+        if self.world > 1 and self.group is None:
+            import torch.distributed as dist
+
+            self.group = dist.new_group(backend="gloo")
+
+    def gather(self, stop: bool, tokens: int) -> tuple[bool, int]:
+        if self.group is None:
+            return stop, tokens
+        import torch
+        import torch.distributed as dist
+
+        values = torch.tensor([int(stop), tokens], dtype=torch.int64)
+        dist.all_reduce(values, group=self.group)
+        return bool(values[0]), int(values[1])
+
+
 def _logging_steps(total_steps: int) -> int:
     return max(1, min(50, total_steps // 100))
 
 
-def _eval_plan(config: StudentConfig, planned: int, val_rows: int) -> tuple[int, int]:
+def _eval_plan(
+    config: StudentConfig, planned: int, val_rows: int, world: int = 1
+) -> tuple[int, int]:
     """(evaluate every N steps, validation rows per evaluation) while training: about
     `eval_points` evaluations, each on a quarter as many rows as were trained on since the
     last one (within the bounds), and spaced so that each costs at most a tenth of the
     training between two (a forward pass costs about a third of a training step)."""
     every = max(1, planned // max(1, config.eval_points))
-    per_step = config.batch_size * config.grad_accum
+    per_step = _per_device_batch(config, world) * world * config.grad_accum
     rows = min(val_rows, config.eval_rows_max, max(config.eval_rows_min, every * per_step // 4))
     return max(every, math.ceil(rows / (0.3 * per_step))), rows
+
+
+def _per_device_batch(config: StudentConfig, world: int) -> int:
+    """Each process's share of the step's batch (rounded up: a batch of 10 on 4 processes
+    trains 3 rows on each)."""
+    return -(-config.batch_size // world)
 
 
 # --- training -----------------------------------------------------------------------------
@@ -167,7 +213,9 @@ def train_student(
     and at the last step; ``work_dir/loss_history.json`` holds [[step, loss], ...] so far.
     With validation rows, the validation loss is measured every so often while training
     (see StudentConfig.eval_points) and on the whole set at the end;
-    ``work_dir/eval_history.json`` holds [[step, validation loss], ...] so far."""
+    ``work_dir/eval_history.json`` holds [[step, validation loss], ...] so far.
+    Under torchrun, ``on_progress`` and ``should_stop`` are called on the main process
+    only, and only its return value is complete."""
     from transformers import (
         PrinterCallback,
         Trainer,
@@ -181,6 +229,10 @@ def train_student(
     precision = "bf16" if config.bf16 and bf16_supported(device) else "fp32"
     work_dir = Path(work_dir)
     work_dir.mkdir(parents=True, exist_ok=True)
+    world = world_size()
+    main = int(os.environ.get("RANK", "0")) == 0
+    ranks = _Ranks(world)
+    per_device = _per_device_batch(config, world)
     checkpoints = work_dir / "checkpoints"
     history_path = work_dir / HISTORY_FILE
     eval_history_path = work_dir / EVAL_HISTORY_FILE
@@ -205,16 +257,16 @@ def train_student(
     resumed_from_step = _checkpoint_step(resume) if resume else 0
 
     # Steps as the Trainer counts them, to pick a logging interval.
-    batches = -(-len(train_rows) // config.batch_size)
+    batches = -(-len(train_rows) // (per_device * world))
     per_epoch = max(1, batches // config.grad_accum)
     planned = config.max_steps or max(1, int(per_epoch * config.epochs + 0.999999))
     validating = val_rows is not None and len(val_rows) > 0
-    eval_every, eval_count = _eval_plan(config, planned, len(val_rows) if validating else 0)
+    eval_every, eval_count = _eval_plan(config, planned, len(val_rows) if validating else 0, world)
 
     arguments = TrainingArguments(
         output_dir=str(checkpoints),
-        per_device_train_batch_size=config.batch_size,
-        per_device_eval_batch_size=config.batch_size,
+        per_device_train_batch_size=per_device,
+        per_device_eval_batch_size=per_device,
         gradient_accumulation_steps=config.grad_accum,
         num_train_epochs=config.epochs,
         max_steps=config.max_steps or -1,
@@ -222,6 +274,8 @@ def train_student(
         warmup_steps=config.warmup_ratio if 0 < config.warmup_ratio < 1 else 0,
         bf16=precision == "bf16",
         use_cpu=device.type == "cpu",
+        ddp_backend="gloo" if world > 1 and device.type == "cpu" else None,
+        ddp_find_unused_parameters=False,  # students use every parameter in each step
         seed=config.seed,
         logging_strategy="steps",
         logging_steps=_logging_steps(planned),
@@ -264,24 +318,34 @@ def train_student(
             self.elapsed = 0.0
             self.loss: float | None = None
             self.stopped = False
+            self.tokens = 0  # of all processes
 
         def on_train_begin(self, args, state, control, **kwargs):
+            ranks.begin()
             self.started = time.perf_counter()
             self.start_step = state.global_step
-            _write_json(history_path, _loss_history(state.log_history))
-            _write_json(eval_history_path, _eval_history(state.log_history))
+            if main:
+                _write_json(history_path, _loss_history(state.log_history))
+                _write_json(eval_history_path, _eval_history(state.log_history))
 
         def on_step_end(self, args, state, control, **kwargs):
-            if should_stop is not None and state.global_step < state.max_steps and should_stop():
+            stop = (
+                main
+                and should_stop is not None
+                and state.global_step < state.max_steps
+                and should_stop()
+            )
+            stop, self.tokens = ranks.gather(stop, trainer.tokens)
+            if stop:
                 self.stopped = True
                 control.should_training_stop = True
                 control.should_save = config.save_every > 0
             if self.stopped or state.global_step >= state.max_steps:
                 control.should_log = True  # the last window's loss is never lost
             self.elapsed = time.perf_counter() - self.started
-            if on_progress is not None:
+            if on_progress is not None and main:
                 done = state.global_step - self.start_step
-                rate = trainer.tokens / self.elapsed if self.elapsed > 0 else 0.0
+                rate = self.tokens / self.elapsed if self.elapsed > 0 else 0.0
                 eta = (state.max_steps - state.global_step) * self.elapsed / done if done else None
                 on_progress(
                     TrainProgress(
@@ -289,7 +353,7 @@ def train_student(
                         total_steps=state.max_steps,
                         epoch=float(state.epoch or 0.0),
                         loss=self.loss,
-                        tokens=trainer.tokens,
+                        tokens=self.tokens,
                         tokens_per_second=rate,
                         elapsed_seconds=self.elapsed,
                         eta_seconds=eta,
@@ -297,6 +361,8 @@ def train_student(
                 )
 
         def on_log(self, args, state, control, logs=None, **kwargs):
+            if not main:
+                return
             if logs and "loss" in logs:
                 self.loss = float(logs["loss"])
                 _write_json(history_path, _loss_history(state.log_history))
@@ -317,24 +383,27 @@ def train_student(
     trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     state = trainer.state
     history = _loss_history(state.log_history)
-    _write_json(history_path, history)
+    if main:
+        _write_json(history_path, history)
     eval_history = _eval_history(state.log_history)
 
     eval_loss = None
     if not progress.stopped:
         model_dir = work_dir / "model"
-        trainer.save_model(str(model_dir))
-        tokenizer.save_pretrained(str(model_dir))
-        _write_json(
-            model_dir / STUDENT_FILE,
-            {"architecture": architecture, "relations": relations, "format": FORMAT},
-        )
+        trainer.save_model(str(model_dir))  # by the main process; every process calls it
+        if main:
+            tokenizer.save_pretrained(str(model_dir))
+            _write_json(
+                model_dir / STUDENT_FILE,
+                {"architecture": architecture, "relations": relations, "format": FORMAT},
+            )
         if validating:
             eval_loss = float(trainer.evaluate(eval_dataset=val_rows)["eval_loss"])
             # The last point is the whole set's loss, not a sample's at the same step.
             steps = int(state.global_step)
             eval_history = [p for p in eval_history if p[0] != steps] + [(steps, eval_loss)]
-        _write_json(eval_history_path, eval_history)
+        if main:
+            _write_json(eval_history_path, eval_history)
     seconds = progress.elapsed
     return TrainResult(
         architecture=architecture,
@@ -343,12 +412,13 @@ def train_student(
         total_steps=int(state.max_steps),
         train_loss=history[-1][1] if history else None,
         eval_loss=eval_loss,
-        tokens=trainer.tokens,
+        tokens=progress.tokens,
         seconds=seconds,
-        tokens_per_second=trainer.tokens / seconds if seconds > 0 else 0.0,
+        tokens_per_second=progress.tokens / seconds if seconds > 0 else 0.0,
         resumed_from_step=resumed_from_step,
         stopped=progress.stopped,
         loss_history=history,
         precision=precision,
         eval_history=eval_history,
+        processes=world,
     )

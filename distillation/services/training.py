@@ -1,6 +1,8 @@
 """Training a student run: the data cut written once as Parquet (a retried job trains on
 the same rows), fine-tuning through `distillation.ml.training`, and the training job,
 run in slices shorter than a task's time limit, each resuming from the last checkpoint.
+On a host with several GPUs (or with STUDENT_TRAIN_PROCESSES set) the job trains through
+`distillation.ml.parallel`: torchrun as a child process, one process per GPU.
 """
 
 from __future__ import annotations
@@ -87,6 +89,7 @@ def student_train(
     checkpoint, on the same data snapshot."""
     from ..cards import model_card_write
     from ..ml.errors import StudentError
+    from ..ml.parallel import processes_for, train_student_processes
     from ..ml.training import train_student
 
     folder = run_folder(run)
@@ -100,19 +103,23 @@ def student_train(
         )
     val_rows = _snapshot(run, run.val_split, folder / "val.parquet") if run.val_split else 0
     StudentRun.objects.filter(pk=run.pk).update(train_examples=train_rows, val_examples=val_rows)
+    processes = processes_for(run.device, settings.STUDENT_TRAIN_PROCESSES)
     last_row_update = 0.0
+    where = f" · {processes} processes" if processes > 1 else ""
+    last_report = [0, None, f"starting {processes} training processes"]
 
     def on_progress(state) -> None:
         nonlocal last_row_update
         if progress:
             eta = f"ETA {state.eta_seconds / 60:,.1f} min" if state.eta_seconds else "ETA unknown"
             loss = f"loss {state.loss:.3f}" if state.loss is not None else "loss –"
-            progress(
+            last_report[:] = [
                 state.step,
                 state.total_steps,
                 f"step {state.step:,}/{state.total_steps:,} · {loss} · "
-                f"{state.tokens_per_second:,.0f} tokens/s · {eta}",
-            )
+                f"{state.tokens_per_second:,.0f} tokens/s{where} · {eta}",
+            ]
+            progress(*last_report)
         now = time.monotonic()
         if now - last_row_update >= ROW_UPDATE_SECONDS:
             last_row_update = now
@@ -124,15 +131,24 @@ def student_train(
                 loss_history=_history(folder),
             )
 
+    training = dict(
+        config=_student_config(run),
+        train_path=folder / "train.parquet",
+        val_path=folder / "val.parquet" if val_rows else None,
+        work_dir=folder,
+        on_progress=on_progress,
+        should_stop=should_stop,
+    )
     try:
-        result = train_student(
-            config=_student_config(run),
-            train_path=folder / "train.parquet",
-            val_path=folder / "val.parquet" if val_rows else None,
-            work_dir=folder,
-            on_progress=on_progress,
-            should_stop=should_stop,
-        )
+        if processes > 1:
+            # The job's heartbeat goes on while the processes load the model, evaluate, save.
+            result = train_student_processes(
+                **training,
+                processes=processes,
+                heartbeat=(lambda: progress(*last_report)) if progress else None,
+            )
+        else:
+            result = train_student(**training)
     except StudentError as exc:
         raise DistillationError(str(exc)) from exc
     fields = {
@@ -173,6 +189,8 @@ def student_train_job_run(*, job_id: int, attempt: int | None = None) -> Job | N
     GPT-2 XL on millions of triples outlasts any one task)."""
     from jobs.services import job_run, job_send
 
+    from ..ml.parallel import processes_for
+
     next_slice = False
 
     def body(job: Job, progress) -> dict:
@@ -201,6 +219,7 @@ def student_train_job_run(*, job_id: int, attempt: int | None = None) -> Job | N
             )
         return {
             "run": run.pk,
+            "processes": processes_for(run.device, settings.STUDENT_TRAIN_PROCESSES),
             "steps": run.steps,
             "train_loss": run.train_loss,
             "eval_loss": run.eval_loss,

@@ -446,3 +446,21 @@ def test_the_ml_package_imports_no_django():
         [sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == "False"
+
+
+def test_a_student_trains_in_one_process_unless_its_host_has_several_gpus():
+    import torch
+
+    from distillation.ml.parallel import launch_command, processes_for
+
+    assert processes_for("cpu") == 1
+    assert processes_for("cuda:1") == 1  # a run pinned to one GPU
+    gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    assert processes_for("auto") == max(1, gpus)
+    assert processes_for("cpu", forced=2) == 2  # the tests' CPU processes
+    command = launch_command(Path("spec.json"), 2)
+    assert command[1:4] == ["-m", "torch.distributed.run", "--standalone"]
+    assert "--nproc-per-node=2" in command and command[-2:] == [
+        "distillation.ml.parallel",
+        "spec.json",
+    ]

@@ -284,3 +284,42 @@ def test_a_long_training_runs_in_slices_that_queue_themselves_again(
     run.refresh_from_db()
     assert job.status == Job.Status.SUCCEEDED and run.is_trained and run.steps == 6
     assert sent == []  # the last slice queues nothing
+
+
+def test_a_run_on_two_processes_trains_data_parallel_in_slices_and_resumes(
+    preset, tiny_gpt2, settings, django_capture_on_commit_callbacks
+):
+    """Two CPU processes under torchrun (gloo), as a host's GPUs would train: the first
+    slice stops at a checkpoint, the next resumes from it and finishes."""
+    import json
+
+    settings.STUDENT_TRAIN_PROCESSES = 2
+    settings.STUDENT_TRAIN_SLICE_SECONDS = 0  # the first slice stops after one step
+    run = _run(preset, tiny_gpt2, max_steps=6, save_every=100)
+    job = student_run_start(run=run)
+
+    with django_capture_on_commit_callbacks() as sent:
+        student_train_job_run(job_id=job.pk, attempt=1)
+
+    job.refresh_from_db()
+    run.refresh_from_db()
+    assert job.status == Job.Status.QUEUED, job.error
+    assert len(sent) == 1 and not run.is_trained and run.steps == 1
+    launch = run_folder(run) / "launch"
+    first = json.loads((launch / "result.json").read_text())
+    assert first["processes"] == 2 and first["stopped"] and first["steps"] == 1
+    assert (run_folder(run) / "checkpoints" / "checkpoint-1" / "trainer_state.json").is_file()
+
+    settings.STUDENT_TRAIN_SLICE_SECONDS = 3600
+    student_train_job_run(job_id=job.pk, attempt=2)
+
+    job.refresh_from_db()
+    run.refresh_from_db()
+    assert job.status == Job.Status.SUCCEEDED, job.error
+    assert job.result["processes"] == 2 and job.result["finished"]
+    assert run.is_trained and run.steps == 6 and run.tokens > 0
+    second = json.loads((launch / "result.json").read_text())
+    assert second["processes"] == 2 and second["resumed_from_step"] == 1
+    assert [step for step, _ in run.loss_history] == [1, 2, 3, 4, 5, 6]
+    assert (model_folder(run) / "skd_student.json").is_file()
+    assert "step 6/6" in job.progress_message and "2 processes" in job.progress_message
