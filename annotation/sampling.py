@@ -302,10 +302,14 @@ class NearTheLine(Strategy):
         """Each candidate's threshold: its relation's, else the overall one."""
         if self.threshold is None:
             raise SamplingError("'near_line' sampling was not given its threshold.")
-        lines = np.full(len(candidates.ids), self.threshold)
+        if not len(candidates.ids):
+            return np.empty(0)
+        # One gather through a table indexed by relation id, not a pass per relation.
+        top = max([int(candidates.relation_ids.max()), *(r for r, _ in self.relation_thresholds)])
+        table = np.full(top + 1, self.threshold)
         for relation_id, threshold in self.relation_thresholds:
-            lines[candidates.relation_ids == relation_id] = threshold
-        return lines
+            table[relation_id] = threshold
+        return table[candidates.relation_ids]
 
     def inclusion(self, candidates: Candidates, size: int) -> np.ndarray:
         closeness = candidates.scores - self.lines(candidates)

@@ -227,3 +227,10 @@ def test_disagreement_without_crowd_labels_is_refused():
     corpus = make_corpus(20, name="unlabelled", scores=[0.5] * 20)
     with pytest.raises(AnnotationError, match="has none to learn from"):
         campaign_create(corpus=corpus, name="d", size=5, sampling=Campaign.Sampling.DISAGREEMENT)
+
+
+def test_near_the_line_without_relation_thresholds_draws_around_the_overall_one():
+    found = two_relations(5_000)
+    one_line = NearTheLine(threshold=0.7)
+    picked = choose(candidates=found, size=300, sampling=one_line, seed=2)
+    assert abs(np.median(found.scores[picked]) - 0.7) < 0.05

@@ -173,6 +173,9 @@ def test_the_dashboard_creates_a_learning_campaign(client, researcher, preset):
     assert response["Location"] == reverse("annotation:campaign_detail", args=[campaign.pk])
     assert campaign.sampling == "near_line" and campaign.judgments_per_item == 2
     assert campaign.sampling_params["threshold"] == preset.threshold
+    detail = client.get(response["Location"]).content.decode()
+    line = detail.split('id="sampling-line"', 1)[1].split("</span>", 1)[0]
+    assert f"around {preset.threshold}" in line and "preset lines" in line
     # Refused (no preset): the dashboard says why, and nothing is created.
     response = client.post(
         reverse("critic:learn", args=[corpus.pk]),
