@@ -198,6 +198,8 @@ def test_the_api_creates_a_learning_campaign(researcher, preset):
     assert answer.data["sampling"] == "near_line"
     assert answer.data["sampling_params"]["relation_thresholds"] == preset.relation_thresholds
     assert answer.data["item_count"] == Campaign.objects.get(name="api").item_count > 0
+    detail = api.get(f"/api/campaigns/{answer.data['id']}/").data
+    assert detail["sampling_params"]["preset"] == "lines"
     refused = api.post(url, {"sampling": "near_line", "name": "x", "size": 5}, format="json")
     assert refused.status_code == 400 and refused.data["field"] == "preset"
     unknown = api.post(
