@@ -117,6 +117,7 @@ class CampaignOutput(serializers.ModelSerializer):
             "corpus",
             "status",
             "sampling",
+            "sampling_params",
             "purpose",
             "seed",
             "judgments_per_item",

@@ -24,6 +24,8 @@ class Campaign(models.Model):
         SCORE = "score", "stratified by critic score"
         RELATION_SCORE = "relation_score", "stratified by relation and critic score"
         UNCERTAIN = "uncertain", "most uncertain first"
+        NEAR_LINE = "near_line", "near a filter preset's threshold"
+        DISAGREEMENT = "disagreement", "where the critic and the crowd disagree most"
 
     class Purpose(models.TextChoices):
         LEARNING = "learning", "labels for the critic to learn from"
@@ -47,6 +49,9 @@ class Campaign(models.Model):
         default=Purpose.LEARNING,
         help_text="Audit labels are kept out of critic training and measure it without bias.",
     )
+    # What a sampling needs beyond its name: near-the-line's thresholds ("threshold", per
+    # relation "relation_thresholds", the "preset" they came from, the "bandwidth").
+    sampling_params = models.JSONField(default=dict, blank=True)
     seed = models.IntegerField(default=0)
     judgments_per_item = models.PositiveSmallIntegerField(
         default=3, validators=[MinValueValidator(1), MaxValueValidator(20)]

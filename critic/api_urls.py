@@ -5,6 +5,7 @@ from . import apis
 urlpatterns = [
     path("critic/<int:corpus_pk>/", apis.CriticDetailApi.as_view(), name="api-critic"),
     path("critic/<int:corpus_pk>/train/", apis.CriticTrainApi.as_view(), name="api-critic-train"),
+    path("critic/<int:corpus_pk>/learn/", apis.LearnApi.as_view(), name="api-critic-learn"),
     path(
         "critic/<int:corpus_pk>/threshold/",
         apis.ThresholdApi.as_view(),

@@ -12,6 +12,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from annotation.limits import CAMPAIGN_LIMITS, CAMPAIGN_NAME_MAX
 from core.limits import bounds
 from core.roles import IsResearcher
 from corpora.exporting import EXPORT_FORMATS
@@ -23,6 +24,7 @@ from .errors import CriticError
 from .limits import PRESET_LIMITS, PRESET_NAME_MAX
 from .models import CriticVersion, FilterPreset
 from .services.config import critic_config_get
+from .services.learning import LEARNING_SAMPLINGS, learning_campaign_create
 from .services.presets import preset_export_job_create, preset_save
 from .services.training import critic_train_job_create
 
@@ -141,6 +143,70 @@ class CriticTrainApi(APIView):
     def post(self, request, corpus_pk: int) -> Response:
         job = critic_train_job_create(corpus=_corpus(corpus_pk), created_by=request.user)
         return job_response(request, job, status.HTTP_202_ACCEPTED)
+
+
+class LearnInput(serializers.Serializer):
+    sampling = serializers.ChoiceField(
+        choices=LEARNING_SAMPLINGS,
+        help_text="near_line: around a preset's threshold(s); disagreement: where the critic "
+        "and the crowd's label disagree most.",
+    )
+    preset = serializers.CharField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="near_line: the filter preset (its name or id) whose line to draw around.",
+    )
+    name = serializers.CharField(validators=[MaxLengthValidator(CAMPAIGN_NAME_MAX)])
+    size = serializers.IntegerField(**bounds(CAMPAIGN_LIMITS, "size"))
+    judgments_per_item = serializers.IntegerField(
+        **bounds(CAMPAIGN_LIMITS, "judgments_per_item"), default=3
+    )
+    gold_share = serializers.FloatField(**bounds(CAMPAIGN_LIMITS, "gold_share"), default=0.1)
+    seed = serializers.IntegerField(
+        **bounds(CAMPAIGN_LIMITS, "seed"), required=False, allow_null=True, default=None
+    )
+
+
+class LearnOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    sampling = serializers.CharField()
+    sampling_params = serializers.JSONField()
+    purpose = serializers.CharField()
+    item_count = serializers.IntegerField()
+    gold_count = serializers.IntegerField()
+
+
+class LearnApi(APIView):
+    permission_classes = [IsResearcher]
+
+    @extend_schema(
+        request=LearnInput,
+        responses={201: LearnOutput},
+        description="Create a learning campaign drawn near a preset's line or where the critic "
+        "and the crowd disagree most; the campaign is at /api/campaigns/<id>/.",
+    )
+    def post(self, request, corpus_pk: int) -> Response:
+        corpus = _corpus(corpus_pk)
+        data = LearnInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = dict(data.validated_data)
+        preset_ref = v.pop("preset")
+        preset = None
+        if preset_ref:
+            found = FilterPreset.objects.filter(corpus=corpus, name=preset_ref)
+            if not found.exists() and str(preset_ref).isdigit():
+                found = FilterPreset.objects.filter(corpus=corpus, pk=int(preset_ref))
+            preset = found.select_related("version").first()
+            if preset is None:
+                raise serializers.ValidationError(
+                    {"preset": f"No preset {preset_ref!r} on this corpus."}
+                )
+        campaign = learning_campaign_create(
+            corpus=corpus, preset=preset, **v, created_by=request.user
+        )
+        return Response(LearnOutput(campaign).data, status=status.HTTP_201_CREATED)
 
 
 class ThresholdApi(APIView):

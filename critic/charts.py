@@ -65,6 +65,13 @@ def curve(
     return chart
 
 
+def _samplings_title(new_by_sampling: dict | None) -> str:
+    if not new_by_sampling:
+        return ""
+    parts = ", ".join(f"{name} {n:,}" for name, n in new_by_sampling.items())
+    return f"; new labels by sampling: {parts}"
+
+
 def learning_curve(points: list[dict]) -> dict | None:
     """ROC-AUC against label count, one labelled point per version ("v3 · 1,200"). Versions
     that land on the same spot (retrained on the same labels, or another tier) are set side
@@ -93,7 +100,10 @@ def learning_curve(points: list[dict]) -> dict | None:
                 "label_y": round(max(label_y, 10), 1),
                 "label": f"v{p['version']} · {p['labels']:,}"[:LABEL_CHARS],
                 "title": f"v{p['version']} ({p.get('tier') or 'critic'}): {p['labels']:,} "
-                f"labels, ROC-AUC {p['roc_auc']:.3f}" + (" (active)" if p["active"] else ""),
+                f"labels, ROC-AUC {p['roc_auc']:.3f}"
+                + (" (active)" if p["active"] else "")
+                + _samplings_title(p.get("new_by_sampling")),
+                "sampling": p.get("sampling"),
                 "active": p["active"],
                 "square": p.get("tier") == "cross-encoder",
                 "box": (round(x - 5, 1), round(y - 5, 1)),
@@ -107,4 +117,5 @@ def learning_curve(points: list[dict]) -> dict | None:
         ),
         "dots": dots,
         "tiers": sorted({p.get("tier") or "" for p in scored}),
+        "samplings": sorted({p["sampling"] for p in scored if p.get("sampling")}),
     }

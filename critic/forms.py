@@ -1,5 +1,7 @@
 from django import forms
 
+from annotation.limits import CAMPAIGN_LIMITS, CAMPAIGN_NAME_MAX
+from annotation.models import Campaign
 from core.limits import bounds, form_fields_bound
 from corpora.exporting import EXPORT_FORMATS
 
@@ -57,3 +59,31 @@ class PresetForm(forms.Form):
 
 class PresetExportForm(forms.Form):
     format = forms.ChoiceField(choices=[(f, f) for f in EXPORT_FORMATS], initial="jsonl")
+
+
+class LearnForm(forms.Form):
+    """Input for services.learning.learning_campaign_create: a learning campaign drawn near
+    a preset's line or where the critic and the crowd disagree."""
+
+    sampling = forms.ChoiceField(
+        choices=[
+            (Campaign.Sampling.NEAR_LINE, "near a preset's line (per relation)"),
+            (Campaign.Sampling.DISAGREEMENT, "where the critic and the crowd disagree most"),
+        ],
+        initial=Campaign.Sampling.NEAR_LINE,
+    )
+    preset = forms.ModelChoiceField(
+        queryset=None,
+        required=False,
+        empty_label="(none)",
+        help_text="Near the line: the preset whose threshold(s) to draw around.",
+    )
+    name = forms.CharField(max_length=CAMPAIGN_NAME_MAX)
+    size = forms.IntegerField(initial=500, **bounds(CAMPAIGN_LIMITS, "size"))
+    judgments_per_item = forms.IntegerField(
+        label="Judgments per item", initial=3, **bounds(CAMPAIGN_LIMITS, "judgments_per_item")
+    )
+
+    def __init__(self, *args, presets, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["preset"].queryset = presets

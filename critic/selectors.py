@@ -8,8 +8,11 @@ from pathlib import Path
 
 import numpy as np
 from django.conf import settings
+from django.db import connection
 from django.db.models import Count, Q, QuerySet
 
+from annotation.models import Campaign, Item
+from annotation.selectors import item_label_sql
 from corpora.models import Corpus, Relation, Triple, TripleScore
 
 from . import thresholds
@@ -58,19 +61,106 @@ def preset_kept_counts(*, preset: FilterPreset) -> dict[str, dict[str, int]]:
 
 
 def learning_curve(*, corpus: Corpus) -> list[dict]:
-    """Quality against label count, one point per version."""
-    return [
-        {
-            "version": v.number,
-            "tier": v.tier,
-            "labels": v.label_count,
-            "roc_auc": v.metrics.get("roc_auc"),
-            "average_precision": v.metrics.get("average_precision"),
-            "audit_roc_auc": v.audit_metrics.get("roc_auc") if v.audit_metrics else None,
-            "active": v.is_active,
-        }
-        for v in CriticVersion.objects.filter(corpus=corpus).order_by("number")
-    ]
+    """Quality against label count, one point per version, with the samplings its labels
+    came from (`by_sampling`, {sampling: labels}) and those of its labels the version
+    before it did not have (`new_by_sampling`); `sampling` names the one that gave most of
+    those new labels, so the curve shows what each way of sampling bought."""
+    versions = list(CriticVersion.objects.filter(corpus=corpus).order_by("number"))
+    history = _label_history(corpus.pk) if versions else None
+    points, before = [], np.empty(0, dtype=np.int64)
+    for v in versions:
+        by_sampling, new_by_sampling = {}, {}
+        trained = _trained_triples(str(Path(settings.ARTIFACT_ROOT) / v.labels_file))
+        if trained is not None and history is not None:
+            codes = history.samplings_at(trained, v.created_at)
+            keys = trained * 64 + codes + 1  # (triple, sampling) pairs
+            by_sampling = _count_samplings(codes)
+            new_by_sampling = _count_samplings(codes[~np.isin(keys, before)])
+            before = keys
+        points.append(
+            {
+                "version": v.number,
+                "tier": v.tier,
+                "labels": v.label_count,
+                "roc_auc": v.metrics.get("roc_auc"),
+                "average_precision": v.metrics.get("average_precision"),
+                "audit_roc_auc": v.audit_metrics.get("roc_auc") if v.audit_metrics else None,
+                "active": v.is_active,
+                "by_sampling": by_sampling,
+                "new_by_sampling": new_by_sampling,
+                "sampling": max(new_by_sampling, key=new_by_sampling.get, default=None),
+            }
+        )
+    return points
+
+
+@lru_cache(maxsize=32)
+def _trained_triples(labels_path: str) -> np.ndarray | None:
+    """The triples a version trained on (not its audit labels); None when its labels file
+    cannot be read."""
+    try:
+        data = np.load(labels_path)
+        return data["triple_ids"][~data["audit"]].astype(np.int64)
+    except (OSError, KeyError, ValueError):
+        return None
+
+
+SAMPLING_NAMES = list(Campaign.Sampling.values)
+
+
+@dataclass(frozen=True)
+class _LabelHistory:
+    """The learning labels of a corpus in the order `critic.labels` lets them win (an
+    adjudicated one over all, else the one aggregated last), with their campaign's
+    sampling (an index into SAMPLING_NAMES) and the campaign's creation."""
+
+    triple_ids: np.ndarray
+    codes: np.ndarray
+    campaign_ids: np.ndarray
+    created: dict[int, object]
+
+    def samplings_at(self, triple_ids: np.ndarray, when) -> np.ndarray:
+        """The sampling each of `triple_ids` was labelled through by campaigns that
+        existed at `when` (-1: none)."""
+        found = np.full(len(triple_ids), -1, dtype=np.int64)
+        campaigns = [c for c, created in self.created.items() if created <= when]
+        mask = np.isin(self.campaign_ids, campaigns)
+        ids, codes = self.triple_ids[mask][::-1], self.codes[mask][::-1]
+        if not ids.size:
+            return found
+        unique, last = np.unique(ids, return_index=True)
+        at = np.minimum(np.searchsorted(unique, triple_ids), unique.size - 1)
+        hit = unique[at] == triple_ids
+        found[hit] = codes[last][at[hit]]
+        return found
+
+
+def _label_history(corpus_id: int) -> _LabelHistory:
+    label = item_label_sql("i")
+    sql = (
+        f"SELECT i.triple_id, c.sampling, c.id FROM {Item._meta.db_table} i "
+        f"JOIN {Campaign._meta.db_table} c ON c.id = i.campaign_id "
+        "WHERE c.corpus_id = %s AND c.purpose <> %s AND NOT i.is_gold "
+        f"AND i.triple_id IS NOT NULL AND {label} IS NOT NULL "
+        "ORDER BY CASE WHEN i.adjudicated_value IS NULL THEN 0 ELSE 1 END, i.adjudicated_at, "
+        "CASE WHEN c.aggregated_at IS NULL THEN 0 ELSE 1 END, c.aggregated_at, c.id, i.id"
+    )
+    code_of = {name: i for i, name in enumerate(SAMPLING_NAMES)}
+    blocks: list[np.ndarray] = []
+    with connection.chunked_cursor() as cursor:
+        cursor.execute(sql, [corpus_id, Campaign.Purpose.AUDIT])
+        while rows := cursor.fetchmany(100_000):
+            blocks.append(
+                np.array([(r[0], code_of.get(r[1], -1), r[2]) for r in rows], dtype=np.int64)
+            )
+    table = np.concatenate(blocks) if blocks else np.empty((0, 3), dtype=np.int64)
+    created = dict(Campaign.objects.filter(corpus_id=corpus_id).values_list("id", "created_at"))
+    return _LabelHistory(table[:, 0], table[:, 1], table[:, 2], created)
+
+
+def _count_samplings(codes: np.ndarray) -> dict[str, int]:
+    counts = np.bincount(codes[codes >= 0], minlength=len(SAMPLING_NAMES))
+    return {SAMPLING_NAMES[i]: int(n) for i, n in enumerate(counts) if n}
 
 
 @dataclass(frozen=True)

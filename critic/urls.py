@@ -10,6 +10,7 @@ urlpatterns = [
     path("<int:corpus_pk>/target/", views.TargetPrecisionView.as_view(), name="target"),
     path("<int:corpus_pk>/train/", views.TrainView.as_view(), name="train"),
     path("<int:corpus_pk>/embed/", views.EmbedView.as_view(), name="embed"),
+    path("<int:corpus_pk>/learn/", views.LearnView.as_view(), name="learn"),
     path("<int:corpus_pk>/settings/", views.ConfigView.as_view(), name="config"),
     path(
         "<int:corpus_pk>/versions/<int:number>/activate/",

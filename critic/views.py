@@ -6,9 +6,12 @@ from __future__ import annotations
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils.cache import patch_vary_headers
 from django.views import View
 
+from annotation.models import Campaign
+from core.errors import AppError
 from core.roles import ResearcherRequiredMixin
 from corpora.models import Corpus
 from jobs.models import Job
@@ -17,6 +20,7 @@ from . import charts, selectors
 from .errors import CriticError
 from .forms import (
     CriticConfigForm,
+    LearnForm,
     PresetExportForm,
     PresetForm,
     TargetPrecisionForm,
@@ -26,6 +30,7 @@ from .labels import corpus_labels
 from .models import CriticVersion, FilterPreset
 from .services.config import critic_config_get, critic_config_update
 from .services.embedding import corpus_embed_jobs_create
+from .services.learning import learning_campaign_create
 from .services.presets import preset_export_job_create, preset_save
 from .services.training import critic_activate, critic_train_job_create
 
@@ -46,6 +51,30 @@ def _threshold_context(corpus: Corpus, version: CriticVersion, threshold: float)
     }
 
 
+def _samplings_context(curve: list[dict]) -> dict:
+    """The learning curve's legend (the samplings its points are coloured by) and its table
+    of labels by sampling, in the words of the campaign form."""
+    names = dict(Campaign.Sampling.choices)
+
+    def named(counts: dict) -> list[tuple[str, int]]:
+        return [(names.get(name, name), n) for name, n in counts.items()]
+
+    shown = {p["sampling"] for p in curve if p["sampling"] and p["roc_auc"] is not None}
+    return {
+        "learning_legend": [(name, label) for name, label in names.items() if name in shown],
+        "learning_rows": [
+            {
+                "version": p["version"],
+                "labels": p["labels"],
+                "new": named(p["new_by_sampling"]),
+                "all": named(p["by_sampling"]),
+            }
+            for p in curve
+            if p["by_sampling"]
+        ],
+    }
+
+
 class DashboardView(ResearcherRequiredMixin, View):
     def get(self, request: HttpRequest, corpus_pk: int) -> HttpResponse:
         corpus = get_object_or_404(Corpus, pk=corpus_pk)
@@ -57,6 +86,7 @@ class DashboardView(ResearcherRequiredMixin, View):
             (v for v in versions if str(v.number) == number),
             active or (versions[0] if versions else None),
         )
+        curve = selectors.learning_curve(corpus=corpus)
         context = {
             "corpus": corpus,
             "config": config,
@@ -68,8 +98,13 @@ class DashboardView(ResearcherRequiredMixin, View):
             "presets": selectors.presets(corpus=corpus),
             "export_form": PresetExportForm(),
             "jobs": Job.objects.filter(kind__startswith="critic.", params__corpus_id=corpus.pk)[:5],
-            "learning_curve": charts.learning_curve(selectors.learning_curve(corpus=corpus)),
+            "learning_curve": charts.learning_curve(curve),
+            **_samplings_context(curve),
             "labels_now": len(corpus_labels(corpus_id=corpus.pk).learning),
+            "learn_form": LearnForm(
+                presets=selectors.presets(corpus=corpus),
+                initial={"name": f"learn {corpus.name} {len(versions) + 1}"[:100]},
+            ),
         }
         if shown:
             start = shown.recall_thresholds.get("rec_80", 0.5)
@@ -144,6 +179,30 @@ class TrainView(ResearcherRequiredMixin, View):
         job = critic_train_job_create(corpus=corpus, created_by=request.user)
         messages.success(request, f"Training a new critic version (job {job.pk}).")
         return redirect("critic:dashboard", corpus_pk=corpus.pk)
+
+
+class LearnView(ResearcherRequiredMixin, View):
+    """A learning campaign drawn where labels teach the critic most."""
+
+    def post(self, request: HttpRequest, corpus_pk: int) -> HttpResponse:
+        corpus = get_object_or_404(Corpus, pk=corpus_pk)
+        form = LearnForm(request.POST, presets=selectors.presets(corpus=corpus))
+        if not form.is_valid():
+            messages.error(request, f"No campaign created: {form.errors.as_text()}")
+            return redirect(reverse("critic:dashboard", args=[corpus.pk]) + "#learn")
+        try:
+            campaign = learning_campaign_create(
+                corpus=corpus, **form.cleaned_data, created_by=request.user
+            )
+        except AppError as exc:
+            messages.error(request, f"No campaign created: {exc}")
+            return redirect(reverse("critic:dashboard", args=[corpus.pk]) + "#learn")
+        messages.success(
+            request,
+            f"Learning campaign {campaign.name} created: {campaign.item_count:,} items drawn "
+            f"{campaign.get_sampling_display()}.",
+        )
+        return redirect("annotation:campaign_detail", pk=campaign.pk)
 
 
 class EmbedView(ResearcherRequiredMixin, View):

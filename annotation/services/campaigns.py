@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from django.core.exceptions import ValidationError
@@ -16,7 +17,7 @@ from corpora.models import Corpus
 from ..errors import AnnotationError, SamplingError
 from ..limits import campaign_settings_check
 from ..models import Campaign, Item
-from ..sampling import choose, corpus_candidates, design_weights
+from ..sampling import choose, corpus_candidates, design_weights, strategy_prepared
 from ..sources import SOURCES
 from .gold import gold_add_from_reference, gold_add_swapped
 from .items import _insert_items, _next_position, _refresh_item_counts
@@ -26,17 +27,24 @@ GOLD_POOL_MIN = 20
 
 
 def _add_triples(*, campaign: Campaign, size: int) -> int:
-    candidates = corpus_candidates(corpus_id=campaign.corpus_id, exclude_campaign_id=campaign.pk)
-    seed = campaign.seed + campaign.item_count  # a grown campaign draws new numbers
     try:
-        picked = choose(candidates=candidates, size=size, sampling=campaign.sampling, seed=seed)
+        strategy = strategy_prepared(
+            sampling=campaign.sampling,
+            corpus_id=campaign.corpus_id,
+            params=campaign.sampling_params,
+        )
+        candidates = corpus_candidates(
+            corpus_id=campaign.corpus_id, exclude_campaign_id=campaign.pk
+        )
+        seed = campaign.seed + campaign.item_count  # a grown campaign draws new numbers
+        picked = choose(candidates=candidates, size=size, sampling=strategy, seed=seed)
     except SamplingError as exc:
         # A plain refusal, as it always was to the API (code "refused").
-        raise AnnotationError(str(exc)) from exc
+        raise AnnotationError(str(exc), field=exc.field) from exc
     return _insert_items(
         campaign=campaign,
         triple_ids=candidates.ids[picked],
-        weights=design_weights(candidates=candidates, picked=picked, sampling=campaign.sampling),
+        weights=design_weights(candidates=candidates, picked=picked, sampling=strategy),
         first_position=_next_position(campaign),
     )
 
@@ -61,6 +69,7 @@ def campaign_create(
     name: str,
     size: int,
     sampling: str = Campaign.Sampling.UNIFORM,
+    sampling_params: Mapping[str, Any] | None = None,
     purpose: str = Campaign.Purpose.LEARNING,
     judgments_per_item: int = 3,
     gold_share: float = 0.1,
@@ -79,7 +88,12 @@ def campaign_create(
     speed_floor: float = 0.25,
     created_by=None,
 ) -> Campaign:
-    """Create a campaign and materialize its items (and gold) in one transaction."""
+    """Create a campaign and materialize its items (and gold) in one transaction.
+
+    `sampling_params` is what the sampling needs beyond its name, kept on the campaign
+    so that growing it samples alike: near the line, the `threshold` and
+    `relation_thresholds` ({relation name: threshold}) of the filter preset the critic
+    passes in (and the `preset`'s name, for people to read)."""
     campaign_settings_check(
         name=name,
         sampling=sampling,
@@ -102,6 +116,7 @@ def campaign_create(
         corpus=corpus,
         name=name,
         sampling=sampling,
+        sampling_params=dict(sampling_params or {}),
         purpose=purpose,
         judgments_per_item=judgments_per_item,
         gold_share=gold_share,
