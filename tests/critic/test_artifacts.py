@@ -3,7 +3,6 @@ version whose files are not the ones saved for it refuses to load."""
 
 import numpy as np
 import pytest
-from django.db import connection
 from django.db.models import Q
 
 from annotation.models import Campaign, Item
@@ -21,6 +20,7 @@ from critic.services.scoring import corpus_rescore
 from critic.services.training import critic_train
 from critic.tiers import tier_get
 from tests.conftest import DEMO_CORPUS
+from tests.sequences import next_id_will_be
 
 pytestmark = pytest.mark.django_db
 
@@ -60,23 +60,6 @@ def _invert_labels(corpus: Corpus) -> None:
     items.exclude(pk__in=good).update(adjudicated_value=2)
 
 
-def _next_id_will_be(model, value: int) -> None:
-    """Hand out `value` as the table's next id, as SQLite does once a table's rows are gone
-    (after a flush, or a rolled-back transaction) and as any second database does."""
-    table = model._meta.db_table
-    with connection.cursor() as cursor:
-        if connection.vendor == "sqlite":
-            cursor.execute("DELETE FROM sqlite_sequence WHERE name = %s", [table])
-            cursor.execute(
-                "INSERT INTO sqlite_sequence (name, seq) VALUES (%s, %s)", [table, value - 1]
-            )
-        else:
-            cursor.execute(
-                "SELECT setval(pg_get_serial_sequence(%s, 'id'), %s, %s)",
-                [table, max(value - 1, 1), value > 1],
-            )
-
-
 def _labelled_demo(name: str = "demo", inverted: bool = False) -> Corpus:
     from annotation.services.labels import campaign_import_labels
 
@@ -102,18 +85,17 @@ def test_two_databases_on_one_artifact_root_keep_their_own_critics(labelled_corp
     # Database B, on the same artifact root, has a corpus with the same id and trains its
     # own v1 on other labels.
     _forget_corpus(labelled_corpus)
-    _next_id_will_be(Corpus, corpus_id)
+    next_id_will_be(Corpus, corpus_id)
     theirs_corpus = _labelled_demo(inverted=True)
     assert theirs_corpus.pk == corpus_id
     theirs = critic_train(corpus=theirs_corpus, queue_rescore=False)
     assert theirs.number == mine.number == 1
-    assert theirs.artifact != mine.artifact
     their_scores = _scores(theirs, theirs_corpus)
     assert np.corrcoef(my_scores, their_scores)[0, 1] < 0  # a different model indeed
 
     # Back in database A (a new process): v1 still scores with A's model.
     _forget_corpus(theirs_corpus)
-    _next_id_will_be(Corpus, corpus_id)
+    next_id_will_be(Corpus, corpus_id)
     back = _labelled_demo()
     assert back.pk == corpus_id
     mine.corpus = back
@@ -121,6 +103,7 @@ def test_two_databases_on_one_artifact_root_keep_their_own_critics(labelled_corp
     _load_critic_cached.cache_clear()
     forget_verified()
     np.testing.assert_allclose(_scores(mine, back), my_scores)
+    assert mine.artifact != theirs.artifact
 
 
 def test_a_corpus_deleted_and_recreated_with_the_same_id_does_not_load_the_old_critic(
@@ -132,8 +115,8 @@ def test_a_corpus_deleted_and_recreated_with_the_same_id_does_not_load_the_old_c
 
     _forget_corpus(labelled_corpus)
     assert not CriticVersion.objects.filter(pk=version_id).exists()
-    _next_id_will_be(Corpus, corpus_id)
-    _next_id_will_be(CriticVersion, version_id)
+    next_id_will_be(Corpus, corpus_id)
+    next_id_will_be(CriticVersion, version_id)
     corpus = _labelled_demo(name="demo again", inverted=True)
     assert corpus.pk == corpus_id
     new = critic_train(corpus=corpus, queue_rescore=False)
