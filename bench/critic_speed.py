@@ -203,9 +203,9 @@ def bench_scale(args: argparse.Namespace, workdir: Path) -> dict:
     from corpora.services import corpus_import
     from critic.corpus_data import relation_verbalizations
     from critic.ml.encoder import set_cpu_threads
-    from critic.ml.store import EmbeddingStore, text_keys
-    from critic.services.config import artifact_root, critic_config_get
-    from critic.services.embedding import encoder_get
+    from critic.ml.store import text_keys
+    from critic.services.config import critic_config_get
+    from critic.services.embedding import embedding_store_get, encoder_get
     from critic.services.scoring import corpus_rescore
     from critic.services.training import critic_activate, critic_train
 
@@ -230,7 +230,7 @@ def bench_scale(args: argparse.Namespace, workdir: Path) -> dict:
 
     config = critic_config_get(corpus=corpus)
     encoder = encoder_get(config.encoder)
-    store = EmbeddingStore(artifact_root() / "embeddings" / encoder.key)
+    store = embedding_store_get(encoder)
     texts = list(vectors)
     started = time.perf_counter()
     store.add(text_keys(texts), np.stack([vectors[t] for t in texts]))

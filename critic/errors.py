@@ -13,3 +13,11 @@ class CriticError(AppError):
 
 class UnknownTierError(CriticError):
     """A critic tier that is not in the registry (`critic.tiers.TIERS`)."""
+
+
+class CriticArtifactError(CriticError):
+    """A version whose files in the artifact store are not the ones saved for it (another
+    database's critic written over them, a file changed or gone): it is not loaded."""
+
+    status = 409
+    code = "artifact_mismatch"

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import uuid
+
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
@@ -67,7 +69,16 @@ class CriticVersion(models.Model):
     curves = models.JSONField(default=dict)
     # Why it was or was not activated, comparing with the version active then.
     decision = models.TextField(blank=True)
+    # Names the version's folder in the artifact store (critics/<key>/), so two databases
+    # sharing one store, or a corpus id reused after a deletion, never meet on disk.
+    artifact_key = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     artifact = models.CharField(max_length=500, help_text="Relative to the artifact store.")
+    checksum = models.CharField(
+        max_length=64,
+        blank=True,
+        help_text="SHA-256 of the artifact's files when saved (core.artifacts); "
+        "empty for versions saved before checksums: not verified.",
+    )
     labels_file = models.CharField(
         max_length=500, help_text="The label snapshot (triple ids, labels, held-out scores)."
     )
@@ -93,6 +104,23 @@ class CriticVersion(models.Model):
     @property
     def label(self) -> str:
         return f"v{self.number}"
+
+
+class EmbeddingSet(models.Model):
+    """The shard set of the embedding cache for one encoder: where its shards live.
+
+    The cache is keyed by the encoder's fingerprint (`critic.ml.encoder.Encoder.key`); the
+    folder is named by this row's own key, so two databases sharing one artifact store each
+    keep their own set.
+    """
+
+    encoder_key = models.CharField(max_length=200, unique=True)
+    artifact_key = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    folder = models.CharField(max_length=500, help_text="Relative to the artifact store.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"embeddings of {self.encoder_key}"
 
 
 class CorpusScoring(models.Model):

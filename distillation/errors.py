@@ -7,3 +7,11 @@ from core.errors import AppError
 
 class DistillationError(AppError):
     pass
+
+
+class StudentArtifactError(DistillationError):
+    """A run whose model files in the artifact store are not the ones trained for it: it
+    is not loaded."""
+
+    status = 409
+    code = "artifact_mismatch"

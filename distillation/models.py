@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import uuid
+
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
@@ -87,7 +89,16 @@ class StudentRun(models.Model):
     seconds = models.FloatField(default=0.0)
     precision = models.CharField(max_length=8, blank=True)
     loss_history = models.JSONField(default=list, blank=True, help_text="[[step, loss], ...]")
+    # Names the run's folder in the artifact store (students/<key>/), so two databases
+    # sharing one store, or a run id reused after a deletion, never meet on disk.
+    artifact_key = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     folder = models.CharField(max_length=500, blank=True, help_text="In the artifact store.")
+    checksum = models.CharField(
+        max_length=64,
+        blank=True,
+        help_text="SHA-256 of the trained model's files (core.artifacts), kept when training "
+        "ends; empty before, and for runs trained before checksums: not verified.",
+    )
     finished_at = models.DateTimeField(null=True, blank=True)
     job = models.OneToOneField("jobs.Job", null=True, blank=True, on_delete=models.SET_NULL)
     created_by = models.ForeignKey(

@@ -4,6 +4,7 @@ store for a corpus (split into id ranges, so several workers share it)."""
 from __future__ import annotations
 
 import time
+import uuid
 
 import numpy as np
 from django.db import transaction
@@ -16,6 +17,7 @@ from ..corpus_data import corpus_chunks, relation_verbalizations
 from ..errors import CriticError
 from ..ml.embedding import chunk_embeddings
 from ..ml.loading import embedding_store_load, encoder_load
+from ..models import EmbeddingSet
 from .config import artifact_root, critic_config_get
 
 EMBED_JOB = "critic.embed"
@@ -31,9 +33,26 @@ def encoder_get(name: str):
         raise CriticError(f"Encoder {name!r} could not be loaded: {exc}") from exc
 
 
+def embedding_set_get(*, encoder_key: str) -> EmbeddingSet:
+    """This database's shard set for an encoder, made on first use under
+    embeddings/<its own key>/ (so another database sharing the artifact store never
+    writes into it)."""
+    try:
+        return EmbeddingSet.objects.get(encoder_key=encoder_key)
+    except EmbeddingSet.DoesNotExist:
+        pass
+    artifact_key = uuid.uuid4()
+    embedding_set, _ = EmbeddingSet.objects.get_or_create(
+        encoder_key=encoder_key,
+        defaults={"artifact_key": artifact_key, "folder": f"embeddings/{artifact_key}"},
+    )
+    return embedding_set
+
+
 def embedding_store_get(encoder):
-    """The embedding store of an encoder, in the artifact store."""
-    return embedding_store_load(str(artifact_root() / "embeddings" / encoder.key))
+    """The embedding store of an encoder: its shard set's folder in the artifact store."""
+    embedding_set = embedding_set_get(encoder_key=encoder.key)
+    return embedding_store_load(str(artifact_root() / embedding_set.folder))
 
 
 def corpus_embed(

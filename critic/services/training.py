@@ -4,8 +4,8 @@ active one, activating a version, and the training jobs (queued by hand, or by
 
 from __future__ import annotations
 
-import shutil
 import time
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +13,7 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from core.artifacts import artifact_checksum
 from corpora.models import Corpus
 from jobs.models import Job
 from jobs.services import job_run
@@ -25,7 +26,7 @@ from ..models import CriticConfig, CriticVersion
 from ..tiers import TrainingSet, tier_get
 from .config import artifact_root, critic_config_get
 from .jobs import corpus_job_queue
-from .loading import critic_load
+from .loading import critic_artifact_check, critic_load
 from .scoring import corpus_rescore_job_create
 
 TRAIN_JOB = "critic.train"
@@ -35,8 +36,10 @@ MIN_LABELS = 20
 ACTIVATION_TOLERANCE = 0.01
 
 
-def _version_folder(corpus: Corpus, number: int) -> Path:
-    return Path("critics") / f"corpus-{corpus.pk}" / f"v{number}"
+def _version_folder(artifact_key: uuid.UUID) -> Path:
+    """Named by the version's own key, never by corpus id or number: those repeat across
+    databases sharing one artifact store, and SQLite can hand out a deleted corpus's id."""
+    return Path("critics") / str(artifact_key)
 
 
 def _next_number(corpus: Corpus) -> int:
@@ -66,7 +69,8 @@ def critic_train(
     mapping = {rel_id: i for i, rel_id in enumerate(sorted(verbalizations))}
     chunk = triples_by_id(learn.triple_ids)
     number = _next_number(corpus)
-    folder = _version_folder(corpus, number)
+    artifact_key = uuid.uuid4()
+    folder = _version_folder(artifact_key)
     trained = tier.train(
         data=TrainingSet(
             chunk=chunk,
@@ -90,6 +94,7 @@ def critic_train(
     version = CriticVersion(
         corpus=corpus,
         number=number,
+        artifact_key=artifact_key,
         tier=config.tier,
         encoder=config.encoder,
         encoder_key=encoder_key,
@@ -125,16 +130,12 @@ def critic_train(
         ),
         scores=np.concatenate([heldout, audit_scores]),
     )
+    version.checksum = artifact_checksum(artifact_root() / folder)
     with transaction.atomic():
         # The config row is the per-corpus lock: versions are numbered and
         # activated one at a time, whatever the number of workers.
         CriticConfig.objects.select_for_update().get(pk=config.pk)
         version.number = _next_number(corpus)
-        if version.number != number:
-            new_folder = _version_folder(corpus, version.number)
-            shutil.move(artifact_root() / folder, artifact_root() / new_folder)
-            version.artifact = str(new_folder)
-            version.labels_file = str(new_folder / "labels.npz")
         version.save()
         active = CriticVersion.objects.filter(corpus=corpus, is_active=True).first()
         activate, version.decision = _decide(version, active, learn, heldout, audit, audit_scores)
@@ -177,6 +178,7 @@ def _decide(
         old_auc = _auc(audit.labels, _score_labels(active, audit), audit.weights)
         basis = f"{len(audit)} audit labels"
     else:
+        critic_artifact_check(active)
         seen = np.load(artifact_root() / active.labels_file)["triple_ids"]
         fresh = ~np.isin(learn.triple_ids, seen) & ~np.isnan(heldout)
         new_labels = learn.subset(fresh)

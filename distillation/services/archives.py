@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ..errors import DistillationError
-from ..folders import model_folder
+from ..folders import verified_model_folder
 from ..models import StudentRun
 
 
@@ -49,7 +49,7 @@ def student_archive(*, run: StudentRun) -> Iterator[bytes]:
     weights don't shrink), in constant memory whatever the model's size."""
     if not run.is_trained:
         raise DistillationError(f"Run '{run}' has not finished training.")
-    source = model_folder(run)
+    source = verified_model_folder(run)
     files = sorted(path for path in source.rglob("*") if path.is_file())
 
     def chunks() -> Iterator[bytes]:

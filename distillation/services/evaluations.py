@@ -17,7 +17,7 @@ from corpora.models import Corpus, Relation, Triple
 from jobs.models import Job
 
 from ..errors import DistillationError
-from ..folders import model_folder, run_folder
+from ..folders import run_folder, verified_model_folder
 from ..limits import evaluation_settings_check
 from ..models import StudentEvaluation, StudentRun
 from .outputs import evaluation_outputs_write
@@ -268,7 +268,7 @@ def evaluation_execute(*, evaluation: StudentEvaluation, progress=None) -> Stude
     if progress:
         progress(0, len(pairs), "generating", force=True)
     result = generate_tails(
-        model_dir=model_folder(run),
+        model_dir=verified_model_folder(run),
         pairs=pairs,
         decoding=evaluation.decoding,
         n=evaluation.n_per_pair,

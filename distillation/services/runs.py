@@ -15,7 +15,7 @@ from critic.models import FilterPreset
 from jobs.models import Job
 
 from ..errors import DistillationError
-from ..folders import run_folder
+from ..folders import run_folder, run_folder_name
 from ..limits import run_settings_check
 from ..models import StudentRun
 
@@ -76,9 +76,8 @@ def student_run_create(
     except ValidationError as exc:
         field, messages = next(iter(exc.message_dict.items()))
         raise DistillationError(messages[0], field=field) from None
+    run.folder = run_folder_name(run)
     run.save()
-    run.folder = f"students/run-{run.pk}"
-    run.save(update_fields=["folder"])
     return run
 
 

@@ -19,7 +19,7 @@ from django.utils import timezone
 from jobs.models import Job
 
 from ..errors import DistillationError
-from ..folders import run_folder
+from ..folders import model_checksum, run_folder
 from ..models import StudentRun
 
 # How often a running training writes its step, loss and curve to the run's row.
@@ -172,6 +172,8 @@ def student_train(
         model_card_write(run=run)
         # Checkpoints only serve a resume; for GPT-2 XL each holds ~18 GB of optimizer state.
         shutil.rmtree(folder / "checkpoints", ignore_errors=True)
+        run.checksum = model_checksum(run)
+        StudentRun.objects.filter(pk=run.pk).update(checksum=run.checksum)
     return run
 
 
