@@ -272,7 +272,7 @@ def _score(
 
 
 def scoring_range_run(
-    *, range_id: int, attempt: int | None, chunk_size: int = RANGE_CHUNK
+    *, range_id: int, attempt: int | None, chunk_size: int | None = None
 ) -> ScoringRange | None:
     """Score one range as `attempt` (the number its message carries) into the rescoring's
     set, and put the set in force when it was the last. Any other message (the range is
@@ -285,7 +285,7 @@ def scoring_range_run(
     started = time.perf_counter()
     lease = _Lease(scoring_range, rescoring.job_id)
     try:
-        scored = _score(scoring_range, lease, chunk_size)
+        scored = _score(scoring_range, lease, chunk_size or RANGE_CHUNK)
     except Exception as exc:
         lease.stop()
         _range_failed(scoring_range, str(exc) or exc.__class__.__name__)
