@@ -170,7 +170,7 @@ def _claim(range_id: int, attempt: int | None) -> ScoringRange | None:
         scoring_range.status = ScoringRange.Status.RUNNING
         scoring_range.attempt += 1
         scoring_range.owner = _owner()
-        scoring_range.heartbeat_at = timezone.now()
+        scoring_range.heartbeat_at = Now()  # the database's clock, as every beat
         scoring_range.scored = 0
         scoring_range.save(update_fields=["status", "attempt", "owner", "heartbeat_at", "scored"])
     scoring_range.rescoring = rescoring
@@ -295,7 +295,7 @@ def scoring_range_run(
         logger.warning("%s: attempt %s lost its lease", scoring_range, scoring_range.attempt)
         return None
     ids, scores, histogram = scored
-    with transaction.atomic():
+    with _jobs_ended() as ended, transaction.atomic():
         locked = Rescoring.objects.select_for_update().get(pk=rescoring.pk)
         current = ScoringRange.objects.select_for_update().get(pk=scoring_range.pk)
         if (
@@ -312,14 +312,20 @@ def scoring_range_run(
                 locked.status,
             )
             return None
-        ScoreSetWriter.of(locked.score_set_id).write(ids, scores)
+        try:
+            writer = ScoreSetWriter.of(locked.score_set_id)
+        except ScoreSet.DoesNotExist:  # a newer set was put in force (score_corpus) meanwhile
+            _supersede(locked, ended)
+            return None
+        writer.write(ids, scores)
         current.status = ScoringRange.Status.DONE
         current.scored = len(ids)
         current.histogram = histogram
         current.seconds = round(time.perf_counter() - started, 2)
-        current.done_at = timezone.now()
+        current.done_at = Now()
         current.error = ""
         current.save(update_fields=["status", "scored", "histogram", "seconds", "done_at", "error"])
+        current.refresh_from_db(fields=["done_at"])
         remaining = locked.ranges.exclude(status=ScoringRange.Status.DONE).count()
     if locked.job_id:
         done = ScoringRange.objects.filter(
@@ -395,7 +401,8 @@ def rescoring_finish(*, rescoring_id: int) -> CorpusScoring | None:
             .exists()
         )
         corpus = Corpus.objects.select_for_update().get(pk=rescoring.corpus_id)
-        if not active or (corpus.score_set_id or 0) > rescoring.score_set_id:
+        gone = not ScoreSet.objects.filter(pk=rescoring.score_set_id).exists()
+        if not active or gone or (corpus.score_set_id or 0) > rescoring.score_set_id:
             _supersede(rescoring, ended)
             return None
         Rescoring.objects.filter(pk__in=[pk for pk, _ in older]).update(

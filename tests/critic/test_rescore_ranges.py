@@ -204,3 +204,18 @@ def test_a_newer_version_activated_meanwhile_supersedes_the_rescoring(
     assert Corpus.objects.get(pk=labelled_corpus.pk).score_set_id == old_set
     job.refresh_from_db()
     assert job.status == Job.Status.SUCCEEDED and job.result["superseded"] is True
+
+    # A one-process rescoring (score_corpus) that puts its set in force meanwhile drops
+    # the set being shared: its next range gives way instead of writing into nothing.
+    job = corpus_rescore_job_create(corpus=labelled_corpus)
+    corpus_rescore_job_run(job_id=job.pk, attempt=1)
+    rescoring = Rescoring.objects.get(job=job)
+    first, second = rescoring.ranges.order_by("first_id")[:2]
+    assert scoring_range_run(range_id=first.pk, attempt=1)
+    corpus_rescore(corpus=labelled_corpus)
+    in_force = Corpus.objects.get(pk=labelled_corpus.pk).score_set_id
+    assert scoring_range_run(range_id=second.pk, attempt=1) is None
+    rescoring.refresh_from_db()
+    assert rescoring.status == Rescoring.Status.SUPERSEDED
+    assert Corpus.objects.get(pk=labelled_corpus.pk).score_set_id == in_force
+    assert TripleScore.objects.filter(score_set_id=in_force).count() == 347
