@@ -276,7 +276,19 @@ CELERY_BEAT_SCHEDULE = {
     "critic-tick": {"task": "critic.tick", "schedule": 15.0},
     # Uploads, partial exports, load tables and empty corpora that dead jobs left.
     "remove-import-leftovers": {"task": "corpora.remove_leftovers", "schedule": 900.0},
+    # Ranges of a shared rescoring whose worker died, queued again for another worker.
+    "requeue-stale-scoring-ranges": {"task": "critic.requeue_stale_ranges", "schedule": 30.0},
 }
+# A cross-encoder rescoring is split into ranges of this many triples, each a task on the
+# gpu queue that any worker takes; a range's worker beats every CRITIC_RANGE_HEARTBEAT_SECONDS
+# and one silent for CRITIC_RANGE_STALE_AFTER_SECONDS is given to another worker, at most
+# CRITIC_RANGE_MAX_ATTEMPTS times before the rescoring fails.
+CRITIC_RESCORE_RANGE = int(os.environ.get("SKD_CRITIC_RESCORE_RANGE", "100000"))
+CRITIC_RANGE_HEARTBEAT_SECONDS = float(os.environ.get("SKD_CRITIC_RANGE_HEARTBEAT_SECONDS", "10"))
+CRITIC_RANGE_STALE_AFTER_SECONDS = float(
+    os.environ.get("SKD_CRITIC_RANGE_STALE_AFTER_SECONDS", "120")
+)
+CRITIC_RANGE_MAX_ATTEMPTS = int(os.environ.get("SKD_CRITIC_RANGE_MAX_ATTEMPTS", "5"))
 JOB_STALE_AFTER_SECONDS = int(os.environ.get("JOB_STALE_AFTER_SECONDS", "300"))
 # Each worker writes a heartbeat into the cache this often (jobs.workers), so a queued job's
 # page can say whether a worker is running.

@@ -57,14 +57,27 @@ def _partition(score_set_id: int) -> str:
 
 class ScoreSetWriter:
     """Writes one new score set of a corpus: `write` chunk by chunk (from any one
-    thread at a time), then `commit` to put it in force, or `discard`."""
+    thread at a time), then `commit` to put it in force, or `discard`.
 
-    def __init__(self, corpus_id: int) -> None:
+    `ScoreSetWriter.of(set_id)` writes into a set another process began: a set that
+    workers on several machines fill part by part."""
+
+    def __init__(self, corpus_id: int, score_set: ScoreSet | None = None) -> None:
         self.corpus_id = corpus_id
-        self.score_set = ScoreSet.objects.create(corpus_id=corpus_id)
         self.postgresql = connection.vendor == "postgresql"
+        if score_set is not None:
+            self.score_set = score_set
+            return
+        self.score_set = ScoreSet.objects.create(corpus_id=corpus_id)
         if self.postgresql:
             bare_partition_create(TABLE, self.table, column="score_set_id", value=self.score_set.pk)
+
+    @classmethod
+    def of(cls, score_set_id: int) -> ScoreSetWriter:
+        """A writer of the set that was begun elsewhere (ScoreSet.DoesNotExist when it is
+        gone: discarded, or dropped once a newer set was put in force)."""
+        score_set = ScoreSet.objects.get(pk=score_set_id)
+        return cls(score_set.corpus_id, score_set)
 
     @property
     def table(self) -> str:

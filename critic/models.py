@@ -175,3 +175,74 @@ class FilterPreset(models.Model):
 
     def threshold_for(self, relation: str) -> float:
         return float(self.relation_thresholds.get(relation, self.threshold))
+
+
+class Rescoring(models.Model):
+    """A rescoring of a corpus by a version, split into ranges of triple ids
+    (`ScoringRange`) that any worker serving its queue takes, each written into one new
+    score set; the set is put in force once every range is done, exactly once."""
+
+    class Status(models.TextChoices):
+        SCORING = "scoring"
+        DONE = "done"
+        SUPERSEDED = "superseded"
+        FAILED = "failed"
+
+    corpus = models.ForeignKey("corpora.Corpus", on_delete=models.CASCADE, related_name="+")
+    version = models.ForeignKey(CriticVersion, on_delete=models.CASCADE, related_name="+")
+    # The job that queued it (and that the last range ends); a retry of that job resumes it.
+    job = models.ForeignKey("jobs.Job", null=True, blank=True, on_delete=models.SET_NULL)
+    # The new score set being written (corpora.ScoreSet; a plain id, since the set is
+    # dropped when the rescoring is superseded).
+    score_set_id = models.BigIntegerField()
+    queue = models.CharField(max_length=40, default="gpu")
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.SCORING)
+    range_count = models.PositiveIntegerField(default=0)
+    triples = models.BigIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["status", "corpus"], name="rescoring_status")]
+
+    def __str__(self) -> str:
+        return f"rescoring {self.pk} of {self.corpus_id} ({self.status})"
+
+
+class ScoringRange(models.Model):
+    """Triples `first_id`..`last_id` of a rescoring: a lease with a heartbeat and an attempt
+    number. Its scores are written into the set in the same transaction that marks it
+    done, so a range's rows exist exactly when it is done, once."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        DONE = "done"
+
+    rescoring = models.ForeignKey(Rescoring, on_delete=models.CASCADE, related_name="ranges")
+    first_id = models.BigIntegerField()
+    last_id = models.BigIntegerField()
+    triples = models.PositiveIntegerField(default=0)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.QUEUED)
+    # How many times a worker took it; a message carries the attempt it is for, and only
+    # the message for attempt + 1 starts a queued range.
+    attempt = models.PositiveIntegerField(default=0)
+    owner = models.CharField(max_length=200, blank=True, help_text="host:pid of its worker")
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    scored = models.PositiveIntegerField(default=0)
+    # relation id -> [[bin, count], ...] (non-empty bins of thresholds.HISTOGRAM_BINS)
+    histogram = models.JSONField(default=dict, blank=True)
+    seconds = models.FloatField(default=0.0)
+    done_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True, help_text="Why its last attempt failed.")
+
+    class Meta:
+        ordering = ["rescoring", "first_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["rescoring", "first_id"], name="scoring_range_first")
+        ]
+        indexes = [models.Index(fields=["status", "heartbeat_at"], name="scoring_range_lease")]
+
+    def __str__(self) -> str:
+        return f"range {self.first_id}..{self.last_id} of rescoring {self.rescoring_id}"

@@ -3,6 +3,7 @@ from __future__ import annotations
 import logging
 import traceback
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -125,18 +126,28 @@ def _claim(job_id: int, attempt: int | None) -> Job | None:
     return job
 
 
+@dataclass
+class JobContinues:
+    """What a job's body returns when it handed its work to other tasks (ranges that many
+    workers share): the job stays running, those tasks keep its heartbeat (`job_beat`),
+    and the last of them ends it (`job_finish`)."""
+
+    result: dict[str, Any] = field(default_factory=dict)
+
+
 def job_run(
     *,
     job_id: int,
     attempt: int | None,
-    body: Callable[[Job, ProgressReporter], dict[str, Any]],
+    body: Callable[[Job, ProgressReporter], dict[str, Any] | JobContinues],
 ) -> Job | None:
     """Run `body` as the job's `attempt` (the number its message carries; None for a message
     sent before messages carried one) and record the outcome. Any other message (the job
     finished, failed, was cancelled, is running, or waits for another attempt) does
     nothing and returns None.
 
-    `body` does the work and returns the result dict; it raises to fail the job.
+    `body` does the work and returns the result dict; it raises to fail the job. It returns
+    `JobContinues` when other tasks finish the work: the job then stays running.
     """
     job = _claim(job_id, attempt)
     if job is None:
@@ -159,6 +170,13 @@ def job_run(
         )
         progress_clear(job.pk)
         raise
+    if isinstance(result, JobContinues):
+        # The tasks it handed work to may have ended it already (job_finish): keep theirs.
+        this_attempt.filter(status=Job.Status.RUNNING).update(
+            result=result.result, heartbeat_at=timezone.now()
+        )
+        job.refresh_from_db()
+        return job
     live = progress_read(job.pk)
     # A job cancelled while it ran stays cancelled, with what it did as its result.
     finished = this_attempt.filter(status=Job.Status.RUNNING).update(
@@ -174,6 +192,35 @@ def job_run(
     progress_clear(job.pk)
     job.refresh_from_db()
     return job
+
+
+def job_beat(*, job_id: int) -> None:
+    """A running job's heartbeat on its row, from any machine (the tasks a `JobContinues`
+    job handed its work to beat for it)."""
+    Job.objects.filter(pk=job_id, status=Job.Status.RUNNING).update(heartbeat_at=timezone.now())
+
+
+def job_finish(*, job_id: int, result: dict[str, Any], error: str = "") -> bool:
+    """End a job that its body left running (`JobContinues`): succeeded with `result`, or
+    failed with `error`. A job that is no longer running (cancelled, reaped and retried
+    since) is left as it is; True when this call ended it."""
+    job = Job.objects.filter(pk=job_id).first()
+    if job is None:
+        return False
+    live = progress_read(job_id)
+    fields = _progress_fields(job, live)
+    if not error and live is not None:
+        fields["progress_done"] = live.total or live.done
+    ended = Job.objects.filter(pk=job_id, status=Job.Status.RUNNING).update(
+        status=Job.Status.FAILED if error else Job.Status.SUCCEEDED,
+        result={**job.result, **result},
+        error=error,
+        finished_at=timezone.now(),
+        **fields,
+    )
+    if ended:
+        progress_clear(job_id)
+    return bool(ended)
 
 
 def _progress_fields(job: Job, live: LiveProgress | None) -> dict[str, Any]:
@@ -195,11 +242,13 @@ def job_reap_stale(*, now=None) -> int:
     reaped = 0
     for job in Job.objects.filter(status=Job.Status.RUNNING):
         live = progress_read(job.pk)
-        last_beat = (
-            datetime.fromtimestamp(live.heartbeat, tz=UTC)
-            if live
-            else job.heartbeat_at or job.started_at
-        )
+        # The newer of the live heartbeat (cache) and the row's (`job_beat`: work shared by
+        # workers on machines that may not share the cache).
+        beats = [
+            datetime.fromtimestamp(live.heartbeat, tz=UTC) if live else None,
+            job.heartbeat_at or job.started_at,
+        ]
+        last_beat = max((beat for beat in beats if beat is not None), default=None)
         if last_beat is None or now - last_beat > stale_after:
             updated = Job.objects.filter(
                 pk=job.pk, status=Job.Status.RUNNING, attempts=job.attempts

@@ -6,6 +6,8 @@
   retraining when enough new labels arrived (`critic_tick`)
 - `loading`: a version's model loaded from its artifact, ready to score
 - `scoring`: rescoring a corpus with the active version, its jobs, the score writer
+- `ranges`: a rescoring shared by many workers (ranges of triple ids queued on the
+  tier's queue, each leased to one attempt, the set put in force once the last is done)
 - `presets`: filter presets (thresholds) and the filtered export with a dataset card
 - `jobs`: queueing one waiting job of a kind per corpus
 

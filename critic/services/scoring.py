@@ -13,7 +13,7 @@ from threadpoolctl import threadpool_limits
 from corpora.models import Corpus
 from corpora.scores import ScoreSetWriter
 from jobs.models import Job
-from jobs.services import job_run
+from jobs.services import JobContinues, job_run
 
 from .. import thresholds
 from ..corpus_data import corpus_chunks, read_ahead, relation_verbalizations
@@ -198,8 +198,20 @@ def corpus_rescore_job_create(*, corpus: Corpus, created_by=None) -> Job:
 
 
 def corpus_rescore_job_run(*, job_id: int, attempt: int | None = None) -> Job | None:
-    def body(job: Job, progress) -> dict:
+    """Rescore the corpus: in this task, or, for a tier whose rescoring is shared by many
+    workers (`CriticTier.shared_rescoring`), as ranges the workers serving its queue take;
+    the job then stays running until the last range puts the set in force."""
+    from .ranges import rescoring_start
+
+    def body(job: Job, progress) -> dict | JobContinues:
         corpus = Corpus.objects.get(pk=job.params["corpus_id"])
+        version = CriticVersion.objects.filter(corpus=corpus, is_active=True).first()
+        if version is not None and tier_get(version.tier).shared_rescoring:
+            rescoring = rescoring_start(corpus=corpus, job=job)
+            progress(0, rescoring.triples, f"{rescoring.range_count} ranges queued", force=True)
+            if rescoring.status != rescoring.Status.SCORING:  # an empty corpus: done at once
+                return {"version": version.number, "triples": 0, "ranges": 0}
+            return JobContinues({"rescoring": rescoring.pk, "ranges": rescoring.range_count})
         scoring = corpus_rescore(corpus=corpus, progress=progress)
         if scoring is None:
             return {"superseded": True}

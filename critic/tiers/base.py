@@ -65,11 +65,14 @@ class CriticTier(ABC):
     """One way to build a critic. `name` is what `CriticConfig.tier` and
     `CriticVersion.tier` hold; `queue` is the Celery queue of its training and rescoring
     ("default" or "gpu"); `blas_threads`, when set, caps BLAS/OpenMP threads while it
-    rescores a whole corpus."""
+    rescores a whole corpus; `shared_rescoring`: its rescoring is split into ranges of
+    triples that every worker serving its queue shares (critic.services.ranges), rather
+    than one job on one worker."""
 
     name: ClassVar[str]
     queue: ClassVar[str] = "default"
     blas_threads: ClassVar[int | None] = None
+    shared_rescoring: ClassVar[bool] = False
 
     @abstractmethod
     def train(

@@ -32,6 +32,8 @@ class CrossEncoderTier(CriticTier):
     name = "cross-encoder"
     queue = "gpu"
     blas_threads = None  # a cross-encoder keeps its threads
+    # Hours of one GPU at ATOMIC-10X scale: ranges shared by every worker serving `gpu`.
+    shared_rescoring = True
 
     def train(
         self, *, data: TrainingSet, encoder: str, folder: Path, progress: Progress | None = None
