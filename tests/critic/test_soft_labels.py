@@ -201,3 +201,24 @@ def test_the_settings_are_checked(labelled_corpus):
     config = critic_config_update(corpus=labelled_corpus, name_swap=True, name_draws=7)
     assert (config.name_swap, config.name_draws) == (True, 7)
     assert config.label_weighting in CriticConfig.LabelWeighting.values
+
+
+@pytest.mark.django_db
+def test_the_dashboard_settings_form_saves_them(labelled_corpus, researcher, client):
+    from django.urls import reverse
+
+    from critic.services.config import critic_config_get
+
+    client.force_login(researcher)
+    form = {
+        "tier": "fast",
+        "encoder": "all-MiniLM-L6-v2",
+        "retrain_every": 5,
+        "name_swap": "on",
+        "name_draws": 4,
+        "label_weighting": "weighted",
+    }
+    response = client.post(reverse("critic:config", args=[labelled_corpus.pk]), form)
+    assert response.status_code == 302
+    config = critic_config_get(corpus=labelled_corpus)
+    assert (config.name_swap, config.name_draws, config.label_weighting) == (True, 4, "weighted")
