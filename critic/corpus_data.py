@@ -13,7 +13,7 @@ from django.db import connection
 
 from corpora.models import Event, Relation, Triple
 
-from .ml.texts import head_text, tail_text
+from .ml.texts import pair_texts
 
 
 @dataclass
@@ -43,13 +43,17 @@ def relation_verbalizations() -> dict[int, tuple[str, str]]:
 
 
 def chunk_texts(
-    chunk: TripleChunk, verbalizations: dict[int, tuple[str, str]]
+    chunk: TripleChunk, verbalizations: dict[int, tuple[str, str]], *, draw: int | None = None
 ) -> tuple[list[str], list[str]]:
-    firsts = [
-        head_text(head, verbalizations[rel][1])
-        for head, rel in zip(chunk.heads, chunk.relation_ids.tolist(), strict=True)
+    """The (head + relation, tail) texts of the chunk's triples; with `draw`, that draw
+    of the name swap (`ml.texts`)."""
+    pairs = [
+        pair_texts(head, verbalizations[rel][1], tail, draw=draw)
+        for head, rel, tail in zip(
+            chunk.heads, chunk.relation_ids.tolist(), chunk.tails, strict=True
+        )
     ]
-    return firsts, [tail_text(tail) for tail in chunk.tails]
+    return [first for first, _ in pairs], [second for _, second in pairs]
 
 
 _SELECT = (

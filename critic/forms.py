@@ -12,7 +12,15 @@ from .models import CriticConfig
 class CriticConfigForm(forms.ModelForm):
     class Meta:
         model = CriticConfig
-        fields = ["tier", "encoder", "auto_retrain", "retrain_every"]
+        fields = [
+            "tier",
+            "encoder",
+            "auto_retrain",
+            "retrain_every",
+            "name_swap",
+            "name_draws",
+            "label_weighting",
+        ]
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)

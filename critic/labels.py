@@ -8,6 +8,12 @@ an adjudicated label wins (the latest one), and otherwise the label aggregated l
 (so people judging today override labels imported yesterday, whichever campaign was made
 first). Audit campaigns' labels are kept apart: they measure the critic and are never
 trained on.
+
+Each label also carries its certainty (`confidence`): the Dawid-Skene posterior
+probability of the label where Dawid-Skene ran, the share of votes on the winning side
+where the majority decided, and 1 for an adjudicated label (or one without a recorded
+confidence). The critic may weigh its examples by it or learn it as a soft target
+(`CriticConfig.label_weighting`).
 """
 
 from __future__ import annotations
@@ -31,6 +37,9 @@ class LabelSet:
     # adjudications (of the whole corpus: subsets keep it, it is what retraining counts
     # new labels by).
     learning_events: int = 0
+    # float64 in [0.5, 1]: the probability that the label is right (see the module's doc);
+    # None reads as 1 everywhere.
+    confidence: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.triple_ids)
@@ -42,6 +51,7 @@ class LabelSet:
             self.weights[mask],
             self.audit[mask],
             self.learning_events,
+            None if self.confidence is None else self.confidence[mask],
         )
 
     @property
@@ -51,6 +61,18 @@ class LabelSet:
     @property
     def auditing(self) -> LabelSet:
         return self.subset(self.audit)
+
+    @property
+    def certainty(self) -> np.ndarray:
+        """The probability that each label is right (1 where none was recorded)."""
+        if self.confidence is None:
+            return np.ones(len(self))
+        return self.confidence
+
+    @property
+    def acceptable_probability(self) -> np.ndarray:
+        """P(acceptable) of each triple: the soft label."""
+        return np.where(self.labels > 0, self.certainty, 1.0 - self.certainty)
 
     @property
     def positives(self) -> int:
@@ -68,7 +90,12 @@ def corpus_labels(*, corpus_id: int) -> LabelSet:
     sql = (
         f"SELECT i.triple_id, {label}, "
         "i.weight, CASE WHEN c.purpose = %s THEN 1 ELSE 0 END, "
-        "CASE WHEN i.adjudicated_value IS NULL THEN 0 ELSE 1 END "
+        "CASE WHEN i.adjudicated_value IS NULL THEN 0 ELSE 1 END, "
+        # The certainty of the label used: adjudicated labels are certain; otherwise the
+        # confidence of the crowd label item_label_sql picked (Dawid-Skene, else majority).
+        "CASE WHEN i.adjudicated_value IS NOT NULL THEN 1.0 "
+        "WHEN i.ds_label IS NOT NULL THEN COALESCE(i.ds_confidence, 1.0) "
+        "ELSE COALESCE(i.majority_confidence, 1.0) END "
         f"FROM {Item._meta.db_table} i JOIN {Campaign._meta.db_table} c ON c.id = i.campaign_id "
         "WHERE c.corpus_id = %s AND NOT i.is_gold AND i.triple_id IS NOT NULL "
         f"AND {label} IS NOT NULL "
@@ -81,7 +108,9 @@ def corpus_labels(*, corpus_id: int) -> LabelSet:
     rows = _own_rows(rows, corpus_id)
     if not rows:
         empty = np.empty(0)
-        return LabelSet(empty.astype(np.int64), empty.astype(np.int8), empty, empty.astype(bool))
+        return LabelSet(
+            empty.astype(np.int64), empty.astype(np.int8), empty, empty.astype(bool), 0, empty
+        )
     table = np.array(rows, dtype=np.float64)
     triple_ids = table[:, 0].astype(np.int64)
     audit = table[:, 3].astype(bool)
@@ -97,6 +126,8 @@ def corpus_labels(*, corpus_id: int) -> LabelSet:
         # An adjudication is news too (it may overturn the crowd's label): it counts
         # toward retraining beside the crowd's labels.
         learning_events=int((~audit).sum() + (table[:, 4].astype(bool) & ~audit).sum()),
+        # A posterior below 0.5 cannot belong to the label it decided; clip stray values.
+        confidence=np.clip(table[keep, 5], 0.5, 1.0),
     )
 
 

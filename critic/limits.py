@@ -13,6 +13,7 @@ ENCODER_MAX = CriticConfig._meta.get_field("encoder").max_length
 PRESET_NAME_MAX = FilterPreset._meta.get_field("name").max_length
 CONFIG_LIMITS: dict[str, tuple[float | None, float | None]] = {
     "retrain_every": (1, 2**31 - 1),
+    "name_draws": (1, 20),
 }
 PRESET_LIMITS: dict[str, tuple[float | None, float | None]] = {
     "threshold": (0.0, 1.0),
@@ -20,14 +21,28 @@ PRESET_LIMITS: dict[str, tuple[float | None, float | None]] = {
 }
 
 
-def config_settings_check(*, tier: str | None = None, encoder: str | None = None, **values) -> None:
+def config_settings_check(
+    *,
+    tier: str | None = None,
+    encoder: str | None = None,
+    label_weighting: str | None = None,
+    **values,
+) -> None:
     """CriticError naming the first setting that breaks its rule, in the words of the
     dashboard's settings form."""
     if tier is not None:
         choice_check(tier, CriticConfig.Tier.values, field="tier", error=CriticError)
+    if label_weighting is not None:
+        choice_check(
+            label_weighting,
+            CriticConfig.LabelWeighting.values,
+            field="label_weighting",
+            error=CriticError,
+        )
     if encoder is not None:
         text_check(encoder, max_length=ENCODER_MAX, field="encoder", error=CriticError)
     values.pop("auto_retrain", None)
+    values.pop("name_swap", None)
     bounds_check(CONFIG_LIMITS, error=CriticError, **values)
 
 

@@ -14,6 +14,11 @@ class CriticConfig(models.Model):
         FAST = "fast", "fast (cached embeddings + scikit-learn head)"
         CROSS_ENCODER = "cross-encoder", "strong (fine-tuned cross-encoder, GPU queue)"
 
+    class LabelWeighting(models.TextChoices):
+        HARD = "hard", "hard: every label counts fully"
+        WEIGHTED = "weighted", "weighted: each label weighs the probability that it is right"
+        SOFT = "soft", "soft: learn the probability of acceptable (Dawid-Skene posterior)"
+
     corpus = models.OneToOneField(
         "corpora.Corpus", on_delete=models.CASCADE, related_name="critic_config"
     )
@@ -31,6 +36,23 @@ class CriticConfig(models.Model):
         default=settings.CRITIC_RETRAIN_EVERY,
         validators=[MinValueValidator(1)],
         help_text="New aggregated labels that trigger a new version.",
+    )
+    name_swap = models.BooleanField(
+        default=False,
+        help_text="The paper's name swap: read PersonX/PersonY as common first names, "
+        "learning each label in several draws and averaging a triple's score over them.",
+    )
+    name_draws = models.PositiveSmallIntegerField(
+        default=5,
+        validators=[MinValueValidator(1), MaxValueValidator(20)],
+        help_text="Name draws per label and per scored triple, with the name swap on.",
+    )
+    label_weighting = models.CharField(
+        max_length=8,
+        choices=LabelWeighting.choices,
+        default=LabelWeighting.SOFT,
+        help_text="How a crowd label's certainty counts in training (adjudicated labels "
+        "are certain).",
     )
 
     def __str__(self) -> str:

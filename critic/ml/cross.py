@@ -63,11 +63,12 @@ def _heldout_split(labels: np.ndarray, share: float, seed: int) -> tuple[np.ndar
 
 
 class _PairDataset(torch.utils.data.Dataset):
-    def __init__(self, tokenizer, first, second, labels, max_length: int) -> None:
+    def __init__(self, tokenizer, first, second, labels, max_length: int, weights=None) -> None:
         self.encoded = tokenizer(
             list(first), list(second), truncation=True, max_length=max_length, padding=False
         )
         self.labels = None if labels is None else np.asarray(labels, dtype=np.float32)
+        self.weights = None if weights is None else np.asarray(weights, dtype=np.float32)
 
     def __len__(self) -> int:
         return len(self.encoded["input_ids"])
@@ -76,6 +77,8 @@ class _PairDataset(torch.utils.data.Dataset):
         item = {key: values[i] for key, values in self.encoded.items()}
         if self.labels is not None:
             item["labels"] = float(self.labels[i])
+        if self.weights is not None:
+            item["weights"] = float(self.weights[i])
         return item
 
 
@@ -96,9 +99,21 @@ def train_cross_encoder(
     seed: int = 0,
     progress: Callable[[int, int], None] | None = None,
     max_steps: int | None = None,
+    targets=None,
+    sample_weight=None,
+    copies: int = 1,
 ) -> CrossTrainResult:
     """Fine-tune ``base_model`` on (first, second) → label pairs; save it under
-    ``output_dir/model``; score the held-out share with it."""
+    ``output_dir/model``; score the held-out share with it.
+
+    ``targets`` (P(acceptable) per label, soft labels) are the loss's targets when given,
+    and ``sample_weight`` weighs each label's loss. ``copies``:
+    first and second hold that many texts per label, copy after copy (the name-swap
+    draws); the held-out share is whole labels, every copy of a training label is trained
+    on, and the epochs are divided by ``copies`` so that the steps stay the same (each
+    pass over a label sees other names). A held-out label's score is the mean over its
+    copies, as when it is scored.
+    """
     from transformers import (
         AutoModelForSequenceClassification,
         AutoTokenizer,
@@ -110,8 +125,17 @@ def train_cross_encoder(
     )
 
     y = np.asarray(labels).astype(np.int64)
-    if len(y) != len(first) or len(y) != len(second):
-        raise ValueError("first, second and labels must have the same length")
+    n = len(y)
+    if len(first) != n * copies or len(second) != n * copies:
+        raise ValueError(
+            f"first, second and labels must have the same length ({copies} text(s) per label)"
+        )
+    t = y.astype(np.float32) if targets is None else np.clip(np.asarray(targets, np.float32), 0, 1)
+    w = None
+    if sample_weight is not None:
+        w = np.asarray(sample_weight, dtype=np.float64)
+        if len(w) != n or (w < 0).any() or w.sum() <= 0:
+            raise ValueError("sample weights must be one per label, non-negative, not all zero")
     if y.min() == y.max():
         raise ValueError("training needs both acceptable and unacceptable labels")
     set_seed(seed)
@@ -125,13 +149,16 @@ def train_cross_encoder(
     )
     train_index, heldout_index = _heldout_split(y, heldout_share, seed)
     first, second = list(first), list(second)
+    rows = _copy_rows(train_index, n, copies)
     train_set = _PairDataset(
         tokenizer,
-        [first[i] for i in train_index],
-        [second[i] for i in train_index],
-        y[train_index],
+        [first[i] for i in rows],
+        [second[i] for i in rows],
+        np.tile(t[train_index], copies),
         max_length,
+        None if w is None else np.tile(w[train_index], copies),
     )
+    epochs = epochs / copies
     output_dir = Path(output_dir)
     steps_per_epoch = math.ceil(len(train_set) / batch_size)
     total_steps = max_steps or max(1, math.ceil(steps_per_epoch * epochs))
@@ -163,10 +190,13 @@ def train_cross_encoder(
         # One logit with a logistic loss: scores are probabilities after a sigmoid.
         def compute_loss(self, model, inputs, return_outputs=False, **kwargs):
             targets = inputs.pop("labels")
+            weights = inputs.pop("weights", None)
             outputs = model(**inputs)
             logits = outputs.logits.squeeze(-1)
             loss = torch.nn.functional.binary_cross_entropy_with_logits(
-                logits.float(), targets.float()
+                logits.float(),
+                targets.float(),
+                weight=None if weights is None else weights.float(),
             )
             return (loss, outputs) if return_outputs else loss
 
@@ -185,8 +215,11 @@ def train_cross_encoder(
     tokenizer.save_pretrained(str(model_dir))
 
     scorer = CrossEncoderScorer(model_dir, device=str(target), model=trainer.model)
-    heldout_scores = scorer.score(
-        [first[i] for i in heldout_index], [second[i] for i in heldout_index]
+    heldout_rows = _copy_rows(heldout_index, n, copies)
+    heldout_scores = (
+        scorer.score([first[i] for i in heldout_rows], [second[i] for i in heldout_rows])
+        .reshape(copies, len(heldout_index))
+        .mean(axis=0)
     )
     metrics = (
         classification_metrics(y[heldout_index], heldout_scores)
@@ -201,6 +234,11 @@ def train_cross_encoder(
         train_seconds=round(train_seconds, 2),
         steps=int(result.global_step),
     )
+
+
+def _copy_rows(examples: np.ndarray, n: int, copies: int) -> np.ndarray:
+    """The rows of these labels in every copy (copy-major layout)."""
+    return (np.arange(copies)[:, None] * n + np.asarray(examples)[None, :]).ravel()
 
 
 class CrossEncoderScorer:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .store import text_keys
-from .texts import head_text, tail_text
+from .texts import draw_names, head_text, swap_names, tail_text
 
 if TYPE_CHECKING:
     from ..corpus_data import TripleChunk
@@ -47,9 +47,15 @@ class ChunkEmbeddings:
 
 
 def chunk_embeddings(
-    encoder: Encoder, store: EmbeddingStore, chunk: TripleChunk, verbalizations: dict
+    encoder: Encoder,
+    store: EmbeddingStore,
+    chunk: TripleChunk,
+    verbalizations: dict,
+    *,
+    draw: int | None = None,
 ) -> ChunkEmbeddings:
-    """Embeddings of a chunk's triples, encoding only texts the store lacks."""
+    """Embeddings of a chunk's triples, encoding only texts the store lacks; with `draw`,
+    of that draw of the name swap (`texts.draw_names`)."""
     # A head has triples under many relations and many tails: its head+relation text
     # is built, hashed and looked up once per chunk.
     pairs: dict[tuple[str, int], int] = {}
@@ -63,6 +69,14 @@ def chunk_embeddings(
     )
     firsts = [head_text(head, verbalizations[rel][1]) for head, rel in pairs]
     seconds = [tail_text(tail) for tail in chunk.tails]
+    if draw is not None:
+        names = {head: draw_names(head, draw) for head in set(chunk.heads)}
+        firsts = [
+            swap_names(text, names[head]) for text, (head, _) in zip(firsts, pairs, strict=True)
+        ]
+        seconds = [
+            swap_names(text, names[head]) for text, head in zip(seconds, chunk.heads, strict=True)
+        ]
     keys, first_seen, second_of_row = np.unique(
         text_keys(seconds), return_index=True, return_inverse=True
     )

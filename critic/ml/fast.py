@@ -102,6 +102,34 @@ def _fit(x, y, sample_weight=None) -> LogisticRegression:
     return LogisticRegression(C=0.5, max_iter=2000).fit(x, y, sample_weight=sample_weight)
 
 
+def _rows(examples: np.ndarray, n: int, copies: int) -> np.ndarray:
+    """The rows of these examples in every copy (copy-major layout)."""
+    return (np.arange(copies)[:, None] * n + examples[None, :]).ravel()
+
+
+def _fit_examples(x, examples, n, copies, targets, weights) -> LogisticRegression:
+    """Fit the head on all copies of the examples. A target strictly between 0 and 1 (a
+    soft label) is fitted as two rows: acceptable with weight p, not with weight 1 - p."""
+    rows = _rows(examples, n, copies)
+    p = np.tile(targets[examples], copies)
+    w = np.tile(weights[examples], copies) / copies
+    if ((p == 0) | (p == 1)).all():
+        plain = bool((w == 1).all())
+        return _fit(x[rows], p.astype(int), None if plain else w)
+    pos, neg = p > 0, p < 1
+    return _fit(
+        np.vstack([x[rows[pos]], x[rows[neg]]]),
+        np.concatenate([np.ones(pos.sum(), int), np.zeros(neg.sum(), int)]),
+        np.concatenate([w[pos] * p[pos], w[neg] * (1 - p[neg])]),
+    )
+
+
+def _predict_examples(model, x, examples, n, copies) -> np.ndarray:
+    """P(acceptable) of each example: the mean over its copies."""
+    scores = model.predict_proba(x[_rows(examples, n, copies)])[:, 1]
+    return scores.reshape(copies, len(examples)).mean(axis=0)
+
+
 def train_fast_critic(
     u,
     v,
@@ -112,15 +140,34 @@ def train_fast_critic(
     folds: int = 5,
     seed: int = 0,
     sample_weight=None,
+    targets=None,
+    copies: int = 1,
 ) -> FastTrainResult:
+    """Fit the head on k-fold splits (held-out scores) and on all labels (the critic).
+
+    `labels` (0/1, one per example) stratify the folds and measure held-out quality.
+    `targets`, P(acceptable) per example, are fitted instead when given (soft labels);
+    `sample_weight` weighs each example (as scikit-learn's: 0 is as if absent; the head's
+    regularization does not scale with it). `copies`: u, v and relation_index hold that many
+    rows per example, copy after copy (rows c·n … c·n + n − 1 are copy c: the name-swap
+    draws); a fold holds every copy of its examples, each copy weighs 1/copies, and an
+    example's held-out score is the mean over its copies, as when it is scored.
+    """
     y = np.asarray(labels).astype(int)
     if y.min() == y.max():
         raise ValueError("training needs both acceptable and unacceptable labels")
+    n = len(y)
     x = build_features(u, v, relation_index, n_relations)
-    heldout = np.empty(len(y), dtype=np.float64)
+    if len(x) != n * copies:
+        raise ValueError(f"expected {n * copies} rows ({copies} per label), got {len(x)}")
+    t = y.astype(np.float64) if targets is None else np.clip(np.asarray(targets, float), 0, 1)
+    w = np.ones(n) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+    if len(w) != n or (w < 0).any() or w.sum() <= 0:
+        raise ValueError("sample weights must be one per label, non-negative, not all zero")
+    heldout = np.empty(n, dtype=np.float64)
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
-    for train, test in splitter.split(x, y):
-        w = None if sample_weight is None else np.asarray(sample_weight)[train]
-        heldout[test] = _fit(x[train], y[train], w).predict_proba(x[test])[:, 1]
-    critic = FastCritic(_fit(x, y, sample_weight), n_relations)
+    for train, test in splitter.split(np.zeros(n), y):
+        model = _fit_examples(x, train, n, copies, t, w)
+        heldout[test] = _predict_examples(model, x, test, n, copies)
+    critic = FastCritic(_fit_examples(x, np.arange(n), n, copies, t, w), n_relations)
     return FastTrainResult(critic, heldout, classification_metrics(y, heldout))

@@ -5,6 +5,7 @@ are costly to open)."""
 
 from __future__ import annotations
 
+import json
 import pickle
 from functools import lru_cache
 from pathlib import Path
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
 FAST_FILE = "fast.pkl"
 CROSS_RELATIONS_FILE = "relations.pkl"
 CROSS_MODEL_FOLDER = "model"
+OPTIONS_FILE = "options.json"
 
 
 @lru_cache(maxsize=2)
@@ -70,3 +72,16 @@ def cross_relations_save(folder: Path, relations: dict[int, int]) -> None:
 def cross_load(folder: Path) -> tuple[Path, dict[int, int]]:
     """A cross-encoder's model folder (loaded when it first scores) and relation index."""
     return folder / CROSS_MODEL_FOLDER, pickle.loads((folder / CROSS_RELATIONS_FILE).read_bytes())
+
+
+def options_save(folder: Path, options: dict) -> None:
+    """How the version in `folder` learned (name draws, label weighting): its scoring
+    reads triples the same way."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / OPTIONS_FILE).write_text(json.dumps(options, sort_keys=True))
+
+
+def options_load(folder: Path) -> dict:
+    """What `options_save` wrote; {} for a version saved before there were options."""
+    path = folder / OPTIONS_FILE
+    return json.loads(path.read_text()) if path.exists() else {}

@@ -25,8 +25,9 @@ def critic_config_get(*, corpus: Corpus) -> CriticConfig:
 
 
 def critic_config_update(*, corpus: Corpus, **fields) -> CriticConfig:
-    """Change a corpus's critic settings (tier, encoder, auto_retrain, retrain_every);
-    CriticError naming the first that breaks its rule, and nothing saved."""
+    """Change a corpus's critic settings (tier, encoder, auto_retrain, retrain_every,
+    name_swap, name_draws, label_weighting); CriticError naming the first that breaks its
+    rule, and nothing saved."""
     config_settings_check(**fields)
     config = critic_config_get(corpus=corpus)
     for name, value in fields.items():

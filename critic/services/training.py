@@ -23,7 +23,7 @@ from ..corpus_data import relation_verbalizations, triples_by_id
 from ..errors import CriticError
 from ..labels import LabelSet, corpus_labels
 from ..models import CriticConfig, CriticVersion
-from ..tiers import TrainingSet, tier_get
+from ..tiers import LearningOptions, TrainingSet, tier_get
 from .config import artifact_root, critic_config_get
 from .jobs import corpus_job_queue
 from .loading import critic_artifact_check, critic_load
@@ -40,6 +40,14 @@ def _version_folder(artifact_key: uuid.UUID) -> Path:
     """Named by the version's own key, never by corpus id or number: those repeat across
     databases sharing one artifact store, and SQLite can hand out a deleted corpus's id."""
     return Path("critics") / str(artifact_key)
+
+
+def learning_options(config: CriticConfig) -> LearningOptions:
+    """How a version trained under this configuration learns (and later scores)."""
+    return LearningOptions(
+        name_draws=config.name_draws if config.name_swap else 0,
+        label_weighting=config.label_weighting,
+    )
 
 
 def _next_number(corpus: Corpus) -> int:
@@ -78,6 +86,8 @@ def critic_train(
             positives=learn.positives,
             relations=mapping,
             verbalizations=verbalizations,
+            confidence=learn.certainty,
+            options=learning_options(config),
         ),
         encoder=config.encoder,
         folder=artifact_root() / folder,

@@ -11,7 +11,7 @@ in `CriticConfig.Tier`, which the database column is validated against).
 from __future__ import annotations
 
 from ..errors import UnknownTierError
-from .base import CriticTier, LoadedCritic, TrainedCritic, TrainingSet
+from .base import CriticTier, LearningOptions, LoadedCritic, TrainedCritic, TrainingSet
 from .cross_encoder import CrossEncoderTier
 from .fast import FastTier
 
@@ -38,6 +38,7 @@ def tier_get(name: str) -> CriticTier:
 __all__ = [
     "TIERS",
     "CriticTier",
+    "LearningOptions",
     "LoadedCritic",
     "TrainedCritic",
     "TrainingSet",

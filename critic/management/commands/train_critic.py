@@ -1,4 +1,5 @@
 import time
+from argparse import BooleanOptionalAction
 
 from django.core.management.base import CommandError
 
@@ -29,12 +30,49 @@ class Command(AppCommand):
             "--encoder", help="Encoder (fast) or base model (cross-encoder): path or hub id."
         )
         parser.add_argument(
+            "--name-swap",
+            action=BooleanOptionalAction,
+            default=None,
+            help="The paper's name swap (PersonX/PersonY read as first names, scores averaged "
+            "over draws). Default: the corpus's setting (off).",
+        )
+        parser.add_argument(
+            "--name-draws", type=int, help="Draws with the name swap. Default: the setting (5)."
+        )
+        parser.add_argument(
+            "--label-weighting",
+            choices=CriticConfig.LabelWeighting.values,
+            help="How a crowd label's certainty counts: hard, weighted or soft (the Dawid-Skene "
+            "posterior as target). Default: the corpus's setting (soft).",
+        )
+        parser.add_argument(
             "--no-score", action="store_true", help="Do not rescore the corpus after activation."
         )
 
-    def handle(self, *args, corpus, tier, encoder, no_score, **options):
+    def handle(
+        self,
+        *args,
+        corpus,
+        tier,
+        encoder,
+        name_swap,
+        name_draws,
+        label_weighting,
+        no_score,
+        **options,
+    ):
         corpus_obj = corpus_named(corpus)
-        changes = {k: v for k, v in (("tier", tier), ("encoder", encoder)) if v}
+        changes = {
+            key: value
+            for key, value in (
+                ("tier", tier),
+                ("encoder", encoder),
+                ("name_swap", name_swap),
+                ("name_draws", name_draws),
+                ("label_weighting", label_weighting),
+            )
+            if value is not None and value != ""
+        }
         if changes:
             critic_config_update(corpus=corpus_obj, **changes)
         for campaign in Campaign.objects.filter(corpus=corpus_obj, aggregated_at__isnull=True):
