@@ -232,7 +232,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
-    "ENUM_NAME_OVERRIDES": {"ExportFormatEnum": "corpora.exporting.EXPORT_FORMATS"},
+    "ENUM_NAME_OVERRIDES": {
+        "ExportFormatEnum": "corpora.exporting.EXPORT_FORMATS",
+        "SamplingEnum": "annotation.models.Campaign.Sampling",
+        "LearningSamplingEnum": "critic.services.learning.LEARNING_SAMPLINGS",
+    },
 }
 
 # --- Celery -------------------------------------------------------------------

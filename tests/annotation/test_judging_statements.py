@@ -28,7 +28,8 @@ def _is_other(sql: str) -> bool:
     if sql.startswith(("SAVEPOINT", "RELEASE SAVEPOINT")):
         return True
     return (
-        '"annotation_judgment"."value"' in sql
+        sql.startswith("SELECT value, seconds FROM annotation_judgment")
+        or '"annotation_judgment"."value"' in sql
         or '"annotation_campaignannotator"."reinstated"' in sql
     )
 
