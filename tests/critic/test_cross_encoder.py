@@ -6,30 +6,16 @@ import pytest
 
 from corpora.models import Triple
 from critic.ml.cross import CrossEncoderScorer, train_cross_encoder
-from critic.ml.encoder import resolve_encoder_path
 from critic.models import CriticConfig
 from critic.services.config import critic_config_update
 from critic.services.scoring import corpus_rescore
 from critic.services.training import critic_train
+from tests.critic.tiny_cross import tiny_cross_encoder_build
 
 
 @pytest.fixture(scope="module")
 def tiny_bert(tmp_path_factory):
-    from transformers import AutoTokenizer, BertConfig, BertModel
-
-    folder = tmp_path_factory.mktemp("tiny-bert")
-    tokenizer = AutoTokenizer.from_pretrained(resolve_encoder_path("all-MiniLM-L6-v2"))
-    config = BertConfig(
-        vocab_size=tokenizer.vocab_size,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=128,
-    )
-    BertModel(config).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return str(folder)
+    return tiny_cross_encoder_build(tmp_path_factory.mktemp("tiny-bert"))
 
 
 def _pairs(n: int):
