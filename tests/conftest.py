@@ -141,3 +141,19 @@ def labelled_corpus(db):
     corpus = Corpus.objects.get(name="demo")
     campaign_import_labels(corpus=corpus)
     return corpus
+
+
+@pytest.fixture
+def redis_broker(transactional_db, settings):
+    """The Redis broker the test settings name, emptied (real workers, redelivery); a skip,
+    or under CI a failure, when the broker is not Redis."""
+    url = settings.CELERY_BROKER_URL
+    if not url.startswith("redis://"):
+        if IN_CI:
+            pytest.fail("CELERY_BROKER_URL is not Redis: Redis is required under CI")
+        pytest.skip("Redis is not the broker (scripts/test.sh sets it when Redis answers)")
+    import redis
+
+    client = redis.Redis.from_url(url)
+    client.flushdb()
+    return client

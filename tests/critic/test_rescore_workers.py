@@ -22,7 +22,6 @@ from critic.services import ranges
 from critic.services.ranges import rescoring_start, scoring_range_run, scoring_ranges_requeue_stale
 from critic.services.scoring import corpus_rescore_job_create
 from jobs.models import Job
-from tests.conftest import IN_CI
 from tests.critic.tiny_cross import cross_encoder_version, tiny_cross_encoder_build
 from tests.generation.test_run_lease import ROOT, subprocess_env
 
@@ -31,20 +30,6 @@ pytestmark = pytest.mark.broker
 RANGE = 60  # triples per range: 6 ranges of the 347-triple demo corpus
 CHUNK = 20  # triples scored at a time, so a range is a few chunks long
 STALE_AFTER = 3.0  # seconds without a heartbeat before the beat gives a range to another
-
-
-@pytest.fixture
-def redis_broker(transactional_db, settings):
-    url = settings.CELERY_BROKER_URL
-    if not url.startswith("redis://"):
-        if IN_CI:
-            pytest.fail("CELERY_BROKER_URL is not Redis: Redis is required under CI")
-        pytest.skip("Redis is not the broker (scripts/test.sh sets it when Redis answers)")
-    import redis
-
-    client = redis.Redis.from_url(url)
-    client.flushdb()
-    return client
 
 
 class Workers:

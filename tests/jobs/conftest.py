@@ -2,8 +2,6 @@
 
 import pytest
 
-from tests.conftest import IN_CI
-
 QUEUE = "default"
 
 
@@ -27,17 +25,8 @@ class Broker:
 
 
 @pytest.fixture
-def broker(transactional_db, settings):
-    url = settings.CELERY_BROKER_URL
-    if not url.startswith("redis://"):
-        if IN_CI:
-            pytest.fail("CELERY_BROKER_URL is not Redis: Redis is required under CI")
-        pytest.skip("Redis is not the broker (scripts/test.sh sets it when Redis answers)")
-    import redis
-
-    client = redis.Redis.from_url(url)
-    client.flushdb()
-    return Broker(client)
+def broker(redis_broker):
+    return Broker(redis_broker)
 
 
 def worker():
