@@ -367,39 +367,13 @@ def check_cross_encoder(size: Sizes, table: Table, folder: Path, rows, tokenizer
     scorer = CrossEncoderScorer(model_dir, device=device, max_length=64)
     model = scorer.model
     weights = next(model.parameters()).dtype
-    best = (0.0, size.score_batches[0])
-    for batch_size in size.score_batches:
-        setting = f"batch {batch_size}, {str(weights)[6:]} weights, autocast {scorer.autocast}"
-        try:
-            scorer.batch_size = batch_size
-            ours = timed_scoring(scorer, first, second)
-            batches, tokens = padded_batches(tokenizer, first, second, batch_size, 64, device)
-            bare = bare_forward(model, batches, device, scorer.autocast)
-            del batches
-            flops, _ = cross_flops(model, "forward", tokens)
-            table.add(
-                check,
-                setting,
-                rate(ours, "triples/s"),
-                rate(bare, "triples/s"),
-                ratio(ours, bare),
-                mfu(flops, ours * tokens, peak),
-                ">= 15,000 triples/s (H100)",
-            )
-            best = max(best, (ours, batch_size))
-        except Exception as exc:  # one failed row must not lose the others
-            table.fail(check, setting, exc)
-        release(device)
-    # The same model with its weights in bf16: what a scorer loading bf16 would reach
-    # (also under --tiny, so that its code is checked).
-    batch_size = best[1]
-    setting = f"batch {batch_size}, bf16 weights"
-    try:
-        model.to(torch.bfloat16)
+
+    def scoring_row(scorer, model, batch_size: int, setting: str, autocast: bool) -> float:
+        """One row: our scorer against the bare forward pass on the same batches."""
         scorer.batch_size = batch_size
         ours = timed_scoring(scorer, first, second)
         batches, tokens = padded_batches(tokenizer, first, second, batch_size, 64, device)
-        bare = bare_forward(model, batches, device, True)
+        bare = bare_forward(model, batches, device, autocast)
         del batches
         flops, _ = cross_flops(model, "forward", tokens)
         table.add(
@@ -411,6 +385,24 @@ def check_cross_encoder(size: Sizes, table: Table, folder: Path, rows, tokenizer
             mfu(flops, ours * tokens, peak),
             ">= 15,000 triples/s (H100)",
         )
+        return ours
+
+    best = (0.0, size.score_batches[0])
+    for batch_size in size.score_batches:
+        setting = f"batch {batch_size}, {str(weights)[6:]} weights, autocast {scorer.autocast}"
+        try:
+            ours = scoring_row(scorer, model, batch_size, setting, scorer.autocast)
+            best = max(best, (ours, batch_size))
+        except Exception as exc:  # one failed row must not lose the others
+            table.fail(check, setting, exc)
+        release(device)
+    # The same model with its weights in bf16: what a scorer loading bf16 would reach
+    # (also under --tiny, so that its code is checked).
+    batch_size = best[1]
+    setting = f"batch {batch_size}, bf16 weights"
+    try:
+        model.to(torch.bfloat16)
+        scoring_row(scorer, model, batch_size, setting, True)
     except Exception as exc:
         table.fail(check, setting, exc)
     del scorer, model
