@@ -2,6 +2,7 @@
 
     python bench/critic_quality.py                       # fast tier, 500/2,000/8,000 labels
     python bench/critic_quality.py --tier cross --sizes 8000 --epochs 3
+    python bench/critic_quality.py --tier stacked --sizes 500,2000,5000,8000
     python bench/critic_quality.py --precision int8      # fast tier on int8-encoded vectors
     python bench/critic_quality.py --name-draws 0,5      # without and with the name swap
     python bench/critic_quality.py --crowd 3 --labels hard,weighted,soft
@@ -217,10 +218,76 @@ def cross_tier(task, sizes, verbalization, args) -> None:
                 )
 
 
+def stacked_tier(task, sizes, verbalization, relations, args) -> None:
+    """Both tiers and their stack, as the app's `stacked` tier trains them: the fast head
+    out of fold on every label, the cross-encoder on 80% with 20% held out, the stacker
+    fitted on that 20% and chosen only when it beats both there. Held-out figures are on
+    the proxy's 4,000."""
+    from critic.ml.cross import CrossEncoderScorer, train_cross_encoder
+    from critic.ml.encoder import Encoder
+    from critic.ml.fast import train_fast_critic
+    from critic.ml.metrics import classification_metrics
+    from critic.ml.stacking import stack_tiers
+
+    encoder = Encoder(precision=args.precision)
+    hy = np.array([e.label for e in task.heldout])
+    train_examples = task.train_subset(max(sizes))
+    (tf, ts), (hf, hs) = (
+        texts_of(train_examples, verbalization),
+        texts_of(task.heldout, verbalization),
+    )
+    vectors = embed_all(encoder, tf + ts + hf + hs)
+    hu, hv = np.stack([vectors[t] for t in hf]), np.stack([vectors[t] for t in hs])
+    hr = np.array([relations.index(e.relation) for e in task.heldout])
+    for size in sizes:
+        examples = task.train_subset(size)
+        y = np.array([e.label for e in examples])
+        u = np.stack([vectors[t] for t in tf[:size]])
+        v = np.stack([vectors[t] for t in ts[:size]])
+        r = np.array([relations.index(e.relation) for e in examples])
+        fast = train_fast_critic(u, v, r, len(relations), y)
+        fast_held = fast.critic.predict(hu, hv, hr)
+        with tempfile.TemporaryDirectory() as folder:
+            cross = train_cross_encoder(
+                tf[:size],
+                ts[:size],
+                y,
+                base_model="all-MiniLM-L6-v2",
+                output_dir=folder,
+                epochs=args.epochs,
+                learning_rate=args.learning_rate,
+                batch_size=args.batch_size,
+                heldout_share=0.2,
+            )
+            cross_held = CrossEncoderScorer(cross.model_dir).score(hf, hs)
+        stack = stack_tiers(
+            fast.heldout_scores[cross.heldout_index], cross.heldout_scores, y[cross.heldout_index]
+        )
+        figures = {"fast": fast_held, "cross-encoder": cross_held}
+        if stack.stacker is not None:
+            figures["stacked"] = stack.stacker.predict(fast_held, cross_held)
+        else:
+            figures["stacked"] = figures[stack.chosen]
+        inner = ", ".join(
+            f"{name} {value:.3f}" for name, value in stack.roc_auc.items() if value is not None
+        )
+        print(
+            f"  {size:>6,} labels: held-out ROC-AUC "
+            + ", ".join(
+                f"{name} {classification_metrics(hy, s)['roc_auc']:.3f}"
+                for name, s in figures.items()
+            )
+            + f"; chose {stack.chosen} on its {stack.labels:,} own held-out labels ({inner})"
+            + (f", weights {stack.stacker.as_dict()}" if stack.stacker else "")
+            + f"; cross-encoder trained in {cross.train_seconds:.0f} s",
+            flush=True,
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--references", default=str(REFERENCES))
-    parser.add_argument("--tier", choices=["fast", "cross"], default="fast")
+    parser.add_argument("--tier", choices=["fast", "cross", "stacked"], default="fast")
     parser.add_argument("--sizes", default="500,2000,8000")
     parser.add_argument("--precision", default="auto", help="encoder: auto, fp32, bf16, int8")
     parser.add_argument("--epochs", type=float, default=3)
@@ -251,6 +318,8 @@ def main() -> None:
     )
     if args.tier == "fast":
         fast_tier(task, sizes, verbalization, list(SKD_RELATIONS), args.precision, args)
+    elif args.tier == "stacked":
+        stacked_tier(task, sizes, verbalization, list(SKD_RELATIONS), args)
     else:
         cross_tier(task, sizes, verbalization, args)
 

@@ -72,6 +72,27 @@ def _samplings_title(new_by_sampling: dict | None) -> str:
     return f"; new labels by sampling: {parts}"
 
 
+TIER_ORDER = ("fast", "cross-encoder", "stacked")
+
+
+def tier_series(points: list[dict]) -> dict[str, list[tuple[int, float, int]]]:
+    """ROC-AUC of each tier against label count, as (labels, ROC-AUC, version): a version
+    of one tier gives its own point; a stacked version gives one for each tier and for
+    the stack, all measured on the same held-out labels (`tier_roc_auc`)."""
+    series: dict[str, list[tuple[int, float, int]]] = {}
+    for p in sorted(points, key=lambda p: (p["labels"], p["version"])):
+        measured = p.get("tier_roc_auc") or {p.get("tier") or "critic": p["roc_auc"]}
+        for tier, auc in measured.items():
+            if auc is not None:
+                series.setdefault(tier, []).append((p["labels"], float(auc), p["version"]))
+    return dict(
+        sorted(
+            series.items(),
+            key=lambda item: TIER_ORDER.index(item[0]) if item[0] in TIER_ORDER else 9,
+        )
+    )
+
+
 def learning_curve(points: list[dict]) -> dict | None:
     """ROC-AUC against label count, one labelled point per version ("v3 · 1,200"). Versions
     that land on the same spot (retrained on the same labels, or another tier) are set side
@@ -101,21 +122,36 @@ def learning_curve(points: list[dict]) -> dict | None:
                 "label": f"v{p['version']} · {p['labels']:,}"[:LABEL_CHARS],
                 "title": f"v{p['version']} ({p.get('tier') or 'critic'}): {p['labels']:,} "
                 f"labels, ROC-AUC {p['roc_auc']:.3f}"
+                + (f"; scores with {p['chosen']}" if p.get("chosen") else "")
                 + (" (active)" if p["active"] else "")
                 + _samplings_title(p.get("new_by_sampling")),
                 "sampling": p.get("sampling"),
                 "active": p["active"],
-                "square": p.get("tier") == "cross-encoder",
+                "square": p.get("tier") in ("cross-encoder", "stacked"),
                 "box": (round(x - 5, 1), round(y - 5, 1)),
                 "version": p["version"],
             }
         )
+    series = tier_series(points)
     return {
         "axes": frame.axes("labels", "ROC-AUC (held out)", x_ticks, y_ticks),
+        "tier_lines": [
+            {
+                "tier": tier,
+                "slug": tier.replace("-", "_"),
+                "line": " ".join(frame.xy(labels, auc) for labels, auc, _ in found),
+                "title": f"{tier}: "
+                + ", ".join(f"{labels:,} labels {auc:.3f}" for labels, auc, _ in found),
+            }
+            for tier, found in series.items()
+        ]
+        if len(series) > 1
+        else [],
         "line": " ".join(
             frame.xy(p["labels"], p["roc_auc"]) for p in sorted(scored, key=lambda p: p["version"])
         ),
         "dots": dots,
         "tiers": sorted({p.get("tier") or "" for p in scored}),
+        "series_tiers": list(series),
         "samplings": sorted({p["sampling"] for p in scored if p.get("sampling")}),
     }

@@ -13,6 +13,7 @@ class CriticConfig(models.Model):
     class Tier(models.TextChoices):
         FAST = "fast", "fast (cached embeddings + scikit-learn head)"
         CROSS_ENCODER = "cross-encoder", "strong (fine-tuned cross-encoder, GPU queue)"
+        STACKED = "stacked", "best of both (both tiers and a stacker when it wins, GPU queue)"
 
     class LabelWeighting(models.TextChoices):
         HARD = "hard", "hard: every label counts fully"

@@ -83,6 +83,10 @@ def learning_curve(*, corpus: Corpus) -> list[dict]:
                 "tier": v.tier,
                 "labels": v.label_count,
                 "roc_auc": v.metrics.get("roc_auc"),
+                # A stacked version's figures for each tier and the stack, on the labels
+                # both tiers scored out of sample.
+                "tier_roc_auc": v.metrics.get("tier_roc_auc"),
+                "chosen": v.metrics.get("chosen"),
                 "average_precision": v.metrics.get("average_precision"),
                 "audit_roc_auc": v.audit_metrics.get("roc_auc") if v.audit_metrics else None,
                 "active": v.is_active,

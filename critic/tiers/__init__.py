@@ -14,12 +14,14 @@ from ..errors import UnknownTierError
 from .base import CriticTier, LearningOptions, LoadedCritic, TrainedCritic, TrainingSet
 from .cross_encoder import CrossEncoderTier
 from .fast import FastTier
+from .stacked import StackedTier
 
 TIERS: dict[str, CriticTier] = {
     tier.name: tier
     for tier in (
         FastTier(),
         CrossEncoderTier(),
+        StackedTier(),
     )
 }
 
