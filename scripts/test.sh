@@ -61,7 +61,7 @@ postgres_leg() {
   local broker=()
   [[ -n "$redis_ok" ]] && broker=("CELERY_BROKER_URL=$REDIS_PG")
   env DATABASE_URL="$PG_URL" SKD_VAR_DIR="${SKD_VAR_DIR:-var}/test-postgres" "${broker[@]}" \
-    "$BIN/pytest" -m "not e2e" "$@"
+    "$BIN/pytest" -m "not e2e" --durations=20 "$@"
 }
 
 pg_rc=0
@@ -74,7 +74,10 @@ if [[ -n "$pg_ok" && -z "${SKD_TEST_SERIAL:-}" ]]; then
 fi
 
 echo "=== Test suite on SQLite ==="
-env -u DATABASE_URL "$BIN/pytest" "$@"
+# Tests marked one_leg run on the PostgreSQL leg when there is one (tests/conftest.py).
+leg_env=()
+[[ -n "$pg_ok" ]] && leg_env=("SKD_POSTGRES_LEG_RUNS=1")
+env -u DATABASE_URL "${leg_env[@]}" "$BIN/pytest" --durations=20 "$@"
 sqlite_rc=$?
 
 if [[ -n "$pg_ok" ]]; then

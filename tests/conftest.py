@@ -12,17 +12,28 @@ def pytest_collection_modifyitems(config, items):
     """On PostgreSQL, leave out the tests that touch no database: they already ran on the
     SQLite leg and would only give the same answer again (SKD_TEST_EVERYTHING=1 keeps
     them). pytest-django refuses database access to a test that asks for none, so a test
-    kept out here cannot depend on the database."""
-    if not os.environ.get("DATABASE_URL", "").startswith("postgres") or os.environ.get(
-        "SKD_TEST_EVERYTHING"
-    ):
+    kept out here cannot depend on the database.
+
+    A test marked `one_leg` (slow, and its point does not depend on the database engine)
+    runs on the PostgreSQL leg only, when scripts/test.sh says that leg runs
+    (SKD_POSTGRES_LEG_RUNS=1); otherwise on SQLite."""
+    if os.environ.get("SKD_TEST_EVERYTHING"):
+        return
+    on_postgres = os.environ.get("DATABASE_URL", "").startswith("postgres")
+    if not on_postgres:
+        if os.environ.get("SKD_POSTGRES_LEG_RUNS"):
+            elsewhere = [item for item in items if item.get_closest_marker("one_leg")]
+            if elsewhere:
+                config.hook.pytest_deselected(items=elsewhere)
+                items[:] = [item for item in items if not item.get_closest_marker("one_leg")]
         return
     kept, left_out = [], []
     for item in items:
         uses_database = item.get_closest_marker("django_db") is not None or bool(
             _DATABASE_FIXTURES & set(getattr(item, "fixturenames", ()))
         )
-        (kept if uses_database else left_out).append(item)
+        here = uses_database or item.get_closest_marker("one_leg") is not None
+        (kept if here else left_out).append(item)
     if left_out:
         config.hook.pytest_deselected(items=left_out)
         items[:] = kept

@@ -126,6 +126,7 @@ def rescored(job: Job, *, beat: bool = False, timeout: float = 120) -> Rescoring
     raise AssertionError(f"job {job.pk} not rescored after {timeout} s")
 
 
+@pytest.mark.one_leg
 def test_two_workers_share_a_rescoring_and_survive_one_killed_mid_range(
     labelled_corpus, workers, tmp_path, monkeypatch
 ):

@@ -12,12 +12,13 @@ from critic.services.training import critic_train, critic_train_job_create
 from critic.tiers import TIERS, CriticTier, tier_get
 
 
-def test_the_registry_lists_both_tiers_the_configuration_offers():
-    assert set(TIERS) == {"fast", "cross-encoder"} == set(CriticConfig.Tier.values)
+def test_the_registry_lists_the_tiers_the_configuration_offers():
+    assert set(TIERS) == {"fast", "cross-encoder", "stacked"} == set(CriticConfig.Tier.values)
     for name, tier in TIERS.items():
         assert isinstance(tier, CriticTier) and tier.name == name and tier_get(name) is tier
     assert tier_get("fast").queue == "default"
     assert tier_get("cross-encoder").queue == "gpu"
+    assert tier_get("stacked").queue == "gpu" and tier_get("stacked").shared_rescoring
 
 
 def test_an_unknown_tier_is_refused_naming_it_and_the_known_ones():

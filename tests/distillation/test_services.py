@@ -286,6 +286,7 @@ def test_a_long_training_runs_in_slices_that_queue_themselves_again(
     assert sent == []  # the last slice queues nothing
 
 
+@pytest.mark.one_leg
 def test_a_run_on_two_processes_trains_data_parallel_in_slices_and_resumes(
     preset, tiny_gpt2, settings, django_capture_on_commit_callbacks
 ):
