@@ -3,6 +3,7 @@ where it beats each tier alone on labels both scored out of sample."""
 
 import numpy as np
 import pytest
+from django.urls import reverse
 
 from corpora.models import Triple
 from critic import charts, selectors
@@ -58,7 +59,9 @@ def tiny_bert(tmp_path_factory):
 
 
 @pytest.mark.django_db
-def test_stacked_tier_trains_scores_the_corpus_and_plots_each_tier(labelled_corpus, tiny_bert):
+def test_stacked_tier_trains_scores_the_corpus_and_plots_each_tier(
+    labelled_corpus, tiny_bert, researcher_client
+):
     critic_config_update(corpus=labelled_corpus, tier=CriticConfig.Tier.STACKED, encoder=tiny_bert)
     version = critic_train(corpus=labelled_corpus, queue_rescore=False)
     assert version.tier == "stacked" and version.is_active
@@ -86,6 +89,11 @@ def test_stacked_tier_trains_scores_the_corpus_and_plots_each_tier(labelled_corp
     chart = charts.learning_curve(points)
     assert [line["tier"] for line in chart["tier_lines"]] == ["fast", "cross-encoder", "stacked"]
     assert chart["dots"][0]["square"] and f"scores with {chosen}" in chart["dots"][0]["title"]
+    page = researcher_client.get(reverse("critic:dashboard", args=[labelled_corpus.pk]))
+    html = page.content.decode()
+    assert page.status_code == 200 and 'id="tier-legend"' in html
+    for tier in ("fast", "cross-encoder", "stacked"):
+        assert f'data-tier="{tier}"' in html
 
 
 def test_each_tier_gets_a_line_from_plain_versions_too():
