@@ -37,6 +37,25 @@ class TripleChunk:
         )
 
 
+def id_ranges(*, corpus_id: int, size: int) -> Iterator[tuple[int, int, int]]:
+    """(first id, last id, triples) of consecutive ranges of `size` triples, read a range
+    at a time (never every id at once)."""
+    table = Triple._meta.db_table
+    after = -1
+    while True:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT min(id), max(id), count(*) FROM (SELECT id FROM {table} "
+                "WHERE corpus_id = %s AND id > %s ORDER BY id LIMIT %s) r",
+                [corpus_id, after, size],
+            )
+            first, last, count = cursor.fetchone()
+        if not count:
+            return
+        yield int(first), int(last), int(count)
+        after = int(last)
+
+
 def relation_verbalizations() -> dict[int, tuple[str, str]]:
     """relation id -> (name, verbalization)."""
     return {r.pk: (r.name, r.verbalization or r.name) for r in Relation.objects.all()}

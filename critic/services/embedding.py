@@ -6,14 +6,13 @@ from __future__ import annotations
 import time
 import uuid
 
-import numpy as np
 from django.db import transaction
 
 from corpora.models import Corpus
 from jobs.models import Job
 from jobs.services import job_create, job_enqueue, job_run
 
-from ..corpus_data import corpus_chunks, relation_verbalizations
+from ..corpus_data import corpus_chunks, id_ranges, relation_verbalizations
 from ..errors import CriticError
 from ..ml.embedding import chunk_embeddings
 from ..ml.loading import embedding_store_load, encoder_load
@@ -83,7 +82,7 @@ def corpus_embed_jobs_create(*, corpus: Corpus, created_by=None) -> list[Job]:
     """Split the corpus into id ranges, one job each, so several workers share it."""
     from ..tasks import run_embed_job
 
-    ranges = _id_ranges(corpus_id=corpus.pk, size=EMBED_CHUNK)
+    ranges = id_ranges(corpus_id=corpus.pk, size=EMBED_CHUNK)
     jobs = []
     with transaction.atomic():
         for first_id, last_id, count in ranges:
@@ -100,23 +99,6 @@ def corpus_embed_jobs_create(*, corpus: Corpus, created_by=None) -> list[Job]:
             job_enqueue(job=job, task=run_embed_job)
             jobs.append(job)
     return jobs
-
-
-def _id_ranges(*, corpus_id: int, size: int) -> list[tuple[int, int, int]]:
-    from django.db import connection
-
-    from corpora.models import Triple
-
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT id FROM {Triple._meta.db_table} WHERE corpus_id = %s ORDER BY id",
-            [corpus_id],
-        )
-        ids = np.array([row[0] for row in cursor.fetchall()], dtype=np.int64)
-    return [
-        (int(ids[start]), int(ids[min(start + size, len(ids)) - 1]), min(size, len(ids) - start))
-        for start in range(0, len(ids), size)
-    ]
 
 
 def corpus_embed_job_run(*, job_id: int, attempt: int | None = None) -> Job | None:

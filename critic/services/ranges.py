@@ -41,14 +41,14 @@ from django.db.models.functions import Now
 from django.utils import timezone
 from threadpoolctl import threadpool_limits
 
-from corpora.models import Corpus, ScoreSet, Triple
+from corpora.models import Corpus, ScoreSet
 from corpora.scores import ScoreSetWriter
 from jobs.models import Job
 from jobs.progress import progress_write
 from jobs.services import job_beat, job_finish
 
 from .. import thresholds
-from ..corpus_data import corpus_chunks, read_ahead, relation_verbalizations
+from ..corpus_data import corpus_chunks, id_ranges, read_ahead, relation_verbalizations
 from ..errors import CriticError
 from ..models import CorpusScoring, CriticVersion, Rescoring, ScoringRange
 from ..tiers import tier_get
@@ -65,25 +65,6 @@ def _send(task_name: str, args: list, queue: str) -> None:
     from config.celery import app
 
     transaction.on_commit(lambda: app.send_task(task_name, args=args, queue=queue))
-
-
-def id_ranges(*, corpus_id: int, size: int) -> Iterator[tuple[int, int, int]]:
-    """(first id, last id, triples) of consecutive ranges of `size` triples, read a range
-    at a time (never every id at once)."""
-    table = Triple._meta.db_table
-    after = -1
-    while True:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"SELECT min(id), max(id), count(*) FROM (SELECT id FROM {table} "
-                "WHERE corpus_id = %s AND id > %s ORDER BY id LIMIT %s) r",
-                [corpus_id, after, size],
-            )
-            first, last, count = cursor.fetchone()
-        if not count:
-            return
-        yield int(first), int(last), int(count)
-        after = int(last)
 
 
 def rescoring_start(

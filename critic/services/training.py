@@ -4,12 +4,13 @@ active one, activating a version, and the training jobs (queued by hand, or by
 
 from __future__ import annotations
 
+import shutil
 import time
 import uuid
 from pathlib import Path
 
 import numpy as np
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.db.models import Max
 from django.utils import timezone
 
@@ -59,7 +60,38 @@ def critic_train(
     *, corpus: Corpus, job: Job | None = None, progress=None, queue_rescore: bool = True
 ) -> CriticVersion:
     """Train a new version on the corpus's labels, record it, activate it when it is
-    not worse than the active one (and queue the rescoring then)."""
+    not worse than the active one (and queue the rescoring then). A training that fails
+    leaves no folder behind: its files would belong to no row."""
+    artifact_key = uuid.uuid4()
+    folder = _version_folder(artifact_key)
+    try:
+        return _critic_train(
+            corpus=corpus,
+            job=job,
+            progress=progress,
+            queue_rescore=queue_rescore,
+            artifact_key=artifact_key,
+            folder=folder,
+        )
+    except BaseException:
+        try:
+            orphaned = not CriticVersion.objects.filter(artifact_key=artifact_key).exists()
+        except DatabaseError:  # the database cannot say: keep the files
+            orphaned = False
+        if orphaned:
+            shutil.rmtree(artifact_root() / folder, ignore_errors=True)
+        raise
+
+
+def _critic_train(
+    *,
+    corpus: Corpus,
+    job: Job | None,
+    progress,
+    queue_rescore: bool,
+    artifact_key: uuid.UUID,
+    folder: Path,
+) -> CriticVersion:
     from ..ml.metrics import classification_metrics
 
     config = critic_config_get(corpus=corpus)
@@ -77,8 +109,6 @@ def critic_train(
     mapping = {rel_id: i for i, rel_id in enumerate(sorted(verbalizations))}
     chunk = triples_by_id(learn.triple_ids)
     number = _next_number(corpus)
-    artifact_key = uuid.uuid4()
-    folder = _version_folder(artifact_key)
     trained = tier.train(
         data=TrainingSet(
             chunk=chunk,

@@ -145,6 +145,29 @@ def test_a_version_whose_files_changed_refuses_to_load(labelled_corpus):
         corpus_rescore(corpus=labelled_corpus)
 
 
+def test_a_failed_training_leaves_no_folder_and_a_finished_one_keeps_its_own(
+    labelled_corpus, monkeypatch
+):
+    kept = critic_train(corpus=labelled_corpus, queue_rescore=False)
+    fast = tier_get("fast")
+    trained_folders = []
+
+    def fails_after_saving(*, data, encoder, folder, progress=None):
+        trained_folders.append(folder)
+        folder.mkdir(parents=True)
+        (folder / "fast.pkl").write_bytes(b"half a model")
+        raise RuntimeError("the worker ran out of memory")
+
+    monkeypatch.setattr(fast, "train", fails_after_saving)
+    with pytest.raises(RuntimeError, match="out of memory"):
+        critic_train(corpus=labelled_corpus, queue_rescore=False)
+    assert trained_folders and not trained_folders[0].exists()
+    assert sorted(p.name for p in (artifact_root() / "critics").iterdir()) == [
+        str(kept.artifact_key)
+    ]
+    assert CriticVersion.objects.filter(corpus=labelled_corpus).count() == 1
+
+
 def test_a_version_whose_files_are_gone_refuses_to_load(labelled_corpus):
     version = critic_train(corpus=labelled_corpus, queue_rescore=False)
     (artifact_root() / version.artifact / "fast.pkl").unlink()

@@ -11,10 +11,10 @@ import pytest
 from django.utils import timezone
 
 from corpora.models import Corpus, ScoreSet, Triple, TripleScore
+from critic.corpus_data import id_ranges
 from critic.models import CorpusScoring, Rescoring, ScoringRange
 from critic.services import ranges
 from critic.services.ranges import (
-    id_ranges,
     rescoring_finish,
     rescoring_start,
     scoring_range_run,
