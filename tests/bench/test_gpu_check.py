@@ -7,9 +7,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.one_leg
 def test_the_gpu_check_runs_through_on_the_cpu_with_tiny_models():
     # The WordPiece trained on the rows is what a GPU image's Python without the
     # project's requirements uses; the packaged MiniLM's is loaded as everywhere else.

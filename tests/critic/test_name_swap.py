@@ -124,6 +124,7 @@ def _draw_scores_fast(version, chunk, verbalizations, draws):
     return loaded, scores
 
 
+@pytest.mark.one_leg
 @pytest.mark.django_db
 def test_a_fast_version_with_the_name_swap_learns_and_scores_over_the_draws(labelled_corpus):
     critic_config_update(corpus=labelled_corpus, name_swap=True, name_draws=3)

@@ -152,6 +152,7 @@ def _fast_coefficients(version) -> np.ndarray:
     return critic_load(version).critic.model.coef_.copy()
 
 
+@pytest.mark.one_leg
 @pytest.mark.django_db
 def test_a_version_learns_what_the_setting_says_from_the_posterior(labelled_corpus):
     """The imported labels are certain; made uncertain, each setting trains otherwise."""

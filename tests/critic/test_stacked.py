@@ -58,6 +58,7 @@ def tiny_bert(tmp_path_factory):
     return tiny_cross_encoder_build(tmp_path_factory.mktemp("tiny-bert"))
 
 
+@pytest.mark.one_leg
 @pytest.mark.django_db
 def test_stacked_tier_trains_scores_the_corpus_and_plots_each_tier(
     labelled_corpus, tiny_bert, researcher_client
