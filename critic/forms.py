@@ -8,8 +8,22 @@ from corpora.exporting import EXPORT_FORMATS
 from .limits import CONFIG_LIMITS, PRESET_LIMITS, PRESET_NAME_MAX
 from .models import CriticConfig
 
+NAME_SWAP_CHOICES = [
+    ("", "each tier's default (on for the cross-encoder, off for the fast tier)"),
+    ("on", "on"),
+    ("off", "off"),
+]
+
 
 class CriticConfigForm(forms.ModelForm):
+    name_swap = forms.TypedChoiceField(
+        choices=NAME_SWAP_CHOICES,
+        coerce=lambda value: value == "on",
+        empty_value=None,
+        required=False,
+        help_text=CriticConfig._meta.get_field("name_swap").help_text,
+    )
+
     class Meta:
         model = CriticConfig
         fields = [
@@ -25,6 +39,10 @@ class CriticConfigForm(forms.ModelForm):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         form_fields_bound(self.fields, CONFIG_LIMITS)
+        # The model holds True / False / None; the choice is "on" / "off" / "".
+        swap = self.initial.get("name_swap")
+        if swap is None or isinstance(swap, bool):
+            self.initial["name_swap"] = {True: "on", False: "off"}.get(swap, "")
 
 
 class ThresholdForm(forms.Form):

@@ -39,9 +39,13 @@ class CriticConfig(models.Model):
         help_text="New aggregated labels that trigger a new version.",
     )
     name_swap = models.BooleanField(
-        default=False,
+        null=True,
+        blank=True,
+        default=None,
         help_text="The paper's name swap: read PersonX/PersonY as common first names, "
-        "learning each label in several draws and averaging a triple's score over them.",
+        "learning each label in several draws and averaging a triple's score over them. "
+        "Unset: each tier's default (on for the cross-encoder, where it helps on the proxy "
+        "task; off for the fast tier, where it does not).",
     )
     name_draws = models.PositiveSmallIntegerField(
         default=5,

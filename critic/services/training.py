@@ -43,10 +43,15 @@ def _version_folder(artifact_key: uuid.UUID) -> Path:
     return Path("critics") / str(artifact_key)
 
 
-def learning_options(config: CriticConfig) -> LearningOptions:
-    """How a version trained under this configuration learns (and later scores)."""
+def learning_options(config: CriticConfig, tier: str | None = None) -> LearningOptions:
+    """How a version of `tier` (the configured one by default) trained under this
+    configuration learns (and later scores). The name swap, when the setting leaves it
+    unset, is the tier's default."""
+    swap = config.name_swap
+    if swap is None:
+        swap = tier_get(tier or config.tier).name_swap_default
     return LearningOptions(
-        name_draws=config.name_draws if config.name_swap else 0,
+        name_draws=config.name_draws if swap else 0,
         label_weighting=config.label_weighting,
     )
 
@@ -118,6 +123,7 @@ def _critic_train(
             verbalizations=verbalizations,
             confidence=learn.certainty,
             options=learning_options(config),
+            member_options={name: learning_options(config, name) for name in tier.members},
         ),
         encoder=config.encoder,
         folder=artifact_root() / folder,

@@ -69,6 +69,8 @@ class TrainingSet:
     # None: every label certain.
     confidence: np.ndarray | None = None
     options: LearningOptions = field(default_factory=LearningOptions)
+    # A tier made of other tiers (`members`): how each of them learns, by tier name.
+    member_options: dict[str, LearningOptions] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -140,6 +142,11 @@ class CriticTier(ABC):
     queue: ClassVar[str] = "default"
     blas_threads: ClassVar[int | None] = None
     shared_rescoring: ClassVar[bool] = False
+    # Whether the name swap is on when the setting leaves it to the tier (measured on the
+    # proxy task: docs/performance.md, name swap).
+    name_swap_default: ClassVar[bool] = False
+    # The tiers this one trains inside it (each learning as it would alone).
+    members: ClassVar[tuple[str, ...]] = ()
 
     @abstractmethod
     def train(

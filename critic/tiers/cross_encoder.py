@@ -65,6 +65,7 @@ class CrossEncoderTier(CriticTier):
     blas_threads = None  # a cross-encoder keeps its threads
     # Hours of one GPU at ATOMIC-10X scale: ranges shared by every worker serving `gpu`.
     shared_rescoring = True
+    name_swap_default = True
 
     def train(
         self, *, data: TrainingSet, encoder: str, folder: Path, progress: Progress | None = None

@@ -6,7 +6,7 @@ rescores on the `gpu` queue, as the cross-encoder does."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -57,6 +57,7 @@ class StackedTier(CriticTier):
     queue = "gpu"
     blas_threads = None
     shared_rescoring = True
+    members = ("fast", "cross-encoder")
 
     def train(
         self, *, data: TrainingSet, encoder: str, folder: Path, progress: Progress | None = None
@@ -65,9 +66,14 @@ class StackedTier(CriticTier):
 
         if progress:
             progress(0, None, "training the fast tier", force=True)
-        fast = FastTier().train(data=data, encoder=encoder, folder=folder / FAST_FOLDER)
+        fast = FastTier().train(
+            data=self._member_data(data, "fast"), encoder=encoder, folder=folder / FAST_FOLDER
+        )
         cross = CrossEncoderTier().train(
-            data=data, encoder=encoder, folder=folder / CROSS_FOLDER, progress=progress
+            data=self._member_data(data, "cross-encoder"),
+            encoder=encoder,
+            folder=folder / CROSS_FOLDER,
+            progress=progress,
         )
         # Labels the cross-encoder held out: both tiers scored them out of sample.
         shared = ~np.isnan(cross.heldout)
@@ -96,6 +102,13 @@ class StackedTier(CriticTier):
         metrics["tier_roc_auc"] = stack.roc_auc
         metrics["tier_labels"] = stack.labels
         return TrainedCritic(heldout, metrics, fast.encoder_key)
+
+    @staticmethod
+    def _member_data(data: TrainingSet, member: str) -> TrainingSet:
+        """The labels as `member` learns them alone (e.g. the name swap on for the
+        cross-encoder and off for the fast head when the setting leaves it to each)."""
+        options = data.member_options.get(member)
+        return data if options is None else replace(data, options=options, member_options={})
 
     def load(self, *, version_id: int, folder: Path, encoder: str) -> LoadedStackedCritic:
         saved = json.loads((folder / STACK_FILE).read_text())

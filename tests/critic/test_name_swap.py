@@ -181,3 +181,59 @@ def test_a_cross_encoder_with_the_name_swap_scores_the_mean_over_the_draws(
     )
     as_written = scorer.score(*chunk_texts(chunk, verbalizations))
     assert not np.allclose(loaded.score(chunk, verbalizations), as_written)
+
+
+@pytest.mark.django_db
+def test_unset_the_swap_is_each_tiers_default_and_a_setting_overrides_it(labelled_corpus):
+    from critic.forms import CriticConfigForm
+    from critic.services.training import learning_options
+
+    config = critic_config_update(corpus=labelled_corpus, name_draws=4)
+    assert config.name_swap is None  # a new corpus leaves it to the tier
+    # On where it helped on the proxy task (the cross-encoder), off where it did not.
+    assert learning_options(config, "fast").name_draws == 0
+    assert learning_options(config, "cross-encoder").name_draws == 4
+    assert learning_options(config, "stacked").name_draws == 0
+    for setting, drawn in ((True, 4), (False, 0)):
+        config = critic_config_update(corpus=labelled_corpus, name_swap=setting)
+        assert learning_options(config, "fast").name_draws == drawn
+        assert learning_options(config, "cross-encoder").name_draws == drawn
+
+    # The settings form offers the three states and keeps "unset" apart from "off".
+    form = CriticConfigForm(instance=config)
+    assert form.initial["name_swap"] == "off" and "each tier&#x27;s default" in str(form)
+    data = {**form.initial, "name_swap": "", "tier": "fast", "label_weighting": "soft"}
+    bound = CriticConfigForm(data=data, instance=config)
+    assert bound.is_valid(), bound.errors
+    assert bound.cleaned_data["name_swap"] is None
+
+
+@pytest.mark.django_db
+def test_a_stacked_version_trains_each_member_with_its_own_default(
+    labelled_corpus,
+    tiny_bert,  # noqa: F811 - the fixture
+    monkeypatch,
+):
+    from critic.tiers.cross_encoder import CrossEncoderTier
+    from critic.tiers.fast import FastTier
+
+    critic_config_update(
+        corpus=labelled_corpus, tier=CriticConfig.Tier.STACKED, encoder=tiny_bert, name_draws=2
+    )
+    learned = {}
+    for tier_class in (FastTier, CrossEncoderTier):
+        original = tier_class.train
+
+        def spy(self, *, data, encoder, folder, progress=None, _original=original):
+            learned[self.name] = data.options.name_draws
+            return _original(self, data=data, encoder=encoder, folder=folder, progress=progress)
+
+        monkeypatch.setattr(tier_class, "train", spy)
+    version = critic_train(corpus=labelled_corpus, queue_rescore=False)
+    # Unset, the swap is on for the cross-encoder member and off for the fast one.
+    assert learned == {"fast": 0, "cross-encoder": 2}
+    loaded = critic_load(version)
+    if loaded.cross is not None:
+        assert loaded.cross.options.name_draws == 2
+    if loaded.fast is not None:
+        assert loaded.fast.options.name_draws == 0

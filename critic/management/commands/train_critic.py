@@ -34,7 +34,8 @@ class Command(AppCommand):
             action=BooleanOptionalAction,
             default=None,
             help="The paper's name swap (PersonX/PersonY read as first names, scores averaged "
-            "over draws). Default: the corpus's setting (off).",
+            "over draws). Default: the corpus's setting (unset: on for the cross-encoder, off "
+            "for the fast tier).",
         )
         parser.add_argument(
             "--name-draws", type=int, help="Draws with the name swap. Default: the setting (5)."
