@@ -175,8 +175,26 @@ def fast_tier(task, sizes, verbalization, relations, precision: str, args) -> No
                 )
 
 
+def train_bench_cross_encoder(first, second, labels, folder, args, **options):
+    """The packaged MiniLM fine-tuned as a cross-encoder with the command line's epochs,
+    learning rate and batch size."""
+    from critic.ml.cross import train_cross_encoder
+
+    return train_cross_encoder(
+        first,
+        second,
+        labels,
+        base_model="all-MiniLM-L6-v2",
+        output_dir=folder,
+        epochs=args.epochs,
+        learning_rate=args.learning_rate,
+        batch_size=args.batch_size,
+        **options,
+    )
+
+
 def cross_tier(task, sizes, verbalization, args) -> None:
-    from critic.ml.cross import CrossEncoderScorer, train_cross_encoder
+    from critic.ml.cross import CrossEncoderScorer
     from critic.ml.metrics import classification_metrics
 
     hy = np.array([e.label for e in task.heldout])
@@ -189,15 +207,12 @@ def cross_tier(task, sizes, verbalization, args) -> None:
             for mode, y, targets, weights, kept in training_labels(examples, args):
                 rows = np.tile(kept, len(draws))
                 with tempfile.TemporaryDirectory() as folder:
-                    result = train_cross_encoder(
+                    result = train_bench_cross_encoder(
                         [t for t, k in zip(first, rows, strict=True) if k],
                         [t for t, k in zip(second, rows, strict=True) if k],
                         y[kept],
-                        base_model="all-MiniLM-L6-v2",
-                        output_dir=folder,
-                        epochs=args.epochs,
-                        learning_rate=args.learning_rate,
-                        batch_size=args.batch_size,
+                        folder,
+                        args,
                         heldout_share=0.0,
                         targets=None if targets is None else targets[kept],
                         sample_weight=None if weights is None else weights[kept],
@@ -223,7 +238,7 @@ def stacked_tier(task, sizes, verbalization, relations, args) -> None:
     out of fold on every label, the cross-encoder on 80% with 20% held out, the stacker
     fitted on that 20% and chosen only when it beats both there. Held-out figures are on
     the proxy's 4,000."""
-    from critic.ml.cross import CrossEncoderScorer, train_cross_encoder
+    from critic.ml.cross import CrossEncoderScorer
     from critic.ml.encoder import Encoder
     from critic.ml.fast import train_fast_critic
     from critic.ml.metrics import classification_metrics
@@ -248,16 +263,8 @@ def stacked_tier(task, sizes, verbalization, relations, args) -> None:
         fast = train_fast_critic(u, v, r, len(relations), y)
         fast_held = fast.critic.predict(hu, hv, hr)
         with tempfile.TemporaryDirectory() as folder:
-            cross = train_cross_encoder(
-                tf[:size],
-                ts[:size],
-                y,
-                base_model="all-MiniLM-L6-v2",
-                output_dir=folder,
-                epochs=args.epochs,
-                learning_rate=args.learning_rate,
-                batch_size=args.batch_size,
-                heldout_share=0.2,
+            cross = train_bench_cross_encoder(
+                tf[:size], ts[:size], y, folder, args, heldout_share=0.2
             )
             cross_held = CrossEncoderScorer(cross.model_dir).score(hf, hs)
         stack = stack_tiers(
