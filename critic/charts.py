@@ -102,8 +102,10 @@ def learning_curve(points: list[dict]) -> dict | None:
     )
     if not scored:
         return None
+    series = tier_series(points)
+    lowest = min([p["roc_auc"] for p in scored] + [a for f in series.values() for _, a, _ in f])
     x_ticks = covering_ticks(0, max(p["labels"] for p in scored) or 1)
-    y_ticks = covering_ticks(min(0.5, min(p["roc_auc"] for p in scored)), 1.0)
+    y_ticks = covering_ticks(min(0.5, lowest), 1.0)
     frame = Frame(0.0, x_ticks[-1] or 1.0, y_ticks[0], 1.0)
     dots: list[dict] = []
     for p in scored:
@@ -132,7 +134,6 @@ def learning_curve(points: list[dict]) -> dict | None:
                 "version": p["version"],
             }
         )
-    series = tier_series(points)
     return {
         "axes": frame.axes("labels", "ROC-AUC (held out)", x_ticks, y_ticks),
         "tier_lines": [
@@ -140,6 +141,15 @@ def learning_curve(points: list[dict]) -> dict | None:
                 "tier": tier,
                 "slug": tier.replace("-", "_"),
                 "line": " ".join(frame.xy(labels, auc) for labels, auc, _ in found),
+                # A mark per figure: a tier measured at one label count is a point only.
+                "marks": [
+                    {
+                        "x": round(frame.px(labels), 1),
+                        "y": round(frame.py(auc), 1),
+                        "title": f"{tier}, v{version}: {labels:,} labels, ROC-AUC {auc:.3f}",
+                    }
+                    for labels, auc, version in found
+                ],
                 "title": f"{tier}: "
                 + ", ".join(f"{labels:,} labels {auc:.3f}" for labels, auc, _ in found),
             }

@@ -107,6 +107,11 @@ def test_each_tier_gets_a_line_from_plain_versions_too():
         "fast": [(100, 0.7, 1), (300, 0.75, 2)],
         "cross-encoder": [(300, 0.8, 3)],
     }
-    assert len(charts.learning_curve(points)["tier_lines"]) == 2
+    chart = charts.learning_curve(points)
+    assert len(chart["tier_lines"]) == 2
+    # Every figure gets a mark, so a tier measured at one label count still shows.
+    assert [len(line["marks"]) for line in chart["tier_lines"]] == [2, 1]
+    cross_mark = chart["tier_lines"][1]["marks"][0]
+    assert cross_mark["title"] == "cross-encoder, v3: 300 labels, ROC-AUC 0.800"
     # One tier only: the version line is the tier's line; no second one is drawn.
     assert charts.learning_curve(points[:2])["tier_lines"] == []
