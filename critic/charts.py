@@ -11,6 +11,8 @@ from core.charts import (
     label_place,
 )
 
+from .models import CriticConfig
+
 LABEL_CHARS = 14  # a learning-curve point's label, "v12 · 1,234"
 
 
@@ -72,7 +74,7 @@ def _samplings_title(new_by_sampling: dict | None) -> str:
     return f"; new labels by sampling: {parts}"
 
 
-TIER_ORDER = ("fast", "cross-encoder", "stacked")
+TIER_ORDER = tuple(CriticConfig.Tier.values)
 
 
 def tier_series(points: list[dict]) -> dict[str, list[tuple[int, float, int]]]:
@@ -162,6 +164,5 @@ def learning_curve(points: list[dict]) -> dict | None:
         ),
         "dots": dots,
         "tiers": sorted({p.get("tier") or "" for p in scored}),
-        "series_tiers": list(series),
         "samplings": sorted({p["sampling"] for p in scored if p.get("sampling")}),
     }

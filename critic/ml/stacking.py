@@ -7,19 +7,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.special import expit, logit
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 
-MEMBERS = ("fast", "cross-encoder")
 STACKED = "stacked"
 # Fewer honest labels than this per class: no stacker is fitted, the better tier is used.
 MIN_PER_CLASS = 10
 
 
 def _logit(p) -> np.ndarray:
-    p = np.clip(np.asarray(p, dtype=np.float64), 1e-6, 1 - 1e-6)
-    return np.log(p / (1 - p))
+    return logit(np.clip(np.asarray(p, dtype=np.float64), 1e-6, 1 - 1e-6))
 
 
 @dataclass(frozen=True)
@@ -36,7 +35,7 @@ class Stacker:
             + self.cross_weight * _logit(cross_scores)
             + self.intercept
         )
-        return 1.0 / (1.0 + np.exp(-z))
+        return expit(z)
 
     def as_dict(self) -> dict:
         return {
