@@ -1,18 +1,19 @@
 """The stacked tier: both tiers on the same labels, a stacker on their scores, chosen only
 where it beats each tier alone on labels both scored out of sample."""
 
+import io
+
 import numpy as np
 import pytest
+from django.core.management import call_command
 from django.urls import reverse
 
 from corpora.models import Triple
 from critic import charts, selectors
 from critic.ml.stacking import stack_tiers
-from critic.models import CriticConfig
-from critic.services.config import critic_config_update
+from critic.models import CriticVersion
 from critic.services.loading import critic_load
 from critic.services.scoring import corpus_rescore
-from critic.services.training import critic_train
 from tests.critic.tiny_cross import tiny_cross_encoder_build
 
 
@@ -63,14 +64,24 @@ def tiny_bert(tmp_path_factory):
 def test_stacked_tier_trains_scores_the_corpus_and_plots_each_tier(
     labelled_corpus, tiny_bert, researcher_client
 ):
-    critic_config_update(corpus=labelled_corpus, tier=CriticConfig.Tier.STACKED, encoder=tiny_bert)
-    version = critic_train(corpus=labelled_corpus, queue_rescore=False)
+    out = io.StringIO()
+    call_command(
+        "train_critic",
+        *("--corpus", labelled_corpus.name, "--tier", "stacked", "--encoder", tiny_bert),
+        "--no-score",
+        stdout=out,
+    )
+    version = CriticVersion.objects.get(corpus=labelled_corpus)
     assert version.tier == "stacked" and version.is_active
     measured = version.metrics["tier_roc_auc"]
     assert set(measured) == {"fast", "cross-encoder", "stacked"}
     assert measured["fast"] is not None and measured["cross-encoder"] is not None
     chosen = version.metrics["chosen"]
     assert chosen in measured
+    # The command says what the version scores with and what each way measured.
+    assert f"Scores with {chosen}: ROC-AUC on the {version.metrics['tier_labels']} labels" in (
+        out.getvalue()
+    )
     # The version's own figure is the chosen way's, on labels it scored out of sample.
     if chosen != "fast":
         assert version.metrics["roc_auc"] == pytest.approx(measured[chosen])

@@ -91,6 +91,14 @@ class Command(AppCommand):
             f"ROC-AUC {_fmt(metrics.get('roc_auc'))}, AP {_fmt(metrics.get('average_precision'))}, "
             f"Brier {_fmt(metrics.get('brier'))}."
         )
+        if metrics.get("chosen"):
+            measured = ", ".join(
+                f"{tier} {_fmt(auc)}" for tier, auc in metrics["tier_roc_auc"].items()
+            )
+            self.stdout.write(
+                f"Scores with {metrics['chosen']}: ROC-AUC on the {metrics['tier_labels']:,} "
+                f"labels both tiers scored out of sample: {measured}."
+            )
         self.stdout.write(version.decision)
         if version.is_active and not no_score:
             scoring = corpus_rescore(corpus=corpus_obj)
